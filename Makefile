@@ -1,0 +1,67 @@
+# qaprune: one plain Makefile.  Override CC, CFLAGS, LDLIBS on the command line.
+#   make          build bin/sweep and build/libqacore.a
+#   make test     build and run every test (tests/test_*.c), then print a summary
+#   make run      run the embedded default sweep (configs/grid.json)
+#   make bench    run the engine benchmarks (slow; not part of make test)
+#   make debug    build with ASan/UBSan into build/debug and run the tests there
+#   make clean
+
+CC      ?= cc
+OPT     ?= -O3 -march=native
+CFLAGS  ?= $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp
+CPPFLAGS += -I. -I/usr/include/x86_64-linux-gnu/openblas-pthread
+LDFLAGS ?= -fopenmp
+LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lm -lpthread
+
+B       ?= build
+BIN     ?= bin
+
+CORE_SRC  := $(sort $(wildcard core/*.c))
+DB_SRC    := $(sort $(wildcard db/*.c))
+PLOTS_SRC := $(sort $(wildcard plots/*.c))
+SWEEP_SRC := $(sort $(wildcard sweep/*.c))
+TEST_SRC  := $(sort $(wildcard tests/test_*.c))
+
+CORE_OBJ  := $(CORE_SRC:%.c=$(B)/%.o)
+LIB_OBJ   := $(DB_SRC:%.c=$(B)/%.o) $(PLOTS_SRC:%.c=$(B)/%.o)
+SWEEP_OBJ := $(SWEEP_SRC:%.c=$(B)/%.o)
+SWEEP_LIB_OBJ := $(filter-out $(B)/sweep/main.o,$(SWEEP_OBJ))
+TESTS     := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+.PHONY: all test run bench debug clean
+all: $(BIN)/sweep $(B)/libqacore.a $(TESTS)
+
+$(B)/libqacore.a: $(CORE_OBJ)
+	ar rcs $@ $^
+
+$(BIN)/sweep: $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
+
+$(B)/tests/%: tests/%.c tests/test.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(CORE_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(SWEEP_OBJ:.o=.d)
+
+# Every test binary runs from the project root with SWEEP_BIN naming the CLI under test.
+test: all
+	@SWEEP_BIN=$(BIN)/sweep sh tests/run_all.sh $(TESTS)
+
+run: all
+	@sh sweep/run_default.sh $(BIN)/sweep
+
+bench: all
+	@sh tests/bench.sh $(BIN)/sweep
+
+debug:
+	$(MAKE) B=build/debug BIN=build/debug/bin \
+	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" test
+
+clean:
+	rm -rf build bin

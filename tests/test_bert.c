@@ -1,0 +1,301 @@
+/* tests/test_bert.c: the whole model against PyTorch (tests/data/parity.safetensors, made by
+ * tests/make_parity_fixture.py in float64): logits, loss, every parameter and gate gradient,
+ * the distillation loss, and a 10-step AdamW trajectory; then pruning exactness (the
+ * physically pruned model equals the gated model with those gates at 0), thread-count
+ * independence, and gate gradients without parameter gradients. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/bert.h"
+#include "core/error.h"
+#include "core/loss.h"
+#include "core/ops.h"
+#include "core/optim.h"
+#include "core/rng.h"
+#include "core/safetensors.h"
+#include "tests/test.h"
+
+#define FIXTURE "tests/data/parity.safetensors"
+
+/* max |a - b| / max(max |b|, 1e-3) over n values. The floor keeps gradients that are zero in
+ * exact arithmetic (key biases: softmax ignores a per-row shift; the QA bias: CE gradients sum
+ * to 0) from turning float rounding noise (~1e-9 against PyTorch's 1e-17) into a failure. */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 1e-3;
+    for (size_t i = 0; i < n; i++) {
+        num = fmax(num, fabs((double)a[i] - b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return num / den;
+}
+
+/* Reads a float tensor of n elements whatever its shape; returns a new array or NULL. */
+static float *read_any(const SafeTensors *st, const char *name, size_t *n) {
+    const StTensor *t = st_find(st, name);
+    if (!t) return NULL;
+    size_t k = (size_t)st_numel(t->ndim, t->shape);
+    float *x = malloc(sizeof(float) * (k ? k : 1));
+    if (st_read_f32(st, name, t->ndim, t->shape, x)) {
+        free(x);
+        return NULL;
+    }
+    if (n) *n = k;
+    return x;
+}
+
+static int config_from_fixture(const SafeTensors *st, BertConfig *c) {
+    cJSON *j = cJSON_Parse(st_metadata(st, "config"));
+    if (!j) return -1;
+#define NUM(k) (int)cJSON_GetObjectItem(j, k)->valuedouble
+    bert_config_init(c, NUM("vocab_size"), NUM("max_position_embeddings"),
+                     NUM("num_hidden_layers"), NUM("hidden_size"), NUM("num_attention_heads"),
+                     NUM("intermediate_size"));
+    c->type_vocab_size = NUM("type_vocab_size");
+#undef NUM
+    c->hidden_dropout = c->attention_dropout = 0.f;
+    cJSON *hl = cJSON_GetObjectItem(j, "heads_per_layer"), *fl = cJSON_GetObjectItem(j, "ffn_per_layer");
+    cJSON *kh = cJSON_GetObjectItem(j, "kept_heads");
+    for (int l = 0; l < c->num_layers; l++) {
+        c->heads[l] = cJSON_GetArrayItem(hl, l)->valueint;
+        c->ffn[l] = cJSON_GetArrayItem(fl, l)->valueint;
+        for (int h = 0; h < c->heads[l]; h++)
+            c->head_ids[l][h] = (int8_t)cJSON_GetArrayItem(cJSON_GetArrayItem(kh, l), h)->valueint;
+    }
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* Concatenates the per-layer tensors prefix.0, prefix.1, ... into out (layer-major). */
+static void read_per_layer(const SafeTensors *st, const char *prefix, int L, float *out) {
+    size_t off = 0;
+    for (int l = 0; l < L; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s.%d", prefix, l);
+        size_t n = 0;
+        float *x = read_any(st, name, &n);
+        if (x) memcpy(out + off, x, n * sizeof(float));
+        off += n;
+        free(x);
+    }
+}
+
+typedef struct {
+    BertConfig cfg;
+    BertModel *m;
+    int B, T;
+    int32_t ids[64], types[64], mask[64], sp[8], ep[8];
+    float *hgate, *fgate;
+} Fixture;
+
+static int load_fixture(const SafeTensors *st, Fixture *f) {
+    if (config_from_fixture(st, &f->cfg) || bert_create(&f->cfg, &f->m)) return -1;
+    for (int i = 0; i < bert_num_tensors(f->m); i++) {
+        const BertTensor *t = bert_tensor(f->m, i);
+        int64_t shape[2] = {t->shape[0], t->shape[1]};
+        if (st_read_f32(st, t->name, t->ndim, shape, bert_params(f->m) + t->offset)) {
+            fprintf(stderr, "%s\n", qa_last_error());
+            return -1;
+        }
+    }
+    const StTensor *t = st_find(st, "input_ids");
+    f->B = (int)t->shape[0];
+    f->T = (int)t->shape[1];
+    if (st_read_i32(st, "input_ids", 2, t->shape, f->ids) ||
+        st_read_i32(st, "token_type_ids", 2, t->shape, f->types) ||
+        st_read_i32(st, "attention_mask", 2, t->shape, f->mask) ||
+        st_read_i32(st, "start_positions", 1, t->shape, f->sp) ||
+        st_read_i32(st, "end_positions", 1, t->shape, f->ep))
+        return -1;
+    f->hgate = calloc((size_t)bert_total_heads(&f->cfg) + 1, sizeof(float));
+    f->fgate = calloc((size_t)bert_total_ffn(&f->cfg) + 1, sizeof(float));
+    read_per_layer(st, "head_gates", f->cfg.num_layers, f->hgate);
+    read_per_layer(st, "ffn_gates", f->cfg.num_layers, f->fgate);
+    return 0;
+}
+
+static float gold_step(Fixture *f, float *ds, float *de, float *dh, float *dfg) {
+    BertBatch b = {f->B, f->T, f->ids, f->types, f->mask};
+    BertGates g = {f->hgate, f->fgate};
+    bert_forward(f->m, &b, &g, 1, 0);
+    bert_zero_grad(f->m);
+    float loss = loss_span(ds, de, bert_start_logits(f->m), bert_end_logits(f->m), f->sp, f->ep,
+                           f->B, f->T);
+    bert_backward(f->m, ds, de, dh, dfg, 1);
+    return loss;
+}
+
+static void test_parity(const SafeTensors *st, Fixture *f) {
+    int N = f->B * f->T, nh = bert_total_heads(&f->cfg), nf = bert_total_ffn(&f->cfg);
+    float ds[64], de[64], *dh = calloc((size_t)nh + 1, 4), *dfg = calloc((size_t)nf + 1, 4);
+    float loss = gold_step(f, ds, de, dh, dfg);
+    float *want_s = read_any(st, "start_logits", NULL), *want_e = read_any(st, "end_logits", NULL);
+    float *want_loss = read_any(st, "loss", NULL);
+    double e1 = rel_err(bert_start_logits(f->m), want_s, N), e2 = rel_err(bert_end_logits(f->m), want_e, N);
+    CHECK(e1 < 1e-5 && e2 < 1e-5, "logits vs PyTorch: rel err %.2g / %.2g", e1, e2);
+    CHECK_CLOSE(loss, want_loss[0], 1e-5, "gold loss vs PyTorch");
+    double worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < bert_num_tensors(f->m); i++) {
+        const BertTensor *t = bert_tensor(f->m, i);
+        char name[128];
+        snprintf(name, sizeof name, "grad.%s", t->name);
+        float *want = read_any(st, name, NULL);
+        double e = want ? rel_err(bert_grads(f->m) + t->offset, want, t->numel) : 1.0;
+        CHECK(want && e < 1e-4, "%s vs PyTorch: rel err %.2g", name, e);
+        if (e > worst) worst = e, worst_name = t->name;
+        free(want);
+    }
+    printf("parameter gradients: worst rel err %.2g (%s)\n", worst, worst_name);
+    float *want_dh = calloc((size_t)nh + 1, 4), *want_df = calloc((size_t)nf + 1, 4);
+    read_per_layer(st, "grad.head_gates", f->cfg.num_layers, want_dh);
+    read_per_layer(st, "grad.ffn_gates", f->cfg.num_layers, want_df);
+    double eh = rel_err(dh, want_dh, (size_t)nh), ef = rel_err(dfg, want_df, (size_t)nf);
+    CHECK(eh < 1e-4 && ef < 1e-4, "gate gradients vs PyTorch: rel err head %.2g ffn %.2g", eh, ef);
+    printf("logits rel err %.2g, gate gradients rel err %.2g (heads) %.2g (ffn)\n", fmax(e1, e2),
+           eh, ef);
+
+    /* Gate gradients alone (param_grads = 0, what the gain strategy uses) are the same. */
+    float *dh2 = calloc((size_t)nh + 1, 4), *dfg2 = calloc((size_t)nf + 1, 4);
+    BertBatch b = {f->B, f->T, f->ids, f->types, f->mask};
+    BertGates g = {f->hgate, f->fgate};
+    bert_forward(f->m, &b, &g, 1, 0);
+    bert_backward(f->m, ds, de, dh2, dfg2, 0);
+    CHECK(rel_err(dh2, dh, (size_t)nh) < 1e-6 && rel_err(dfg2, dfg, (size_t)nf) < 1e-6,
+          "gate gradients without parameter gradients");
+
+    /* Distillation loss and its logit gradients. */
+    float *ts = read_any(st, "teacher_start_logits", NULL), *te = read_any(st, "teacher_end_logits", NULL);
+    float *wdl = read_any(st, "distill.loss", NULL), *wds = read_any(st, "distill.grad_start_logits", NULL);
+    float *wde = read_any(st, "distill.grad_end_logits", NULL);
+    float dl = loss_distill(ds, de, bert_start_logits(f->m), bert_end_logits(f->m), ts, te, f->sp,
+                            f->ep, f->B, f->T, 2.f, 0.7f);
+    CHECK_CLOSE(dl, wdl[0], 1e-5, "distillation loss vs PyTorch");
+    CHECK(rel_err(ds, wds, N) < 1e-5 && rel_err(de, wde, N) < 1e-5,
+          "distillation logit gradients vs PyTorch");
+    free(dh), free(dfg), free(dh2), free(dfg2), free(want_s), free(want_e), free(want_loss);
+    free(want_dh), free(want_df), free(ts), free(te), free(wdl), free(wds), free(wde);
+}
+
+static void test_adamw(const SafeTensors *st, Fixture *f) {
+    float ds[64], de[64], *losses = read_any(st, "adamw.losses", NULL);
+    float *norms = read_any(st, "adamw.grad_norms", NULL);
+    AdamW *opt = NULL;
+    adamw_create(f->m, &(AdamWOpts){0.9f, 0.999f, 1e-8f, 0.01f}, &opt);
+    double worst_l = 0, worst_n = 0;
+    for (int s = 0; s <= 10; s++) {
+        float loss = gold_step(f, ds, de, NULL, NULL);
+        worst_l = fmax(worst_l, fabs(loss - losses[s]) / fabs(losses[s]));
+        if (s == 10) break;
+        double norm = optim_clip_grad_norm(f->m, 1.0);
+        worst_n = fmax(worst_n, fabs(norm - norms[s]) / norms[s]);
+        adamw_step(opt, f->m, 1e-2f * optim_linear_schedule(s, 3, 10));
+    }
+    printf("AdamW 10 steps: loss trajectory rel err %.2g, grad norms rel err %.2g\n", worst_l,
+           worst_n);
+    CHECK(worst_l < 1e-4, "AdamW loss trajectory vs PyTorch: rel err %.2g", worst_l);
+    CHECK(worst_n < 1e-4, "pre-clip gradient norms vs PyTorch: rel err %.2g", worst_n);
+    adamw_free(opt);
+    free(losses), free(norms);
+}
+
+/* ---------------------------------------------------------------- pruning and threads */
+
+static void test_pruning(void) {
+    BertConfig c;
+    bert_config_init(&c, 50, 32, 3, 32, 4, 40);
+    c.hidden_dropout = c.attention_dropout = 0.f;
+    BertModel *m = NULL, *p = NULL;
+    CHECK(bert_create(&c, &m) == QA_OK, "create");
+    bert_init_random(m, 7, 0.3f);
+    float *bp = bert_params(m);
+    for (int i = 0; i < bert_num_tensors(m); i++) { /* non-zero biases and LN so they matter */
+        const BertTensor *t = bert_tensor(m, i);
+        if (t->ndim == 1)
+            for (size_t k = 0; k < t->numel; k++) bp[t->offset + k] += 0.1f * (float)((k % 5) - 2);
+    }
+    int nh = bert_total_heads(&c), nf = bert_total_ffn(&c), B = 2, T = 9, N = B * T;
+    uint8_t kh[12], kf[120];
+    float gh[12], gf[120];
+    Rng r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < nh; i++) kh[i] = i < 4 ? 0 : rng_below(&r, 2); /* layer 0 loses all */
+    for (int i = 0; i < nf; i++) kf[i] = i >= 80 ? 0 : rng_below(&r, 3) > 0; /* layer 2 all */
+    for (int i = 0; i < nh; i++) gh[i] = kh[i];
+    for (int i = 0; i < nf; i++) gf[i] = kf[i];
+    int32_t ids[18], types[18], mask[18];
+    for (int i = 0; i < N; i++) {
+        ids[i] = (int32_t)rng_below(&r, 50);
+        types[i] = i % T > 4;
+        mask[i] = !(i / T == 1 && i % T > 6);
+    }
+    BertBatch b = {B, T, ids, types, mask};
+    bert_forward(m, &b, &(BertGates){gh, gf}, 0, 0);
+    float want_s[18], want_e[18];
+    memcpy(want_s, bert_start_logits(m), sizeof want_s);
+    memcpy(want_e, bert_end_logits(m), sizeof want_e);
+    CHECK(bert_prune(m, kh, kf, &p) == QA_OK, "prune: %s", qa_last_error());
+    const BertConfig *pc = bert_config(p);
+    int kept_h = 0, kept_f = 0;
+    for (int i = 0; i < nh; i++) kept_h += kh[i];
+    for (int i = 0; i < nf; i++) kept_f += kf[i];
+    CHECK(bert_total_heads(pc) == kept_h && bert_total_ffn(pc) == kept_f && pc->heads[0] == 0 &&
+              pc->ffn[2] == 0,
+          "pruned shape: %d heads %d neurons", bert_total_heads(pc), bert_total_ffn(pc));
+    CHECK(bert_num_params(p) < bert_num_params(m), "pruned model is smaller (%zu < %zu)",
+          bert_num_params(p), bert_num_params(m));
+    bert_forward(p, &b, NULL, 0, 0);
+    double es = rel_err(bert_start_logits(p), want_s, N), ee = rel_err(bert_end_logits(p), want_e, N);
+    printf("pruned vs gated logits: rel err %.2g\n", fmax(es, ee));
+    CHECK(es < 1e-5 && ee < 1e-5, "pruned logits equal gated logits (%.2g, %.2g)", es, ee);
+    /* Head ids follow the original indices, so pruning twice composes. */
+    int first = -1;
+    for (int h = 0; h < 4; h++)
+        if (kh[4 + h] && first < 0) first = h;
+    CHECK(pc->heads[1] == 0 || pc->head_ids[1][0] == first, "head_ids keep original indices");
+
+    /* Thread-count independence (training forward and backward). */
+    float ds[18], de[18];
+    for (int i = 0; i < N; i++) ds[i] = de[i] = 0.01f * (i % 7);
+    c.hidden_dropout = 0.1f;
+    BertModel *a = NULL;
+    bert_create(&c, &a);
+    memcpy(bert_params(a), bert_params(m), bert_num_params(m) * sizeof(float));
+    float *g1 = malloc(bert_num_params(a) * sizeof(float)), l1[18];
+    ops_set_threads(1);
+    bert_forward(a, &b, NULL, 1, 99);
+    memcpy(l1, bert_start_logits(a), sizeof l1);
+    bert_backward(a, ds, de, NULL, NULL, 1);
+    memcpy(g1, bert_grads(a), bert_num_params(a) * sizeof(float));
+    ops_set_threads(2);
+    bert_zero_grad(a);
+    bert_forward(a, &b, NULL, 1, 99);
+    bert_backward(a, ds, de, NULL, NULL, 1);
+    double et = rel_err(bert_grads(a), g1, bert_num_params(a));
+    CHECK(rel_err(bert_start_logits(a), l1, N) < 1e-6 && et < 1e-5,
+          "1 and 2 threads agree (gradients rel err %.2g)", et);
+    free(g1);
+    bert_free(a);
+    bert_free(m);
+    bert_free(p);
+}
+
+int main(void) {
+    ops_set_threads(2);
+    SafeTensors *st = NULL;
+    if (st_open(FIXTURE, &st)) {
+        SKIP("%s not readable (%s)", FIXTURE, qa_last_error());
+    } else {
+        Fixture f = {0};
+        CHECK(load_fixture(st, &f) == 0, "fixture loads into the engine");
+        if (f.m) {
+            test_parity(st, &f);
+            test_adamw(st, &f);
+        }
+        bert_free(f.m);
+        free(f.hgate), free(f.fgate);
+        st_close(st);
+    }
+    test_pruning();
+    return TEST_DONE();
+}

@@ -1,0 +1,353 @@
+/* tests/test_ops.c: every kernel of core/ops.c against a plain double-precision twin, and
+ * every backward against central finite differences of that twin (in double).
+ * Loss for the gradient checks: L = sum_i out_i * r_i with fixed random r. */
+#include <math.h>
+#include <string.h>
+
+#include "core/ops.h"
+#include "core/rng.h"
+#include "tests/test.h"
+
+#define FD_H 1e-5
+#define GRAD_TOL 2e-3
+#define FWD_TOL 2e-5
+
+static Rng rng;
+
+static double *drand_arr(int n, double scale) {
+    double *x = malloc(sizeof(double) * (n ? n : 1));
+    for (int i = 0; i < n; i++) x[i] = scale * (2.0 * rng_uniform(&rng) - 1.0);
+    return x;
+}
+static float *to_f(const double *x, int n) {
+    float *y = malloc(sizeof(float) * (n ? n : 1));
+    for (int i = 0; i < n; i++) y[i] = (float)x[i];
+    return y;
+}
+static float *fzeros(int n) { return calloc(n ? n : 1, sizeof(float)); }
+
+/* A reference forward: computes out (double) from the inputs it knows through ctx. */
+typedef struct Ref Ref;
+struct Ref {
+    void (*fwd)(Ref *r);
+    double *out, *rw; /* output and the loss weights r */
+    int n_out;
+    double *in[6];
+    int dims[8];
+    const int32_t *mask, *ids, *types;
+};
+
+static double ref_loss(Ref *r) {
+    r->fwd(r);
+    double L = 0.0;
+    for (int i = 0; i < r->n_out; i++) L += r->out[i] * r->rw[i];
+    return L;
+}
+
+/* Compares analytic[n] (from a float backward) with central differences of x[n]. */
+static void check_grad(const char *what, Ref *r, double *x, int n, const float *analytic) {
+    int bad = 0;
+    double worst = 0.0;
+    for (int i = 0; i < n; i++) {
+        double keep = x[i];
+        x[i] = keep + FD_H;
+        double lp = ref_loss(r);
+        x[i] = keep - FD_H;
+        double lm = ref_loss(r);
+        x[i] = keep;
+        double fd = (lp - lm) / (2 * FD_H);
+        double err = fabs(fd - analytic[i]) / fmax(1.0, fabs(fd));
+        if (err > worst) worst = err;
+        if (err > GRAD_TOL && bad++ < 3)
+            fprintf(stderr, "  %s[%d]: fd %.8g analytic %.8g\n", what, i, fd, analytic[i]);
+    }
+    CHECK(bad == 0, "%s: %d of %d gradients differ from finite differences (worst %.2g)", what,
+          bad, n, worst);
+}
+
+static void check_fwd(const char *what, const float *got, const double *want, int n) {
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        if (!test_close(got[i], want[i], FWD_TOL)) bad++;
+    CHECK(bad == 0, "%s: %d of %d outputs differ from the double twin", what, bad, n);
+}
+
+/* ---------------------------------------------------------------- scalar math */
+
+static void test_scalar_math(void) {
+    double worst_exp = 0, worst_cdf = 0, worst_tail = 0, worst_grad = 0;
+    for (double x = -87.0; x <= 88.0; x += 0.0137) {
+        double e = exp(x), got = ops_expf((float)x);
+        double want = exp((double)(float)x);
+        worst_exp = fmax(worst_exp, fabs(got - want) / want);
+        (void)e;
+    }
+    for (double x = -12.0; x <= 12.0; x += 0.001) {
+        float xf = (float)x;
+        double want = 0.5 * erfc(-(double)xf / sqrt(2.0));
+        double err = fabs(ops_normcdf(xf) - want);
+        if (x > -5.0) worst_cdf = fmax(worst_cdf, err / want);
+        else worst_tail = fmax(worst_tail, err / want);
+        double h = 1e-4, gp = (x + h) * 0.5 * erfc(-(x + h) / sqrt(2.0)),
+               gm = (x - h) * 0.5 * erfc(-(x - h) / sqrt(2.0));
+        worst_grad = fmax(worst_grad, fabs(ops_gelu_grad(xf) - (gp - gm) / (2 * h)));
+    }
+    CHECK(worst_exp < 4e-7, "ops_expf relative error %.3g", worst_exp);
+    CHECK(worst_cdf < 2e-6, "ops_normcdf relative error %.3g for x > -5", worst_cdf);
+    CHECK(worst_tail < 5e-5, "ops_normcdf relative error %.3g in the tail x < -5", worst_tail);
+    CHECK(worst_grad < 1e-5, "ops_gelu_grad absolute error %.3g", worst_grad);
+    CHECK(ops_expf(-INFINITY) == 0.f && ops_expf(-1000.f) == 0.f, "expf underflow to 0");
+    CHECK(isinf(ops_expf(1000.f)), "expf overflow to inf");
+    CHECK(isnan(ops_expf(NAN)) && isnan(ops_gelu(NAN)), "NaN propagates through expf and gelu");
+    CHECK(ops_gelu(0.f) == 0.f && fabsf(ops_gelu(3.f) - 2.9959502f) < 1e-6f, "gelu values");
+}
+
+/* ---------------------------------------------------------------- layernorm */
+
+static void ref_layernorm(Ref *r) {
+    int N = r->dims[0], C = r->dims[1];
+    const double *x = r->in[0], *w = r->in[1], *b = r->in[2];
+    for (int n = 0; n < N; n++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) m += x[n * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[n * C + c] - m) * (x[n * C + c] - m);
+        double s = 1.0 / sqrt(v / C + 1e-12);
+        for (int c = 0; c < C; c++) r->out[n * C + c] = (x[n * C + c] - m) * s * w[c] + b[c];
+    }
+}
+
+static void test_layernorm(void) {
+    int N = 5, C = 7;
+    Ref r = {.fwd = ref_layernorm, .n_out = N * C, .dims = {N, C}};
+    r.in[0] = drand_arr(N * C, 2.0);
+    r.in[1] = drand_arr(C, 1.0);
+    r.in[2] = drand_arr(C, 1.0);
+    r.out = drand_arr(N * C, 0);
+    r.rw = drand_arr(N * C, 1.0);
+    float *x = to_f(r.in[0], N * C), *w = to_f(r.in[1], C), *b = to_f(r.in[2], C);
+    float *out = fzeros(N * C), *mean = fzeros(N), *rstd = fzeros(N), *dout = to_f(r.rw, N * C);
+    float *dx = fzeros(N * C), *dw = fzeros(C), *db = fzeros(C);
+    layernorm_forward(out, mean, rstd, x, w, b, N, C, 1e-12f);
+    ref_layernorm(&r);
+    check_fwd("layernorm", out, r.out, N * C);
+    layernorm_backward(dx, dw, db, dout, x, mean, rstd, w, N, C);
+    check_grad("layernorm din", &r, r.in[0], N * C, dx);
+    check_grad("layernorm dw", &r, r.in[1], C, dw);
+    check_grad("layernorm db", &r, r.in[2], C, db);
+    for (int i = 0; i < 3; i++) free(r.in[i]);
+    free(r.out), free(r.rw), free(x), free(w), free(b), free(out), free(mean), free(rstd);
+    free(dout), free(dx), free(dw), free(db);
+}
+
+/* ---------------------------------------------------------------- matmul */
+
+static void ref_matmul(Ref *r) {
+    int N = r->dims[0], K = r->dims[1], O = r->dims[2];
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++) {
+            double s = r->in[2][o];
+            for (int k = 0; k < K; k++) s += r->in[0][n * K + k] * r->in[1][o * K + k];
+            r->out[n * O + o] = s;
+        }
+}
+
+static void test_matmul(int N, int K, int O) {
+    Ref r = {.fwd = ref_matmul, .n_out = N * O, .dims = {N, K, O}};
+    r.in[0] = drand_arr(N * K, 1.0);
+    r.in[1] = drand_arr(O * K, 1.0);
+    r.in[2] = drand_arr(O, 1.0);
+    r.out = drand_arr(N * O, 0);
+    r.rw = drand_arr(N * O, 1.0);
+    float *x = to_f(r.in[0], N * K), *w = to_f(r.in[1], O * K), *b = to_f(r.in[2], O);
+    float *out = fzeros(N * O), *dout = to_f(r.rw, N * O);
+    float *dx = fzeros(N * K), *dw = fzeros(O * K), *db = fzeros(O);
+    matmul_forward(out, x, w, b, N, K, O);
+    ref_matmul(&r);
+    char name[64];
+    snprintf(name, sizeof name, "matmul %dx%dx%d", N, K, O);
+    check_fwd(name, out, r.out, N * O);
+    matmul_backward(dx, dw, db, dout, x, w, N, K, O);
+    check_grad(name, &r, r.in[0], N * K, dx);
+    check_grad(name, &r, r.in[1], O * K, dw);
+    check_grad(name, &r, r.in[2], O, db);
+    for (int i = 0; i < 3; i++) free(r.in[i]);
+    free(r.out), free(r.rw), free(x), free(w), free(b), free(out), free(dout), free(dx), free(dw);
+    free(db);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+static void ref_attention(Ref *r) {
+    int B = r->dims[0], T = r->dims[1], NH = r->dims[2], HS = r->dims[3], A = NH * HS;
+    const double *qkv = r->in[0];
+    double s[64];
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i < T; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < T; j++) {
+                    double d = 0;
+                    for (int k = 0; k < HS; k++)
+                        d += qkv[(b * T + i) * 3 * A + h * HS + k] *
+                             qkv[(b * T + j) * 3 * A + A + h * HS + k];
+                    s[j] = r->mask[b * T + j] ? d / sqrt((double)HS) : -INFINITY;
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j < T; j++) sum += (s[j] = exp(s[j] - mx));
+                for (int k = 0; k < HS; k++) {
+                    double c = 0;
+                    for (int j = 0; j < T; j++)
+                        c += s[j] / sum * qkv[(b * T + j) * 3 * A + 2 * A + h * HS + k];
+                    r->out[(b * T + i) * A + h * HS + k] = c;
+                }
+            }
+}
+
+static void test_attention(void) {
+    int B = 2, T = 6, NH = 3, HS = 4, A = NH * HS, N = B * T;
+    int32_t mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    Ref r = {.fwd = ref_attention, .n_out = N * A, .dims = {B, T, NH, HS}, .mask = mask};
+    r.in[0] = drand_arr(N * 3 * A, 1.5);
+    r.out = drand_arr(N * A, 0);
+    r.rw = drand_arr(N * A, 1.0);
+    float *qkv = to_f(r.in[0], N * 3 * A), *ctx = fzeros(N * A), *probs = fzeros(B * NH * T * T);
+    float *scratch = fzeros(2 * T * T), *dctx = to_f(r.rw, N * A), *dqkv = fzeros(N * 3 * A);
+    attention_forward(ctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    ref_attention(&r);
+    check_fwd("attention", ctx, r.out, N * A);
+    float masked = 0.f;
+    for (int h = 0; h < NH; h++)
+        for (int i = 0; i < T; i++) masked += probs[((1 * NH + h) * T + i) * T + 5];
+    CHECK(masked == 0.f, "masked keys get probability exactly 0 (got %g)", masked);
+    attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    check_grad("attention dqkv", &r, r.in[0], N * 3 * A, dqkv);
+    free(r.in[0]), free(r.out), free(r.rw), free(qkv), free(ctx), free(probs), free(scratch);
+    free(dctx), free(dqkv);
+}
+
+/* ---------------------------------------------------------------- gates, gelu, embeddings */
+
+static void ref_headgate(Ref *r) {
+    int N = r->dims[0], NH = r->dims[1], HS = r->dims[2];
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < NH; h++)
+            for (int s = 0; s < HS; s++)
+                r->out[(n * NH + h) * HS + s] = r->in[0][(n * NH + h) * HS + s] * r->in[1][h];
+}
+
+static void ref_gelu_gate(Ref *r) {
+    int N = r->dims[0], F = r->dims[1];
+    for (int n = 0; n < N; n++)
+        for (int f = 0; f < F; f++) {
+            double x = r->in[0][n * F + f];
+            r->out[n * F + f] = x * 0.5 * erfc(-x / sqrt(2.0)) * r->in[1][f];
+        }
+}
+
+static void ref_embed(Ref *r) {
+    int B = r->dims[0], T = r->dims[1], C = r->dims[2], off = r->dims[3];
+    for (int n = 0; n < B * T; n++)
+        for (int c = 0; c < C; c++)
+            r->out[n * C + c] = r->in[0][r->ids[n] * C + c] +
+                                r->in[1][(off + n % T) * C + c] + r->in[2][r->types[n] * C + c];
+}
+
+static void test_gates_and_embed(void) {
+    {
+        int N = 4, NH = 3, HS = 2, A = NH * HS;
+        Ref r = {.fwd = ref_headgate, .n_out = N * A, .dims = {N, NH, HS}};
+        r.in[0] = drand_arr(N * A, 1.0);
+        r.in[1] = drand_arr(NH, 1.0);
+        r.out = drand_arr(N * A, 0);
+        r.rw = drand_arr(N * A, 1.0);
+        float *x = to_f(r.in[0], N * A), *g = to_f(r.in[1], NH), *out = fzeros(N * A);
+        float *dout = to_f(r.rw, N * A), *dx = fzeros(N * A), *dg = fzeros(NH);
+        headgate_forward(out, x, g, N, NH, HS);
+        ref_headgate(&r);
+        check_fwd("headgate", out, r.out, N * A);
+        headgate_backward(dx, dg, dout, x, g, N, NH, HS);
+        check_grad("headgate din", &r, r.in[0], N * A, dx);
+        check_grad("headgate dgate", &r, r.in[1], NH, dg);
+        free(r.in[0]), free(r.in[1]), free(r.out), free(r.rw), free(x), free(g), free(out);
+        free(dout), free(dx), free(dg);
+    }
+    {
+        int N = 5, F = 9;
+        Ref r = {.fwd = ref_gelu_gate, .n_out = N * F, .dims = {N, F}};
+        r.in[0] = drand_arr(N * F, 4.0);
+        r.in[1] = drand_arr(F, 1.0);
+        r.out = drand_arr(N * F, 0);
+        r.rw = drand_arr(N * F, 1.0);
+        float *x = to_f(r.in[0], N * F), *g = to_f(r.in[1], F), *out = fzeros(N * F);
+        float *dout = to_f(r.rw, N * F), *dx = fzeros(N * F), *dg = fzeros(F);
+        gelu_gate_forward(out, x, g, N, F);
+        ref_gelu_gate(&r);
+        check_fwd("gelu_gate", out, r.out, N * F);
+        gelu_gate_backward(dx, dg, dout, x, g, N, F);
+        check_grad("gelu_gate din", &r, r.in[0], N * F, dx);
+        check_grad("gelu_gate dgate", &r, r.in[1], F, dg);
+        free(r.in[0]), free(r.in[1]), free(r.out), free(r.rw), free(x), free(g), free(out);
+        free(dout), free(dx), free(dg);
+    }
+    {
+        int B = 2, T = 4, C = 3, V = 5, P = 7, TV = 2, off = 2, N = B * T;
+        int32_t ids[8] = {0, 4, 4, 1, 2, 2, 3, 0}, types[8] = {0, 0, 1, 1, 0, 1, 1, 1};
+        Ref r = {.fwd = ref_embed, .n_out = N * C, .dims = {B, T, C, off}, .ids = ids,
+                 .types = types};
+        r.in[0] = drand_arr(V * C, 1.0);
+        r.in[1] = drand_arr(P * C, 1.0);
+        r.in[2] = drand_arr(TV * C, 1.0);
+        r.out = drand_arr(N * C, 0);
+        r.rw = drand_arr(N * C, 1.0);
+        float *wte = to_f(r.in[0], V * C), *wpe = to_f(r.in[1], P * C), *wtt = to_f(r.in[2], TV * C);
+        float *out = fzeros(N * C), *dout = to_f(r.rw, N * C);
+        float *dwte = fzeros(V * C), *dwpe = fzeros(P * C), *dwtt = fzeros(TV * C);
+        embed_forward(out, ids, types, wte, wpe, wtt, B, T, C, off);
+        ref_embed(&r);
+        check_fwd("embed", out, r.out, N * C);
+        embed_backward(dwte, dwpe, dwtt, dout, ids, types, B, T, C, off);
+        check_grad("embed dwte", &r, r.in[0], V * C, dwte);
+        check_grad("embed dwpe", &r, r.in[1], P * C, dwpe);
+        check_grad("embed dwtt", &r, r.in[2], TV * C, dwtt);
+        for (int i = 0; i < 3; i++) free(r.in[i]);
+        free(r.out), free(r.rw), free(wte), free(wpe), free(wtt), free(out), free(dout);
+        free(dwte), free(dwpe), free(dwtt);
+    }
+}
+
+static void test_dropout(void) {
+    long n = 100000;
+    float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+    for (long i = 0; i < n; i++) x[i] = y[i] = 1.f;
+    Dropout d = {0.1f, 42};
+    dropout_apply(x, n, &d, 7);
+    dropout_apply(y, n, &d, 7);
+    long zeros = 0, same = 1;
+    for (long i = 0; i < n; i++) {
+        zeros += x[i] == 0.f;
+        same &= x[i] == y[i] && (x[i] == 0.f || fabsf(x[i] - 1.f / 0.9f) < 1e-6f);
+    }
+    CHECK(same, "dropout regenerates the same mask for the same (seed, site)");
+    CHECK(labs(zeros - n / 10) < 600, "dropout drops ~10%% (%ld of %ld)", zeros, n);
+    for (long i = 0; i < n; i++) y[i] = 1.f;
+    dropout_apply(y, n, &d, 8);
+    long differ = 0;
+    for (long i = 0; i < n; i++) differ += (x[i] == 0.f) != (y[i] == 0.f);
+    CHECK(differ > n / 20, "another site gives another mask");
+    free(x), free(y);
+}
+
+int main(void) {
+    rng_seed(&rng, 1234);
+    ops_set_threads(2);
+    test_scalar_math();
+    test_layernorm();
+    test_matmul(3, 5, 4);
+    test_matmul(2, 0, 3);
+    test_matmul(17, 33, 9);
+    test_attention();
+    test_gates_and_embed();
+    test_dropout();
+    return TEST_DONE();
+}
