@@ -1,0 +1,34 @@
+/* core/synth.h: the built-in synthetic QA task (SQuAD 2.0 format), the embedded default's
+ * training and evaluation data. docs/synthetic-task.md describes it and its learnability.
+ *
+ * Paragraphs state facts about 1-4 fictional people (single-word names from a closed set of
+ * SYNTH_N_NAMES), who share attribute kinds: birthplace and home (cities), birth year and
+ * start of career (years), job, employer, numbers of children and boats, sister and mentor
+ * (other people), in shuffled order between filler sentences that mention cities,
+ * companies, years and numbers belonging to nobody. Questions ask for one attribute of one
+ * person, phrased several ways; about 40% are unanswerable: the attribute is stated only
+ * for someone else or only in a sibling kind (home vs birthplace), or the person is not in
+ * the paragraph. Answering needs the binding "find the person, then read that person's
+ * fact", which a model ignoring the asked name cannot do.
+ *
+ * Beyond the SQuAD fields each paragraph carries "synth_entities" (its number of people)
+ * and each question "synth_kind" ("answer", "other_person", "sibling_kind", "absent"),
+ * for analyses; SQuAD readers ignore them. */
+#ifndef QAPRUNE_SYNTH_H
+#define QAPRUNE_SYNTH_H
+
+#include <stdint.h>
+
+#define SYNTH_DEFAULT_TRAIN 20000 /* questions */
+#define SYNTH_DEFAULT_DEV 2000
+#define SYNTH_N_NAMES 120
+
+/* Writes out_dir/train.json (n_train questions), out_dir/dev.json (n_dev questions) and
+ * out_dir/vocab.txt, creating out_dir if needed. The same seed gives the same files. The
+ * vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4, then every word and punctuation
+ * mark the generator can produce) is the same for every seed and size, so a model trained
+ * on one seed's data reads any other's; the WordPiece tokenizer gives no [UNK] on the data.
+ * Returns 0, or QA_ERR naming the file that could not be written. */
+int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev);
+
+#endif

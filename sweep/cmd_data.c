@@ -1,0 +1,209 @@
+/* sweep/cmd_data.c: the data commands of bin/sweep.
+ *   sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]
+ *   sweep tokenize --vocab FILE [--tokens]
+ *   sweep gen-data --out DIR --seed S [--train N] [--dev M]
+ * Results go to stdout; the resolved settings and errors go to stderr. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/predictions.h"
+#include "core/squad.h"
+#include "core/squad_metric.h"
+#include "core/synth.h"
+#include "core/wordpiece.h"
+#include "sweep/commands.h"
+
+/* Parses a whole-string number into *out; returns 0, or 2 (usage error) after a message. */
+static int parse_double(const char *cmd, const char *opt, const char *s, double *out) {
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    if (errno || end == s || *end) {
+        fprintf(stderr, "sweep %s: %s: expected a number, got '%s'\n", cmd, opt, s);
+        return 2;
+    }
+    return 0;
+}
+
+static int parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi,
+                     long *out) {
+    char *end;
+    errno = 0;
+    *out = strtol(s, &end, 10);
+    if (errno || end == s || *end || *out < lo || *out > hi) {
+        fprintf(stderr, "sweep %s: %s: expected an integer in [%ld, %ld], got '%s'\n", cmd, opt,
+                lo, hi, s);
+        return 2;
+    }
+    return 0;
+}
+
+/* Returns argv[++*i] for an option that takes a value, or NULL after a usage message. */
+static const char *option_value(const char *cmd, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "sweep %s: %s needs a value\n", cmd, argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static const char score_usage[] =
+    "usage: sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]\n"
+    "  Prints the official SQuAD 2.0 evaluation (evaluate-v2.0.py) as JSON.\n"
+    "  --na-prob FILE        no-answer scores (id -> number); adds the best_* figures\n"
+    "  --na-prob-thresh T    a no-answer score above T predicts no answer (default 1.0)\n";
+
+int cmd_score(int argc, char **argv) {
+    const char *files[2] = {NULL, NULL}, *na_path = NULL;
+    double thresh = SQUAD_NA_PROB_THRESH;
+    int n_files = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(score_usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--na-prob")) {
+            if (!(na_path = option_value("score", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--na-prob-thresh")) {
+            if (!(v = option_value("score", argc, argv, &i))) return 2;
+            if (parse_double("score", argv[i - 1], v, &thresh)) return 2;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "sweep score: unknown option '%s'\n%s", argv[i], score_usage);
+            return 2;
+        } else if (n_files < 2) {
+            files[n_files++] = argv[i];
+        } else {
+            fprintf(stderr, "sweep score: too many arguments\n%s", score_usage);
+            return 2;
+        }
+    }
+    if (n_files != 2) {
+        fputs(score_usage, stderr);
+        return 2;
+    }
+    fprintf(stderr, "score: data %s, predictions %s, na-prob %s, na-prob-thresh %g\n", files[0],
+            files[1], na_path ? na_path : "(none)", thresh);
+    SquadSet *set = NULL;
+    Predictions *pred = NULL;
+    SquadScores scores;
+    char *json = NULL;
+    int rc = 1;
+    if (squad_load(files[0], &set) || predictions_load(files[1], na_path, &pred) ||
+        squad_evaluate(set, pred, thresh, &scores)) {
+        fprintf(stderr, "sweep score: %s\n", qa_last_error());
+    } else if (!(json = squad_scores_json(&scores))) {
+        fprintf(stderr, "sweep score: out of memory\n");
+    } else {
+        printf("%s\n", json);
+        rc = 0;
+    }
+    free(json);
+    predictions_free(pred);
+    squad_free(set);
+    return rc;
+}
+
+static const char tokenize_usage[] =
+    "usage: sweep tokenize --vocab FILE [--tokens] [--cased | --uncased]\n"
+    "  Reads UTF-8 lines on stdin; prints per line the WordPiece token ids separated by\n"
+    "  spaces (--tokens: the token strings). The vocabulary counts as uncased (lowercase,\n"
+    "  strip accents) unless it has uppercase entries; --cased / --uncased override.\n";
+
+int cmd_tokenize(int argc, char **argv) {
+    const char *vocab_path = NULL;
+    int tokens = 0, lowercase = -1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(tokenize_usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--vocab")) {
+            if (!(vocab_path = option_value("tokenize", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--tokens")) {
+            tokens = 1;
+        } else if (!strcmp(argv[i], "--cased") || !strcmp(argv[i], "--uncased")) {
+            lowercase = !strcmp(argv[i], "--uncased");
+        } else {
+            fprintf(stderr, "sweep tokenize: unknown argument '%s'\n%s", argv[i], tokenize_usage);
+            return 2;
+        }
+    }
+    if (!vocab_path) {
+        fprintf(stderr, "sweep tokenize: --vocab is required\n%s", tokenize_usage);
+        return 2;
+    }
+    WpVocab *v = NULL;
+    if (wp_vocab_load(vocab_path, &v)) {
+        fprintf(stderr, "sweep tokenize: %s\n", qa_last_error());
+        return 1;
+    }
+    if (lowercase >= 0) wp_vocab_set_lowercase(v, lowercase);
+    fprintf(stderr, "tokenize: vocab %s (%d entries, %s), printing %s\n", vocab_path,
+            wp_vocab_size(v), wp_vocab_lowercase(v) ? "uncased" : "cased",
+            tokens ? "tokens" : "ids");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int rc = 0;
+    while (!rc && (len = getline(&line, &cap, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
+        WpToken *t = NULL;
+        int n = 0;
+        if (wp_tokenize(v, line, (size_t)len, &t, &n)) {
+            fprintf(stderr, "sweep tokenize: %s\n", qa_last_error());
+            rc = 1;
+            break;
+        }
+        for (int k = 0; k < n; k++) {
+            if (tokens) printf(k ? " %s" : "%s", wp_token_str(v, t[k].id));
+            else printf(k ? " %d" : "%d", t[k].id);
+        }
+        putchar('\n');
+        free(t);
+    }
+    free(line);
+    wp_vocab_free(v);
+    return rc;
+}
+
+static const char gen_data_usage[] =
+    "usage: sweep gen-data --out DIR --seed S [--train N] [--dev M]\n"
+    "  Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
+    "  with DIR/vocab.txt covering both; the same seed gives the same files.\n";
+
+int cmd_gen_data(int argc, char **argv) {
+    const char *out_dir = NULL, *v;
+    long seed = -1, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(gen_data_usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--out")) {
+            if (!(out_dir = option_value("gen-data", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--train") ||
+                   !strcmp(argv[i], "--dev")) {
+            long *dst = argv[i][2] == 's' ? &seed : argv[i][2] == 't' ? &n_train : &n_dev;
+            if (!(v = option_value("gen-data", argc, argv, &i))) return 2;
+            if (parse_int("gen-data", argv[i - 1], v, 0, 100000000L, dst)) return 2;
+        } else {
+            fprintf(stderr, "sweep gen-data: unknown argument '%s'\n%s", argv[i], gen_data_usage);
+            return 2;
+        }
+    }
+    if (!out_dir || seed < 0) {
+        fprintf(stderr, "sweep gen-data: --out and --seed are required\n%s", gen_data_usage);
+        return 2;
+    }
+    fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions\n",
+            out_dir, seed, n_train, n_dev);
+    if (synth_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev)) {
+        fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
+        return 1;
+    }
+    fprintf(stderr, "gen-data: wrote %s/train.json, %s/dev.json, %s/vocab.txt\n", out_dir,
+            out_dir, out_dir);
+    return 0;
+}
