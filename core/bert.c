@@ -308,6 +308,12 @@ void bert_free(BertModel *m) {
 }
 
 const BertConfig *bert_config(const BertModel *m) { return &m->cfg; }
+
+void bert_set_dropout(BertModel *m, float hidden, float attention) {
+    assert(hidden >= 0.f && hidden < 1.f && attention >= 0.f && attention < 1.f);
+    m->cfg.hidden_dropout = hidden;
+    m->cfg.attention_dropout = attention;
+}
 float *bert_params(BertModel *m) { return m->params; }
 size_t bert_num_params(const BertModel *m) { return m->n_params; }
 const BertWeights *bert_weights(const BertModel *m) { return &m->w; }
@@ -442,7 +448,7 @@ static int check_batch(const BertModel *m, const BertBatch *b) {
 }
 
 static void add_inplace(float *y, const float *x, long n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 32768)
     for (long i = 0; i < n; i++) y[i] += x[i];
 }
 

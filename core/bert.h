@@ -98,6 +98,8 @@ typedef struct BertModel BertModel;
 int bert_create(const BertConfig *cfg, BertModel **out);
 void bert_free(BertModel *m); /* accepts NULL */
 const BertConfig *bert_config(const BertModel *m);
+/* Sets the dropout probabilities used by later training forwards (each in [0, 1)). */
+void bert_set_dropout(BertModel *m, float hidden, float attention);
 
 /* Parameters: the flat array (borrowed), its size, the weights' pointer struct, the table. */
 float *bert_params(BertModel *m);

@@ -16,6 +16,10 @@
 
 static int n_threads = 1;
 
+/* Element-wise loops run in parallel only when the work pays for waking the other threads
+ * (about 10 us a region): below ~32k elements one thread is faster. */
+#define PARALLEL(work) ((work) >= 32768 && n_threads > 1)
+
 void ops_set_threads(int n) {
     assert(n >= 1);
     n_threads = n;
@@ -89,7 +93,7 @@ void dropout_apply(float *x, long n, const Dropout *d, uint64_t site) {
     assert(d->p < 1.f);
     uint64_t cut = (uint64_t)((double)d->p * 18446744073709551616.0);
     float keep_scale = 1.f / (1.f - d->p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL(n))
     for (long i = 0; i < n; i++)
         x[i] = rng_hash(d->seed, site, (uint64_t)i) >= cut ? x[i] * keep_scale : 0.f;
 }
@@ -98,7 +102,7 @@ void dropout_apply(float *x, long n, const Dropout *d, uint64_t site) {
 
 void embed_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
                    const float *wpe, const float *wtt, int B, int T, int C, int pos_offset) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)B * T * C))
     for (int n = 0; n < B * T; n++) {
         const float *w = wte + (long)ids[n] * C, *p = wpe + (long)(pos_offset + n % T) * C;
         const float *t = wtt + (long)types[n] * C;
@@ -127,7 +131,7 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
                        const float *b, int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = in + (long)n * C;
         float *o = out + (long)n * C;
@@ -147,7 +151,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *in, co
  * dw = sum_rows dy * xhat; db = sum_rows dy. */
 void layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *mean, const float *rstd, const float *w, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = in + (long)n * C, *dy = dout + (long)n * C;
         float *dx = din + (long)n * C;
@@ -164,7 +168,7 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
     }
     if (!dw || !db) return;
     /* Parameter gradients: each thread owns a block of columns, rows summed in order. */
-#pragma omp parallel
+#pragma omp parallel if (PARALLEL((long)N * C))
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         int c0 = (int)((long)C * id / nt), c1 = (int)((long)C * (id + 1) / nt);
@@ -185,7 +189,7 @@ void matmul_forward(float *out, const float *in, const float *w, const float *b,
                     int O) {
     if (N == 0 || O == 0) return;
     if (b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
         for (int n = 0; n < N; n++) memcpy(out + (long)n * O, b, sizeof(float) * O);
     }
     if (K == 0) {
@@ -207,7 +211,7 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.f, dout, O, in, K,
                     1.f, dw, K);
     if (db) {
-#pragma omp parallel
+#pragma omp parallel if (PARALLEL((long)N * O))
         {
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
             int o0 = (int)((long)O * id / nt), o1 = (int)((long)O * (id + 1) / nt);
@@ -255,7 +259,7 @@ void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t
         for (int h = 0; h < NH; h++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + h * HS,
                         ld, q + A + h * HS, ld, 0.f, probs + ((long)b * NH + h) * T * T, T);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)NH * T * T))
         for (int r = 0; r < NH * T; r++)
             softmax_row(probs + ((long)b * NH * T + r) * T, mask + (long)b * T, T);
         for (int h = 0; h < NH; h++) {
@@ -296,7 +300,7 @@ void attention_backward(float *dqkv, const float *dctx, const float *probs, cons
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.f, dc + h * HS, A,
                         q + 2 * A + h * HS, ld, 0.f, dp, T);
             if (drop) dropout_apply(dp, (long)T * T, d, attention_site(site, b, NH, h));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
             for (int i = 0; i < T; i++) {
                 const float *pr = p + (long)i * T;
                 float *g = dp + (long)i * T, dot = 0.f;
@@ -316,7 +320,7 @@ void attention_backward(float *dqkv, const float *dctx, const float *probs, cons
 
 void headgate_forward(float *out, const float *in, const float *gate, int N, int NH, int HS) {
     int A = NH * HS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * A))
     for (int n = 0; n < N; n++)
         for (int h = 0; h < NH; h++)
             for (int s = 0; s < HS; s++)
@@ -327,13 +331,13 @@ void headgate_forward(float *out, const float *in, const float *gate, int N, int
 void headgate_backward(float *din, float *dgate, const float *dout, const float *in,
                        const float *gate, int N, int NH, int HS) {
     int A = NH * HS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * A))
     for (int n = 0; n < N; n++)
         for (int h = 0; h < NH; h++)
             for (int s = 0; s < HS; s++)
                 din[(long)n * A + h * HS + s] += dout[(long)n * A + h * HS + s] * gate[h];
     if (!dgate) return;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * HS * NH))
     for (int h = 0; h < NH; h++) {
         double acc = 0.0;
         for (int n = 0; n < N; n++) {
@@ -347,7 +351,7 @@ void headgate_backward(float *din, float *dgate, const float *dout, const float 
 }
 
 void gelu_gate_forward(float *out, const float *in, const float *gate, int N, int F) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * F))
     for (int n = 0; n < N; n++) {
         const float *x = in + (long)n * F;
         float *o = out + (long)n * F;
@@ -362,7 +366,7 @@ void gelu_gate_forward(float *out, const float *in, const float *gate, int N, in
  * dgate += sum_rows dout * gelu(in) (each thread owns a block of columns). */
 void gelu_gate_backward(float *din, float *dgate, const float *dout, const float *in,
                         const float *gate, int N, int F) {
-#pragma omp parallel
+#pragma omp parallel if (PARALLEL((long)N * F))
     {
         int nt = omp_get_num_threads(), id = omp_get_thread_num();
         int f0 = (int)((long)F * id / nt), f1 = (int)((long)F * (id + 1) / nt);

@@ -48,7 +48,7 @@ void adamw_step(AdamW *a, BertModel *m, float lr) {
         float *pp = p + t->offset, *gg = g + t->offset;
         float *mm = a->mom + t->offset, *vv = a->vel + t->offset;
         long n = (long)t->numel;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= 32768)
         for (long k = 0; k < n; k++) {
             pp[k] *= decay;
             mm[k] = b1 * mm[k] + (1.f - b1) * gg[k];

@@ -1,0 +1,153 @@
+/* tests/test_strategy.c: gate selection: exact counts, seeds, the hard-concrete statistics
+ * and derivative, gain scores, and L0 training reaching its target on a toy task. */
+#include <math.h>
+#include <string.h>
+
+#include "core/bert.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/strategy.h"
+#include "core/train.h"
+#include "tests/test.h"
+
+static void test_counts_and_topk(void) {
+    CHECK(strategy_keep_count(144, 0.5) == 72, "50%% of 144 heads");
+    CHECK(strategy_keep_count(36864, 0.7) == 11059, "70%% of 36864 neurons keeps 11059");
+    CHECK(strategy_keep_count(10, 0.0) == 10 && strategy_keep_count(10, 1.0) == 0, "bounds");
+    float s[6] = {0.5f, 0.9f, 0.5f, NAN, 0.1f, 0.7f};
+    uint8_t k[6];
+    strategy_topk(s, 6, 3, k);
+    CHECK(k[1] && k[5] && k[0] && !k[2] && !k[3] && !k[4], "top-3 with a tie: lower index wins");
+    uint8_t a[1000], b[1000], c[1000];
+    strategy_random(5, 1000, 300, a);
+    strategy_random(5, 1000, 300, b);
+    strategy_random(6, 1000, 300, c);
+    int na = 0, diff = 0;
+    for (int i = 0; i < 1000; i++) na += a[i], diff += a[i] != c[i];
+    CHECK(na == 300 && !memcmp(a, b, sizeof a), "random: exact count, same seed same choice");
+    CHECK(diff > 100, "random: another seed, another choice (%d differ)", diff);
+    StrategyKind kind;
+    CHECK(strategy_parse("gain", &kind) == QA_OK && kind == STRATEGY_GAIN, "parse gain");
+    CHECK(strategy_parse("magnitude", &kind) == QA_ERR &&
+              strstr(qa_last_error(), "'magnitude'"),
+          "unknown strategy named in the error");
+}
+
+static void test_hard_concrete(void) {
+    Rng r;
+    rng_seed(&r, 1);
+    int n = 200000;
+    float *la = malloc(sizeof(float) * n), *z = malloc(sizeof(float) * n), *s = malloc(sizeof(float) * n);
+    double worst = 0;
+    for (float a = -3.f; a <= 3.f; a += 1.5f) {
+        for (int i = 0; i < n; i++) la[i] = a;
+        hc_sample(z, s, la, n, &r);
+        int nonzero = 0, ones = 0, out = 0;
+        for (int i = 0; i < n; i++) {
+            nonzero += z[i] > 0.f;
+            ones += z[i] == 1.f;
+            out += z[i] < 0.f || z[i] > 1.f;
+        }
+        CHECK(out == 0, "hard-concrete samples lie in [0, 1]");
+        CHECK(ones > 0 && nonzero < n, "both clamps are reached at log alpha %g", a);
+        worst = fmax(worst, fabs((double)nonzero / n - hc_prob_nonzero(a)));
+    }
+    CHECK(worst < 0.005, "P(z != 0) matches sigmoid(log a - beta log(-gamma/zeta)) (%.4f)", worst);
+    CHECK_CLOSE(hc_prob_nonzero(0.f), 1.0 / (1.0 + exp((2.0 / 3.0) * log(0.1 / 1.1))), 1e-6,
+                "expected L0 at log alpha 0");
+    CHECK(hc_deterministic(10.f) == 1.f && hc_deterministic(-10.f) == 0.f, "deterministic gate");
+    /* dz/dlog alpha against central differences with the same noise u. */
+    Rng r1, r2;
+    float a0 = 0.3f, h = 1e-3f, zp, zm, sp, sm, z0, s0, g = 0.f, one = 1.f, ap = a0 + h, am = a0 - h;
+    rng_seed(&r1, 9);
+    r2 = r1;
+    hc_sample(&z0, &s0, &a0, 1, &r1);
+    Rng r3 = r2;
+    hc_sample(&zp, &sp, &ap, 1, &r2);
+    hc_sample(&zm, &sm, &am, 1, &r3);
+    hc_backward(&g, &one, &s0, 1);
+    CHECK_CLOSE(g, (zp - zm) / (2 * h), 2e-3, "hard-concrete dz/dlog alpha vs finite differences");
+    free(la), free(z), free(s);
+}
+
+/* A toy task: the answer is the position of token 3 (start) and token 4 (end). */
+static void make_toy(QaData *d, int n, int T, int32_t *buf) {
+    int32_t *ids = buf, *types = ids + n * T, *mask = types + n * T, *st = mask + n * T, *en = st + n;
+    Rng r;
+    rng_seed(&r, 4);
+    for (int i = 0; i < n; i++) {
+        int len = T - (int)rng_below(&r, 4);
+        int a = 1 + (int)rng_below(&r, (uint64_t)len - 2), b = a + 1;
+        for (int t = 0; t < T; t++) {
+            ids[i * T + t] = t >= len ? 0 : t == a ? 3 : t == b ? 4 : 5 + (int)rng_below(&r, 10);
+            types[i * T + t] = 0;
+            mask[i * T + t] = t < len;
+        }
+        st[i] = a;
+        en[i] = b;
+    }
+    *d = (QaData){n, T, ids, types, mask, st, en};
+}
+
+static void test_gain_and_l0(void) {
+    BertConfig c;
+    bert_config_init(&c, 16, 16, 2, 16, 4, 32);
+    BertModel *m = NULL;
+    bert_create(&c, &m);
+    bert_init_random(m, 3, 0.2f);
+    int n = 64, T = 12;
+    int32_t *buf = malloc(sizeof(int32_t) * (3 * n * T + 2 * n));
+    QaData d;
+    make_toy(&d, n, T, buf);
+    int nh = bert_total_heads(&c), nf = bert_total_ffn(&c);
+    float hs[8], fs[64], hs2[8], fs2[64];
+    CHECK(strategy_gain_scores(m, &d, 16, 4, 7, hs, fs) == QA_OK, "gain: %s", qa_last_error());
+    strategy_gain_scores(m, &d, 16, 4, 7, hs2, fs2);
+    CHECK(!memcmp(hs, hs2, sizeof(float) * nh) && !memcmp(fs, fs2, sizeof(float) * nf),
+          "gain scores are deterministic for a seed");
+    for (int l = 0; l < 2; l++) {
+        double sq = 0, sf = 0;
+        for (int h = 0; h < 4; h++) sq += hs[l * 4 + h] * hs[l * 4 + h];
+        for (int f = 0; f < 32; f++) sf += fs[l * 32 + f] * fs[l * 32 + f];
+        CHECK_CLOSE(sq, 1.0, 1e-5, "layer %d head scores have unit L2 norm", l);
+        CHECK_CLOSE(sf, 1.0, 1e-5, "layer %d neuron scores have unit L2 norm", l);
+    }
+    CHECK(bert_config(m)->hidden_dropout == c.hidden_dropout, "gain restores dropout");
+
+    TrainOpts t;
+    train_opts_init(&t);
+    t.batch_size = 16;
+    t.lr = 1e-3f;
+    t.seed = 1;
+    L0Opts o;
+    l0_opts_init(&o);
+    o.steps = 300;
+    L0Stats stats;
+    float la_h[8], la_f[64];
+    CHECK(strategy_l0_train(m, &d, &t, &o, 0.5, 0.7, la_h, la_f, &stats) == QA_OK, "l0: %s",
+          qa_last_error());
+    printf("l0 toy: expected sparsity heads %.3f (target 0.5), ffn %.3f (target 0.7); "
+           "lambda heads %.3g %.3g\n",
+           stats.exp_head_sparsity, stats.exp_ffn_sparsity, stats.lambda_head[0],
+           stats.lambda_head[1]);
+    /* 8 heads: one head is 0.125 of sparsity, so "near" is within about one head. */
+    CHECK(fabs(stats.exp_head_sparsity - 0.5) < 0.15, "L0 expected head sparsity near target");
+    CHECK(fabs(stats.exp_ffn_sparsity - 0.7) < 0.1, "L0 expected FFN sparsity near target");
+    uint8_t kh[8], kf[64];
+    strategy_topk(la_h, nh, strategy_keep_count(nh, 0.5), kh);
+    strategy_topk(la_f, nf, strategy_keep_count(nf, 0.7), kf);
+    int ch = 0, cf = 0;
+    for (int i = 0; i < nh; i++) ch += kh[i];
+    for (int i = 0; i < nf; i++) cf += kf[i];
+    CHECK(ch == 4 && cf == 19, "top-k of log alpha meets the targets exactly (%d, %d)", ch, cf);
+    bert_free(m);
+    free(buf);
+}
+
+int main(void) {
+    ops_set_threads(2);
+    test_counts_and_topk();
+    test_hard_concrete();
+    test_gain_and_l0();
+    return TEST_DONE();
+}
