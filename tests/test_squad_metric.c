@@ -92,9 +92,38 @@ static void test_official(void) {
     squad_free(set);
 }
 
+/* The score CLI prints exactly what evaluate-v2.0.py prints (json.dumps, indent 2). */
+static void test_cli(void) {
+    const char *data = SQUAD_DIR "/dev-v2.0.json";
+    const char *nlnet = SQUAD_DIR "/predictions-v2.0/nlnet-single.json";
+    const char *nlnet_na = SQUAD_DIR "/predictions-v2.0/nlnet-single.na_prob.json";
+    if (!exists(data) || !exists(nlnet) || !exists(nlnet_na)) {
+        SKIP("%s not found: no score CLI test", SQUAD_DIR);
+        return;
+    }
+    static const char want[] =
+        "{\n  \"exact\": 75.82750779078582,\n  \"f1\": 78.77776770381462,\n  \"total\": 11873,\n"
+        "  \"HasAns_exact\": 69.61875843454791,\n  \"HasAns_f1\": 75.52773885752187,\n"
+        "  \"HasAns_total\": 5928,\n  \"NoAns_exact\": 82.01850294365012,\n"
+        "  \"NoAns_f1\": 82.01850294365012,\n  \"NoAns_total\": 5945,\n"
+        "  \"best_exact\": 75.82750779078582,\n  \"best_exact_thresh\": 0.549876,\n"
+        "  \"best_f1\": 78.77776770381435,\n  \"best_f1_thresh\": 0.54991\n}\n";
+    char cmd[1024], got[2048];
+    snprintf(cmd, sizeof cmd, "%s score %s %s --na-prob %s 2>/dev/null", test_sweep_bin(), data,
+             nlnet, nlnet_na);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(got, 1, sizeof got - 1, p) : 0;
+    got[n] = '\0';
+    CHECK(p && pclose(p) == 0, "score CLI exit status");
+    CHECK(!strcmp(got, want), "score CLI output:\n%s", got);
+    snprintf(cmd, sizeof cmd, "%s score %s /nonexistent.json 2>/dev/null", test_sweep_bin(), data);
+    CHECK(system(cmd) != 0, "a missing predictions file fails");
+}
+
 int main(void) {
     test_normalize();
     test_f1();
     test_official();
+    test_cli();
     return TEST_DONE();
 }
