@@ -16,6 +16,9 @@ static const Command commands[] = {
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize lines of stdin with a vocab.txt"},
     {"score", cmd_score, "score predictions with the official SQuAD 2.0 metric (JSON)"},
+    {"teacher", cmd_teacher, "train (or reuse) the default teacher on a synthetic/SQuAD dir"},
+    {"eval", cmd_eval, "score a checkpoint on a SQuAD file; write predictions and eval.json"},
+    {"prune", cmd_prune, "run one pruning point: strategy, physical pruning, fine-tuning"},
     {"gen-data", cmd_gen_data, "write the synthetic QA task (train/dev JSON + vocab.txt)"},
 };
 

@@ -1,0 +1,454 @@
+/* sweep/pipeline.c: teacher and pruning stages (see pipeline.h). */
+#include "sweep/pipeline.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/qa.h"
+#include "core/strategy.h"
+#include "core/text.h"
+#include "core/train.h"
+#include "sweep/progress.h"
+
+#define TF(k, t, f, lo, hi, h) {k, t, offsetof(TeacherSpec, f), lo, hi, h}
+const SpecField TEACHER_FIELDS[] = {
+    TF("layers", SPEC_INT, layers, 1, BERT_MAX_LAYERS, "encoder layers"),
+    TF("hidden", SPEC_INT, hidden, 8, 4096, "hidden size"),
+    TF("heads", SPEC_INT, heads, 1, BERT_MAX_HEADS, "attention heads per layer"),
+    TF("ffn", SPEC_INT, ffn, 1, 65536, "FFN width"),
+    TF("max_seq_len", SPEC_INT, max_seq_len, 16, 4096, "tokens per window"),
+    TF("doc_stride", SPEC_INT, doc_stride, 1, 4096, "tokens between window starts"),
+    TF("max_query_len", SPEC_INT, max_query_len, 4, 1024, "question tokens kept"),
+    TF("batch_size", SPEC_INT, batch_size, 1, 4096, "windows per step"),
+    TF("steps", SPEC_INT, steps, 1, 10000000, "optimizer steps"),
+    TF("lr", SPEC_DOUBLE, lr, 0, 1, "peak learning rate (AdamW)"),
+    TF("warmup", SPEC_DOUBLE, warmup, 0, 1, "fraction of steps of linear warm-up"),
+    TF("weight_decay", SPEC_DOUBLE, weight_decay, 0, 1, "AdamW weight decay"),
+    TF("dropout", SPEC_DOUBLE, dropout, 0, 0.9, "hidden and attention dropout"),
+    TF("seed", SPEC_INT, seed, 0, 2147483647, "initialisation, shuffling, dropout"),
+};
+const int TEACHER_NFIELDS = (int)(sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]);
+
+void teacher_spec_default(TeacherSpec *s) {
+    *s = (TeacherSpec){.layers = 4, .hidden = 256, .heads = 8, .ffn = 1024,
+                       .max_seq_len = 160, .doc_stride = 64, .max_query_len = 32,
+                       .batch_size = 32, .steps = 3000, .lr = 1e-3, .warmup = 0.06,
+                       .weight_decay = 0.01, .dropout = 0.0, .seed = 1};
+}
+
+#define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h}
+const SpecField PRUNE_FIELDS[] = {
+    PF("strategy", SPEC_STRING, strategy, 0, 0, "random | gain | l0"),
+    PF("head_sparsity", SPEC_DOUBLE, head_sparsity, 0, 1, "fraction of all heads removed"),
+    PF("ffn_sparsity", SPEC_DOUBLE, ffn_sparsity, 0, 1, "fraction of all FFN neurons removed"),
+    PF("finetune", SPEC_STRING, finetune, 0, 0, "none | standard | distill"),
+    PF("seed", SPEC_INT, seed, 0, 2147483647, "strategy and fine-tuning seed"),
+    PF("gain_batches", SPEC_INT, gain_batches, 1, 100000, "gain: batches averaged"),
+    PF("l0_steps", SPEC_INT, l0_steps, 1, 10000000, "l0: joint training steps"),
+    PF("l0_lr", SPEC_DOUBLE, l0_lr, 0, 10, "l0: Adam lr of log alpha"),
+    PF("l0_lambda_lr", SPEC_DOUBLE, l0_lambda_lr, 0, 100, "l0: Lagrange multiplier ascent rate"),
+    PF("ft_steps", SPEC_INT, ft_steps, 0, 10000000, "fine-tuning steps"),
+    PF("batch_size", SPEC_INT, batch_size, 1, 4096, "windows per step"),
+    PF("ft_lr", SPEC_DOUBLE, ft_lr, 0, 1, "fine-tuning (and l0 model) peak lr"),
+    PF("distill_alpha", SPEC_DOUBLE, distill_alpha, 0, 1, "weight of the soft loss"),
+    PF("distill_temp", SPEC_DOUBLE, distill_temp, 0.01, 100, "distillation temperature"),
+    PF("eval_batch", SPEC_INT, eval_batch, 1, 4096, "windows per inference batch"),
+};
+const int PRUNE_NFIELDS = (int)(sizeof PRUNE_FIELDS / sizeof PRUNE_FIELDS[0]);
+
+void prune_spec_default(PruneSpec *s) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->strategy, SPEC_STR, "gain");
+    snprintf(s->finetune, SPEC_STR, "distill");
+    s->head_sparsity = 0.5;
+    s->ffn_sparsity = 0.7;
+    s->seed = 1;
+    s->gain_batches = 32;
+    s->l0_steps = 600;
+    s->l0_lr = 0.1;
+    s->l0_lambda_lr = 0.1;
+    s->ft_steps = 600;
+    s->batch_size = 32;
+    s->ft_lr = 3e-4;
+    s->distill_alpha = 0.5;
+    s->distill_temp = 2.0;
+    s->eval_batch = 64;
+}
+
+int prune_spec_check(const PruneSpec *s, const char *file) {
+    StrategyKind k;
+    if (strategy_parse(s->strategy, &k)) return qa_error("%s: strategy: '%s' is not one of random, gain, l0", file, s->strategy);
+    if (strcmp(s->finetune, "none") && strcmp(s->finetune, "standard") &&
+        strcmp(s->finetune, "distill"))
+        return qa_error("%s: finetune: '%s' is not one of none, standard, distill", file,
+                        s->finetune);
+    return QA_OK;
+}
+
+int path_join(char *buf, size_t n, const char *dir, const char *name) {
+    if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
+        return qa_error("%s/%s: path too long", dir, name);
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- small helpers */
+
+static void on_progress(void *ctx, const TrainProgress *p) {
+    double eta = p->step ? p->seconds / p->step * (p->total_steps - p->step) : 0;
+    progress_update("%s: step %ld/%ld  loss %.3f  lr %.2e  %.0fs, eta %.0fs", (const char *)ctx,
+                    p->step, p->total_steps, p->loss, p->lr, p->seconds, eta);
+}
+
+/* Writes text to path atomically (path.tmp, then rename). */
+static int write_atomic(const char *path, const char *text) {
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return qa_error("%s: path too long", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return qa_error("%s: cannot write: %s", tmp, strerror(errno));
+    int bad = fputs(text, f) < 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path)) {
+        remove(tmp);
+        return qa_error("%s: write failed: %s", path, strerror(errno));
+    }
+    return QA_OK;
+}
+
+static int mkdir_p(const char *dir) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST) return qa_error("%s: cannot create: %s", buf, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(buf, 0777) && errno != EEXIST) return qa_error("%s: cannot create: %s", buf, strerror(errno));
+    return QA_OK;
+}
+
+/* Reads dir/qaprune.json (NULL if absent or unreadable): new cJSON, caller deletes. */
+static cJSON *read_meta(const char *dir) {
+    char path[4096], *text = NULL;
+    size_t len;
+    if (path_join(path, sizeof path, dir, "qaprune.json")) return NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    fclose(f);
+    if (text_read_file(path, &text, &len)) return NULL;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    return j;
+}
+
+int model_feature_opts(const char *model_dir, FeatureOpts *fo) {
+    *fo = FEATURE_OPTS_DEFAULT;
+    cJSON *j = read_meta(model_dir);
+    cJSON *s = j ? cJSON_GetObjectItem(j, "spec") : NULL;
+    if (s) {
+        cJSON *a = cJSON_GetObjectItem(s, "max_seq_len"), *b = cJSON_GetObjectItem(s, "doc_stride");
+        cJSON *c = cJSON_GetObjectItem(s, "max_query_len");
+        if (cJSON_IsNumber(a)) fo->max_seq_len = a->valueint;
+        if (cJSON_IsNumber(b)) fo->doc_stride = b->valueint;
+        if (cJSON_IsNumber(c)) fo->max_query_len = c->valueint;
+    }
+    cJSON_Delete(j);
+    return QA_OK;
+}
+
+static void scores_from_json(const cJSON *o, SquadScores *s) {
+    memset(s, 0, sizeof *s);
+#define GETD(k, f) do { cJSON *x_ = cJSON_GetObjectItem(o, k); if (cJSON_IsNumber(x_)) s->f = x_->valuedouble; } while (0)
+    GETD("exact", exact);
+    GETD("f1", f1);
+    GETD("HasAns_f1", has_ans_f1);
+    GETD("NoAns_f1", no_ans_f1);
+    GETD("best_f1", best_f1);
+#undef GETD
+    cJSON *t = cJSON_GetObjectItem(o, "total");
+    if (cJSON_IsNumber(t)) s->total = t->valueint;
+}
+
+/* Loads the three splits' shared vocabulary and the train/dev splits. */
+static int load_data(const char *data_dir, const char *vocab_path, const FeatureOpts *fo,
+                     WpVocab **vocab, QaSplit *train, QaSplit *dev) {
+    char path[4096];
+    memset(train, 0, sizeof *train);
+    memset(dev, 0, sizeof *dev);
+    if (wp_vocab_load(vocab_path, vocab)) return QA_ERR;
+    if (path_join(path, sizeof path, data_dir, "train.json") ||
+        qa_split_load(path, *vocab, fo, train))
+        return QA_ERR;
+    if (path_join(path, sizeof path, data_dir, "dev.json") || qa_split_load(path, *vocab, fo, dev))
+        return QA_ERR;
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- teacher */
+
+static int teacher_hash(const TeacherSpec *spec, const char *data_dir, unsigned long long *h) {
+    char path[4096], *js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
+    *h = spec_hash(SPEC_HASH_INIT, js, strlen(js));
+    free(js);
+    const char *files[] = {"train.json", "dev.json", "vocab.txt"};
+    for (int i = 0; i < 3; i++)
+        if (path_join(path, sizeof path, data_dir, files[i]) || spec_hash_file(h, path))
+            return QA_ERR;
+    return QA_OK;
+}
+
+int teacher_build(const TeacherSpec *spec, const char *data_dir, const char *out_dir,
+                  int threads, TeacherResult *res) {
+    memset(res, 0, sizeof *res);
+    if (teacher_hash(spec, data_dir, &res->hash)) return QA_ERR;
+    char hash_hex[32], path[4096];
+    snprintf(hash_hex, sizeof hash_hex, "%016llx", res->hash);
+    cJSON *meta = read_meta(out_dir);
+    cJSON *mh = meta ? cJSON_GetObjectItem(meta, "hash") : NULL;
+    if (cJSON_IsString(mh) && !strcmp(mh->valuestring, hash_hex)) {
+        BertModel *probe = NULL;
+        if (checkpoint_load(out_dir, &probe) == QA_OK) {
+            bert_free(probe);
+            scores_from_json(cJSON_GetObjectItem(meta, "dev"), &res->dev);
+            res->reused = 1;
+            cJSON_Delete(meta);
+            return QA_OK;
+        }
+    }
+    cJSON_Delete(meta);
+
+    FeatureOpts fo = {spec->max_seq_len, spec->doc_stride, spec->max_query_len};
+    WpVocab *vocab = NULL;
+    QaSplit train, dev;
+    BertModel *m = NULL;
+    char *js = NULL, *scores = NULL, *meta_text = NULL;
+    int rc = QA_ERR;
+    char vocab_path[4096];
+    ops_set_threads(threads);
+    if (path_join(vocab_path, sizeof vocab_path, data_dir, "vocab.txt") ||
+        load_data(data_dir, vocab_path, &fo, &vocab, &train, &dev))
+        goto cleanup;
+    BertConfig cfg;
+    bert_config_init(&cfg, wp_vocab_size(vocab), spec->max_seq_len, spec->layers, spec->hidden,
+                     spec->heads, spec->ffn);
+    cfg.hidden_dropout = cfg.attention_dropout = (float)spec->dropout;
+    if (bert_create(&cfg, &m)) goto cleanup;
+    bert_init_random(m, (uint64_t)spec->seed, 0.02f);
+    fprintf(stderr, "teacher: %d train windows, %d dev questions, %zu parameters\n",
+            train.data.n, dev.set->n_questions, bert_num_params(m));
+    TrainOpts to;
+    train_opts_init(&to);
+    to.batch_size = spec->batch_size;
+    to.steps = spec->steps;
+    to.lr = (float)spec->lr;
+    to.warmup = (float)spec->warmup;
+    to.weight_decay = (float)spec->weight_decay;
+    to.seed = (uint64_t)spec->seed;
+    to.progress = on_progress;
+    to.progress_ctx = "teacher";
+    TrainStats ts;
+    if (train_qa(m, &train.data, &to, &ts)) goto cleanup;
+    progress_done();
+    res->train_seconds = ts.seconds;
+    if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) goto cleanup;
+    if (mkdir_p(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
+    js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
+    scores = squad_scores_json(&res->dev);
+    size_t n = strlen(js) + strlen(scores) + 256;
+    meta_text = malloc(n);
+    snprintf(meta_text, n,
+             "{\"format\": \"qaprune teacher v1\", \"hash\": \"%s\", \"train_seconds\": %.1f,\n"
+             " \"spec\": %s,\n \"dev\": %s}\n",
+             hash_hex, ts.seconds, js, scores);
+    if (path_join(path, sizeof path, out_dir, "qaprune.json") || write_atomic(path, meta_text))
+        goto cleanup;
+    rc = QA_OK;
+cleanup:
+    progress_done();
+    free(js);
+    free(scores);
+    free(meta_text);
+    bert_free(m);
+    qa_split_free(&train);
+    qa_split_free(&dev);
+    wp_vocab_free(vocab);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- one pruning point */
+
+static int copy_model(const BertModel *src, BertModel **out) {
+    if (bert_create(bert_config(src), out)) return QA_ERR;
+    memcpy(bert_params(*out), bert_params((BertModel *)src), bert_num_params(src) * sizeof(float));
+    return QA_OK;
+}
+
+static void fill_structure(PruneResult *r, const BertConfig *c) {
+    r->layers = c->num_layers;
+    for (int l = 0; l < c->num_layers; l++) {
+        r->layer_heads[l] = c->heads[l];
+        r->layer_ffn[l] = c->ffn[l];
+    }
+    r->heads_kept = bert_total_heads(c);
+    r->ffn_kept = bert_total_ffn(c);
+}
+
+int prune_run(const PruneSpec *spec, const char *teacher_dir, const char *data_dir,
+              const char *out_dir, int threads, PruneResult *res) {
+    memset(res, 0, sizeof *res);
+    if (prune_spec_check(spec, "prune")) return QA_ERR;
+    StrategyKind kind;
+    strategy_parse(spec->strategy, &kind);
+    FeatureOpts fo;
+    WpVocab *vocab = NULL;
+    QaSplit train, dev;
+    memset(&train, 0, sizeof train);
+    memset(&dev, 0, sizeof dev);
+    BertModel *teacher = NULL, *work = NULL, *pruned = NULL;
+    float *score = NULL, *tlogits = NULL;
+    uint8_t *keep = NULL;
+    Predictions *pred = NULL;
+    char *ej = NULL;
+    int rc = QA_ERR;
+    char vocab_path[4096], path[4096];
+    ops_set_threads(threads);
+    if (model_feature_opts(teacher_dir, &fo) ||
+        path_join(vocab_path, sizeof vocab_path, teacher_dir, "vocab.txt") ||
+        checkpoint_load(teacher_dir, &teacher) ||
+        load_data(data_dir, vocab_path, &fo, &vocab, &train, &dev))
+        goto cleanup;
+    const BertConfig *tc = bert_config(teacher);
+    int nh = bert_total_heads(tc), nf = bert_total_ffn(tc);
+    res->heads_total = nh;
+    res->ffn_total = nf;
+    res->teacher_params = bert_num_params(teacher);
+    res->teacher_flops = bert_forward_flops(tc, 1, fo.max_seq_len);
+    progress_update("prune: scoring the teacher on %d dev questions", dev.set->n_questions);
+    if (qa_evaluate(teacher, &dev, spec->eval_batch, NULL, NULL, &res->teacher, NULL))
+        goto cleanup;
+    score = malloc(sizeof(float) * (size_t)(nh + nf + 1));
+    keep = malloc((size_t)(nh + nf + 1));
+    if (!score || !keep) {
+        qa_error("prune: out of memory");
+        goto cleanup;
+    }
+    int keep_h = strategy_keep_count(nh, spec->head_sparsity);
+    int keep_f = strategy_keep_count(nf, spec->ffn_sparsity);
+    TrainOpts to;
+    train_opts_init(&to);
+    to.batch_size = spec->batch_size;
+    to.lr = (float)spec->ft_lr;
+    to.seed = (uint64_t)spec->seed;
+    to.progress = on_progress;
+    double t0 = 0;
+    const BertModel *source = teacher;
+    if (kind == STRATEGY_RANDOM) {
+        strategy_random((uint64_t)spec->seed, nh, keep_h, keep);
+        strategy_random((uint64_t)spec->seed + 1, nf, keep_f, keep + nh);
+    } else if (kind == STRATEGY_GAIN) {
+        progress_update("prune: gain importance over %d batches", spec->gain_batches);
+        if (strategy_gain_scores(teacher, &train.data, spec->batch_size, spec->gain_batches,
+                                 (uint64_t)spec->seed, score, score + nh))
+            goto cleanup;
+        strategy_topk(score, nh, keep_h, keep);
+        strategy_topk(score + nh, nf, keep_f, keep + nh);
+    } else {
+        L0Opts lo;
+        l0_opts_init(&lo);
+        lo.steps = spec->l0_steps;
+        lo.lr_log_alpha = (float)spec->l0_lr;
+        lo.lr_lambda = (float)spec->l0_lambda_lr;
+        L0Stats ls;
+        if (copy_model(teacher, &work)) goto cleanup;
+        to.progress_ctx = "l0";
+        if (strategy_l0_train(work, &train.data, &to, &lo, spec->head_sparsity,
+                              spec->ffn_sparsity, score, score + nh, &ls))
+            goto cleanup;
+        progress_done();
+        fprintf(stderr, "l0: expected sparsity heads %.3f (target %.3f), ffn %.3f (target %.3f)\n",
+                ls.exp_head_sparsity, spec->head_sparsity, ls.exp_ffn_sparsity,
+                spec->ffn_sparsity);
+        strategy_topk(score, nh, keep_h, keep);
+        strategy_topk(score + nh, nf, keep_f, keep + nh);
+        source = work;
+    }
+    if (bert_prune(source, keep, keep + nh, &pruned)) goto cleanup;
+    fill_structure(res, bert_config(pruned));
+    res->params = bert_num_params(pruned);
+    res->flops = bert_forward_flops(bert_config(pruned), 1, fo.max_seq_len);
+    progress_update("prune: scoring the pruned model");
+    if (qa_evaluate(pruned, &dev, spec->eval_batch, NULL, NULL, &res->pruned, NULL)) goto cleanup;
+    if (strcmp(spec->finetune, "none") && spec->ft_steps > 0) {
+        to.steps = spec->ft_steps;
+        to.progress_ctx = "fine-tune";
+        if (!strcmp(spec->finetune, "distill")) {
+            size_t n = (size_t)train.data.n * train.data.T;
+            tlogits = malloc(sizeof(float) * 2 * n);
+            if (!tlogits) {
+                qa_error("prune: out of memory for teacher logits");
+                goto cleanup;
+            }
+            progress_update("prune: teacher logits on %d train windows", train.data.n);
+            if (qa_predict(teacher, &train.data, spec->eval_batch, NULL, tlogits, tlogits + n))
+                goto cleanup;
+            to.teacher_start = tlogits;
+            to.teacher_end = tlogits + n;
+            to.distill_alpha = (float)spec->distill_alpha;
+            to.distill_temp = (float)spec->distill_temp;
+        }
+        TrainStats ts;
+        if (train_qa(pruned, &train.data, &to, &ts)) goto cleanup;
+        progress_done();
+        t0 += ts.seconds;
+    }
+    res->train_seconds = t0;
+    progress_update("prune: scoring the fine-tuned model");
+    if (qa_evaluate(pruned, &dev, spec->eval_batch, NULL, NULL, &res->final, &pred)) goto cleanup;
+    progress_done();
+    if (out_dir) {
+        char na_path[4096];
+        if (mkdir_p(out_dir) || checkpoint_save(pruned, out_dir, vocab_path)) goto cleanup;
+        if (path_join(path, sizeof path, out_dir, "predictions.json") ||
+            path_join(na_path, sizeof na_path, out_dir, "na_prob.json") ||
+            predictions_write(pred, path, na_path))
+            goto cleanup;
+        ej = squad_scores_json(&res->final);
+        if (path_join(path, sizeof path, out_dir, "eval.json") || write_atomic(path, ej))
+            goto cleanup;
+        /* the pruned model keeps the teacher's feature settings (not its cache identity) */
+        cJSON *meta = read_meta(teacher_dir);
+        if (meta) {
+            cJSON_DeleteItemFromObject(meta, "hash");
+            cJSON_ReplaceItemInObject(meta, "format", cJSON_CreateString("qaprune pruned v1"));
+            char *mt = cJSON_Print(meta);
+            int bad = !mt || path_join(path, sizeof path, out_dir, "qaprune.json") ||
+                      write_atomic(path, mt);
+            free(mt);
+            cJSON_Delete(meta);
+            if (bad) goto cleanup;
+        }
+    }
+    rc = QA_OK;
+cleanup:
+    progress_done();
+    free(score);
+    free(keep);
+    free(tlogits);
+    free(ej);
+    predictions_free(pred);
+    bert_free(teacher);
+    bert_free(work);
+    bert_free(pruned);
+    qa_split_free(&train);
+    qa_split_free(&dev);
+    wp_vocab_free(vocab);
+    return rc;
+}

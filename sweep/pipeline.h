@@ -1,0 +1,82 @@
+/* sweep/pipeline.h: the stages of one grid point: train (or reuse) the teacher, then prune
+ * it with a strategy, fine-tune, and score. Shared by `sweep teacher`, `sweep prune` and the
+ * sweep scheduler. Progress goes to stderr; results come back in structs. */
+#ifndef QAPRUNE_PIPELINE_H
+#define QAPRUNE_PIPELINE_H
+
+#include "core/bert.h"
+#include "core/features.h"
+#include "core/squad_metric.h"
+#include "sweep/spec.h"
+
+/* How the embedded default teacher is built and trained (its identity, with the data). */
+typedef struct {
+    int layers, hidden, heads, ffn;
+    int max_seq_len, doc_stride, max_query_len;
+    int batch_size, steps;
+    double lr, warmup, weight_decay, dropout;
+    int seed;
+} TeacherSpec;
+
+extern const SpecField TEACHER_FIELDS[];
+extern const int TEACHER_NFIELDS;
+void teacher_spec_default(TeacherSpec *s);
+
+typedef struct {
+    SquadScores dev;      /* the teacher's dev scores */
+    double train_seconds; /* 0 when reused from the cache */
+    int reused;
+    unsigned long long hash;
+} TeacherResult;
+
+/* Trains a teacher on data_dir/train.json (vocab data_dir/vocab.txt), scores it on
+ * data_dir/dev.json and saves it to out_dir as a checkpoint plus out_dir/qaprune.json (its
+ * spec, data hash and scores). When out_dir already holds a teacher with the same spec and
+ * data, it is reused and nothing is trained. */
+int teacher_build(const TeacherSpec *spec, const char *data_dir, const char *out_dir,
+                  int threads, TeacherResult *res);
+
+/* Feature settings a model was trained with (out_dir/qaprune.json), or run_squad's defaults
+ * when the checkpoint has none (a checkpoint from elsewhere). */
+int model_feature_opts(const char *model_dir, FeatureOpts *fo);
+
+/* One pruning point. */
+typedef struct {
+    char strategy[SPEC_STR]; /* random | gain | l0 */
+    double head_sparsity, ffn_sparsity;
+    char finetune[SPEC_STR]; /* none | standard | distill */
+    int seed;
+    int gain_batches;
+    int l0_steps;
+    double l0_lr, l0_lambda_lr;
+    int ft_steps, batch_size;
+    double ft_lr, distill_alpha, distill_temp;
+    int eval_batch;
+} PruneSpec;
+
+extern const SpecField PRUNE_FIELDS[];
+extern const int PRUNE_NFIELDS;
+void prune_spec_default(PruneSpec *s);
+/* Checks the string fields (strategy, finetune); QA_ERR naming the bad value. */
+int prune_spec_check(const PruneSpec *s, const char *file);
+
+typedef struct {
+    SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning */
+    int heads_kept, heads_total, ffn_kept, ffn_total;
+    int layers, layer_heads[BERT_MAX_LAYERS], layer_ffn[BERT_MAX_LAYERS];
+    size_t params, teacher_params;
+    double flops, teacher_flops; /* forward FLOPs of one max_seq_len window */
+    double train_seconds;        /* strategy + fine-tuning */
+} PruneResult;
+
+/* Runs one point: loads the teacher checkpoint (teacher_dir), the data (data_dir/train.json,
+ * dev.json; the teacher's vocab.txt), selects gates, prunes physically, fine-tunes, scores,
+ * and saves the pruned checkpoint, predictions.json, na_prob.json and eval.json into
+ * out_dir (NULL: save nothing). */
+int prune_run(const PruneSpec *spec, const char *teacher_dir, const char *data_dir,
+              const char *out_dir, int threads, PruneResult *res);
+
+/* Writes "path/name" into buf (size n); QA_ERR if it does not fit. */
+int path_join(char *buf, size_t n, const char *dir, const char *name);
+
+#endif

@@ -1,0 +1,140 @@
+/* sweep/spec.c: field tables over JSON (see spec.h). */
+#include "sweep/spec.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/text.h"
+
+static const char *type_name(SpecType t) {
+    return t == SPEC_INT ? "an integer" : t == SPEC_DOUBLE ? "a number"
+                                        : t == SPEC_STRING ? "a string" : "true or false";
+}
+
+static int apply_object(const cJSON *obj, const char *file, const char *path,
+                        const SpecField *fields, int n, void *dst) {
+    const char *dot = *path ? "." : "";
+    if (!cJSON_IsObject(obj))
+        return qa_error("%s: %s: expected a JSON object", file, *path ? path : "(top level)");
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        const SpecField *f = NULL;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(fields[i].key, it->string)) f = &fields[i];
+        if (!f) {
+            char allowed[1024] = "";
+            for (int i = 0; i < n; i++)
+                snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s",
+                         i ? ", " : "", fields[i].key);
+            return qa_error("%s: %s%s%s: unknown key (allowed: %s)", file, path, dot, it->string,
+                            allowed);
+        }
+        char *p = (char *)dst + f->offset;
+        int ok = 1;
+        switch (f->type) {
+        case SPEC_INT:
+            ok = cJSON_IsNumber(it) && it->valuedouble == floor(it->valuedouble) &&
+                 it->valuedouble >= f->min && it->valuedouble <= f->max;
+            if (ok) *(int *)p = (int)it->valuedouble;
+            break;
+        case SPEC_DOUBLE:
+            ok = cJSON_IsNumber(it) && it->valuedouble >= f->min && it->valuedouble <= f->max;
+            if (ok) *(double *)p = it->valuedouble;
+            break;
+        case SPEC_STRING:
+            ok = cJSON_IsString(it) && strlen(it->valuestring) < SPEC_STR;
+            if (ok) snprintf(p, SPEC_STR, "%s", it->valuestring);
+            break;
+        case SPEC_BOOL:
+            ok = cJSON_IsBool(it);
+            if (ok) *(int *)p = cJSON_IsTrue(it);
+            break;
+        }
+        if (!ok) {
+            char *got = cJSON_PrintUnformatted(it);
+            if (f->type == SPEC_INT || f->type == SPEC_DOUBLE)
+                qa_error("%s: %s%s%s: expected %s in [%g, %g], got %s", file, path, dot,
+                         it->string, type_name(f->type), f->min, f->max, got ? got : "?");
+            else
+                qa_error("%s: %s%s%s: expected %s, got %s", file, path, dot, it->string,
+                         type_name(f->type), got ? got : "?");
+            free(got);
+            return QA_ERR;
+        }
+    }
+    return QA_OK;
+}
+
+int spec_apply_json(const char *json, const char *file, const char *path,
+                    const SpecField *fields, int n, void *dst) {
+    const char *end = NULL;
+    cJSON *obj = cJSON_ParseWithOpts(json, &end, 1);
+    if (!obj) {
+        long at = end ? (long)(end - json) : 0;
+        return qa_error("%s: invalid JSON near byte %ld", file, at);
+    }
+    int rc = apply_object(obj, file, path, fields, n, dst);
+    cJSON_Delete(obj);
+    return rc;
+}
+
+int spec_apply_file(const char *file, const SpecField *fields, int n, void *dst) {
+    char *text = NULL;
+    size_t len = 0;
+    if (text_read_file(file, &text, &len)) return QA_ERR;
+    int rc = spec_apply_json(text, file, "", fields, n, dst);
+    free(text);
+    return rc;
+}
+
+char *spec_to_json(const SpecField *fields, int n, const void *dst) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < n; i++) {
+        const char *p = (const char *)dst + fields[i].offset;
+        switch (fields[i].type) {
+        case SPEC_INT: cJSON_AddNumberToObject(o, fields[i].key, *(const int *)p); break;
+        case SPEC_DOUBLE: cJSON_AddNumberToObject(o, fields[i].key, *(const double *)p); break;
+        case SPEC_STRING: cJSON_AddStringToObject(o, fields[i].key, p); break;
+        case SPEC_BOOL: cJSON_AddBoolToObject(o, fields[i].key, *(const int *)p); break;
+        }
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+void spec_print(void *fp, const char *title, const SpecField *fields, int n, const void *dst) {
+    FILE *f = fp;
+    fprintf(f, "%s\n", title);
+    for (int i = 0; i < n; i++) {
+        const char *p = (const char *)dst + fields[i].offset;
+        fprintf(f, "  %-16s ", fields[i].key);
+        switch (fields[i].type) {
+        case SPEC_INT: fprintf(f, "%-12d", *(const int *)p); break;
+        case SPEC_DOUBLE: fprintf(f, "%-12g", *(const double *)p); break;
+        case SPEC_STRING: fprintf(f, "%-12s", p); break;
+        case SPEC_BOOL: fprintf(f, "%-12s", *(const int *)p ? "true" : "false"); break;
+        }
+        fprintf(f, " %s\n", fields[i].help ? fields[i].help : "");
+    }
+}
+
+unsigned long long spec_hash(unsigned long long h, const void *data, size_t n) {
+    const unsigned char *b = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+int spec_hash_file(unsigned long long *h, const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return qa_error("%s: cannot open for reading", path);
+    unsigned char buf[1 << 16];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, f)) > 0) *h = spec_hash(*h, buf, k);
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? qa_error("%s: read error", path) : QA_OK;
+}
