@@ -373,12 +373,20 @@ void gelu_gate_backward(float *din, float *dgate, const float *dout, const float
         for (int n = 0; n < N; n++) {
             const float *x = in + (long)n * F, *dy = dout + (long)n * F;
             float *dx = din + (long)n * F;
-            for (int f = f0; f < f1; f++) {
-                float g = gate ? gate[f] : 1.f;
-                dx[f] += dy[f] * g * gelu_grad_fast(x[f]);
-            }
-            if (dgate)
-                for (int f = f0; f < f1; f++) dgate[f] += dy[f] * gelu_fast(x[f]);
+            if (gate && dgate)
+                for (int f = f0; f < f1; f++) {
+                    dx[f] += dy[f] * gate[f] * gelu_grad_fast(x[f]);
+                    dgate[f] += dy[f] * gelu_fast(x[f]);
+                }
+            else if (gate)
+                for (int f = f0; f < f1; f++) dx[f] += dy[f] * gate[f] * gelu_grad_fast(x[f]);
+            else if (dgate)
+                for (int f = f0; f < f1; f++) {
+                    dx[f] += dy[f] * gelu_grad_fast(x[f]);
+                    dgate[f] += dy[f] * gelu_fast(x[f]);
+                }
+            else
+                for (int f = f0; f < f1; f++) dx[f] += dy[f] * gelu_grad_fast(x[f]);
         }
     }
 }
