@@ -76,7 +76,8 @@ int cmd_teacher(int argc, char **argv) {
     }
     spec_print(stderr, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &spec);
     TeacherResult r;
-    if (teacher_build(&spec, data, out, threads, &r)) {
+    DataPaths paths;
+    if (data_paths_in_dir(&paths, data) || teacher_build(&spec, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep teacher: %s\n", qa_last_error());
         return 1;
     }
@@ -217,7 +218,8 @@ int cmd_prune(int argc, char **argv) {
     }
     spec_print(stderr, "prune settings:", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
     PruneResult r;
-    if (prune_run(&spec, teacher, data, out, threads, &r)) {
+    DataPaths paths;
+    if (data_paths_in_dir(&paths, data) || prune_run(&spec, teacher, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep prune: %s\n", qa_last_error());
         return 1;
     }

@@ -177,38 +177,41 @@ static void scores_from_json(const cJSON *o, SquadScores *s) {
     if (cJSON_IsNumber(t)) s->total = t->valueint;
 }
 
-/* Loads the three splits' shared vocabulary and the train/dev splits. */
-static int load_data(const char *data_dir, const char *vocab_path, const FeatureOpts *fo,
+int data_paths_in_dir(DataPaths *d, const char *dir) {
+    if (path_join(d->train, sizeof d->train, dir, "train.json") ||
+        path_join(d->dev, sizeof d->dev, dir, "dev.json") ||
+        path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt"))
+        return QA_ERR;
+    return QA_OK;
+}
+
+/* Loads the vocabulary and the train/dev splits. */
+static int load_data(const DataPaths *data, const char *vocab_path, const FeatureOpts *fo,
                      WpVocab **vocab, QaSplit *train, QaSplit *dev) {
-    char path[4096];
     memset(train, 0, sizeof *train);
     memset(dev, 0, sizeof *dev);
-    if (wp_vocab_load(vocab_path, vocab)) return QA_ERR;
-    if (path_join(path, sizeof path, data_dir, "train.json") ||
-        qa_split_load(path, *vocab, fo, train))
-        return QA_ERR;
-    if (path_join(path, sizeof path, data_dir, "dev.json") || qa_split_load(path, *vocab, fo, dev))
+    if (wp_vocab_load(vocab_path, vocab) || qa_split_load(data->train, *vocab, fo, train) ||
+        qa_split_load(data->dev, *vocab, fo, dev))
         return QA_ERR;
     return QA_OK;
 }
 
 /* ---------------------------------------------------------------- teacher */
 
-static int teacher_hash(const TeacherSpec *spec, const char *data_dir, unsigned long long *h) {
-    char path[4096], *js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
+int teacher_hash(const TeacherSpec *spec, const DataPaths *data, unsigned long long *h) {
+    char *js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
     *h = spec_hash(SPEC_HASH_INIT, js, strlen(js));
     free(js);
-    const char *files[] = {"train.json", "dev.json", "vocab.txt"};
-    for (int i = 0; i < 3; i++)
-        if (path_join(path, sizeof path, data_dir, files[i]) || spec_hash_file(h, path))
-            return QA_ERR;
+    if (spec_hash_file(h, data->train) || spec_hash_file(h, data->dev) ||
+        spec_hash_file(h, data->vocab))
+        return QA_ERR;
     return QA_OK;
 }
 
-int teacher_build(const TeacherSpec *spec, const char *data_dir, const char *out_dir,
+int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *out_dir,
                   int threads, TeacherResult *res) {
     memset(res, 0, sizeof *res);
-    if (teacher_hash(spec, data_dir, &res->hash)) return QA_ERR;
+    if (teacher_hash(spec, data, &res->hash)) return QA_ERR;
     char hash_hex[32], path[4096];
     snprintf(hash_hex, sizeof hash_hex, "%016llx", res->hash);
     cJSON *meta = read_meta(out_dir);
@@ -231,11 +234,9 @@ int teacher_build(const TeacherSpec *spec, const char *data_dir, const char *out
     BertModel *m = NULL;
     char *js = NULL, *scores = NULL, *meta_text = NULL;
     int rc = QA_ERR;
-    char vocab_path[4096];
+    const char *vocab_path = data->vocab;
     ops_set_threads(threads);
-    if (path_join(vocab_path, sizeof vocab_path, data_dir, "vocab.txt") ||
-        load_data(data_dir, vocab_path, &fo, &vocab, &train, &dev))
-        goto cleanup;
+    if (load_data(data, vocab_path, &fo, &vocab, &train, &dev)) goto cleanup;
     BertConfig cfg;
     bert_config_init(&cfg, wp_vocab_size(vocab), spec->max_seq_len, spec->layers, spec->hidden,
                      spec->heads, spec->ffn);
@@ -301,7 +302,7 @@ static void fill_structure(PruneResult *r, const BertConfig *c) {
     r->ffn_kept = bert_total_ffn(c);
 }
 
-int prune_run(const PruneSpec *spec, const char *teacher_dir, const char *data_dir,
+int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res) {
     memset(res, 0, sizeof *res);
     if (prune_spec_check(spec, "prune")) return QA_ERR;
@@ -323,7 +324,7 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const char *data_d
     if (model_feature_opts(teacher_dir, &fo) ||
         path_join(vocab_path, sizeof vocab_path, teacher_dir, "vocab.txt") ||
         checkpoint_load(teacher_dir, &teacher) ||
-        load_data(data_dir, vocab_path, &fo, &vocab, &train, &dev))
+        load_data(data, vocab_path, &fo, &vocab, &train, &dev))
         goto cleanup;
     const BertConfig *tc = bert_config(teacher);
     int nh = bert_total_heads(tc), nf = bert_total_ffn(tc);

@@ -29,11 +29,22 @@ typedef struct {
     unsigned long long hash;
 } TeacherResult;
 
-/* Trains a teacher on data_dir/train.json (vocab data_dir/vocab.txt), scores it on
- * data_dir/dev.json and saves it to out_dir as a checkpoint plus out_dir/qaprune.json (its
- * spec, data hash and scores). When out_dir already holds a teacher with the same spec and
- * data, it is reused and nothing is trained. */
-int teacher_build(const TeacherSpec *spec, const char *data_dir, const char *out_dir,
+/* The data of a run: SQuAD-format train and dev files and, for training a teacher, the
+ * WordPiece vocabulary (a pruned or scored model always uses its own checkpoint's). */
+typedef struct {
+    char train[4096], dev[4096], vocab[4096];
+} DataPaths;
+
+/* Fills d with DIR/train.json, DIR/dev.json, DIR/vocab.txt; QA_ERR if a path is too long. */
+int data_paths_in_dir(DataPaths *d, const char *dir);
+
+/* Hash of the teacher's identity: its settings and the bytes of its three data files. */
+int teacher_hash(const TeacherSpec *spec, const DataPaths *data, unsigned long long *h);
+
+/* Trains a teacher on data->train (vocabulary data->vocab), scores it on data->dev and saves
+ * it to out_dir as a checkpoint plus out_dir/qaprune.json (its spec, hash and scores). When
+ * out_dir already holds a teacher with the same hash, it is reused and nothing is trained. */
+int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *out_dir,
                   int threads, TeacherResult *res);
 
 /* Feature settings a model was trained with (out_dir/qaprune.json), or run_squad's defaults
@@ -69,11 +80,11 @@ typedef struct {
     double train_seconds;        /* strategy + fine-tuning */
 } PruneResult;
 
-/* Runs one point: loads the teacher checkpoint (teacher_dir), the data (data_dir/train.json,
- * dev.json; the teacher's vocab.txt), selects gates, prunes physically, fine-tunes, scores,
- * and saves the pruned checkpoint, predictions.json, na_prob.json and eval.json into
- * out_dir (NULL: save nothing). */
-int prune_run(const PruneSpec *spec, const char *teacher_dir, const char *data_dir,
+/* Runs one point: loads the teacher checkpoint (teacher_dir), the data (data->train and
+ * data->dev, tokenized with the teacher's vocab.txt), selects gates, prunes physically,
+ * fine-tunes, scores, and saves the pruned checkpoint, predictions.json, na_prob.json and
+ * eval.json into out_dir (NULL: save nothing). */
+int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res);
 
 /* Writes "path/name" into buf (size n); QA_ERR if it does not fit. */

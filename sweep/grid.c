@@ -1,0 +1,350 @@
+/* sweep/grid.c: grid.json parsing and point resolution (see grid.h). */
+#include "sweep/grid.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/text.h"
+
+static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads"};
+
+/* Applies the object o (may be NULL) to dst through spec fields. */
+static int apply(const cJSON *o, const char *file, const char *path, const SpecField *f, int n,
+                 void *dst) {
+    if (!o) return QA_OK;
+    char *text = cJSON_PrintUnformatted(o);
+    if (!text) return qa_error("%s: %s: out of memory", file, path);
+    int rc = spec_apply_json(text, file, path, f, n, dst);
+    free(text);
+    return rc;
+}
+
+static int check_keys(const cJSON *o, const char *file, const char *path,
+                      const char *const *keys, int n) {
+    if (!cJSON_IsObject(o)) return qa_error("%s: %s: expected a JSON object", file, path);
+    for (const cJSON *it = o->child; it; it = it->next) {
+        int ok = 0;
+        for (int i = 0; i < n; i++) ok |= !strcmp(it->string, keys[i]);
+        if (!ok) {
+            char allowed[512] = "";
+            for (int i = 0; i < n; i++)
+                snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s",
+                         i ? ", " : "", keys[i]);
+            return qa_error("%s: %s%s%s: unknown key (allowed: %s)", file, path, *path ? "." : "",
+                            it->string, allowed);
+        }
+    }
+    return QA_OK;
+}
+
+static int get_string(const cJSON *o, const char *key, const char *file, const char *path,
+                      char *dst, size_t n, int required) {
+    const cJSON *v = cJSON_GetObjectItem(o, key);
+    if (!v) return required ? qa_error("%s: %s%s%s: missing (a string is required)", file, path,
+                                       *path ? "." : "", key) : QA_OK;
+    if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) >= n)
+        return qa_error("%s: %s%s%s: expected a non-empty string", file, path, *path ? "." : "", key);
+    snprintf(dst, n, "%s", v->valuestring);
+    return QA_OK;
+}
+
+typedef struct {
+    int n;
+    double v[64];
+} NumList;
+
+static int get_numbers(const cJSON *axes, const char *key, const char *file, double lo,
+                       double hi, int integer, NumList *out) {
+    out->n = 0;
+    const cJSON *a = cJSON_GetObjectItem(axes, key);
+    if (!a) return QA_OK;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 || cJSON_GetArraySize(a) > 64)
+        return qa_error("%s: axes.%s: expected a list of 1 to 64 numbers", file, key);
+    for (int i = 0; i < cJSON_GetArraySize(a); i++) {
+        const cJSON *e = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsNumber(e) || e->valuedouble < lo || e->valuedouble > hi ||
+            (integer && e->valuedouble != (long)e->valuedouble))
+            return qa_error("%s: axes.%s[%d]: expected %s in [%g, %g]", file, key, i,
+                            integer ? "an integer" : "a number", lo, hi);
+        out->v[out->n++] = e->valuedouble;
+    }
+    return QA_OK;
+}
+
+typedef struct {
+    int n;
+    char v[8][16];
+} StrList;
+
+static int get_strings(const cJSON *axes, const char *key, const char *file,
+                       const char *const *allowed, int n_allowed, StrList *out) {
+    out->n = 0;
+    const cJSON *a = cJSON_GetObjectItem(axes, key);
+    if (!a) return qa_error("%s: axes.%s: missing (a list of strings is required)", file, key);
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) < 1 || cJSON_GetArraySize(a) > 8)
+        return qa_error("%s: axes.%s: expected a list of 1 to 8 strings", file, key);
+    for (int i = 0; i < cJSON_GetArraySize(a); i++) {
+        const cJSON *e = cJSON_GetArrayItem(a, i);
+        int ok = 0;
+        for (int k = 0; k < n_allowed && cJSON_IsString(e); k++) ok |= !strcmp(e->valuestring, allowed[k]);
+        if (!ok) {
+            char list[128] = "";
+            for (int k = 0; k < n_allowed; k++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", k ? ", " : "", allowed[k]);
+            return qa_error("%s: axes.%s[%d]: expected one of %s", file, key, i, list);
+        }
+        snprintf(out->v[out->n++], 16, "%s", e->valuestring);
+    }
+    return QA_OK;
+}
+
+#define BF(k, f, lo, hi, h) {k, SPEC_INT, offsetof(LatencyOpts, f), lo, hi, h}
+static const SpecField BENCH_FIELDS[] = {
+    BF("batch", batch, 1, 1024, "windows per timed forward"),
+    BF("seq", seq, 0, 4096, "tokens per window (0 = the teacher's max_seq_len)"),
+    BF("warmup", warmup, 0, 1000, "untimed passes of each model"),
+    BF("repeats", repeats, 1, 100000, "timed passes of each model (median reported)"),
+};
+
+static const SpecField SYNTH_FIELDS[] = {
+    {"seed", SPEC_INT, 0, 0, 2147483647, "generator seed"},
+    {"train", SPEC_INT, sizeof(int), 1, 10000000, "train questions"},
+    {"dev", SPEC_INT, 2 * sizeof(int), 1, 10000000, "dev questions"},
+};
+
+static int parse_data(const cJSON *root, Grid *g) {
+    const char *f = g->file;
+    const cJSON *d = cJSON_GetObjectItem(root, "data");
+    if (!d) return qa_error("%s: data: missing ({\"synthetic\": {...}} or {\"train\": ..., \"dev\": ...})", f);
+    static const char *const keys[] = {"synthetic", "train", "dev", "vocab"};
+    if (check_keys(d, f, "data", keys, 4)) return QA_ERR;
+    const cJSON *s = cJSON_GetObjectItem(d, "synthetic");
+    if (s) {
+        if (cJSON_GetObjectItem(d, "train") || cJSON_GetObjectItem(d, "dev"))
+            return qa_error("%s: data: give either synthetic or train/dev, not both", f);
+        int v[3] = {1, 20000, 2000};
+        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 3, v)) return QA_ERR;
+        g->synthetic = 1;
+        g->synth_seed = v[0], g->synth_train = v[1], g->synth_dev = v[2];
+        char dir[4096];
+        if (path_join(dir, sizeof dir, g->out, "data") || data_paths_in_dir(&g->data, dir))
+            return QA_ERR;
+        return QA_OK;
+    }
+    if (get_string(d, "train", f, "data", g->data.train, sizeof g->data.train, 1) ||
+        get_string(d, "dev", f, "data", g->data.dev, sizeof g->data.dev, 1) ||
+        get_string(d, "vocab", f, "data", g->data.vocab, sizeof g->data.vocab, 0))
+        return QA_ERR;
+    return QA_OK;
+}
+
+static int parse_teacher(const cJSON *root, Grid *g) {
+    const char *f = g->file;
+    const cJSON *t = cJSON_GetObjectItem(root, "teacher");
+    teacher_spec_default(&g->teacher);
+    char cache[4096] = "runs/cache";
+    if (t) {
+        static const char *const keys[] = {"train", "checkpoint", "cache"};
+        if (check_keys(t, f, "teacher", keys, 3)) return QA_ERR;
+        if (cJSON_GetObjectItem(t, "checkpoint")) {
+            if (cJSON_GetObjectItem(t, "train"))
+                return qa_error("%s: teacher: give either train or checkpoint, not both", f);
+            g->teacher_checkpoint = 1;
+            return get_string(t, "checkpoint", f, "teacher", g->teacher_dir, sizeof g->teacher_dir, 1);
+        }
+        if (apply(cJSON_GetObjectItem(t, "train"), f, "teacher.train", TEACHER_FIELDS,
+                  TEACHER_NFIELDS, &g->teacher) ||
+            get_string(t, "cache", f, "teacher", cache, sizeof cache, 0))
+            return QA_ERR;
+    }
+    if (!g->synthetic && !*g->data.vocab)
+        return qa_error("%s: data.vocab: required to train a teacher on SQuAD files", f);
+    /* The cache key: the teacher's settings and its data's identity. */
+    char *js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+    unsigned long long h = spec_hash(SPEC_HASH_INIT, js, strlen(js));
+    free(js);
+    if (g->synthetic) {
+        int v[3] = {g->synth_seed, g->synth_train, g->synth_dev};
+        h = spec_hash(h, v, sizeof v);
+    } else {
+        h = spec_hash(h, g->data.train, strlen(g->data.train) + 1);
+        h = spec_hash(h, g->data.dev, strlen(g->data.dev) + 1);
+        h = spec_hash(h, g->data.vocab, strlen(g->data.vocab) + 1);
+    }
+    if ((size_t)snprintf(g->teacher_dir, sizeof g->teacher_dir, "%s/teacher-%016llx", cache, h) >=
+        sizeof g->teacher_dir)
+        return qa_error("%s: teacher.cache: path too long", f);
+    return QA_OK;
+}
+
+static int add_point(Grid *g, const PruneSpec *s) {
+    char *ps = spec_to_json(PRUNE_FIELDS, PRUNE_NFIELDS, s);
+    char *bs = spec_to_json(BENCH_FIELDS, 4, &g->bench);
+    char teacher[8192];
+    if (g->teacher_checkpoint) {
+        snprintf(teacher, sizeof teacher, "\"checkpoint:%s\"", g->teacher_dir);
+    } else {
+        char *ts = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+        snprintf(teacher, sizeof teacher, "%s", ts);
+        free(ts);
+    }
+    char data[8400];
+    if (g->synthetic)
+        snprintf(data, sizeof data, "{\"synthetic\":{\"seed\":%d,\"train\":%d,\"dev\":%d}}",
+                 g->synth_seed, g->synth_train, g->synth_dev);
+    else
+        snprintf(data, sizeof data, "{\"train\":\"%s\",\"dev\":\"%s\"}", g->data.train, g->data.dev);
+    size_t n = strlen(ps) + strlen(bs) + strlen(teacher) + strlen(data) + 64;
+    char *cfg = malloc(n);
+    snprintf(cfg, n, "{\"teacher\":%s,\"data\":%s,\"prune\":%s,\"bench\":%s}", teacher, data, ps, bs);
+    free(ps);
+    free(bs);
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx", spec_hash(SPEC_HASH_INIT, cfg, strlen(cfg)));
+    for (int i = 0; i < g->n_points; i++)
+        if (!strcmp(g->points[i].hash, hash)) {
+            free(cfg);
+            return QA_OK; /* the same point listed twice */
+        }
+    GridPoint *p = realloc(g->points, sizeof *p * (size_t)(g->n_points + 1));
+    if (!p) {
+        free(cfg);
+        return qa_error("%s: out of memory", g->file);
+    }
+    g->points = p;
+    p[g->n_points].spec = *s;
+    memcpy(p[g->n_points].hash, hash, sizeof hash);
+    p[g->n_points].config_json = cfg;
+    g->n_points++;
+    return QA_OK;
+}
+
+static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
+    const char *f = g->file;
+    const cJSON *a = cJSON_GetObjectItem(root, "axes");
+    static const char *const keys[] = {"strategy", "targets", "head_sparsity", "ffn_sparsity",
+                                       "finetune", "seed"};
+    if (!a) return qa_error("%s: axes: missing (strategy, targets or head_sparsity x ffn_sparsity, finetune)", f);
+    if (check_keys(a, f, "axes", keys, 6)) return QA_ERR;
+    static const char *const strategies[] = {"random", "gain", "l0"};
+    static const char *const modes[] = {"none", "standard", "distill"};
+    StrList st, ft;
+    NumList hs, fs, seeds;
+    if (get_strings(a, "strategy", f, strategies, 3, &st) ||
+        get_strings(a, "finetune", f, modes, 3, &ft) ||
+        get_numbers(a, "head_sparsity", f, 0, 1, 0, &hs) ||
+        get_numbers(a, "ffn_sparsity", f, 0, 1, 0, &fs) ||
+        get_numbers(a, "seed", f, 0, 2147483647, 1, &seeds))
+        return QA_ERR;
+    if ((hs.n > 0) != (fs.n > 0))
+        return qa_error("%s: axes: head_sparsity and ffn_sparsity go together (their product)", f);
+    double th[128], tf[128];
+    int nt = 0;
+    const cJSON *targets = cJSON_GetObjectItem(a, "targets");
+    if (targets) {
+        if (!cJSON_IsArray(targets) || cJSON_GetArraySize(targets) > 64)
+            return qa_error("%s: axes.targets: expected a list of {\"heads\": h, \"ffn\": f}", f);
+        for (int i = 0; i < cJSON_GetArraySize(targets); i++) {
+            const cJSON *t = cJSON_GetArrayItem(targets, i), *h = cJSON_GetObjectItem(t, "heads");
+            const cJSON *ff = cJSON_GetObjectItem(t, "ffn");
+            static const char *const tk[] = {"heads", "ffn"};
+            char path[64];
+            snprintf(path, sizeof path, "axes.targets[%d]", i);
+            if (check_keys(t, f, path, tk, 2)) return QA_ERR;
+            if (!cJSON_IsNumber(h) || !cJSON_IsNumber(ff) || h->valuedouble < 0 ||
+                h->valuedouble > 1 || ff->valuedouble < 0 || ff->valuedouble > 1)
+                return qa_error("%s: %s: heads and ffn must both be numbers in [0, 1]", f, path);
+            th[nt] = h->valuedouble;
+            tf[nt++] = ff->valuedouble;
+        }
+    }
+    for (int i = 0; i < hs.n; i++)
+        for (int j = 0; j < fs.n; j++) {
+            th[nt] = hs.v[i];
+            tf[nt++] = fs.v[j];
+            if (nt >= 128) return qa_error("%s: axes: more than 128 sparsity targets", f);
+        }
+    if (nt == 0) return qa_error("%s: axes: no sparsity targets (give targets or head_sparsity x ffn_sparsity)", f);
+    if (seeds.n == 0) seeds.v[seeds.n++] = base->seed;
+    for (int s = 0; s < st.n; s++)
+        for (int t = 0; t < nt; t++)
+            for (int m = 0; m < ft.n; m++)
+                for (int k = 0; k < seeds.n; k++) {
+                    PruneSpec p = *base;
+                    snprintf(p.strategy, SPEC_STR, "%s", st.v[s]);
+                    snprintf(p.finetune, SPEC_STR, "%s", ft.v[m]);
+                    p.head_sparsity = th[t];
+                    p.ffn_sparsity = tf[t];
+                    p.seed = (int)seeds.v[k];
+                    if (add_point(g, &p)) return QA_ERR;
+                }
+    return QA_OK;
+}
+
+int grid_load(const char *path, Grid **out) {
+    *out = NULL;
+    char *text = NULL;
+    size_t len;
+    if (text_read_file(path, &text, &len)) return QA_ERR;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    Grid *g = calloc(1, sizeof *g);
+    int rc = QA_ERR;
+    if (!g) {
+        qa_error("%s: out of memory", path);
+        goto cleanup;
+    }
+    snprintf(g->file, sizeof g->file, "%s", path);
+    if (!root) {
+        int line = 1;
+        for (const char *p = text; end && p < end; p++) line += *p == '\n';
+        qa_error("%s: invalid JSON near line %d", path, line);
+        goto cleanup;
+    }
+    if (check_keys(root, path, "", TOP_KEYS, 7) ||
+        get_string(root, "out", path, "", g->out, sizeof g->out, 1) || parse_data(root, g) ||
+        parse_teacher(root, g))
+        goto cleanup;
+    g->bench = (LatencyOpts){1, 0, 3, 20};
+    if (apply(cJSON_GetObjectItem(root, "bench"), path, "bench", BENCH_FIELDS, 4, &g->bench))
+        goto cleanup;
+    g->threads = 2;
+    const cJSON *th = cJSON_GetObjectItem(root, "threads");
+    if (th && (!cJSON_IsNumber(th) || th->valuedouble < 1 || th->valuedouble > 256 ||
+               th->valuedouble != (int)th->valuedouble)) {
+        qa_error("%s: threads: expected an integer in [1, 256]", path);
+        goto cleanup;
+    }
+    if (th) g->threads = th->valueint;
+    PruneSpec base;
+    prune_spec_default(&base);
+    const cJSON *pr = cJSON_GetObjectItem(root, "prune");
+    if (pr) {
+        static const char *const axis_keys[] = {"strategy", "head_sparsity", "ffn_sparsity", "finetune", "seed"};
+        for (int i = 0; i < 5; i++)
+            if (cJSON_GetObjectItem(pr, axis_keys[i])) {
+                qa_error("%s: prune.%s: is an axis; set it under axes", path, axis_keys[i]);
+                goto cleanup;
+            }
+    }
+    if (apply(pr, path, "prune", PRUNE_FIELDS, PRUNE_NFIELDS, &base) || parse_axes(root, g, &base))
+        goto cleanup;
+    *out = g;
+    g = NULL;
+    rc = QA_OK;
+cleanup:
+    grid_free(g);
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+void grid_free(Grid *g) {
+    if (!g) return;
+    for (int i = 0; i < g->n_points; i++) free(g->points[i].config_json);
+    free(g->points);
+    free(g);
+}
