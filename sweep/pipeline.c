@@ -263,12 +263,14 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     if (mkdir_p(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
     js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
     scores = squad_scores_json(&res->dev);
+    unsigned long long dev_hash = SPEC_HASH_INIT;
+    if (spec_hash_file(&dev_hash, data->dev)) goto cleanup;
     size_t n = strlen(js) + strlen(scores) + 256;
     meta_text = malloc(n);
     snprintf(meta_text, n,
              "{\"format\": \"qaprune teacher v1\", \"hash\": \"%s\", \"train_seconds\": %.1f,\n"
-             " \"spec\": %s,\n \"dev\": %s}\n",
-             hash_hex, ts.seconds, js, scores);
+             " \"dev_hash\": \"%016llx\",\n \"spec\": %s,\n \"dev\": %s}\n",
+             hash_hex, ts.seconds, dev_hash, js, scores);
     if (path_join(path, sizeof path, out_dir, "qaprune.json") || write_atomic(path, meta_text))
         goto cleanup;
     rc = QA_OK;
@@ -285,6 +287,26 @@ cleanup:
 }
 
 /* ---------------------------------------------------------------- one pruning point */
+
+/* The teacher's dev scores from its qaprune.json when they were computed on this very dev
+ * file (same bytes); QA_ERR (no message needed) otherwise. */
+static int cached_teacher_scores(const char *teacher_dir, const char *dev_path, SquadScores *s) {
+    cJSON *meta = read_meta(teacher_dir);
+    const cJSON *h = meta ? cJSON_GetObjectItem(meta, "dev_hash") : NULL;
+    const cJSON *dev = meta ? cJSON_GetObjectItem(meta, "dev") : NULL;
+    unsigned long long want = SPEC_HASH_INIT;
+    char hex[32];
+    int rc = QA_ERR;
+    if (cJSON_IsString(h) && dev && spec_hash_file(&want, dev_path) == QA_OK) {
+        snprintf(hex, sizeof hex, "%016llx", want);
+        if (!strcmp(hex, h->valuestring)) {
+            scores_from_json(dev, s);
+            rc = QA_OK;
+        }
+    }
+    cJSON_Delete(meta);
+    return rc;
+}
 
 static int copy_model(const BertModel *src, BertModel **out) {
     if (bert_create(bert_config(src), out)) return QA_ERR;
@@ -332,9 +354,11 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
     res->ffn_total = nf;
     res->teacher_params = bert_num_params(teacher);
     res->teacher_flops = bert_forward_flops(tc, 1, fo.max_seq_len);
-    progress_update("prune: scoring the teacher on %d dev questions", dev.set->n_questions);
-    if (qa_evaluate(teacher, &dev, spec->eval_batch, NULL, NULL, &res->teacher, NULL))
-        goto cleanup;
+    if (cached_teacher_scores(teacher_dir, data->dev, &res->teacher) != QA_OK) {
+        progress_update("prune: scoring the teacher on %d dev questions", dev.set->n_questions);
+        if (qa_evaluate(teacher, &dev, spec->eval_batch, NULL, NULL, &res->teacher, NULL))
+            goto cleanup;
+    }
     score = malloc(sizeof(float) * (size_t)(nh + nf + 1));
     keep = malloc((size_t)(nh + nf + 1));
     if (!score || !keep) {
@@ -428,6 +452,9 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
         cJSON *meta = read_meta(teacher_dir);
         if (meta) {
             cJSON_DeleteItemFromObject(meta, "hash");
+            cJSON_DeleteItemFromObject(meta, "dev_hash");
+            cJSON_DeleteItemFromObject(meta, "dev");
+            cJSON_DeleteItemFromObject(meta, "train_seconds");
             cJSON_ReplaceItemInObject(meta, "format", cJSON_CreateString("qaprune pruned v1"));
             char *mt = cJSON_Print(meta);
             int bad = !mt || path_join(path, sizeof path, out_dir, "qaprune.json") ||
