@@ -1,0 +1,378 @@
+/* db/result_file.c: reading, validating and atomically writing result files (format in
+ * result_file.h). One table of metric fields drives the reader, the writer and the checks. */
+#include "db/result_file.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+
+#define RESULT_MAX_BYTES (1 << 20)
+#define COUNT_MAX 9007199254740992.0 /* 2^53: larger integers do not survive a JSON double */
+
+/* The metrics object, in file order: JSON key, place in DbMetrics, whether it is a count
+ * (long long, non-negative integer) or a double, and whether it may be null (unknown). */
+typedef struct {
+    const char *name;
+    size_t off;
+    int is_count, optional;
+} MetricField;
+
+#define MF(f, count, opt) {#f, offsetof(DbMetrics, f), count, opt}
+static const MetricField METRICS[] = {
+    MF(f1, 0, 0),         MF(exact, 0, 0),          MF(has_ans_f1, 0, 0),
+    MF(no_ans_f1, 0, 0),  MF(heads_kept, 1, 0),     MF(heads_total, 1, 0),
+    MF(ffn_kept, 1, 0),   MF(ffn_total, 1, 0),      MF(params, 1, 0),
+    MF(flops, 0, 0),      MF(latency_ms, 0, 0),     MF(teacher_latency_ms, 0, 0),
+    MF(speedup, 0, 0),    MF(train_seconds, 0, 0),  MF(f1_before_finetune, 0, 1),
+    MF(teacher_f1, 0, 1),
+};
+#undef MF
+#define N_METRICS ((int)(sizeof METRICS / sizeof METRICS[0]))
+
+static double *metric_double(DbMetrics *m, const MetricField *f) {
+    return (double *)((char *)m + f->off);
+}
+static long long *metric_count(DbMetrics *m, const MetricField *f) {
+    return (long long *)((char *)m + f->off);
+}
+
+/* ---------------------------------------------------------------- shared checks */
+
+int db_check_hash(const char *what, const char *hash) {
+    size_t n = strlen(hash);
+    if (n == 0 || n >= DB_HASH_MAX)
+        return qa_error("%s: config_hash must have 1..%d characters, got %zu", what,
+                        DB_HASH_MAX - 1, n);
+    for (size_t i = 0; i < n; i++)
+        if (hash[i] <= ' ' || hash[i] > '~')
+            return qa_error("%s: config_hash \"%s\" has a space or non-ASCII character", what,
+                            hash);
+    return QA_OK;
+}
+
+void db_time_now(char *buf, int cap) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, (size_t)cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* What the reader accepts beyond JSON types: the rules of result_file.h for a parsed r. */
+static int result_check(const char *path, const DbResult *r) {
+    if (db_check_hash(path, r->config_hash)) return QA_ERR;
+    if (r->status == DB_FAILED) {
+        if (!r->error[0]) return qa_error("%s: error: a failed result needs a message", path);
+        return QA_OK;
+    }
+    if (r->status != DB_DONE)
+        return qa_error("%s: status: must be done or failed, got %d", path, (int)r->status);
+    DbMetrics m = r->metrics;
+    for (int i = 0; i < N_METRICS; i++) {
+        const MetricField *f = &METRICS[i];
+        if (f->is_count) {
+            long long v = *metric_count(&m, f);
+            if (v < 0 || (double)v > COUNT_MAX)
+                return qa_error("%s: metrics.%s: must be a non-negative integer, got %lld",
+                                path, f->name, v);
+        } else {
+            double v = *metric_double(&m, f);
+            if (!isfinite(v) && !(f->optional && isnan(v)))
+                return qa_error("%s: metrics.%s: must be a finite number, got %g", path,
+                                f->name, v);
+        }
+    }
+    if (m.heads_kept > m.heads_total || m.ffn_kept > m.ffn_total)
+        return qa_error("%s: metrics: kept exceeds total (heads %lld/%lld, ffn %lld/%lld)",
+                        path, m.heads_kept, m.heads_total, m.ffn_kept, m.ffn_total);
+    if (r->n_layers < 0 || r->n_layers > DB_MAX_LAYERS)
+        return qa_error("%s: layers: %d entries, at most %d allowed", path, r->n_layers,
+                        DB_MAX_LAYERS);
+    if (r->n_layers == 0) return QA_OK;
+    long long heads = 0, ffn = 0;
+    for (int l = 0; l < r->n_layers; l++) {
+        if (r->layer_heads[l] < 0 || r->layer_ffn[l] < 0)
+            return qa_error("%s: layers[%d]: negative count (heads %d, ffn %d)", path, l,
+                            r->layer_heads[l], r->layer_ffn[l]);
+        heads += r->layer_heads[l];
+        ffn += r->layer_ffn[l];
+    }
+    if (heads != m.heads_kept || ffn != m.ffn_kept)
+        return qa_error("%s: layers: add up to %lld heads and %lld ffn, metrics say %lld and %lld",
+                        path, heads, ffn, m.heads_kept, m.ffn_kept);
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* Reads the whole file into *buf (new, NUL-terminated; free with free()). */
+static int slurp(const char *path, char **buf) {
+    *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return qa_error("%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > RESULT_MAX_BYTES) {
+        fclose(f);
+        return qa_error("%s: not a regular file of at most %d bytes", path, RESULT_MAX_BYTES);
+    }
+    size_t n = (size_t)sb.st_size;
+    *buf = malloc(n + 1);
+    size_t got = *buf ? fread(*buf, 1, n, f) : 0;
+    fclose(f);
+    if (!*buf || got != n) {
+        free(*buf);
+        *buf = NULL;
+        return qa_error("%s: cannot read %zu bytes (got %zu)", path, n, got);
+    }
+    (*buf)[n] = '\0';
+    return QA_OK;
+}
+
+static const char *json_kind(const cJSON *v) {
+    return !v ? "missing" : cJSON_IsNumber(v) ? "a number" : cJSON_IsString(v) ? "a string"
+         : cJSON_IsArray(v) ? "an array" : cJSON_IsObject(v) ? "an object"
+         : cJSON_IsBool(v) ? "a boolean" : "null";
+}
+
+/* Rejects any key of obj not in keys (NULL-terminated); where names obj in the message. */
+static int check_keys(const char *path, const char *where, const cJSON *obj,
+                      const char *const *keys) {
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj) {
+        int known = 0;
+        for (int i = 0; keys[i] && !known; i++) known = strcmp(it->string, keys[i]) == 0;
+        if (!known) return qa_error("%s: %s%s: unknown key", path, where, it->string);
+    }
+    return QA_OK;
+}
+
+/* Copies the string under key into buf (cap bytes); required unless optional. */
+static int get_string(const char *path, const cJSON *obj, const char *key, int optional,
+                      char *buf, size_t cap) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    buf[0] = '\0';
+    if (!v && optional) return QA_OK;
+    if (!cJSON_IsString(v)) return qa_error("%s: %s: must be a string, got %s", path, key,
+                                            json_kind(v));
+    snprintf(buf, cap, "%s", v->valuestring);
+    return QA_OK;
+}
+
+/* A non-negative integer (as a JSON number) under key of obj; where prefixes the name. */
+static int get_count(const char *path, const char *where, const cJSON *obj, const char *key,
+                     long long *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(v))
+        return qa_error("%s: %s%s: must be a number, got %s", path, where, key, json_kind(v));
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= COUNT_MAX) || d != floor(d))
+        return qa_error("%s: %s%s: must be a non-negative integer, got %g", path, where, key, d);
+    *out = (long long)d;
+    return QA_OK;
+}
+
+static int read_metrics(const char *path, const cJSON *obj, DbMetrics *m) {
+    if (!cJSON_IsObject(obj))
+        return qa_error("%s: metrics: must be an object, got %s", path, json_kind(obj));
+    const char *keys[N_METRICS + 1];
+    for (int i = 0; i < N_METRICS; i++) keys[i] = METRICS[i].name;
+    keys[N_METRICS] = NULL;
+    if (check_keys(path, "metrics.", obj, keys)) return QA_ERR;
+    for (int i = 0; i < N_METRICS; i++) {
+        const MetricField *f = &METRICS[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
+        if (f->is_count) {
+            if (get_count(path, "metrics.", obj, f->name, metric_count(m, f))) return QA_ERR;
+        } else if (f->optional && (!v || cJSON_IsNull(v))) {
+            *metric_double(m, f) = NAN;
+        } else if (!cJSON_IsNumber(v)) {
+            return qa_error("%s: metrics.%s: must be a number, got %s", path, f->name,
+                            json_kind(v));
+        } else {
+            *metric_double(m, f) = v->valuedouble;
+        }
+    }
+    return QA_OK;
+}
+
+static int read_layers(const char *path, const cJSON *arr, DbResult *r) {
+    static const char *const keys[] = {"layer", "heads_kept", "ffn_kept", NULL};
+    if (!cJSON_IsArray(arr))
+        return qa_error("%s: layers: must be an array, got %s", path, json_kind(arr));
+    int n = cJSON_GetArraySize(arr);
+    if (n > DB_MAX_LAYERS)
+        return qa_error("%s: layers: %d entries, at most %d allowed", path, n, DB_MAX_LAYERS);
+    r->n_layers = n;
+    for (int l = 0; l < n; l++) {
+        const cJSON *e = cJSON_GetArrayItem(arr, l);
+        char where[32];
+        snprintf(where, sizeof where, "layers[%d].", l);
+        if (!cJSON_IsObject(e))
+            return qa_error("%s: layers[%d]: must be an object, got %s", path, l, json_kind(e));
+        long long idx, heads, ffn;
+        if (check_keys(path, where, e, keys) || get_count(path, where, e, "layer", &idx) ||
+            get_count(path, where, e, "heads_kept", &heads) ||
+            get_count(path, where, e, "ffn_kept", &ffn))
+            return QA_ERR;
+        if (idx != l)
+            return qa_error("%s: layers[%d].layer: must be %d (layers in order), got %lld", path,
+                            l, l, idx);
+        if (heads > INT_MAX || ffn > INT_MAX)
+            return qa_error("%s: layers[%d]: count out of range", path, l);
+        r->layer_heads[l] = (int)heads;
+        r->layer_ffn[l] = (int)ffn;
+    }
+    return QA_OK;
+}
+
+/* Fills r from the parsed document root (types and presence; result_check does the rest). */
+static int read_root(const char *path, const cJSON *root, DbResult *r) {
+    static const char *const keys[] = {"format", "config_hash", "status", "error",
+                                       "finished_at", "metrics", "layers", NULL};
+    char format[64], status[16];
+    if (!cJSON_IsObject(root))
+        return qa_error("%s: must be a JSON object, got %s", path, json_kind(root));
+    if (check_keys(path, "", root, keys) ||
+        get_string(path, root, "format", 0, format, sizeof format))
+        return QA_ERR;
+    if (strcmp(format, DB_RESULT_FORMAT) != 0)
+        return qa_error("%s: format: expected \"%s\", got \"%s\"", path, DB_RESULT_FORMAT,
+                        format);
+    if (get_string(path, root, "config_hash", 0, r->config_hash, sizeof r->config_hash) ||
+        get_string(path, root, "status", 0, status, sizeof status) ||
+        get_string(path, root, "finished_at", 1, r->finished_at, sizeof r->finished_at))
+        return QA_ERR;
+    if (strcmp(status, "failed") == 0) {
+        r->status = DB_FAILED;
+        return get_string(path, root, "error", 0, r->error, sizeof r->error);
+    }
+    if (strcmp(status, "done") != 0)
+        return qa_error("%s: status: must be \"done\" or \"failed\", got \"%s\"", path, status);
+    r->status = DB_DONE;
+    return read_metrics(path, cJSON_GetObjectItemCaseSensitive(root, "metrics"), &r->metrics) ||
+           read_layers(path, cJSON_GetObjectItemCaseSensitive(root, "layers"), r);
+}
+
+int db_read_result_file(const char *path, DbResult *r) {
+    memset(r, 0, sizeof *r);
+    char *text = NULL;
+    cJSON *root = NULL;
+    int rc = QA_ERR;
+    if (slurp(path, &text)) goto cleanup;
+    root = cJSON_Parse(text);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        qa_error("%s: not valid JSON near byte %ld", path, at ? (long)(at - text) : 0L);
+        goto cleanup;
+    }
+    if (read_root(path, root, r) || result_check(path, r)) goto cleanup;
+    rc = QA_OK;
+cleanup:
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+/* Builds the document for r (checked); returns a new tree (free with cJSON_Delete) or NULL. */
+static cJSON *build_root(const DbResult *r) {
+    char now[32];
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    int ok = cJSON_AddStringToObject(root, "format", DB_RESULT_FORMAT) &&
+             cJSON_AddStringToObject(root, "config_hash", r->config_hash);
+    if (!r->finished_at[0]) db_time_now(now, sizeof now);
+    ok = ok && cJSON_AddStringToObject(root, "status",
+                                       r->status == DB_DONE ? "done" : "failed") &&
+         cJSON_AddStringToObject(root, "finished_at", r->finished_at[0] ? r->finished_at : now);
+    if (r->status == DB_FAILED) {
+        ok = ok && cJSON_AddStringToObject(root, "error", r->error);
+        if (ok) return root;
+        cJSON_Delete(root);
+        return NULL;
+    }
+    cJSON *metrics = ok ? cJSON_AddObjectToObject(root, "metrics") : NULL;
+    cJSON *layers = metrics ? cJSON_AddArrayToObject(root, "layers") : NULL;
+    ok = layers != NULL;
+    DbMetrics m = r->metrics;
+    for (int i = 0; ok && i < N_METRICS; i++) {
+        const MetricField *f = &METRICS[i];
+        double v = f->is_count ? (double)*metric_count(&m, f) : *metric_double(&m, f);
+        ok = isnan(v) ? cJSON_AddNullToObject(metrics, f->name) != NULL
+                      : cJSON_AddNumberToObject(metrics, f->name, v) != NULL;
+    }
+    for (int l = 0; ok && l < r->n_layers; l++) {
+        cJSON *e = cJSON_CreateObject();
+        ok = e && cJSON_AddItemToArray(layers, e) && cJSON_AddNumberToObject(e, "layer", l) &&
+             cJSON_AddNumberToObject(e, "heads_kept", r->layer_heads[l]) &&
+             cJSON_AddNumberToObject(e, "ffn_kept", r->layer_ffn[l]);
+    }
+    if (ok) return root;
+    cJSON_Delete(root);
+    return NULL;
+}
+
+/* fsyncs the directory holding path, so a rename into it survives a crash; best effort. */
+static void sync_parent(const char *path) {
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    fsync(fd);
+    close(fd);
+}
+
+/* Writes path.tmp, fsyncs it and renames it over path; on failure path is untouched. */
+static int write_atomic(const char *path, const char *data, size_t n) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return qa_error("%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return qa_error("%s: cannot create: %s", tmp, strerror(errno));
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, data + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    int ok = done == n && fsync(fd) == 0;
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+        ok = 0;
+        err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        err = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        return qa_error("%s: cannot write: %s", path, strerror(err));
+    }
+    sync_parent(path);
+    return QA_OK;
+}
+
+int db_write_result_file(const char *path, const DbResult *r) {
+    if (result_check(path, r)) return QA_ERR;
+    cJSON *root = build_root(r);
+    char *text = root ? cJSON_Print(root) : NULL;
+    int rc = text ? write_atomic(path, text, strlen(text))
+                  : qa_error("%s: out of memory building the result", path);
+    free(text);
+    cJSON_Delete(root);
+    return rc;
+}

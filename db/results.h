@@ -1,0 +1,126 @@
+/* db/results.h: the results database of a sweep (OUT/results.db), the only code that talks
+ * to SQLite. Users may query the file with sqlite3 directly; the names below are fixed by
+ * DESIGN.md because scripts and plots depend on them.
+ *
+ *   meta(key TEXT PRIMARY KEY, value TEXT)          schema_version, teacher_f1, ...
+ *   runs(id INTEGER PRIMARY KEY, config_hash TEXT UNIQUE NOT NULL, strategy TEXT,
+ *        head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,
+ *        config_json TEXT, status TEXT CHECK(status IN ('pending','running','done','failed')),
+ *        error TEXT, started_at TEXT, finished_at TEXT, attempts INTEGER DEFAULT 0,
+ *        owner TEXT)                                owner = "host:pid" of the runner
+ *   results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1, exact, has_ans_f1,
+ *        no_ans_f1, heads_kept, heads_total, ffn_kept, ffn_total, params, flops, latency_ms,
+ *        teacher_latency_ms, speedup, train_seconds, f1_before_finetune, teacher_f1)
+ *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
+ *        PRIMARY KEY(run_id, layer))
+ *   view pareto: done runs joined with results that no other done run dominates in
+ *        (speedup up, f1 up): none has speedup >= and f1 >= with one of them strictly
+ *        greater (equal points are all kept). Ordered by speedup.
+ * Times are ISO 8601 UTC text. The file is in WAL mode (readers never block the writer), waits
+ * up to 10 s for a lock, and enforces foreign keys. Every multi-statement change is one
+ * transaction begun IMMEDIATE, so two processes on one file serialise instead of deadlocking.
+ *
+ * A run's life: db_add_run -> pending; db_claim -> running (one claimer wins); a result file
+ * ingested with db_ingest_result -> done or failed. db_reset_stale, db_release_owner and
+ * db_retry_failed put runs back to pending.
+ *
+ * Every function returns QA_OK, or QA_ERR with one qa_error() line naming the database file
+ * and what failed (with SQLite's message). sqlite3 types never leave this module. */
+#ifndef QAPRUNE_RESULTS_H
+#define QAPRUNE_RESULTS_H
+
+#include <stdio.h>
+
+#include "db/result_file.h"
+
+#define DB_SCHEMA_VERSION 1
+#define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
+
+typedef struct Db Db;
+
+/* A grid point as db_add_run records it; strings are borrowed for the call. */
+typedef struct {
+    const char *config_hash; /* 1..64 characters, the identity of the point */
+    const char *strategy, *finetune;
+    double head_sparsity, ffn_sparsity;
+    long long seed;
+    const char *config_json; /* the fully resolved config, for humans and later stages */
+} DbRun;
+
+/* A done run with its results and per-layer structure, for charts and tables. */
+typedef struct {
+    long long run_id, seed;
+    char strategy[DB_NAME_MAX], finetune[DB_NAME_MAX];
+    double head_sparsity, ffn_sparsity;
+    double f1, exact, speedup, latency_ms, flops;
+    double teacher_f1; /* the teacher's F1 this run measured; NAN when unknown */
+    long long params, heads_kept, heads_total, ffn_kept, ffn_total;
+    int n_layers; /* 0 when the result listed no layers */
+    int layer_heads[DB_MAX_LAYERS], layer_ffn[DB_MAX_LAYERS];
+} DbPoint;
+
+/* Opens (creating if missing) the database at path; its directory must exist. Sets WAL mode,
+ * the busy timeout and foreign keys, creates the schema if absent and checks the schema
+ * version: a file that is not SQLite, belongs to another application, or has a version other
+ * than DB_SCHEMA_VERSION is an error. On success *out is a new handle (close with
+ * db_close()); on failure *out is NULL. One handle per process: do not use it across fork(). */
+int db_open(const char *path, Db **out);
+/* Closes the handle; NULL is allowed. */
+void db_close(Db *db);
+/* The path the handle was opened with; borrowed, valid until db_close. */
+const char *db_path(const Db *db);
+
+/* Records a grid point as pending unless a run with its config_hash exists (then nothing
+ * changes). *inserted (may be NULL) is 1 when a row was added, else 0. */
+int db_add_run(Db *db, const DbRun *r, int *inserted);
+
+/* Status of the run with config_hash; *found = 0 (and *st untouched) when there is none. */
+int db_get_status(Db *db, const char *config_hash, DbStatus *st, int *found);
+
+/* Atomically moves the run from pending to running for owner ("host:pid"): attempts + 1,
+ * started_at now, error cleared. *claimed = 1 when this call did it; 0 when the run is
+ * running elsewhere, done or failed. A config_hash not in runs is an error. */
+int db_claim(Db *db, const char *config_hash, const char *owner, int *claimed);
+
+/* Returns to pending every running run whose owner is "host:PID" with a PID for which
+ * alive(PID) is 0 (a crashed or killed runner on this host; owners on other hosts are left
+ * alone). *n_reset (may be NULL) counts them. */
+int db_reset_stale(Db *db, const char *host, int (*alive)(int pid), int *n_reset);
+
+/* Returns this owner's running runs to pending (a clean stop, e.g. on Ctrl-C); attempts are
+ * kept. *n (may be NULL) counts them. */
+int db_release_owner(Db *db, const char *owner, int *n);
+
+/* Returns every failed run to pending, clearing its error. *n (may be NULL) counts them. */
+int db_retry_failed(Db *db, int *n);
+
+/* Reads and validates one result file (db_read_result_file) and, in one transaction, writes
+ * its results and layers rows and marks the run done (or, for a failed result, deletes any
+ * results and layers rows and marks it failed with the error), setting finished_at from the
+ * file (now when it has none) and leaving started_at, attempts and owner alone. Idempotent:
+ * ingesting the same file again changes nothing. An invalid file, a config_hash not in runs
+ * or any SQL failure changes nothing. The caller deletes the file after success. */
+int db_ingest_result(Db *db, const char *result_json_path);
+
+/* meta table: sets key to value (replacing), or reads it into buf (cap bytes, truncated);
+ * *found = 0 and buf = "" when the key is absent. */
+int db_set_meta(Db *db, const char *key, const char *value);
+int db_get_meta(Db *db, const char *key, char *buf, size_t cap, int *found);
+
+/* Numbers of runs in each status; any pointer may be NULL. */
+int db_counts(Db *db, int *pending, int *running, int *done, int *failed);
+
+/* Runs sql (one or more statements) and prints each statement that yields columns as a table:
+ * a header, a rule, one aligned row per result row (numbers right-aligned, NULL as "NULL",
+ * reals with 6 significant digits), or "(no rows)". A statement without columns prints
+ * "(N rows changed)" when it changed rows. An SQL error is QA_ERR with SQLite's message; the
+ * statements before it have taken effect. */
+int db_query_print(Db *db, const char *sql, FILE *out);
+
+/* Every done run (db_points: by strategy, finetune, head_sparsity, ffn_sparsity, seed) or the
+ * pareto view's runs (db_pareto: by speedup), with their layers. *pts is a new array of *n
+ * points (NULL when *n is 0); free with free(). */
+int db_points(Db *db, DbPoint **pts, int *n);
+int db_pareto(Db *db, DbPoint **pts, int *n);
+
+#endif

@@ -1,0 +1,41 @@
+/* plots/plots.h: the sweep's charts, drawn by gnuplot from the results database.
+ *
+ * plots_render writes into out_dir, for each chart NAME, the data NAME.dat (tab-separated,
+ * blocks separated by two blank lines, each block and column named in # comments), the script
+ * NAME.gp (kept so users can tweak it and re-run `gnuplot NAME.gp` in out_dir) and the images
+ * NAME.png (900 x 600) and NAME.svg:
+ *   f1_vs_speedup   F1 (%) against speedup over the unpruned teacher, one point series per
+ *                   strategy (colour) x fine-tune mode (marker), the Pareto frontier as a
+ *                   step line, the teacher marked at speedup 1 with its F1;
+ *   f1_vs_sparsity  F1 against the head and the FFN sparsity targets (two panels), points
+ *                   per strategy x fine-tune mode and a line through the mean F1 at each
+ *                   target;
+ *   pareto_layers   heads and FFN neurons kept in each layer (two panels) by the Pareto runs
+ *                   (at most PLOTS_MAX_LAYER_RUNS of them, spread along the frontier), with
+ *                   the unpruned teacher's per-layer size for reference.
+ * The teacher's F1 comes from the meta key "teacher_f1" (a number), else from the runs'
+ * results; when neither has it the teacher is not marked. A database without done runs still
+ * gives all charts, each with the label "no finished runs yet" (a sweep draws them at the
+ * end even when every point failed, and the files' names do not change). */
+#ifndef QAPRUNE_PLOTS_H
+#define QAPRUNE_PLOTS_H
+
+#include "db/results.h"
+
+#define PLOTS_MAX_FILES 16
+#define PLOTS_PATH_MAX 1024
+#define PLOTS_MAX_LAYER_RUNS 8
+
+/* The files one plots_render wrote, in order (data, script, PNG, SVG per chart). */
+typedef struct {
+    int n_files;
+    char files[PLOTS_MAX_FILES][PLOTS_PATH_MAX];
+} PlotsReport;
+
+/* Draws every chart from db into out_dir (created if missing; its parent must exist).
+ * rep (caller-owned, may be NULL) lists the files written, also after a failure part-way.
+ * Returns QA_OK, or QA_ERR with one line naming the file and what failed; without gnuplot on
+ * PATH the error says so and nothing is written. */
+int plots_render(Db *db, const char *out_dir, PlotsReport *rep);
+
+#endif

@@ -1,0 +1,466 @@
+/* tests/test_db.c: the results database and result files (db/results.h, db/result_file.h):
+ * schema and WAL, the run life cycle (add, claim across handles and processes, stale reset,
+ * release, retry), ingestion (values, idempotence, transactions, bad files, failures), the
+ * pareto view against a brute-force twin, and the query printer. */
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "db/results.h"
+#include "tests/test.h"
+
+static char dir[64];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    return remove(path);
+}
+
+static void path_in(char *buf, size_t cap, const char *name) {
+    snprintf(buf, cap, "%s/%s", dir, name);
+}
+
+/* Runs sql through db_query_print and returns what it printed (new string; free()). */
+static char *query_text(Db *db, const char *sql, int *rc) {
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    *rc = db_query_print(db, sql, f);
+    fclose(f);
+    return text;
+}
+
+/* The single number a one-cell query prints (the last line of its table), or -1. */
+static double query_num(Db *db, const char *sql) {
+    int rc;
+    char *text = query_text(db, sql, &rc);
+    double v = -1;
+    char *last = text ? strrchr(text, '\n') : NULL;
+    if (rc == QA_OK && last) {
+        *last = '\0';
+        char *line = strrchr(text, '\n');
+        v = strtod(line ? line + 1 : text, NULL);
+    }
+    free(text);
+    return v;
+}
+
+static void add_run(Db *db, const char *hash, const char *strategy, double hs) {
+    DbRun r = {hash, strategy, "distill", hs, 0.5, 7, "{\"demo\": true}"};
+    CHECK(db_add_run(db, &r, NULL) == QA_OK, "add %s: %s", hash, qa_last_error());
+}
+
+/* A consistent done result: 4 layers of 3 heads and 8 neurons minus what was pruned. */
+static void make_done(DbResult *r, const char *hash, double f1, double speedup) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->config_hash, sizeof r->config_hash, "%s", hash);
+    r->status = DB_DONE;
+    snprintf(r->finished_at, sizeof r->finished_at, "2024-05-01T12:00:00Z");
+    r->n_layers = 4;
+    long long heads = 0, ffn = 0;
+    for (int l = 0; l < 4; l++) {
+        r->layer_heads[l] = 3 - l % 2;
+        r->layer_ffn[l] = 8 - 2 * l;
+        heads += r->layer_heads[l];
+        ffn += r->layer_ffn[l];
+    }
+    DbMetrics m = {f1, f1 - 5, f1 + 1, f1 - 1, heads, 12, ffn, 32, 123456789012LL, 1.5e9,
+                   10 / speedup, 10, speedup, 3.25, NAN, 81.5};
+    r->metrics = m;
+}
+
+/* Writes r to dir/name and ingests it; returns db_ingest_result's code. */
+static int ingest(Db *db, const DbResult *r, const char *name) {
+    char path[128];
+    path_in(path, sizeof path, name);
+    if (db_write_result_file(path, r)) return QA_ERR;
+    return db_ingest_result(db, path);
+}
+
+static void write_text(const char *name, const char *text) {
+    char path[128];
+    path_in(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Removes the line holding key from the file at path; returns 1 when it did. */
+static int drop_line(const char *path, const char *key) {
+    char text[8192];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    text[n] = '\0';
+    char *at = strstr(text, key);
+    if (!at) return 0;
+    char *start = at, *end = strchr(at, '\n');
+    while (start > text && start[-1] != '\n') start--;
+    memmove(start, end + 1, strlen(end + 1) + 1);
+    f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_open(void) {
+    char path[128];
+    Db *db;
+    int rc, found;
+    char buf[32];
+    path_in(path, sizeof path, "open.db");
+    CHECK(db_open(path, &db) == QA_OK, "open: %s", qa_last_error());
+    char *mode = query_text(db, "PRAGMA journal_mode", &rc);
+    CHECK(rc == QA_OK && strstr(mode, "wal"), "journal mode: %s", mode);
+    free(mode);
+    CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
+    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
+          strcmp(buf, "1") == 0, "schema_version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
+                        "('runs','results','layers','pareto','meta')") == 5, "schema objects");
+    CHECK(db_set_meta(db, "teacher_f1", "81.25") == QA_OK, "set meta");
+    db_close(db);
+
+    CHECK(db_open(path, &db) == QA_OK, "reopen: %s", qa_last_error());
+    CHECK(db_get_meta(db, "teacher_f1", buf, sizeof buf, &found) == QA_OK && found &&
+          strcmp(buf, "81.25") == 0, "meta survives reopen: %s", buf);
+    CHECK(db_get_meta(db, "nope", buf, sizeof buf, &found) == QA_OK && !found && !buf[0],
+          "absent meta");
+    CHECK(db_set_meta(db, "schema_version", "99") == QA_OK, "set future version");
+    db_close(db);
+    CHECK(db_open(path, &db) == QA_ERR && !db, "newer schema refused");
+    CHECK(strstr(qa_last_error(), "schema version 99") && strstr(qa_last_error(), path),
+          "message: %s", qa_last_error());
+
+    write_text("junk.db", "this is not a database, just some text that is long enough....\n");
+    path_in(path, sizeof path, "junk.db");
+    CHECK(db_open(path, &db) == QA_ERR, "junk file refused");
+    CHECK(strstr(qa_last_error(), "junk.db") && strstr(qa_last_error(), "not a database"),
+          "message: %s", qa_last_error());
+}
+
+static void test_runs(Db *db, Db *db2) {
+    int ins = -1, claimed = -1, n = -1, p, r, d, f, found;
+    DbRun run = {"h-add", "gain", "none", 0.25, 0.5, 1, "{}"};
+    CHECK(db_add_run(db, &run, &ins) == QA_OK && ins == 1, "first add inserts");
+    run.strategy = "random";
+    CHECK(db_add_run(db2, &run, &ins) == QA_OK && ins == 0, "second add is a no-op");
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='h-add' AND "
+                        "strategy='gain' AND status='pending' AND attempts=0") == 1,
+          "row as first added");
+    run.config_hash = "has space";
+    CHECK(db_add_run(db, &run, &ins) == QA_ERR && strstr(qa_last_error(), "config_hash"),
+          "bad hash: %s", qa_last_error());
+
+    CHECK(db_claim(db, "h-add", "hostA:1", &claimed) == QA_OK && claimed == 1, "claim");
+    CHECK(db_claim(db2, "h-add", "hostA:2", &claimed) == QA_OK && claimed == 0,
+          "second handle loses");
+    CHECK(db_claim(db, "h-add", "hostA:1", &claimed) == QA_OK && claimed == 0,
+          "running run not claimed again");
+    CHECK(db_claim(db, "no-such", "hostA:1", &claimed) == QA_ERR &&
+          strstr(qa_last_error(), "no-such"), "unknown hash: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT attempts FROM runs WHERE config_hash='h-add'") == 1,
+          "attempts 1");
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='h-add' AND "
+                        "owner='hostA:1' AND started_at LIKE '20__-__-__T__:__:__Z'") == 1,
+          "owner and started_at");
+    DbStatus st = DB_PENDING;
+    CHECK(db_get_status(db, "h-add", &st, &found) == QA_OK && found && st == DB_RUNNING,
+          "status running");
+    CHECK(db_get_status(db, "zzz", &st, &found) == QA_OK && !found, "status of unknown");
+
+    CHECK(db_release_owner(db, "hostA:9", &n) == QA_OK && n == 0, "release other owner");
+    CHECK(db_release_owner(db, "hostA:1", &n) == QA_OK && n == 1, "release own");
+    CHECK(db_counts(db, &p, &r, &d, &f) == QA_OK && p == 1 && r == 0 && d == 0 && f == 0,
+          "counts %d %d %d %d", p, r, d, f);
+}
+
+/* pid 200 is alive, every other pid is dead. */
+static int fake_alive(int pid) { return pid == 200; }
+
+static void test_stale(Db *db) {
+    const char *owners[] = {"hostA:100", "hostA:200", "hostB:100", "hostAA:100", "hostA:x"};
+    char hash[24];
+    int claimed, n = -1;
+    for (int i = 0; i < 5; i++) {
+        snprintf(hash, sizeof hash, "stale%d", i);
+        add_run(db, hash, "random", 0.1 * i);
+        CHECK(db_claim(db, hash, owners[i], &claimed) == QA_OK && claimed, "claim %s", hash);
+    }
+    CHECK(db_reset_stale(db, "hostA", fake_alive, &n) == QA_OK && n == 1, "reset %d", n);
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='stale0' AND "
+                        "status='pending' AND owner IS NULL AND attempts=1") == 1,
+          "dead local runner's run is pending");
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash LIKE 'stale%' AND "
+                        "status='running'") == 4, "others still running");
+}
+
+/* Two processes, each with its own handle, race to claim the same runs: each run is claimed
+ * exactly once. */
+static void test_claim_fork(Db *db) {
+    enum { N = 40 };
+    char hash[24];
+    for (int i = 0; i < N; i++) {
+        snprintf(hash, sizeof hash, "race%02d", i);
+        add_run(db, hash, "l0", 0.5);
+    }
+    char path[128];
+    path_in(path, sizeof path, "results.db");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        Db *mine;
+        int won = 0, claimed;
+        if (db_open(path, &mine)) _exit(255);
+        for (int i = 0; i < N; i++) {
+            snprintf(hash, sizeof hash, "race%02d", i);
+            if (db_claim(mine, hash, "child:1", &claimed)) _exit(254);
+            won += claimed;
+        }
+        db_close(mine);
+        _exit(won);
+    }
+    Db *mine;
+    int won = 0, claimed, status = 0;
+    CHECK(db_open(path, &mine) == QA_OK, "parent open: %s", qa_last_error());
+    for (int i = N - 1; mine && i >= 0; i--) {
+        snprintf(hash, sizeof hash, "race%02d", i);
+        CHECK(db_claim(mine, hash, "parent:1", &claimed) == QA_OK, "claim: %s",
+              qa_last_error());
+        won += claimed;
+    }
+    db_close(mine);
+    waitpid(pid, &status, 0);
+    int child = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    CHECK(child >= 0 && child <= N, "child exit %d", child);
+    CHECK(won + child == N, "claims parent %d + child %d == %d", won, child, N);
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash LIKE 'race%' AND "
+                        "status='running' AND attempts=1") == N, "each claimed once");
+}
+
+static void test_ingest(Db *db) {
+    DbResult r;
+    int rc, claimed, n;
+    add_run(db, "ing", "gain", 0.5);
+    CHECK(db_claim(db, "ing", "hostA:5", &claimed) == QA_OK && claimed, "claim ing");
+    make_done(&r, "ing", 71.5, 2.5);
+    CHECK(ingest(db, &r, "ing.json") == QA_OK, "ingest: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT f1 FROM results JOIN runs ON runs.id=run_id "
+                        "WHERE config_hash='ing'") == 71.5, "f1 stored");
+    CHECK(query_num(db, "SELECT params FROM results JOIN runs ON runs.id=run_id "
+                        "WHERE config_hash='ing'") == 123456789012.0, "params stored");
+    CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id=run_id WHERE "
+                        "config_hash='ing' AND f1_before_finetune IS NULL AND "
+                        "teacher_f1=81.5") == 1, "optional metrics");
+    CHECK(query_num(db, "SELECT sum(heads_kept*100+ffn_kept) FROM layers JOIN runs ON "
+                        "runs.id=run_id WHERE config_hash='ing'") == 1000 + 20, "layers");
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='ing' AND status='done'"
+                        " AND finished_at='2024-05-01T12:00:00Z' AND error IS NULL") == 1,
+          "run done");
+
+    /* Idempotence, also for a file without finished_at (the stored time is kept). */
+    static const char dump_sql[] =
+        "SELECT * FROM runs; SELECT * FROM results; SELECT * FROM layers;";
+    char *before = query_text(db, dump_sql, &rc);
+    CHECK(ingest(db, &r, "ing.json") == QA_OK, "ingest again: %s", qa_last_error());
+    char path[128];
+    path_in(path, sizeof path, "ing.json");
+    CHECK(db_write_result_file(path, &r) == QA_OK && drop_line(path, "\"finished_at\"") &&
+          db_ingest_result(db, path) == QA_OK, "ingest without finished_at: %s",
+          qa_last_error());
+    char *after = query_text(db, dump_sql, &rc);
+    CHECK(before && after && strcmp(before, after) == 0, "second ingest changes nothing");
+    free(after);
+    free(before);
+
+    /* A failure inside the transaction (a trigger rejects layer 3) changes nothing. */
+    add_run(db, "tx", "gain", 0.75);
+    CHECK(db_claim(db, "tx", "hostA:5", &claimed) == QA_OK && claimed, "claim tx");
+    char *t = query_text(db, "CREATE TRIGGER boom BEFORE INSERT ON layers WHEN NEW.layer = 3 "
+                             "BEGIN SELECT RAISE(ABORT, 'boom at layer 3'); END;", &rc);
+    free(t);
+    make_done(&r, "tx", 60, 3);
+    CHECK(ingest(db, &r, "tx.json") == QA_ERR && strstr(qa_last_error(), "boom"),
+          "trigger fails ingest: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id=run_id "
+                        "WHERE config_hash='tx'") == 0, "no results row after rollback");
+    CHECK(query_num(db, "SELECT count(*) FROM layers JOIN runs ON runs.id=run_id "
+                        "WHERE config_hash='tx'") == 0, "no layers after rollback");
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='tx' AND "
+                        "status='running'") == 1, "still running after rollback");
+    free(query_text(db, "DROP TRIGGER boom", &rc));
+    CHECK(ingest(db, &r, "tx.json") == QA_OK, "ingest after drop: %s", qa_last_error());
+
+    /* A failed result replaces the done one; retry puts it back to pending. */
+    DbResult fail = {.status = DB_FAILED};
+    snprintf(fail.config_hash, sizeof fail.config_hash, "tx");
+    snprintf(fail.error, sizeof fail.error, "teacher: cannot open /nope: No such file");
+    CHECK(ingest(db, &fail, "fail.json") == QA_OK, "ingest failed: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='tx' AND status='failed'"
+                        " AND error LIKE 'teacher: cannot open%' AND finished_at IS NOT NULL")
+          == 1, "failed with error");
+    CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id=run_id "
+                        "WHERE config_hash='tx'") == 0, "failed run has no results");
+    CHECK(db_retry_failed(db, &n) == QA_OK && n == 1, "retry %d", n);
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='tx' AND "
+                        "status='pending' AND error IS NULL") == 1, "pending again");
+}
+
+/* Each bad file is refused with a message naming the file and field, and changes nothing. */
+static void test_bad_files(Db *db) {
+    static const struct { const char *text, *expect; } cases[] = {
+        {"{\"format\": \"qaprune result v2\", \"config_hash\": \"ing\", \"status\": \"done\"}",
+         "format"},
+        {"{\"format\": \"qaprune result v1\", \"config_hash\": \"ing\", \"status\": \"ok\"}",
+         "status"},
+        {"{\"format\": \"qaprune result v1\", \"config_hash\": \"ing\", \"status\": "
+         "\"failed\"}", "error"},
+        {"{\"format\": \"qaprune result v1\", \"config_hash\": \"ing\", \"status\": "
+         "\"failed\", \"error\": \"x\", \"extra\": 1}", "extra"},
+        {"{\"format\": \"qaprune result v1\", \"config_hash\": \"ing\", \"status\": \"done\","
+         " \"metrics\": {\"f1\": 1}}", "metrics.exact"},
+        {"{\"format\": \"qaprune result v1\", \"config_hash\": 5}", "config_hash"},
+        {"{\"format\": ", "not valid JSON"},
+        {"[1, 2]", "JSON object"},
+        {"{\"format\": \"qaprune result v1\", \"config_hash\": \"nope\", \"status\": "
+         "\"failed\", \"error\": \"x\"}", "no such run"},
+    };
+    int rc;
+    char *before = query_text(db, "SELECT * FROM runs; SELECT * FROM results;", &rc);
+    char path[128];
+    path_in(path, sizeof path, "bad.json");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text("bad.json", cases[i].text);
+        CHECK(db_ingest_result(db, path) == QA_ERR, "case %zu refused", i);
+        CHECK(strstr(qa_last_error(), "bad.json") && strstr(qa_last_error(), cases[i].expect),
+              "case %zu: \"%s\" lacks %s", i, qa_last_error(), cases[i].expect);
+    }
+    DbResult r;
+    make_done(&r, "ing", 50, 2);
+    r.layer_heads[2] += 1; /* layers no longer add up to heads_kept */
+    CHECK(db_write_result_file(path, &r) == QA_ERR && strstr(qa_last_error(), "layers"),
+          "inconsistent layers refused: %s", qa_last_error());
+    make_done(&r, "ing", NAN, 2);
+    CHECK(db_write_result_file(path, &r) == QA_ERR && strstr(qa_last_error(), "metrics.f1"),
+          "NaN f1 refused: %s", qa_last_error());
+    char *after = query_text(db, "SELECT * FROM runs; SELECT * FROM results;", &rc);
+    CHECK(before && after && strcmp(before, after) == 0, "bad files change nothing");
+    free(before);
+    free(after);
+
+    make_done(&r, "ing", 50, 2);
+    CHECK(db_write_result_file(path, &r) == QA_OK, "write ok");
+    DbResult back;
+    CHECK(db_read_result_file(path, &back) == QA_OK && back.metrics.params == r.metrics.params
+          && back.metrics.speedup == r.metrics.speedup && isnan(back.metrics.f1_before_finetune)
+          && back.n_layers == 4 && back.layer_ffn[3] == 2, "round trip: %s", qa_last_error());
+}
+
+/* Pareto view on a hand-made set, checked against a brute-force dominance twin. */
+static void test_pareto(void) {
+    char path[128];
+    Db *db;
+    path_in(path, sizeof path, "pareto.db");
+    if (db_open(path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    /* name, speedup, f1: A, B and C (B = C, a tie) and E are on the frontier; D ties B's F1
+     * but is slower, F is beaten by E, G ties A's speed with less F1. */
+    static const struct { const char *name; double speedup, f1; int on; } pts[] = {
+        {"A", 1.0, 80, 1}, {"B", 2.0, 70, 1}, {"C", 2.0, 70, 1}, {"D", 1.5, 70, 0},
+        {"E", 3.0, 50, 1}, {"F", 2.5, 40, 0}, {"G", 1.0, 79, 0},
+    };
+    enum { NP = sizeof pts / sizeof pts[0] };
+    int claimed;
+    for (int i = 0; i < NP; i++) {
+        DbResult r;
+        add_run(db, pts[i].name, i % 2 ? "gain" : "l0", 0.1 * i);
+        db_claim(db, pts[i].name, "h:1", &claimed);
+        make_done(&r, pts[i].name, pts[i].f1, pts[i].speedup);
+        CHECK(ingest(db, &r, "p.json") == QA_OK, "ingest %s: %s", pts[i].name, qa_last_error());
+    }
+    add_run(db, "pending-one", "l0", 0.9); /* no results: never on the frontier */
+
+    DbPoint *all = NULL, *front = NULL;
+    int n_all = 0, n_front = 0;
+    CHECK(db_points(db, &all, &n_all) == QA_OK && n_all == NP, "points %d", n_all);
+    CHECK(db_pareto(db, &front, &n_front) == QA_OK && n_front == 4, "pareto %d", n_front);
+    for (int i = 0; i < n_all; i++) {
+        int dominated = 0, listed = 0;
+        for (int j = 0; j < n_all; j++)
+            dominated |= all[j].speedup >= all[i].speedup && all[j].f1 >= all[i].f1 &&
+                         (all[j].speedup > all[i].speedup || all[j].f1 > all[i].f1);
+        for (int k = 0; k < n_front; k++) listed |= front[k].run_id == all[i].run_id;
+        CHECK(listed == !dominated, "run %lld: listed %d, dominated %d", all[i].run_id, listed,
+              dominated);
+        CHECK(all[i].n_layers == 4 && all[i].layer_heads[0] == 3 && all[i].layer_ffn[3] == 2,
+              "layers of run %lld", all[i].run_id);
+    }
+    for (int k = 1; k < n_front; k++)
+        CHECK(front[k].speedup >= front[k - 1].speedup, "pareto ordered by speedup");
+    CHECK(n_front == 4 && front[0].f1 == 80 && front[3].speedup == 3.0 &&
+          strcmp(front[0].finetune, "distill") == 0, "frontier ends");
+    free(all);
+    free(front);
+    db_close(db);
+}
+
+static void test_query_print(Db *db) {
+    int rc;
+    char *t = query_text(db, "SELECT 1 AS n, 'xy' AS name, 2.5 AS v "
+                             "UNION ALL SELECT 10, 'zzz', NULL", &rc);
+    const char *expect = " n  name     v\n"
+                         "--  ----  ----\n"
+                         " 1  xy     2.5\n"
+                         "10  zzz   NULL\n";
+    CHECK(rc == QA_OK && t && strcmp(t, expect) == 0, "table:\n%s", t);
+    free(t);
+    t = query_text(db, "SELECT * FROM runs WHERE 0", &rc);
+    CHECK(rc == QA_OK && t && strcmp(t, "(no rows)\n") == 0, "empty: %s", t);
+    free(t);
+    t = query_text(db, "SELEC 1", &rc);
+    CHECK(rc == QA_ERR && strstr(qa_last_error(), "syntax error") &&
+          strstr(qa_last_error(), "results.db"), "bad SQL: %s", qa_last_error());
+    free(t);
+    t = query_text(db, "SELECT nope FROM runs", &rc);
+    CHECK(rc == QA_ERR && strstr(qa_last_error(), "no such column: nope"), "bad column: %s",
+          qa_last_error());
+    free(t);
+    t = query_text(db, "UPDATE meta SET value = value WHERE key = 'schema_version'", &rc);
+    CHECK(rc == QA_OK && t && strcmp(t, "(1 rows changed)\n") == 0, "update: %s", t);
+    free(t);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/qaprune_test_db_XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char path[128];
+    path_in(path, sizeof path, "results.db");
+    Db *db = NULL, *db2 = NULL;
+    test_open();
+    CHECK(db_open(path, &db) == QA_OK && db_open(path, &db2) == QA_OK, "open two: %s",
+          qa_last_error());
+    if (db && db2) {
+        test_runs(db, db2);
+        test_stale(db);
+        test_claim_fork(db);
+        test_ingest(db);
+        test_bad_files(db);
+        test_query_print(db);
+        test_pareto();
+    }
+    db_close(db);
+    db_close(db2);
+    nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return TEST_DONE();
+}

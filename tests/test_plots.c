@@ -1,0 +1,154 @@
+/* tests/test_plots.c: plots_render on a hand-made database (three strategies, one with quotes
+ * in its name, two fine-tune modes, three targets) and on an empty one: every data file,
+ * script, PNG and SVG exists and is well formed, and the scripts carry the titles. */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "plots/gnuplot.h"
+#include "plots/plots.h"
+#include "tests/test.h"
+
+static char dir[64];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    return remove(path);
+}
+
+/* Reads at most cap-1 bytes of path into buf (NUL-terminated); returns the count or -1. */
+static long read_some(const char *path, char *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return (long)n;
+}
+
+/* Adds one done run: 4 layers, heads and FFN thinned as the sparsity grows. */
+static void add_done(Db *db, const char *strategy, const char *finetune, double sp, double f1,
+                     double speedup) {
+    static int counter;
+    char hash[32], path[128];
+    snprintf(hash, sizeof hash, "plot%03d", counter++);
+    DbRun run = {hash, strategy, finetune, sp, sp, 1, "{}"};
+    int claimed = 0;
+    CHECK(db_add_run(db, &run, NULL) == QA_OK && db_claim(db, hash, "h:1", &claimed) == QA_OK &&
+          claimed, "add %s: %s", hash, qa_last_error());
+    DbResult r = {.status = DB_DONE, .n_layers = 4};
+    snprintf(r.config_hash, sizeof r.config_hash, "%s", hash);
+    long long heads = 0, ffn = 0;
+    for (int l = 0; l < 4; l++) {
+        r.layer_heads[l] = 4 - (int)(sp * 4 * (l % 2 ? 1.5 : 0.5));
+        r.layer_ffn[l] = 64 - (int)(sp * 64 * (l < 2 ? 0.5 : 1.5));
+        if (r.layer_heads[l] < 0) r.layer_heads[l] = 0;
+        if (r.layer_ffn[l] < 0) r.layer_ffn[l] = 0;
+        heads += r.layer_heads[l];
+        ffn += r.layer_ffn[l];
+    }
+    DbMetrics m = {f1, f1 - 4, f1, f1, heads, 16, ffn, 256, 1000000, 1e9, 10 / speedup, 10,
+                   speedup, 1, f1 - 10, 80};
+    r.metrics = m;
+    snprintf(path, sizeof path, "%s/%s.json", dir, hash);
+    CHECK(db_write_result_file(path, &r) == QA_OK && db_ingest_result(db, path) == QA_OK,
+          "ingest %s: %s", hash, qa_last_error());
+    remove(path);
+}
+
+/* Checks the twelve files of one render in out: images well formed, scripts with their
+ * titles, and expect_text in the scripts chosen by the bit mask which (1, 2, 4 by chart). */
+static void check_files(const PlotsReport *rep, const char *out, const char *expect_text,
+                        int which) {
+    static const char *const charts[] = {"f1_vs_speedup", "f1_vs_sparsity", "pareto_layers"};
+    static const char *const titles[] = {"F1 against speedup", "F1 against sparsity",
+                                         "Per-layer structure"};
+    static char buf[1 << 20];
+    char path[256];
+    CHECK(rep->n_files == 12, "report lists %d files", rep->n_files);
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s.png", out, charts[i]);
+        long n = read_some(path, buf, sizeof buf);
+        CHECK(n > 24 && memcmp(buf, "\x89PNG\r\n\x1a\n", 8) == 0 &&
+              memcmp(buf + 12, "IHDR", 4) == 0, "%s is a PNG (%ld bytes)", path, n);
+        snprintf(path, sizeof path, "%s/%s.svg", out, charts[i]);
+        n = read_some(path, buf, sizeof buf);
+        CHECK(n > 0 && strstr(buf, "<svg") && strstr(buf, "</svg>"), "%s is SVG", path);
+        snprintf(path, sizeof path, "%s/%s.gp", out, charts[i]);
+        n = read_some(path, buf, sizeof buf);
+        CHECK(n > 0 && strstr(buf, titles[i]), "%s has its title", path);
+        CHECK(!(which >> i & 1) || strstr(buf, expect_text), "%s has \"%s\"", path,
+              expect_text);
+        snprintf(path, sizeof path, "%s/%s.dat", out, charts[i]);
+        n = read_some(path, buf, sizeof buf);
+        CHECK(n > 0 && buf[0] == '#', "%s starts with a header comment", path);
+        int listed = 0;
+        for (int k = 0; k < rep->n_files; k++) listed += strstr(rep->files[k], charts[i]) != 0;
+        CHECK(listed == 4, "%s: %d files reported", charts[i], listed);
+    }
+}
+
+static void test_charts(void) {
+    char path[128], out[128];
+    Db *db;
+    snprintf(path, sizeof path, "%s/results.db", dir);
+    if (db_open(path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    static const char *const strategies[] = {"random", "gain", "l0 \"it's\""};
+    static const char *const modes[] = {"none", "distill"};
+    for (int s = 0; s < 3; s++)
+        for (int m = 0; m < 2; m++)
+            for (int k = 1; k <= 3; k++)
+                add_done(db, strategies[s], modes[m], 0.2 * k, 78 - 6 * k * (3 - s) / 3.0 + 2 * m,
+                         1 + 0.6 * k + 0.1 * s);
+    CHECK(db_set_meta(db, "teacher_f1", "80.5") == QA_OK, "meta");
+    PlotsReport rep;
+    snprintf(out, sizeof out, "%s/plots", dir);
+    CHECK(plots_render(db, out, &rep) == QA_OK, "render: %s", qa_last_error());
+    check_files(&rep, out, "teacher (F1 80.5)", 1);
+    char gp[256], text[65536];
+    snprintf(gp, sizeof gp, "%s/f1_vs_speedup.gp", out);
+    read_some(gp, text, sizeof text);
+    CHECK(strstr(text, "'l0 \"it''s\" / distill'") != NULL, "quote escaped in the legend");
+    CHECK(strstr(text, "Pareto frontier") != NULL, "frontier drawn");
+    db_close(db);
+}
+
+static void test_empty(void) {
+    char path[128], out[128];
+    Db *db;
+    snprintf(path, sizeof path, "%s/empty.db", dir);
+    if (db_open(path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    PlotsReport rep;
+    snprintf(out, sizeof out, "%s/empty_plots", dir);
+    CHECK(plots_render(db, out, &rep) == QA_OK, "render empty: %s", qa_last_error());
+    check_files(&rep, out, "no finished runs yet", 7);
+    db_close(db);
+}
+
+int main(void) {
+    if (!gnuplot_available()) {
+        SKIP("gnuplot is not installed (apt-get install gnuplot-nox)");
+        return TEST_DONE();
+    }
+    snprintf(dir, sizeof dir, "/tmp/qaprune_test_plots_XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_charts();
+    test_empty();
+    if (!getenv("QAPRUNE_KEEP_TEST_DIR"))
+        nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    else
+        printf("kept %s\n", dir);
+    return TEST_DONE();
+}
