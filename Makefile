@@ -52,8 +52,11 @@ $(B)/%.o: %.c
 test: all
 	@SWEEP_BIN=$(BIN)/sweep sh tests/run_all.sh $(TESTS)
 
-run: all
-	@sh sweep/run_default.sh $(BIN)/sweep
+# The embedded default: installs what is missing, builds, runs configs/grid.json.
+run:
+	@sh .ci/deps
+	@$(MAKE) --no-print-directory all
+	$(BIN)/sweep run configs/grid.json --jobs 2
 
 bench: all
 	@sh tests/bench.sh $(BIN)/sweep

@@ -8,6 +8,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_teacher(int argc, char **argv); /* sweep/cmd_model.c */
 int cmd_eval(int argc, char **argv);    /* sweep/cmd_model.c */
 int cmd_prune(int argc, char **argv);   /* sweep/cmd_model.c */
+int cmd_run(int argc, char **argv);     /* sweep/cmd_sweep.c */
+int cmd_status(int argc, char **argv);  /* sweep/cmd_sweep.c */
+int cmd_query(int argc, char **argv);   /* sweep/cmd_sweep.c */
+int cmd_plot(int argc, char **argv);    /* sweep/cmd_sweep.c */
 int cmd_tokenize(int argc, char **argv);   /* sweep/cmd_data.c */
 int cmd_score(int argc, char **argv);      /* sweep/cmd_data.c */
 int cmd_gen_data(int argc, char **argv);   /* sweep/cmd_data.c */

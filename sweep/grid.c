@@ -149,11 +149,29 @@ static int parse_teacher(const cJSON *root, Grid *g) {
     if (t) {
         static const char *const keys[] = {"train", "checkpoint", "cache"};
         if (check_keys(t, f, "teacher", keys, 3)) return QA_ERR;
-        if (cJSON_GetObjectItem(t, "checkpoint")) {
+        const cJSON *ck = cJSON_GetObjectItem(t, "checkpoint");
+        if (ck) {
             if (cJSON_GetObjectItem(t, "train"))
                 return qa_error("%s: teacher: give either train or checkpoint, not both", f);
             g->teacher_checkpoint = 1;
-            return get_string(t, "checkpoint", f, "teacher", g->teacher_dir, sizeof g->teacher_dir, 1);
+            if (cJSON_IsString(ck)) {
+                g->n_teachers = 1;
+                return get_string(t, "checkpoint", f, "teacher", g->teacher_dirs[0],
+                                  sizeof g->teacher_dirs[0], 1);
+            }
+            int n = cJSON_GetArraySize(ck);
+            if (!cJSON_IsArray(ck) || n < 1 || n > GRID_MAX_TEACHERS)
+                return qa_error("%s: teacher.checkpoint: expected a directory or a list of 1 to %d",
+                                f, GRID_MAX_TEACHERS);
+            for (int i = 0; i < n; i++) {
+                const cJSON *e = cJSON_GetArrayItem(ck, i);
+                if (!cJSON_IsString(e) || !*e->valuestring ||
+                    strlen(e->valuestring) >= sizeof g->teacher_dirs[0])
+                    return qa_error("%s: teacher.checkpoint[%d]: expected a directory name", f, i);
+                snprintf(g->teacher_dirs[i], sizeof g->teacher_dirs[i], "%s", e->valuestring);
+            }
+            g->n_teachers = n;
+            return QA_OK;
         }
         if (apply(cJSON_GetObjectItem(t, "train"), f, "teacher.train", TEACHER_FIELDS,
                   TEACHER_NFIELDS, &g->teacher) ||
@@ -174,18 +192,19 @@ static int parse_teacher(const cJSON *root, Grid *g) {
         h = spec_hash(h, g->data.dev, strlen(g->data.dev) + 1);
         h = spec_hash(h, g->data.vocab, strlen(g->data.vocab) + 1);
     }
-    if ((size_t)snprintf(g->teacher_dir, sizeof g->teacher_dir, "%s/teacher-%016llx", cache, h) >=
-        sizeof g->teacher_dir)
+    g->n_teachers = 1;
+    if ((size_t)snprintf(g->teacher_dirs[0], sizeof g->teacher_dirs[0], "%s/teacher-%016llx",
+                         cache, h) >= sizeof g->teacher_dirs[0])
         return qa_error("%s: teacher.cache: path too long", f);
     return QA_OK;
 }
 
-static int add_point(Grid *g, const PruneSpec *s) {
+static int add_point(Grid *g, const PruneSpec *s, int teacher_index) {
     char *ps = spec_to_json(PRUNE_FIELDS, PRUNE_NFIELDS, s);
     char *bs = spec_to_json(BENCH_FIELDS, 4, &g->bench);
     char teacher[8192];
     if (g->teacher_checkpoint) {
-        snprintf(teacher, sizeof teacher, "\"checkpoint:%s\"", g->teacher_dir);
+        snprintf(teacher, sizeof teacher, "\"checkpoint:%s\"", g->teacher_dirs[teacher_index]);
     } else {
         char *ts = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
         snprintf(teacher, sizeof teacher, "%s", ts);
@@ -216,6 +235,7 @@ static int add_point(Grid *g, const PruneSpec *s) {
     }
     g->points = p;
     p[g->n_points].spec = *s;
+    p[g->n_points].teacher = teacher_index;
     memcpy(p[g->n_points].hash, hash, sizeof hash);
     p[g->n_points].config_json = cfg;
     g->n_points++;
@@ -269,6 +289,7 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         }
     if (nt == 0) return qa_error("%s: axes: no sparsity targets (give targets or head_sparsity x ffn_sparsity)", f);
     if (seeds.n == 0) seeds.v[seeds.n++] = base->seed;
+    for (int te = 0; te < g->n_teachers; te++)
     for (int s = 0; s < st.n; s++)
         for (int t = 0; t < nt; t++)
             for (int m = 0; m < ft.n; m++)
@@ -279,7 +300,7 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
                     p.head_sparsity = th[t];
                     p.ffn_sparsity = tf[t];
                     p.seed = (int)seeds.v[k];
-                    if (add_point(g, &p)) return QA_ERR;
+                    if (add_point(g, &p, te)) return QA_ERR;
                 }
     return QA_OK;
 }

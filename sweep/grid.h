@@ -5,7 +5,8 @@
  *   "data": {"synthetic": {"seed": 1, "train": 20000, "dev": 2000}}
  *        or {"train": "train-v2.0.json", "dev": "dev-v2.0.json"},
  *   "teacher": {"train": {TeacherSpec settings}, "cache": "runs/cache"}
- *           or {"checkpoint": "path/to/hf-checkpoint"},
+ *           or {"checkpoint": "path/to/hf-checkpoint"} or {"checkpoint": [dir, dir, ...]}
+ *              (several checkpoints are one more axis: every point runs on each teacher),
  *   "axes": {"strategy": ["random", "gain", "l0"],
  *            "targets": [{"heads": 0.5, "ffn": 0.7}, ...],      and/or the product of
  *            "head_sparsity": [...], "ffn_sparsity": [...],
@@ -22,8 +23,11 @@
 #include "core/latency.h"
 #include "sweep/pipeline.h"
 
+#define GRID_MAX_TEACHERS 8
+
 typedef struct {
     PruneSpec spec;
+    int teacher;       /* index into Grid.teacher_dirs */
     char hash[17];     /* hex of the 64-bit hash of config_json: the point's identity */
     char *config_json; /* the fully resolved configuration (owned) */
 } GridPoint;
@@ -32,8 +36,9 @@ typedef struct {
     char file[4096], out[4096];
     int synthetic, synth_seed, synth_train, synth_dev;
     DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt */
-    int teacher_checkpoint;    /* 1: use teacher_dir as is; 0: train with `teacher` */
-    char teacher_dir[4096];    /* the checkpoint, or the cache directory the teacher goes to */
+    int teacher_checkpoint;    /* 1: use teacher_dirs as they are; 0: train with `teacher` */
+    int n_teachers;            /* 1 unless several checkpoints are given */
+    char teacher_dirs[GRID_MAX_TEACHERS][4096]; /* checkpoints, or the teacher's cache dir */
     TeacherSpec teacher;
     LatencyOpts bench;
     int threads;

@@ -13,6 +13,10 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
+    {"run", cmd_run, "run a grid.json sweep (resumable; results in OUT/results.db)"},
+    {"status", cmd_status, "print every point of a sweep with its status and results"},
+    {"query", cmd_query, "run SQL on a sweep's results"},
+    {"plot", cmd_plot, "draw a sweep's charts (PNG and SVG) into OUT/plots/"},
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize lines of stdin with a vocab.txt"},
     {"score", cmd_score, "score predictions with the official SQuAD 2.0 metric (JSON)"},

@@ -1,0 +1,127 @@
+/* sweep/cmd_sweep.c: `sweep run`, `sweep status`, `sweep query`, `sweep plot`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "db/results.h"
+#include "plots/plots.h"
+#include "sweep/commands.h"
+#include "sweep/grid.h"
+#include "sweep/run.h"
+
+int cmd_run(int argc, char **argv) {
+    RunOpts o = {.jobs = 1};
+    const char *grid = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: sweep run GRID.json [--jobs N] [--retry-failed] [--no-plots]\n"
+                   "Runs every point of the grid not done yet (see README.md for grid.json);\n"
+                   "results go to OUT/results.db, charts to OUT/plots/. Safe to interrupt and\n"
+                   "re-run: it resumes. --jobs: worker processes for the training phase.\n");
+            return 0;
+        } else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
+            char *end;
+            long j = strtol(argv[++i], &end, 10);
+            if (*end || j < 1 || j > 64) {
+                fprintf(stderr, "sweep run: --jobs must be an integer in [1, 64]\n");
+                return 2;
+            }
+            o.jobs = (int)j;
+        } else if (!strcmp(argv[i], "--retry-failed")) {
+            o.retry_failed = 1;
+        } else if (!strcmp(argv[i], "--no-plots")) {
+            o.no_plots = 1;
+        } else if (argv[i][0] != '-' && !grid) {
+            grid = argv[i];
+        } else {
+            fprintf(stderr, "sweep run: unexpected argument '%s' (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!grid) {
+        fprintf(stderr, "sweep run: which grid? usage: sweep run GRID.json (see --help)\n");
+        return 2;
+    }
+    return sweep_run(grid, &o);
+}
+
+/* Opens the results database named by a grid file (its "out") or an output directory. */
+static int open_results(const char *what, Db **db, char *out_dir, size_t n) {
+    struct stat st;
+    if (stat(what, &st)) return qa_error("%s: no such file or directory", what);
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(out_dir, n, "%s", what);
+    } else {
+        Grid *g = NULL;
+        if (grid_load(what, &g)) return QA_ERR;
+        snprintf(out_dir, n, "%s", g->out);
+        grid_free(g);
+    }
+    char path[4300];
+    snprintf(path, sizeof path, "%s/results.db", out_dir);
+    if (stat(path, &st)) return qa_error("%s: no results yet (run `sweep run` first)", path);
+    return db_open(path, db);
+}
+
+int cmd_status(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') {
+        printf("usage: sweep status GRID.json|OUT_DIR\nPrints every point with its status and results.\n");
+        return argc == 2 ? 0 : 2;
+    }
+    Db *db = NULL;
+    char out[4096];
+    if (open_results(argv[1], &db, out, sizeof out)) {
+        fprintf(stderr, "sweep status: %s\n", qa_last_error());
+        return 1;
+    }
+    int rc = db_query_print(db,
+        "SELECT runs.id, substr(config_hash, 1, 8) AS hash, strategy, finetune, "
+        "head_sparsity AS heads, ffn_sparsity AS ffn, seed, status, attempts, "
+        "round(f1, 2) AS f1, round(speedup, 2) AS speedup, coalesce(error, '') AS error "
+        "FROM runs LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id", stdout);
+    int p, r, d, f;
+    if (!rc) rc = db_counts(db, &p, &r, &d, &f);
+    if (!rc) printf("%d done, %d failed, %d running, %d pending\n", d, f, r, p);
+    if (rc) fprintf(stderr, "sweep status: %s\n", qa_last_error());
+    db_close(db);
+    return rc ? 1 : 0;
+}
+
+int cmd_query(int argc, char **argv) {
+    if (argc != 3) {
+        printf("usage: sweep query GRID.json|OUT_DIR \"SQL\"\n"
+               "Runs SQL on the results (tables runs, results, layers; view pareto).\n");
+        return argc == 2 && argv[1][0] == '-' ? 0 : 2;
+    }
+    Db *db = NULL;
+    char out[4096];
+    if (open_results(argv[1], &db, out, sizeof out) || db_query_print(db, argv[2], stdout)) {
+        fprintf(stderr, "sweep query: %s\n", qa_last_error());
+        db_close(db);
+        return 1;
+    }
+    db_close(db);
+    return 0;
+}
+
+int cmd_plot(int argc, char **argv) {
+    if (argc != 2 || argv[1][0] == '-') {
+        printf("usage: sweep plot GRID.json|OUT_DIR\nDraws the charts into OUT/plots/ (PNG and SVG).\n");
+        return argc == 2 ? 0 : 2;
+    }
+    Db *db = NULL;
+    char out[4096], dir[4200];
+    PlotsReport rep;
+    if (open_results(argv[1], &db, out, sizeof out)) {
+        fprintf(stderr, "sweep plot: %s\n", qa_last_error());
+        return 1;
+    }
+    snprintf(dir, sizeof dir, "%s/plots", out);
+    int rc = plots_render(db, dir, &rep);
+    if (rc) fprintf(stderr, "sweep plot: %s\n", qa_last_error());
+    else printf("charts: %s/\n", dir);
+    db_close(db);
+    return rc ? 1 : 0;
+}

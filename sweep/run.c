@@ -1,0 +1,535 @@
+/* sweep/run.c: the scheduler (see run.h). */
+#include "sweep/run.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/latency.h"
+#include "core/ops.h"
+#include "core/synth.h"
+#include "core/text.h"
+#include "db/results.h"
+#include "plots/plots.h"
+#include "sweep/grid.h"
+#include "sweep/progress.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int mkdirs(const char *dir) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", dir);
+    for (char *p = buf + 1;; p++)
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return qa_error("%s: cannot create: %s", buf, strerror(errno));
+            if (!(*p = c)) break;
+        }
+    return QA_OK;
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Writes text atomically to path (path.tmp, fsync, rename). */
+static int write_text(const char *path, const char *text) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return qa_error("%s: cannot write: %s", tmp, strerror(errno));
+    int bad = fputs(text, f) < 0 || fflush(f) || fsync(fileno(f));
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path)) {
+        remove(tmp);
+        return qa_error("%s: write failed", path);
+    }
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- phase-1 records */
+
+/* OUT/points/HASH/trained.json: what a worker measured, read back by the latency phase. */
+static int trained_write(const char *path, const PruneResult *r) {
+    char layers[4096] = "", text[8192];
+    for (int l = 0; l < r->layers; l++)
+        snprintf(layers + strlen(layers), sizeof layers - strlen(layers),
+                 "%s{\"layer\":%d,\"heads_kept\":%d,\"ffn_kept\":%d}", l ? "," : "", l,
+                 r->layer_heads[l], r->layer_ffn[l]);
+    snprintf(text, sizeof text,
+             "{\"format\":\"qaprune trained v1\",\"f1\":%.17g,\"exact\":%.17g,\"has_ans_f1\":%.17g,"
+             "\"no_ans_f1\":%.17g,\"f1_before_finetune\":%.17g,\"teacher_f1\":%.17g,"
+             "\"heads_kept\":%d,\"heads_total\":%d,\"ffn_kept\":%d,\"ffn_total\":%d,"
+             "\"params\":%zu,\"flops\":%.17g,\"train_seconds\":%.3f,\"layers\":[%s]}\n",
+             r->final.f1, r->final.exact, r->final.has_ans_f1, r->final.no_ans_f1, r->pruned.f1,
+             r->teacher.f1, r->heads_kept, r->heads_total, r->ffn_kept, r->ffn_total, r->params,
+             r->flops, r->train_seconds, layers);
+    return write_text(path, text);
+}
+
+static int trained_read(const char *path, DbResult *out) {
+    char *text = NULL;
+    size_t len;
+    if (text_read_file(path, &text, &len)) return QA_ERR;
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    if (!j) return qa_error("%s: invalid JSON", path);
+    DbMetrics *m = &out->metrics;
+#define NUM(k) cJSON_GetNumberValue(cJSON_GetObjectItem(j, k))
+    m->f1 = NUM("f1");
+    m->exact = NUM("exact");
+    m->has_ans_f1 = NUM("has_ans_f1");
+    m->no_ans_f1 = NUM("no_ans_f1");
+    m->f1_before_finetune = NUM("f1_before_finetune");
+    m->teacher_f1 = NUM("teacher_f1");
+    m->heads_kept = (int)NUM("heads_kept");
+    m->heads_total = (int)NUM("heads_total");
+    m->ffn_kept = (int)NUM("ffn_kept");
+    m->ffn_total = (int)NUM("ffn_total");
+    m->params = (long long)NUM("params");
+    m->flops = NUM("flops");
+    m->train_seconds = NUM("train_seconds");
+#undef NUM
+    const cJSON *ls = cJSON_GetObjectItem(j, "layers");
+    out->n_layers = cJSON_GetArraySize(ls);
+    if (out->n_layers > DB_MAX_LAYERS) out->n_layers = DB_MAX_LAYERS;
+    for (int l = 0; l < out->n_layers; l++) {
+        const cJSON *e = cJSON_GetArrayItem(ls, l);
+        out->layer_heads[l] = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "heads_kept"));
+        out->layer_ffn[l] = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "ffn_kept"));
+    }
+    cJSON_Delete(j);
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- the sweep */
+
+typedef struct {
+    const Grid *g;
+    const RunOpts *o;
+    Db *db;
+    char owner[300], host[256];
+    int lock_fd;
+    /* points of this process: index into g->points; state per point */
+    int *state; /* 0 untouched, 1 training (pid), 2 trained (bench queue), 3 finished */
+    pid_t *pid;
+    double *started;
+    int running, done_here, failed_here, trained_here;
+    double t0;
+} Sweep;
+
+static int pid_alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+
+static void path_of(char *buf, size_t n, const Grid *g, const char *sub, const char *hash,
+                    const char *suffix) {
+    snprintf(buf, n, "%s/%s/%s%s", g->out, sub, hash, suffix);
+}
+
+/* Records a failed point through a result file, as workers do. */
+static int record_failure(Sweep *s, int i, const char *error) {
+    DbResult r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.config_hash, sizeof r.config_hash, "%s", s->g->points[i].hash);
+    r.status = DB_FAILED;
+    snprintf(r.error, sizeof r.error, "%s", error);
+    char path[4200];
+    path_of(path, sizeof path, s->g, "results", s->g->points[i].hash, ".json");
+    if (db_write_result_file(path, &r) || db_ingest_result(s->db, path)) return QA_ERR;
+    remove(path);
+    s->failed_here++;
+    s->state[i] = 3;
+    return QA_OK;
+}
+
+/* The worker: one point's training phase, in a child process. */
+static void worker_main(Sweep *s, int i, int threads) {
+    const Grid *g = s->g;
+    const GridPoint *p = &g->points[i];
+    char dir[4200], log[4300], trained[4300];
+    path_of(dir, sizeof dir, g, "points", p->hash, "");
+    snprintf(log, sizeof log, "%s/log.txt", dir);
+    snprintf(trained, sizeof trained, "%s/trained.json", dir);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed head takes its workers with it */
+    signal(SIGINT, SIG_IGN);
+    if (mkdirs(dir) == QA_OK && freopen(log, "w", stderr)) setvbuf(stderr, NULL, _IOLBF, 0);
+    /* its own open file description: a shared lock that only this process holds */
+    char lock[4300];
+    snprintf(lock, sizeof lock, "%s/.compute.lock", g->out);
+    int fd = open(lock, O_RDWR);
+    if (fd >= 0) flock(fd, LOCK_SH);
+    PruneResult r;
+    int rc = prune_run(&p->spec, g->teacher_dirs[p->teacher], &g->data, dir, threads, &r);
+    if (rc == QA_OK) rc = trained_write(trained, &r);
+    if (rc != QA_OK) {
+        char path[4200];
+        DbResult f;
+        memset(&f, 0, sizeof f);
+        snprintf(f.config_hash, sizeof f.config_hash, "%s", p->hash);
+        f.status = DB_FAILED;
+        snprintf(f.error, sizeof f.error, "%s", qa_last_error());
+        fprintf(stderr, "failed: %s\n", qa_last_error());
+        path_of(path, sizeof path, g, "results", p->hash, ".json");
+        db_write_result_file(path, &f);
+    }
+    fflush(stderr);
+    _exit(rc == QA_OK ? 0 : 1);
+}
+
+static void show_progress(Sweep *s, const char *stage) {
+    int pending = 0, running = 0, done = 0, failed = 0;
+    db_counts(s->db, &pending, &running, &done, &failed);
+    int total = pending + running + done + failed;
+    double el = now_s() - s->t0;
+    /* ETA from the points this process has trained so far (latency is the short phase) */
+    int left = pending + running - s->trained_here;
+    char eta[64] = "";
+    if (s->trained_here > 0 && left > 0)
+        snprintf(eta, sizeof eta, ", eta %.0fs", el / s->trained_here * left / s->o->jobs);
+    progress_update("sweep: %d done, %d failed, %d running, %d pending of %d | %s | %.0fs%s",
+                    done, failed, running, pending, total, stage, el, eta);
+}
+
+/* Claims the next pending point of the grid (in grid order); -1 when none. */
+static int claim_next(Sweep *s) {
+    for (int i = 0; i < s->g->n_points; i++) {
+        if (s->state[i]) continue;
+        int claimed = 0;
+        if (db_claim(s->db, s->g->points[i].hash, s->owner, &claimed)) return -2;
+        if (claimed) return i;
+        s->state[i] = 3; /* done, failed or someone else's */
+    }
+    return -1;
+}
+
+/* Collects finished workers; blocks when `block`. */
+static int reap(Sweep *s, int block) {
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, block ? 0 : WNOHANG)) > 0) {
+        block = 0;
+        for (int i = 0; i < s->g->n_points; i++) {
+            if (s->state[i] != 1 || s->pid[i] != pid) continue;
+            s->running--;
+            const char *h = s->g->points[i].hash;
+            char trained[4300], result[4200];
+            path_of(trained, sizeof trained, s->g, "points", h, "/trained.json");
+            path_of(result, sizeof result, s->g, "results", h, ".json");
+            if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && file_exists(trained)) {
+                s->state[i] = 2;
+                s->trained_here++;
+            } else if (file_exists(result)) {
+                if (db_ingest_result(s->db, result)) return QA_ERR;
+                remove(result);
+                s->failed_here++;
+                s->state[i] = 3;
+            } else if (interrupted) {
+                s->state[i] = 3;
+            } else {
+                char msg[128];
+                snprintf(msg, sizeof msg, "worker died (%s %d) without a result",
+                         WIFSIGNALED(status) ? "signal" : "exit code",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                if (record_failure(s, i, msg)) return QA_ERR;
+            }
+        }
+    }
+    return QA_OK;
+}
+
+/* Phase 2: with the compute lock held exclusively, times teacher and pruned model of every
+ * trained point, interleaved, and ingests its result. */
+static int bench_phase(Sweep *s) {
+    const Grid *g = s->g;
+    BertModel *teacher = NULL;
+    int rc = QA_OK, loaded = -1, locked = 0;
+    for (int i = 0; i < g->n_points && !interrupted; i++) {
+        if (s->state[i] != 2) continue;
+        const GridPoint *p = &g->points[i];
+        if (!locked) {
+            flock(s->lock_fd, LOCK_EX);
+            ops_set_threads(g->threads);
+            locked = 1;
+        }
+        if (loaded != p->teacher) {
+            bert_free(teacher);
+            teacher = NULL;
+            if (checkpoint_load(g->teacher_dirs[p->teacher], &teacher)) {
+                rc = QA_ERR;
+                break;
+            }
+            loaded = p->teacher;
+        }
+        show_progress(s, "latency");
+        char dir[4200], trained[4300], result[4200];
+        path_of(dir, sizeof dir, g, "points", p->hash, "");
+        snprintf(trained, sizeof trained, "%s/trained.json", dir);
+        path_of(result, sizeof result, g, "results", p->hash, ".json");
+        DbResult r;
+        memset(&r, 0, sizeof r);
+        snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash);
+        r.status = DB_DONE;
+        BertModel *pruned = NULL;
+        LatencyOpts lo = g->bench;
+        if (lo.seq == 0) {
+            FeatureOpts fo;
+            model_feature_opts(g->teacher_dirs[p->teacher], &fo);
+            lo.seq = fo.max_seq_len;
+        }
+        LatencyResult lat;
+        if (trained_read(trained, &r) || checkpoint_load(dir, &pruned) ||
+            latency_measure(teacher, pruned, &lo, &lat)) {
+            r.status = DB_FAILED;
+            snprintf(r.error, sizeof r.error, "latency: %s", qa_last_error());
+        } else {
+            r.metrics.latency_ms = lat.pruned_ms;
+            r.metrics.teacher_latency_ms = lat.teacher_ms;
+            r.metrics.speedup = lat.speedup;
+        }
+        bert_free(pruned);
+        if (db_write_result_file(result, &r) || db_ingest_result(s->db, result)) {
+            rc = QA_ERR;
+            break;
+        }
+        remove(result);
+        if (r.status == DB_FAILED) s->failed_here++;
+        else s->done_here++;
+        s->state[i] = 3;
+    }
+    bert_free(teacher);
+    flock(s->lock_fd, LOCK_UN);
+    return rc;
+}
+
+/* Generates the synthetic data once (OUT/data/stamp records its settings). */
+static int prepare_data(const Grid *g) {
+    if (!g->synthetic) return QA_OK;
+    char dir[4200], stamp[4300], want[128], *have = NULL;
+    size_t len;
+    snprintf(dir, sizeof dir, "%s/data", g->out);
+    snprintf(stamp, sizeof stamp, "%s/stamp", dir);
+    snprintf(want, sizeof want, "synthetic seed %d train %d dev %d\n", g->synth_seed,
+             g->synth_train, g->synth_dev);
+    if (file_exists(stamp) && text_read_file(stamp, &have, &len) == QA_OK && !strcmp(have, want)) {
+        free(have);
+        return QA_OK;
+    }
+    free(have);
+    progress_update("sweep: writing the synthetic data to %s", dir);
+    if (mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev) ||
+        write_text(stamp, want))
+        return QA_ERR;
+    return QA_OK;
+}
+
+/* Makes teacher k ready: checks a given checkpoint loads, or trains (or reuses) the
+ * embedded default's teacher; its dev F1 (or -1 when unknown) in *teacher_f1. */
+static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
+    *teacher_f1 = -1;
+    if (g->teacher_checkpoint) {
+        BertModel *m = NULL;
+        int rc = checkpoint_load(g->teacher_dirs[k], &m);
+        bert_free(m);
+        return rc;
+    }
+    char lock[4300];
+    snprintf(lock, sizeof lock, "%s.lock", g->teacher_dirs[k]);
+    char parent[4200];
+    snprintf(parent, sizeof parent, "%s", g->teacher_dirs[k]);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = '\0';
+    if (slash && mkdirs(parent)) return QA_ERR;
+    int fd = open(lock, O_CREAT | O_RDWR, 0666);
+    if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
+    flock(fd, LOCK_EX); /* two sweeps never train the same teacher at once */
+    TeacherResult tr;
+    int rc = teacher_build(&g->teacher, &g->data, g->teacher_dirs[k], g->threads, &tr);
+    close(fd);
+    if (rc == QA_OK) {
+        *teacher_f1 = tr.dev.f1;
+        fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", g->teacher_dirs[k],
+                tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
+    }
+    return rc;
+}
+
+int sweep_run(const char *grid_path, const RunOpts *o) {
+    Grid *g = NULL;
+    if (grid_load(grid_path, &g)) {
+        fprintf(stderr, "sweep run: %s\n", qa_last_error());
+        return 2;
+    }
+    Sweep s = {.g = g, .o = o, .lock_fd = -1};
+    int rc = 1;
+    s.state = calloc((size_t)g->n_points, sizeof *s.state);
+    s.pid = calloc((size_t)g->n_points, sizeof *s.pid);
+    s.started = calloc((size_t)g->n_points, sizeof *s.started);
+    char path[4300];
+    gethostname(s.host, sizeof s.host - 1);
+    snprintf(s.owner, sizeof s.owner, "%s:%d", s.host, (int)getpid());
+    fprintf(stderr, "sweep: %s: %d points, output %s, teacher %s, %d job(s), %d thread(s)\n",
+            grid_path, g->n_points, g->out, g->teacher_dirs[0], o->jobs, g->threads);
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    double teacher_f1 = -1;
+    snprintf(path, sizeof path, "%s/results.db", g->out);
+    if (mkdirs(g->out) || db_open(path, &s.db) || prepare_data(g)) goto fail;
+    snprintf(path, sizeof path, "%s/results", g->out);
+    if (mkdirs(path)) goto fail;
+    snprintf(path, sizeof path, "%s/points", g->out);
+    if (mkdirs(path)) goto fail;
+    snprintf(path, sizeof path, "%s/.compute.lock", g->out);
+    s.lock_fd = open(path, O_CREAT | O_RDWR, 0666);
+    if (s.lock_fd < 0) {
+        qa_error("%s: cannot open: %s", path, strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < g->n_points; i++) {
+        const GridPoint *p = &g->points[i];
+        DbRun r = {p->hash, p->spec.strategy, p->spec.finetune, p->spec.head_sparsity,
+                   p->spec.ffn_sparsity, p->spec.seed, p->config_json};
+        int inserted;
+        if (db_add_run(s.db, &r, &inserted)) goto fail;
+    }
+    int n;
+    if (db_reset_stale(s.db, s.host, pid_alive, &n)) goto fail;
+    if (n) fprintf(stderr, "sweep: %d point(s) left running by a dead process will run again\n", n);
+    if (o->retry_failed) {
+        if (db_retry_failed(s.db, &n)) goto fail;
+        fprintf(stderr, "sweep: %d failed point(s) will run again\n", n);
+    }
+    int pending, running, done, failed;
+    db_counts(s.db, &pending, &running, &done, &failed);
+    for (int k = 0; k < g->n_teachers && pending > 0; k++) {
+        double f1;
+        if (prepare_teacher(g, k, &f1) == QA_OK) {
+            if (k == 0) teacher_f1 = f1;
+            continue;
+        }
+        /* without its teacher a point cannot run: each is recorded as failed */
+        char err[1100];
+        snprintf(err, sizeof err, "teacher %s: %s", g->teacher_dirs[k], qa_last_error());
+        fprintf(stderr, "sweep: %s\n", err);
+        for (int i = 0; i < g->n_points; i++) {
+            int claimed = 0;
+            if (g->points[i].teacher != k || s.state[i]) continue;
+            if (db_claim(s.db, g->points[i].hash, s.owner, &claimed)) goto fail;
+            if (claimed && record_failure(&s, i, err)) goto fail;
+            s.state[i] = 3;
+        }
+    }
+    if (teacher_f1 >= 0) {
+        char v[64];
+        snprintf(v, sizeof v, "%.17g", teacher_f1);
+        db_set_meta(s.db, "teacher_f1", v);
+    }
+    /* Points trained by an earlier, interrupted sweep go straight to the latency phase. */
+    s.t0 = now_s();
+    int per_worker = g->threads / (o->jobs > 0 ? o->jobs : 1);
+    if (per_worker < 1) per_worker = 1;
+    for (;;) {
+        if (reap(&s, 0)) goto fail;
+        if (interrupted) break;
+        if (s.running < o->jobs) {
+            int i = claim_next(&s);
+            if (i == -2) goto fail;
+            if (i >= 0) {
+                char trained[4300];
+                path_of(trained, sizeof trained, g, "points", g->points[i].hash, "/trained.json");
+                if (file_exists(trained)) {
+                    s.state[i] = 2;
+                    continue;
+                }
+                fflush(NULL);
+                pid_t pid = fork();
+                if (pid < 0) {
+                    qa_error("fork: %s", strerror(errno));
+                    goto fail;
+                }
+                if (pid == 0) worker_main(&s, i, per_worker);
+                s.pid[i] = pid;
+                s.state[i] = 1;
+                s.running++;
+                s.started[i] = now_s();
+                char stage[640];
+                snprintf(stage, sizeof stage, "training %s h%.2f f%.2f %s", g->points[i].spec.strategy,
+                         g->points[i].spec.head_sparsity, g->points[i].spec.ffn_sparsity,
+                         g->points[i].spec.finetune);
+                show_progress(&s, stage);
+                continue;
+            }
+        }
+        if (s.running == 0) break;
+        if (reap(&s, 1)) goto fail;
+        show_progress(&s, "training");
+    }
+    if (!interrupted && bench_phase(&s)) goto fail;
+    progress_done();
+    if (interrupted) {
+        for (int i = 0; i < g->n_points; i++)
+            if (s.state[i] == 1) kill(s.pid[i], SIGTERM);
+        while (s.running > 0 && waitpid(-1, NULL, 0) > 0) s.running--;
+        db_release_owner(s.db, s.owner, &n);
+        fprintf(stderr, "sweep: interrupted; %d unfinished point(s) are pending again. "
+                        "Run the same command to resume.\n", n);
+        rc = 130;
+        goto cleanup;
+    }
+    db_counts(s.db, &pending, &running, &done, &failed);
+    if (!o->no_plots) {
+        char pdir[4300];
+        snprintf(pdir, sizeof pdir, "%s/plots", g->out);
+        PlotsReport pr;
+        if (plots_render(s.db, pdir, &pr))
+            fprintf(stderr, "sweep: charts not drawn: %s\n", qa_last_error());
+    }
+    printf("Pareto frontier (speedup vs F1):\n");
+    db_query_print(s.db,
+                   "SELECT strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, "
+                   "round(f1, 2) AS f1, round(speedup, 2) AS speedup, round(latency_ms, 2) AS ms, "
+                   "heads_kept, ffn_kept FROM pareto ORDER BY speedup",
+                   stdout);
+    printf("points: %d done, %d failed, %d pending, %d running\n", done, failed, pending, running);
+    printf("results: %s/results.db (sqlite3 %s/results.db 'SELECT * FROM pareto')\n", g->out, g->out);
+    if (!o->no_plots) printf("charts:  %s/plots/\n", g->out);
+    rc = failed || pending || running ? 1 : 0;
+    goto cleanup;
+fail:
+    progress_done();
+    fprintf(stderr, "sweep run: %s\n", qa_last_error());
+    rc = 1;
+cleanup:
+    if (s.lock_fd >= 0) close(s.lock_fd);
+    db_close(s.db);
+    free(s.state);
+    free(s.pid);
+    free(s.started);
+    grid_free(g);
+    return rc;
+}

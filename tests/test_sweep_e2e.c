@@ -1,0 +1,191 @@
+/* tests/test_sweep_e2e.c: `sweep run` end to end on a CI-sized grid (the shape of
+ * configs/ci.json, written into a temporary directory): every point done with sane values,
+ * charts valid; a run killed with SIGKILL and started again finishes every point exactly
+ * once; a broken grid.json changes nothing; two concurrent runs on one output run each point
+ * once; a point whose teacher cannot be read is recorded as failed while the others finish. */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "db/results.h"
+#include "tests/test.h"
+
+static char dir[256];
+static const char *bin;
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void write_grid(const char *name, const char *out, const char *teacher, const char *axes) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "{\"out\": \"%s/%s\",\n"
+            " \"data\": {\"synthetic\": {\"seed\": 7, \"train\": 400, \"dev\": 80}},\n"
+            " \"teacher\": %s,\n"
+            " \"axes\": %s,\n"
+            " \"prune\": {\"ft_steps\": 8, \"l0_steps\": 8, \"gain_batches\": 2, \"batch_size\": 8},\n"
+            " \"bench\": {\"repeats\": 3, \"warmup\": 1},\n"
+            " \"threads\": 1}\n",
+            dir, out, teacher, axes);
+    fclose(f);
+}
+
+static long long scalar(const char *out, const char *sql) {
+    char path[512], cmd[1024];
+    snprintf(path, sizeof path, "%s/%s/results.db", dir, out);
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"%s\"", path, sql);
+    FILE *p = popen(cmd, "r");
+    long long v = -1;
+    if (p && fscanf(p, "%lld", &v) != 1) v = -1;
+    if (p) pclose(p);
+    return v;
+}
+
+static int file_starts_with(const char *path, const char *magic, size_t n) {
+    FILE *f = fopen(path, "rb");
+    char buf[64] = {0};
+    size_t k = f ? fread(buf, 1, n, f) : 0;
+    if (f) fclose(f);
+    return k == n && !memcmp(buf, magic, n);
+}
+
+static int file_contains(const char *path, const char *needle) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    static char buf[1 << 20];
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+#define TEACHER_TRAIN                                                                       \
+    "{\"train\": {\"layers\": 2, \"hidden\": 32, \"heads\": 4, \"ffn\": 64, \"steps\": 40, " \
+    "\"batch_size\": 16, \"max_seq_len\": 128}, \"cache\": \"%s/cache\"}"
+#define AXES                                                                                 \
+    "{\"strategy\": [\"random\", \"gain\", \"l0\"], \"targets\": [{\"heads\": 0.25, \"ffn\": " \
+    "0.5}, {\"heads\": 0.5, \"ffn\": 0.75}], \"finetune\": [\"none\", \"distill\"]}"
+
+int main(void) {
+    bin = test_sweep_bin();
+    if (sh("command -v sqlite3 >/dev/null && command -v gnuplot >/dev/null") != 0) {
+        SKIP("sqlite3 or gnuplot not installed");
+        return TEST_DONE();
+    }
+    snprintf(dir, sizeof dir, "/tmp/qaprune-sweep-XXXXXX");
+    if (!mkdtemp(dir)) {
+        SKIP("no temporary directory");
+        return TEST_DONE();
+    }
+    char teacher[512];
+    snprintf(teacher, sizeof teacher, TEACHER_TRAIN, dir);
+    write_grid("grid.json", "out", teacher, AXES);
+
+    /* 1. a whole sweep */
+    int rc = sh("%s run %s/grid.json > %s/run1.log 2>&1", bin, dir, dir);
+    CHECK(rc == 0, "sweep run exits 0 (see %s/run1.log)", dir);
+    CHECK(scalar("out", "SELECT count(*) FROM runs WHERE status='done'") == 12, "12 points done");
+    CHECK(scalar("out", "SELECT count(*) FROM results WHERE f1 BETWEEN 0 AND 100 AND speedup > 0 "
+                        "AND latency_ms > 0 AND teacher_latency_ms > 0 AND params > 0") == 12,
+          "every result has sane values");
+    CHECK(scalar("out", "SELECT count(*) FROM results WHERE heads_total = 8 AND ffn_total = 128 AND "
+                        "((heads_kept = 6 AND ffn_kept = 64) OR (heads_kept = 4 AND ffn_kept = 32))") == 12,
+          "every point met its sparsity target exactly");
+    CHECK(scalar("out", "SELECT count(*) FROM layers") == 24, "two layer rows per point");
+    CHECK(scalar("out", "SELECT count(*) FROM pareto") >= 1, "the pareto view has runs");
+    const char *charts[] = {"f1_vs_speedup", "f1_vs_sparsity", "pareto_layers"};
+    for (int i = 0; i < 3; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/out/plots/%s.png", dir, charts[i]);
+        CHECK(file_starts_with(p, "\x89PNG\r\n\x1a\n", 8), "%s is a PNG", p);
+        snprintf(p, sizeof p, "%s/out/plots/%s.svg", dir, charts[i]);
+        CHECK(file_contains(p, "<svg") && file_contains(p, "</svg>"), "%s is an SVG", p);
+    }
+    rc = sh("%s run %s/grid.json > %s/run1b.log 2>&1", bin, dir, dir);
+    CHECK(rc == 0 && scalar("out", "SELECT max(attempts) FROM runs") == 1,
+          "a second run skips the finished points");
+
+    /* 2. a broken grid changes nothing */
+    char broken[512];
+    snprintf(broken, sizeof broken, "%s/broken.json", dir);
+    FILE *f = fopen(broken, "w");
+    fprintf(f, "{\"out\": \"%s/broken-out\", \"data\": {\"synthetic\": {\"seed\": 1}}, "
+               "\"axes\": {\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 1.5, \"ffn\": 0.5}], "
+               "\"finetune\": [\"none\"]}}\n", dir);
+    fclose(f);
+    char log[512];
+    snprintf(log, sizeof log, "%s/broken.log", dir);
+    rc = sh("%s run %s > %s 2>&1", bin, broken, log);
+    struct stat st;
+    char bo[512];
+    snprintf(bo, sizeof bo, "%s/broken-out", dir);
+    CHECK(rc == 2 && stat(bo, &st) != 0 && file_contains(log, "axes.targets[0]"),
+          "a broken grid exits 2, names the field and writes nothing");
+
+    /* 3. SIGKILL mid-run, then resume: every point exactly once */
+    write_grid("grid2.json", "out2", teacher, AXES);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "exec %s run %s/grid2.json > %s/run2.log 2>&1", bin, dir, dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    for (int t = 0; t < 600; t++) { /* until two points are done, at most 60 s */
+        usleep(100000);
+        if (scalar("out2", "SELECT count(*) FROM runs WHERE status='done'") >= 2) break;
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    long long done_before = scalar("out2", "SELECT count(*) FROM runs WHERE status='done'");
+    rc = sh("%s run %s/grid2.json > %s/run2b.log 2>&1", bin, dir, dir);
+    CHECK(done_before >= 1 && done_before < 12, "the kill came mid-run (%lld done)", done_before);
+    CHECK(rc == 0 && scalar("out2", "SELECT count(*) FROM runs WHERE status='done'") == 12 &&
+              scalar("out2", "SELECT count(*) FROM results") == 12 &&
+              scalar("out2", "SELECT count(DISTINCT config_hash) FROM runs") == 12,
+          "after the restart every point is done exactly once");
+
+    /* 4. two concurrent runs on one output */
+    write_grid("grid3.json", "out3", teacher, AXES);
+    rc = sh("(%s run %s/grid3.json > %s/run3a.log 2>&1 & %s run %s/grid3.json > %s/run3b.log 2>&1; wait)",
+            bin, dir, dir, bin, dir, dir);
+    CHECK(scalar("out3", "SELECT count(*) FROM runs WHERE status='done'") == 12 &&
+              scalar("out3", "SELECT max(attempts) FROM runs") == 1,
+          "two concurrent runs ran each point once");
+
+    /* 5. a failing point is recorded while the others finish */
+    char teachers[1024], tdir[512] = "";
+    snprintf(cmd, sizeof cmd, "ls -d %s/cache/teacher-* | head -1", dir);
+    FILE *p = popen(cmd, "r");
+    if (p && fgets(tdir, sizeof tdir, p)) tdir[strcspn(tdir, "\n")] = '\0';
+    if (p) pclose(p);
+    snprintf(teachers, sizeof teachers, "{\"checkpoint\": [\"%s\", \"%s/no-such-teacher\"]}", tdir, dir);
+    write_grid("grid4.json", "out4", teachers,
+               "{\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+               "\"finetune\": [\"none\", \"distill\"]}");
+    rc = sh("%s run %s/grid4.json > %s/run4.log 2>&1", bin, dir, dir);
+    CHECK(rc == 1, "a sweep with a failed point exits 1");
+    CHECK(scalar("out4", "SELECT count(*) FROM runs WHERE status='done'") == 2 &&
+              scalar("out4", "SELECT count(*) FROM runs WHERE status='failed' AND error LIKE "
+                             "'%no-such-teacher%'") == 2,
+          "the points of the unreadable teacher failed, naming it; the others are done");
+
+    if (!test_failed) sh("rm -rf %s", dir);
+    else fprintf(stderr, "kept %s for inspection\n", dir);
+    return TEST_DONE();
+}
