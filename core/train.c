@@ -81,6 +81,47 @@ static void shuffle(int *idx, int n, Rng *r) {
     }
 }
 
+/* Real length of every window (last unmasked position + 1). */
+static int *window_lengths(const QaData *d) {
+    int *len = malloc(sizeof(int) * (size_t)(d->n ? d->n : 1));
+    if (!len) return NULL;
+    for (int i = 0; i < d->n; i++) {
+        const int32_t *mk = d->mask + (long)i * d->T;
+        int t = d->T;
+        while (t > 1 && !mk[t - 1]) t--;
+        len[i] = t;
+    }
+    return len;
+}
+
+static const int *sort_len; /* qsort has no context argument; set just around the call */
+
+static int by_length(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return sort_len[x] != sort_len[y] ? sort_len[x] - sort_len[y] : x - y;
+}
+
+#define BUCKET_BATCHES 50
+
+/* One epoch's order of windows: shuffled, then sorted by length inside chunks of
+ * BUCKET_BATCHES batches so that a batch holds windows of similar length (less padding, as
+ * each batch is trimmed to its longest window), then the batches shuffled. tmp: [n / B + n]. */
+static void epoch_order(int *order, int *tmp, int n, int B, const int *len, Rng *r) {
+    shuffle(order, n, r);
+    int chunk = B * BUCKET_BATCHES;
+    sort_len = len;
+    for (int c = 0; c < n; c += chunk)
+        qsort(order + c, (size_t)(n - c < chunk ? n - c : chunk), sizeof(int), by_length);
+    sort_len = NULL;
+    int nb = n / B;
+    int *batches = tmp;
+    for (int b = 0; b < nb; b++) batches[b] = b;
+    shuffle(batches, nb, r);
+    int *out = tmp + nb;
+    for (int b = 0; b < nb; b++) memcpy(out + (long)b * B, order + (long)batches[b] * B, sizeof(int) * B);
+    memcpy(order, out, sizeof(int) * (size_t)nb * B);
+}
+
 /* Teacher logits of the batch's windows, trimmed like the batch. */
 static void gather_teacher(float *ts, float *te, const TrainOpts *o, const QaData *d,
                            const int *idx, int B, int Tb) {
@@ -97,9 +138,11 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
     int want_gate_grads = hk && hk->after_backward;
     AdamW *opt = NULL;
     QaBatch batch = {0};
-    int *order = malloc(sizeof(int) * (size_t)(d->n ? d->n : 1));
+    /* order [n], then epoch_order scratch: batch ids [n / B] and the new order [n] */
+    int *order = malloc(sizeof(int) * (size_t)(3 * d->n + 2)), *tmp = order ? order + d->n + 1 : NULL;
+    int *len = window_lengths(d);
     float *grad = malloc(sizeof(float) * (4 * (size_t)B * d->T + (size_t)nh + (size_t)nf + 2));
-    if (!order || !grad) {
+    if (!order || !grad || !len) {
         qa_error("train: out of memory");
         goto cleanup;
     }
@@ -113,12 +156,12 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
     Rng r;
     rng_seed(&r, o->seed);
     for (int i = 0; i < d->n; i++) order[i] = i;
-    shuffle(order, d->n, &r);
+    epoch_order(order, tmp, d->n, B, len, &r);
     long warm = (long)(o->warmup * (float)o->steps), pos = 0;
     double t0 = now_seconds(), last_report = t0, run_loss = 0.0;
     for (long step = 0; step < o->steps; step++) {
         if (pos + B > d->n) {
-            shuffle(order, d->n, &r);
+            epoch_order(order, tmp, d->n, B, len, &r);
             pos = 0;
         }
         const int *idx = order + pos;
@@ -173,6 +216,7 @@ cleanup:
     adamw_free(opt);
     qa_batch_free(&batch);
     free(order);
+    free(len);
     free(grad);
     return rc;
 }
