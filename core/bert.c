@@ -342,6 +342,23 @@ void bert_init_random(BertModel *m, uint64_t seed, float std) {
     })
 }
 
+void bert_init_xavier(BertModel *m, uint64_t seed) {
+    Rng r;
+    rng_seed(&r, seed);
+    int i = 0;
+    FOR_EACH_TENSOR(&m->cfg, spec, layer, {
+        const BertTensor *t = &m->tensors[i++];
+        float *p = m->params + t->offset;
+        int linear = spec->init == INIT_NORMAL && spec->group != G_EMBED;
+        double a = linear ? sqrt(6.0 / (t->shape[0] + t->shape[1])) : 0.0;
+        for (size_t k = 0; k < t->numel; k++)
+            p[k] = linear                        ? (float)(a * (2.0 * rng_uniform(&r) - 1.0))
+                   : spec->init == INIT_NORMAL ? (float)(0.02 * rng_normal(&r))
+                   : spec->init == INIT_ONE    ? 1.f
+                                               : 0.f;
+    })
+}
+
 static int alloc_grads(BertModel *m) {
     if (m->grads) return QA_OK;
     m->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float));

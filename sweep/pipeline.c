@@ -33,6 +33,7 @@ const SpecField TEACHER_FIELDS[] = {
     TF("weight_decay", SPEC_DOUBLE, weight_decay, 0, 1, "AdamW weight decay"),
     TF("dropout", SPEC_DOUBLE, dropout, 0, 0.9, "hidden and attention dropout"),
     TF("seed", SPEC_INT, seed, 0, 2147483647, "initialisation, shuffling, dropout"),
+    TF("init", SPEC_STRING, init, 0, 0, "xavier | bert (normal, std 0.02)"),
 };
 const int TEACHER_NFIELDS = (int)(sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]);
 
@@ -40,7 +41,7 @@ void teacher_spec_default(TeacherSpec *s) {
     *s = (TeacherSpec){.layers = 4, .hidden = 256, .heads = 8, .ffn = 1024,
                        .max_seq_len = 160, .doc_stride = 64, .max_query_len = 32,
                        .batch_size = 32, .steps = 3000, .lr = 1e-3, .warmup = 0.06,
-                       .weight_decay = 0.01, .dropout = 0.0, .seed = 1};
+                       .weight_decay = 0.01, .dropout = 0.0, .seed = 1, .init = "xavier"};
 }
 
 #define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h}
@@ -242,7 +243,14 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
                      spec->heads, spec->ffn);
     cfg.hidden_dropout = cfg.attention_dropout = (float)spec->dropout;
     if (bert_create(&cfg, &m)) goto cleanup;
-    bert_init_random(m, (uint64_t)spec->seed, 0.02f);
+    if (!strcmp(spec->init, "bert")) {
+        bert_init_random(m, (uint64_t)spec->seed, 0.02f);
+    } else if (!strcmp(spec->init, "xavier")) {
+        bert_init_xavier(m, (uint64_t)spec->seed);
+    } else {
+        qa_error("teacher: init '%s' is not one of xavier, bert", spec->init);
+        goto cleanup;
+    }
     fprintf(stderr, "teacher: %d train windows, %d dev questions, %zu parameters\n",
             train.data.n, dev.set->n_questions, bert_num_params(m));
     TrainOpts to;

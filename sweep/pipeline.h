@@ -16,6 +16,7 @@ typedef struct {
     int batch_size, steps;
     double lr, warmup, weight_decay, dropout;
     int seed;
+    char init[SPEC_STR]; /* "xavier" or "bert" (N(0, 0.02)) */
 } TeacherSpec;
 
 extern const SpecField TEACHER_FIELDS[];
