@@ -56,6 +56,17 @@ static long long scalar(const char *out, const char *sql) {
     return v;
 }
 
+/* Points of OUT whose training phase finished (OUT/points/HASH/trained.json). */
+static int count_trained(const char *out) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s/%s/points/*/trained.json 2>/dev/null | wc -l", dir, out);
+    FILE *p = popen(cmd, "r");
+    int n = 0;
+    if (p && fscanf(p, "%d", &n) != 1) n = 0;
+    if (p) pclose(p);
+    return n;
+}
+
 static int file_starts_with(const char *path, const char *magic, size_t n) {
     FILE *f = fopen(path, "rb");
     char buf[64] = {0};
@@ -146,15 +157,18 @@ int main(void) {
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    for (int t = 0; t < 600; t++) { /* until two points are done, at most 60 s */
-        usleep(100000);
-        if (scalar("out2", "SELECT count(*) FROM runs WHERE status='done'") >= 2) break;
+    int trained = 0;
+    for (int t = 0; t < 1200 && trained < 2; t++) { /* until two points are trained, <= 60 s */
+        usleep(50000);
+        trained = count_trained("out2");
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     long long done_before = scalar("out2", "SELECT count(*) FROM runs WHERE status='done'");
+    trained = count_trained("out2");
     rc = sh("%s run %s/grid2.json > %s/run2b.log 2>&1", bin, dir, dir);
-    CHECK(done_before >= 1 && done_before < 12, "the kill came mid-run (%lld done)", done_before);
+    CHECK(trained >= 1 && done_before < 12, "the kill came mid-run (%d trained, %lld done)",
+          trained, done_before);
     CHECK(rc == 0 && scalar("out2", "SELECT count(*) FROM runs WHERE status='done'") == 12 &&
               scalar("out2", "SELECT count(*) FROM results") == 12 &&
               scalar("out2", "SELECT count(DISTINCT config_hash) FROM runs") == 12,
