@@ -16,10 +16,11 @@ int cmd_run(int argc, char **argv) {
     const char *grid = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: sweep run GRID.json [--jobs N] [--retry-failed] [--no-plots]\n"
+            printf("usage: sweep run GRID.json [--jobs N] [--retry-failed] [--no-plots] [--dry-run]\n"
                    "Runs every point of the grid not done yet (see README.md for grid.json);\n"
                    "results go to OUT/results.db, charts to OUT/plots/. Safe to interrupt and\n"
-                   "re-run: it resumes. --jobs: worker processes for the training phase.\n");
+                   "re-run: it resumes. --jobs: worker processes for the training phase.\n"
+                   "--dry-run: validate the grid and print its settings and points only.\n");
             return 0;
         } else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
             char *end;
@@ -33,6 +34,8 @@ int cmd_run(int argc, char **argv) {
             o.retry_failed = 1;
         } else if (!strcmp(argv[i], "--no-plots")) {
             o.no_plots = 1;
+        } else if (!strcmp(argv[i], "--dry-run")) {
+            o.dry_run = 1;
         } else if (argv[i][0] != '-' && !grid) {
             grid = argv[i];
         } else {

@@ -378,11 +378,43 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     return rc;
 }
 
+/* The resolved grid: shared settings and one line per point. */
+static void print_plan(const Grid *g) {
+    printf("grid %s: output %s, %d point(s), %d thread(s)\n", g->file, g->out, g->n_points,
+           g->threads);
+    if (g->synthetic)
+        printf("data: synthetic, seed %d, %d train / %d dev questions (in %s/data)\n",
+               g->synth_seed, g->synth_train, g->synth_dev, g->out);
+    else
+        printf("data: train %s, dev %s\n", g->data.train, g->data.dev);
+    for (int k = 0; k < g->n_teachers; k++)
+        printf("teacher %d: %s%s\n", k, g->teacher_dirs[k],
+               g->teacher_checkpoint ? "" : " (trained here, cached)");
+    if (!g->teacher_checkpoint)
+        spec_print(stdout, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+    if (g->n_points)
+        spec_print(stdout, "point settings (first point):", PRUNE_FIELDS, PRUNE_NFIELDS,
+                   &g->points[0].spec);
+    printf("%-16s %-8s %-7s %6s %6s %5s %s\n", "hash", "strategy", "tune", "heads", "ffn", "seed",
+           "teacher");
+    for (int i = 0; i < g->n_points; i++) {
+        const GridPoint *p = &g->points[i];
+        printf("%-16s %-8s %-7s %6.3f %6.3f %5d %d\n", p->hash, p->spec.strategy,
+               p->spec.finetune, p->spec.head_sparsity, p->spec.ffn_sparsity, p->spec.seed,
+               p->teacher);
+    }
+}
+
 int sweep_run(const char *grid_path, const RunOpts *o) {
     Grid *g = NULL;
     if (grid_load(grid_path, &g)) {
         fprintf(stderr, "sweep run: %s\n", qa_last_error());
         return 2;
+    }
+    if (o->dry_run) {
+        print_plan(g);
+        grid_free(g);
+        return 0;
     }
     Sweep s = {.g = g, .o = o, .lock_fd = -1};
     int rc = 1;

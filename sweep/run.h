@@ -22,6 +22,7 @@ typedef struct {
     int jobs;          /* worker processes (1) */
     int retry_failed;  /* 1: failed points run again */
     int no_plots;      /* 1: skip the charts at the end */
+    int dry_run;       /* 1: validate, print the resolved settings and points, run nothing */
 } RunOpts;
 
 /* Runs the grid; returns 0 when every point is done, 1 when some failed or an error stopped

@@ -131,6 +131,12 @@ int main(void) {
     CHECK(rc == 0 && scalar("out", "SELECT max(attempts) FROM runs") == 1,
           "a second run skips the finished points");
 
+    /* the shipped grids validate */
+    const char *configs[] = {"configs/grid.json", "configs/ci.json", "configs/paper.json"};
+    for (int i = 0; i < 3; i++)
+        CHECK(sh("%s run %s --dry-run > /dev/null 2>&1", bin, configs[i]) == 0, "%s validates",
+              configs[i]);
+
     /* 2. a broken grid changes nothing */
     char broken[512];
     snprintf(broken, sizeof broken, "%s/broken.json", dir);
