@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 
-static double now_ms(void) {
+double latency_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
@@ -17,7 +17,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(double *x, int n) {
+double latency_median(double *x, int n) {
     qsort(x, (size_t)n, sizeof *x, cmp_double);
     return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
@@ -45,13 +45,13 @@ int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
     BertModel *models[2] = {teacher, pruned};
     for (int it = 0; it < o->warmup + o->repeats; it++)
         for (int k = 0; k < 2; k++) {
-            double t0 = now_ms();
+            double t0 = latency_now_ms();
             if (bert_forward(models[k], &b, NULL, 0, 0)) goto cleanup;
-            if (it >= o->warmup) t[k * o->repeats + it - o->warmup] = now_ms() - t0;
+            if (it >= o->warmup) t[k * o->repeats + it - o->warmup] = latency_now_ms() - t0;
         }
-    r->teacher_ms = median(t, o->repeats);
-    r->pruned_ms = median(t + o->repeats, o->repeats);
-    r->teacher_min_ms = t[0];
+    r->teacher_ms = latency_median(t, o->repeats);
+    r->pruned_ms = latency_median(t + o->repeats, o->repeats);
+    r->teacher_min_ms = t[0]; /* sorted by latency_median */
     r->pruned_min_ms = t[o->repeats];
     r->speedup = r->teacher_ms / r->pruned_ms;
     rc = QA_OK;

@@ -18,6 +18,11 @@ typedef struct {
     double speedup;                       /* teacher_ms / pruned_ms */
 } LatencyResult;
 
+/* Monotonic clock in milliseconds. */
+double latency_now_ms(void);
+/* Median of x[n] (n >= 1); sorts x in place. */
+double latency_median(double *x, int n);
+
 /* Times forward passes (inference) of both models; QA_ERR on a bad shape or no memory. */
 int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
                     LatencyResult *r);

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/bert.h"
 #include "core/error.h"
+#include "core/latency.h"
 #include "core/loss.h"
 #include "core/ops.h"
 #include "core/optim.h"
@@ -20,17 +20,6 @@ typedef struct {
     int layers, hidden, heads, ffn, seq, batch, threads, reps, warmup, vocab;
     const char *heads_per_layer, *ffn_per_layer, *mode;
 } BenchOpts;
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Reads a JSON list of L non-negative ints (at most max each) into out; QA_ERR on error. */
 static int parse_int_list(const char *opt, const char *text, int L, int max, int *out) {
@@ -167,7 +156,7 @@ int cmd_bench(int argc, char **argv) {
     }
     BertBatch batch = {B, T, ids, types, mask};
     for (int it = 0; it < o.warmup + o.reps; it++) {
-        double t0 = now_ms();
+        double t0 = latency_now_ms();
         if (bert_forward(m, &batch, NULL, train, (uint64_t)it)) {
             fprintf(stderr, "sweep bench: %s\n", qa_last_error());
             goto cleanup;
@@ -181,10 +170,9 @@ int cmd_bench(int argc, char **argv) {
             }
             adamw_step(opt, m, 5e-5f);
         }
-        if (it >= o.warmup) times[it - o.warmup] = now_ms() - t0;
+        if (it >= o.warmup) times[it - o.warmup] = latency_now_ms() - t0;
     }
-    qsort(times, (size_t)o.reps, sizeof(double), cmp_double);
-    double med = o.reps % 2 ? times[o.reps / 2] : 0.5 * (times[o.reps / 2 - 1] + times[o.reps / 2]);
+    double med = latency_median(times, o.reps);
     double flop = bert_forward_flops(&cfg, B, T) * (train ? 3 : 1);
     printf("{\"mode\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,\"layers\":%d,\"hidden\":%d,"
            "\"heads_per_layer\":[",
