@@ -202,17 +202,18 @@ static void worker_main(Sweep *s, int i, int threads) {
 }
 
 static void show_progress(Sweep *s, const char *stage) {
-    int pending = 0, running = 0, done = 0, failed = 0;
-    db_counts(s->db, &pending, &running, &done, &failed);
-    int total = pending + running + done + failed;
+    int pending = 0, done = 0, failed = 0, trained = 0;
+    db_counts(s->db, &pending, NULL, &done, &failed);
+    for (int i = 0; i < s->g->n_points; i++) trained += s->state[i] == 2;
     double el = now_s() - s->t0;
     /* ETA from the points this process has trained so far (latency is the short phase) */
-    int left = pending + running - s->trained_here;
+    int left = pending + s->running;
     char eta[64] = "";
     if (s->trained_here > 0 && left > 0)
         snprintf(eta, sizeof eta, ", eta %.0fs", el / s->trained_here * left / s->o->jobs);
-    progress_update("sweep: %d done, %d failed, %d running, %d pending of %d | %s | %.0fs%s",
-                    done, failed, running, pending, total, stage, el, eta);
+    progress_update("sweep: %d done, %d failed, %d awaiting latency, %d training, %d pending "
+                    "of %d | %s | %.0fs%s",
+                    done, failed, trained, s->running, pending, s->g->n_points, stage, el, eta);
 }
 
 /* Claims the next pending point of the grid (in grid order); -1 when none. */
