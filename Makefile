@@ -1,7 +1,7 @@
 # qaprune: one plain Makefile.  Override CC, CFLAGS, LDLIBS on the command line.
 #   make          build bin/sweep and build/libqacore.a
-#   make test     build and run every test (tests/test_*.c), then print a summary
-#   make run      run the embedded default sweep (configs/grid.json)
+#   make test     install missing packages, build and run every test (tests/test_*.c)
+#   make run      install missing packages, build, run the embedded default (configs/grid.json)
 #   make bench    run the engine benchmarks (slow; not part of make test)
 #   make debug    build with ASan/UBSan into build/debug and run the tests there
 #   make clean
@@ -49,7 +49,10 @@ $(B)/%.o: %.c
 -include $(CORE_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(SWEEP_OBJ:.o=.d)
 
 # Every test binary runs from the project root with SWEEP_BIN naming the CLI under test.
-test: all
+# .ci/deps first installs what a fresh machine lacks (instant when nothing is missing).
+test:
+	@sh .ci/deps
+	@$(MAKE) --no-print-directory all
 	@SWEEP_BIN=$(BIN)/sweep sh tests/run_all.sh $(TESTS)
 
 # The embedded default: installs what is missing, builds, runs configs/grid.json.
