@@ -22,35 +22,29 @@ enum { CITY, YEAR, JOB, COMPANY, COUNT, PERSON }; /* value classes */
 typedef struct {
     const char *key;
     int cls;
-    const char *facts[3];     /* statements; NULL-terminated when fewer */
-    const char *questions[4];
+    const char *facts[2];     /* the statement, two ways */
+    const char *questions[3]; /* the question, three ways */
 } AttrKind;
 
 static const AttrKind kinds[] = {
-    {"birthplace", CITY, {"@ was born in #.", "@ is a native of #.", "The birthplace of @ is #."},
-     {"Where was @ born?", "In which city was @ born?", "What is the birthplace of @?",
-      "What city is @ a native of?"}},
-    {"home", CITY, {"@ lives in #.", "@ now has a home in #.", "The home of @ is in #."},
-     {"Where does @ live?", "In which city does @ live?", "Where is the home of @?", NULL}},
-    {"birth_year", YEAR, {"@ was born in #.", "The year of birth of @ is #.", NULL},
-     {"When was @ born?", "In what year was @ born?", "What is the year of birth of @?", NULL}},
-    {"career_start", YEAR, {"@ started working in #.", "@ began a career in #.", NULL},
-     {"When did @ start working?", "In what year did @ begin a career?",
-      "What year did @ start working?", NULL}},
-    {"job", JOB, {"@ works as a #.", "@ is a # by trade.", "By profession, @ is a #."},
-     {"What does @ do for a living?", "What is the job of @?", "What is the profession of @?",
-      NULL}},
-    {"employer", COMPANY, {"@ works for #.", "@ is employed by #.", "@ has a job at #."},
-     {"Who does @ work for?", "Which company employs @?", "Who is the employer of @?", NULL}},
-    {"children", COUNT, {"@ has # children.", "@ is the parent of # children.", NULL},
-     {"How many children does @ have?", "How many children is @ the parent of?", NULL}},
-    {"boats", COUNT, {"@ owns # boats.", "@ keeps # boats at the harbor.", NULL},
-     {"How many boats does @ own?", "How many boats does @ keep?", NULL}},
-    {"sister", PERSON, {"@'s sister is #.", "# is the sister of @.", "@ has a sister named #."},
-     {"Who is @'s sister?", "What is the name of @'s sister?", "Who is the sister of @?", NULL}},
-    {"mentor", PERSON, {"@'s mentor is #.", "# is the mentor of @.",
-                        "@ was trained by a mentor named #."},
-     {"Who is @'s mentor?", "Who was the mentor of @?", "What is the name of @'s mentor?", NULL}},
+    {"birthplace", CITY, {"@ was born in the city of #.", "The birthplace of @ is #."},
+     {"In which city was @ born?", "Where was @ born?", "What is the birthplace of @?"}},
+    {"home", CITY, {"@ has a home in #.", "The home of @ is in #."},
+     {"Where is the home of @?", "In which city is @'s home?", "Where does @ have a home?"}},
+    {"birth_year", YEAR, {"@ was born in the year #.", "The birth year of @ is #."},
+     {"In which year was @ born?", "When was @ born?", "What is the birth year of @?"}},
+    {"job", JOB, {"@ has a job as a #.", "The job of @ is #."},
+     {"What is the job of @?", "What job does @ have?", "What is @'s job?"}},
+    {"employer", COMPANY, {"@'s employer is #.", "The employer of @ is #."},
+     {"Who is the employer of @?", "Which company is @'s employer?",
+      "What is the name of @'s employer?"}},
+    {"children", COUNT, {"@ has # children.", "The number of children of @ is #."},
+     {"How many children does @ have?", "How many children has @?",
+      "What is the number of children of @?"}},
+    {"sister", PERSON, {"@'s sister is #.", "# is the sister of @."},
+     {"Who is @'s sister?", "What is the name of @'s sister?", "Who is the sister of @?"}},
+    {"mentor", PERSON, {"@'s mentor is #.", "# is the mentor of @."},
+     {"Who is @'s mentor?", "What is the name of @'s mentor?", "Who is the mentor of @?"}},
 };
 enum { N_KINDS = sizeof kinds / sizeof kinds[0] };
 
@@ -214,10 +208,25 @@ static void shuffle(Rng *r, int *a, int n) {
     }
 }
 
+/* An attribute kind person i does not have yet: half of the time one that an earlier person
+ * of the paragraph has (so kinds are shared and values of one kind compete), else any. */
+static int pick_kind(Rng *r, const Paragraph *pg, int i) {
+    int shared[N_KINDS], n_shared = 0, k;
+    for (k = 0; k < N_KINDS; k++) {
+        int others = 0;
+        for (int j = 0; j < i; j++) others |= pg->people[j].has[k];
+        if (others && !pg->people[i].has[k]) shared[n_shared++] = k;
+    }
+    if (n_shared && rng_below(r, 2)) return shared[rng_below(r, n_shared)];
+    do k = (int)rng_below(r, N_KINDS);
+    while (pg->people[i].has[k]);
+    return k;
+}
+
 /* People, their facts and the fillers, shuffled into one context. Paragraphs have 1-4
- * people (weights .2 .3 .3 .2), each with 2-4 attributes (2-3 with 3 or more people). */
+ * people (weights .25 .35 .25 .15), each with 2-3 attributes (chosen by pick_kind). */
 static void make_paragraph(Rng *r, const Pools *pools, Paragraph *pg) {
-    static const double people_w[] = {0.2, 0.3, 0.3, 0.2};
+    static const double people_w[] = {0.25, 0.35, 0.25, 0.15};
     memset(pg, 0, sizeof *pg);
     pg->n_people = 1 + pick_weighted(r, people_w, 4);
     for (int i = 0; i < pg->n_people; i++) {
@@ -229,11 +238,9 @@ static void make_paragraph(Rng *r, const Pools *pools, Paragraph *pg) {
     int facts[MAX_SENTENCES], n = 0; /* person * N_KINDS + kind, or -1 - filler */
     for (int i = 0; i < pg->n_people; i++) {
         Person *p = &pg->people[i];
-        int order[N_KINDS], n_attr = 2 + (int)rng_below(r, pg->n_people <= 2 ? 3 : 2);
-        for (int k = 0; k < N_KINDS; k++) order[k] = k;
-        shuffle(r, order, N_KINDS);
+        int n_attr = 2 + (int)rng_below(r, 2);
         for (int a = 0; a < n_attr; a++) {
-            int k = order[a];
+            int k = pick_kind(r, pg, i);
             p->has[k] = 1;
             pick_value(r, pools, pg, i, k, p->value[k]);
             if (kinds[k].cls == PERSON)
@@ -242,12 +249,12 @@ static void make_paragraph(Rng *r, const Pools *pools, Paragraph *pg) {
             facts[n++] = i * N_KINDS + k;
         }
     }
-    for (int f = (int)rng_below(r, 3); f > 0; f--)
+    for (int f = (int)rng_below(r, 2); f > 0; f--)
         facts[n++] = -1 - (int)rng_below(r, sizeof fillers / sizeof fillers[0]);
     shuffle(r, facts, n);
     for (int s = 0; s < n; s++) {
         if (facts[s] < 0) {
-            char company[VALUE_LEN], year[8];
+            char company[VALUE_LEN], year[16];
             snprintf(company, sizeof company, "%s %s", company_heads[rng_below(r, 16)],
                      company_tails[rng_below(r, 12)]);
             snprintf(year, sizeof year, "%d", YEAR_LO + (int)rng_below(r, 70));
@@ -256,8 +263,8 @@ static void make_paragraph(Rng *r, const Pools *pools, Paragraph *pg) {
             continue;
         }
         Person *p = &pg->people[facts[s] / N_KINDS];
-        int k = facts[s] % N_KINDS, nt = kinds[k].facts[2] ? 3 : 2;
-        append(pg, kinds[k].facts[rng_below(r, nt)], pools->names[p->name], p->value[k],
+        int k = facts[s] % N_KINDS;
+        append(pg, kinds[k].facts[rng_below(r, 2)], pools->names[p->name], p->value[k],
                &p->value_at[k], NULL, NULL, NULL);
     }
 }
@@ -284,10 +291,11 @@ static void classify(const Paragraph *pg, int pi, int k, Question *q) {
     q->label = other ? "other_person" : sibling ? "sibling_kind" : "missing";
 }
 
-/* The question mix: answerable 60%; unanswerable: the attribute is stated only for other
- * people 18%, only in a sibling kind for this person 12%, the person is absent 10%. */
+/* The question mix (before redraws of types a paragraph cannot give): answerable 60%;
+ * unanswerable: the attribute is stated only for other people 25%, only in a sibling kind
+ * for this person 8%, the person is absent 7%. */
 enum { Q_ANSWER, Q_OTHER, Q_SIBLING, Q_ABSENT, N_QTYPES };
-static const double qtype_w[N_QTYPES] = {0.6, 0.18, 0.12, 0.1};
+static const double qtype_w[N_QTYPES] = {0.6, 0.25, 0.08, 0.07};
 
 /* Draws one question of type t. Returns 0 when this draw does not fit the paragraph (the
  * caller retries). */
@@ -314,9 +322,7 @@ static int draw_question(Rng *r, const Paragraph *pg, int t, Question *q) {
 
 /* Writes the question text from a random template of its kind. */
 static void phrase_question(Rng *r, const Pools *pools, const Paragraph *pg, Question *q) {
-    int nt = 0;
-    while (nt < 4 && kinds[q->kind].questions[nt]) nt++;
-    const char *t = kinds[q->kind].questions[rng_below(r, nt)];
+    const char *t = kinds[q->kind].questions[rng_below(r, 3)];
     const char *name = q->person >= 0 ? pools->names[pg->people[q->person].name]
                                       : pools->names[-1 - q->person];
     int len = 0;
@@ -455,9 +461,9 @@ static int write_vocab(const char *path, const Pools *pools) {
     WordSet ws = {strmap_new(1024), NULL, 0, 0};
     int rc = ws.seen ? QA_OK : qa_error("synth: out of memory");
     for (int k = 0; !rc && k < N_KINDS; k++)
-        for (int t = 0; !rc && t < 4; t++) {
-            if (t < 3 && kinds[k].facts[t]) rc = add_words(&ws, kinds[k].facts[t]);
-            if (!rc && kinds[k].questions[t]) rc = add_words(&ws, kinds[k].questions[t]);
+        for (int t = 0; !rc && t < 3; t++) {
+            if (t < 2) rc = add_words(&ws, kinds[k].facts[t]);
+            if (!rc) rc = add_words(&ws, kinds[k].questions[t]);
         }
 #define ADD_ALL(list) \
     for (size_t i = 0; !rc && i < sizeof list / sizeof list[0]; i++) rc = add_words(&ws, list[i])
@@ -471,7 +477,7 @@ static int write_vocab(const char *path, const Pools *pools) {
     ADD_ALL(pools->cities);
 #undef ADD_ALL
     for (int y = YEAR_LO; !rc && y <= YEAR_HI; y++) {
-        char w[8];
+        char w[16];
         snprintf(w, sizeof w, "%d", y);
         rc = add_words(&ws, w);
     }

@@ -2,14 +2,14 @@
  * training and evaluation data. docs/synthetic-task.md describes it and its learnability.
  *
  * Paragraphs state facts about 1-4 fictional people (single-word names from a closed set of
- * SYNTH_N_NAMES), who share attribute kinds: birthplace and home (cities), birth year and
- * start of career (years), job, employer, numbers of children and boats, sister and mentor
- * (other people), in shuffled order between filler sentences that mention cities,
- * companies, years and numbers belonging to nobody. Questions ask for one attribute of one
- * person, phrased several ways; about 40% are unanswerable: the attribute is stated only
- * for someone else or only in a sibling kind (home vs birthplace), or the person is not in
- * the paragraph. Answering needs the binding "find the person, then read that person's
- * fact", which a model ignoring the asked name cannot do.
+ * SYNTH_N_NAMES), who share attribute kinds: birthplace and home (cities), birth year,
+ * job, employer, number of children, sister and mentor (other people), in shuffled order,
+ * with up to one filler sentence mentioning a city, company, year or number that belongs
+ * to nobody. Questions ask for one attribute of one person, phrased three ways; about 40%
+ * are unanswerable: the attribute is stated only for someone else, or only in a sibling
+ * kind (home vs birthplace, sister vs mentor), or the person is not in the paragraph.
+ * Answering needs the binding "find the person, then read that person's fact", which a
+ * model ignoring the asked name cannot do.
  *
  * Beyond the SQuAD fields each paragraph carries "synth_entities" (its number of people)
  * and each question "synth_kind" ("answer", "other_person", "sibling_kind", "absent"),
