@@ -206,7 +206,10 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
         double now = now_seconds();
         if (o->progress && (now - last_report >= 2.0 || step + 1 == o->steps)) {
             TrainProgress p = {step + 1, o->steps, (float)run_loss, lr, now - t0};
-            o->progress(o->progress_ctx, &p);
+            if (o->progress(o->progress_ctx, &p)) {
+                qa_error("train: interrupted at step %ld of %ld", step + 1, o->steps);
+                goto cleanup;
+            }
             last_report = now;
         }
     }

@@ -56,7 +56,9 @@ typedef struct {
     const float *teacher_start, *teacher_end; /* [n*T] the teacher's logits per window */
     float distill_alpha, distill_temp;
     const TrainHooks *hooks;   /* may be NULL */
-    void (*progress)(void *ctx, const TrainProgress *p); /* may be NULL; every ~2 s */
+    /* May be NULL; called every ~2 s and at the end. A non-zero return stops training
+     * (train_qa then fails with "interrupted"), so a caller can honour Ctrl-C. */
+    int (*progress)(void *ctx, const TrainProgress *p);
     void *progress_ctx;
 } TrainOpts;
 

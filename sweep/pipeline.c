@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ void teacher_spec_default(TeacherSpec *s) {
      * 8 minutes on 2 cores (see the README for what this teacher reaches). */
     *s = (TeacherSpec){.layers = 4, .hidden = 128, .heads = 8, .ffn = 512,
                        .max_seq_len = 128, .doc_stride = 64, .max_query_len = 32,
-                       .batch_size = 32, .steps = 5000, .lr = 2e-3, .warmup = 0.03,
+                       .batch_size = 32, .steps = 5000, .lr = 1e-3, .warmup = 0.03,
                        .weight_decay = 0.01, .dropout = 0.0, .seed = 1, .init = "xavier"};
 }
 
@@ -103,10 +104,15 @@ int path_join(char *buf, size_t n, const char *dir, const char *name) {
 
 /* ---------------------------------------------------------------- small helpers */
 
-static void on_progress(void *ctx, const TrainProgress *p) {
+static volatile sig_atomic_t *stop_flag;
+
+void pipeline_set_stop_flag(volatile sig_atomic_t *flag) { stop_flag = flag; }
+
+static int on_progress(void *ctx, const TrainProgress *p) {
     double eta = p->step ? p->seconds / p->step * (p->total_steps - p->step) : 0;
     progress_update("%s: step %ld/%ld  loss %.3f  lr %.2e  %.0fs, eta %.0fs", (const char *)ctx,
                     p->step, p->total_steps, p->loss, p->lr, p->seconds, eta);
+    return stop_flag && *stop_flag;
 }
 
 /* Writes text to path atomically (path.tmp, then rename). */

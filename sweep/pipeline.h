@@ -4,6 +4,8 @@
 #ifndef QAPRUNE_PIPELINE_H
 #define QAPRUNE_PIPELINE_H
 
+#include <signal.h>
+
 #include "core/bert.h"
 #include "core/features.h"
 #include "core/squad_metric.h"
@@ -87,6 +89,10 @@ typedef struct {
  * eval.json into out_dir (NULL: save nothing). */
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res);
+
+/* Training stages stop (failing with "interrupted") within ~2 s once *flag is non-zero;
+ * the sweep points it at its SIGINT/SIGTERM flag. NULL: never stop. */
+void pipeline_set_stop_flag(volatile sig_atomic_t *flag);
 
 /* Writes "path/name" into buf (size n); QA_ERR if it does not fit. */
 int path_join(char *buf, size_t n, const char *dir, const char *name);

@@ -430,6 +430,7 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    pipeline_set_stop_flag(&interrupted);
     double teacher_f1 = -1;
     snprintf(path, sizeof path, "%s/results.db", g->out);
     if (mkdirs(g->out) || db_open(path, &s.db) || prepare_data(g)) goto fail;
@@ -465,6 +466,7 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
             if (k == 0) teacher_f1 = f1;
             continue;
         }
+        if (interrupted) break; /* not the teacher's fault: nothing is recorded as failed */
         /* without its teacher a point cannot run: each is recorded as failed */
         char err[1100];
         snprintf(err, sizeof err, "teacher %s: %s", g->teacher_dirs[k], qa_last_error());
