@@ -141,6 +141,7 @@ typedef struct {
     pid_t *pid;
     double *started;
     int running, done_here, failed_here, trained_here;
+    int done_before, failed_before; /* this grid's points finished before this run */
     double t0;
 } Sweep;
 
@@ -202,9 +203,10 @@ static void worker_main(Sweep *s, int i, int threads) {
 }
 
 static void show_progress(Sweep *s, const char *stage) {
-    int pending = 0, done = 0, failed = 0, trained = 0;
-    db_counts(s->db, &pending, NULL, &done, &failed);
+    int done = s->done_before + s->done_here, failed = s->failed_before + s->failed_here;
+    int trained = 0;
     for (int i = 0; i < s->g->n_points; i++) trained += s->state[i] == 2;
+    int pending = s->g->n_points - done - failed - trained - s->running;
     double el = now_s() - s->t0;
     /* ETA from the points this process has trained so far (latency is the short phase) */
     int left = pending + s->running;
@@ -460,6 +462,14 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     }
     int pending, running, done, failed;
     db_counts(s.db, &pending, &running, &done, &failed);
+    for (int i = 0; i < g->n_points; i++) {
+        DbStatus st;
+        int found;
+        if (db_get_status(s.db, g->points[i].hash, &st, &found) == QA_OK && found) {
+            s.done_before += st == DB_DONE;
+            s.failed_before += st == DB_FAILED;
+        }
+    }
     for (int k = 0; k < g->n_teachers && pending > 0; k++) {
         double f1;
         if (prepare_teacher(g, k, &f1) == QA_OK) {
@@ -536,7 +546,17 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
         rc = 130;
         goto cleanup;
     }
-    db_counts(s.db, &pending, &running, &done, &failed);
+    /* this grid's points (the database may also hold points of earlier grids) */
+    done = failed = pending = running = 0;
+    for (int i = 0; i < g->n_points; i++) {
+        DbStatus st;
+        int found;
+        if (db_get_status(s.db, g->points[i].hash, &st, &found)) goto fail;
+        done += st == DB_DONE;
+        failed += st == DB_FAILED;
+        pending += st == DB_PENDING;
+        running += st == DB_RUNNING;
+    }
     if (!o->no_plots) {
         char pdir[4300];
         snprintf(pdir, sizeof pdir, "%s/plots", g->out);
@@ -550,7 +570,8 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
                    "round(f1, 2) AS f1, round(speedup, 2) AS speedup, round(latency_ms, 2) AS ms, "
                    "heads_kept, ffn_kept FROM pareto ORDER BY speedup",
                    stdout);
-    printf("points: %d done, %d failed, %d pending, %d running\n", done, failed, pending, running);
+    printf("points of this grid: %d done, %d failed, %d pending, %d running\n", done, failed,
+           pending, running);
     printf("results: %s/results.db (sqlite3 %s/results.db 'SELECT * FROM pareto')\n", g->out, g->out);
     if (!o->no_plots) printf("charts:  %s/plots/\n", g->out);
     rc = failed || pending || running ? 1 : 0;
