@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/bench.sh: `make bench`: the engine against the PyTorch baseline
 # (../shared/bench/torch_bert_bench.py) on the shapes, side by side in one run, and a
-# ratio table at the end. Takes ~5 minutes on 2 cores. Run nothing else meanwhile.
+# ratio table at the end. Takes about 1-2 minutes on 2 cores. Run nothing else meanwhile.
 SWEEP=${1:-bin/sweep}
 TORCH=../shared/bench/torch_bert_bench.py
 OUT=${BENCH_OUT:-build/bench.jsonl}
