@@ -496,6 +496,15 @@ static int write_vocab(const char *path, const Pools *pools) {
 }
 
 int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev) {
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", out_dir);
+    for (char *p = parent + 1; *p; p++) /* the parents first, as mkdir -p */
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(parent, 0777) && errno != EEXIST)
+                return qa_error("%s: cannot create the directory: %s", parent, strerror(errno));
+            *p = '/';
+        }
     if (mkdir(out_dir, 0777) && errno != EEXIST)
         return qa_error("%s: cannot create the directory: %s", out_dir, strerror(errno));
     Pools *pools = calloc(1, sizeof *pools);
