@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "core/safetensors.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
@@ -67,27 +68,6 @@ static int read_file(const char *path, size_t max, char **buf, size_t *n) {
     return QA_OK;
 }
 
-/* Writes path.tmp, fsyncs it and renames it over path; on failure path is untouched. */
-static int write_atomic(const char *path, const void *data, size_t n) {
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return qa_error("%s: cannot create: %s", tmp, strerror(errno));
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, (const char *)data + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
-    int ok = done == n && fsync(fd) == 0;
-    int err = errno;
-    if (close(fd) != 0) ok = 0;
-    if (ok && rename(tmp, path) == 0) return QA_OK;
-    if (ok) err = errno;
-    unlink(tmp);
-    return qa_error("%s: cannot write: %s", path, strerror(err));
-}
 
 /* Re-raises the last error (a "config: ..." line from bert_config_check) prefixed by path. */
 static int error_at(const char *path) {
@@ -439,7 +419,7 @@ static int save_config(const BertConfig *c, const char *path) {
         free(text);
         return qa_error("%s: out of memory", path);
     }
-    int rc = write_atomic(path, text, n);
+    int rc = text_write_file(path, text, n);
     free(text);
     return rc;
 }
@@ -480,7 +460,7 @@ int checkpoint_save(const BertModel *m, const char *dir, const char *vocab_src_p
     if (!rc && (path_join(path, dir, "config.json") || save_config(bert_config(m), path)))
         rc = QA_ERR;
     if (!rc && (path_join(path, dir, "model.safetensors") || save_tensors(m, path))) rc = QA_ERR;
-    if (!rc && (path_join(path, dir, "vocab.txt") || write_atomic(path, vocab, nvocab)))
+    if (!rc && (path_join(path, dir, "vocab.txt") || text_write_file(path, vocab, nvocab)))
         rc = QA_ERR;
     free(vocab);
     if (rc) return QA_ERR;

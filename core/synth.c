@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "core/strmap.h"
+#include "core/text.h"
 
 enum { CITY, YEAR, JOB, COMPANY, COUNT, PERSON }; /* value classes */
 
@@ -351,12 +352,6 @@ static int make_questions(Rng *r, const Pools *pools, const Paragraph *pg, int n
 
 /* ---- one split as SQuAD 2.0 JSON ---- */
 
-static int write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(text, f) >= 0;
-    if (f && fclose(f)) ok = 0;
-    return ok ? QA_OK : qa_error("%s: cannot write: %s", path, strerror(errno));
-}
 
 static cJSON *question_json(const Question *q, const char *id) {
     cJSON *jq = cJSON_CreateObject(), *answers = cJSON_CreateArray();
@@ -411,7 +406,7 @@ static int write_split(const char *path, const char *split, uint64_t seed, int n
         made += nq;
     }
     char *text = cJSON_PrintUnformatted(root);
-    int rc = text ? write_text(path, text) : qa_error("%s: out of memory", path);
+    int rc = text ? text_write_file(path, text, strlen(text)) : qa_error("%s: out of memory", path);
     free(text);
     cJSON_Delete(root);
     return rc;
@@ -496,17 +491,7 @@ static int write_vocab(const char *path, const Pools *pools) {
 }
 
 int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev) {
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", out_dir);
-    for (char *p = parent + 1; *p; p++) /* the parents first, as mkdir -p */
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(parent, 0777) && errno != EEXIST)
-                return qa_error("%s: cannot create the directory: %s", parent, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(out_dir, 0777) && errno != EEXIST)
-        return qa_error("%s: cannot create the directory: %s", out_dir, strerror(errno));
+    if (text_mkdirs(out_dir)) return QA_ERR;
     Pools *pools = calloc(1, sizeof *pools);
     if (!pools) return qa_error("synth: out of memory");
     pools_init(pools);

@@ -2,9 +2,14 @@
 #include "core/text.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 #include "core/error.h"
@@ -140,5 +145,61 @@ int text_read_file(const char *path, char **out, size_t *len) {
     buf[n] = '\0';
     *out = buf;
     *len = n;
+    return QA_OK;
+}
+
+/* fsync of path's directory, so that a rename into it survives a crash. */
+static void sync_parent(const char *path) {
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return;
+    fsync(fd);
+    close(fd);
+}
+
+int text_write_file(const char *path, const void *data, size_t n) {
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return qa_error("%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return qa_error("%s: cannot create: %s", tmp, strerror(errno));
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(fd, (const char *)data + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        done += (size_t)w;
+    }
+    int ok = done == n && fsync(fd) == 0;
+    int err = errno;
+    if (close(fd) != 0 && ok) {
+        ok = 0;
+        err = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = 0;
+        err = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        return qa_error("%s: cannot write: %s", path, strerror(err));
+    }
+    sync_parent(path);
+    return QA_OK;
+}
+
+int text_mkdirs(const char *dir) {
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf)
+        return qa_error("%s: path too long", dir);
+    for (char *p = buf + 1;; p++)
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return qa_error("%s: cannot create the directory: %s", buf, strerror(errno));
+            if (!(*p = c)) break;
+        }
     return QA_OK;
 }

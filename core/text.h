@@ -40,4 +40,10 @@ int text_decode(const char *s, size_t len, int32_t **cps, int *n, int **byte_sta
  * gets its size in bytes. Returns 0, or QA_ERR naming the file. */
 int text_read_file(const char *path, char **out, size_t *len);
 
+/* Writes data[0..n) to path atomically: path.tmp, fsync, rename over path, fsync of the
+ * directory. On failure path is untouched and QA_ERR names it. */
+int text_write_file(const char *path, const void *data, size_t n);
+/* Creates dir and its missing parents (mkdir -p); QA_ERR naming the part that failed. */
+int text_mkdirs(const char *dir);
+
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/text.h"
 
 #define RESULT_MAX_BYTES (1 << 20)
 #define COUNT_MAX 9007199254740992.0 /* 2^53: larger integers do not survive a JSON double */
@@ -324,53 +325,13 @@ static cJSON *build_root(const DbResult *r) {
     return NULL;
 }
 
-/* fsyncs the directory holding path, so a rename into it survives a crash; best effort. */
-static void sync_parent(const char *path) {
-    char copy[PATH_MAX];
-    snprintf(copy, sizeof copy, "%s", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return;
-    fsync(fd);
-    close(fd);
-}
 
-/* Writes path.tmp, fsyncs it and renames it over path; on failure path is untouched. */
-static int write_atomic(const char *path, const char *data, size_t n) {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return qa_error("%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return qa_error("%s: cannot create: %s", tmp, strerror(errno));
-    size_t done = 0;
-    while (done < n) {
-        ssize_t w = write(fd, data + done, n - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        done += (size_t)w;
-    }
-    int ok = done == n && fsync(fd) == 0;
-    int err = errno;
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        err = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        err = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        return qa_error("%s: cannot write: %s", path, strerror(err));
-    }
-    sync_parent(path);
-    return QA_OK;
-}
 
 int db_write_result_file(const char *path, const DbResult *r) {
     if (result_check(path, r)) return QA_ERR;
     cJSON *root = build_root(r);
     char *text = root ? cJSON_Print(root) : NULL;
-    int rc = text ? write_atomic(path, text, strlen(text))
+    int rc = text ? text_write_file(path, text, strlen(text))
                   : qa_error("%s: out of memory building the result", path);
     free(text);
     cJSON_Delete(root);

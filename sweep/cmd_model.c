@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/qa.h"
+#include "core/text.h"
 #include "sweep/commands.h"
 #include "sweep/pipeline.h"
 #include "sweep/progress.h"
@@ -135,17 +136,7 @@ int cmd_eval(int argc, char **argv) {
     if (path_join(p1, sizeof p1, out, "predictions.json") ||
         path_join(p2, sizeof p2, out, "na_prob.json") || path_join(p3, sizeof p3, out, "eval.json"))
         goto fail;
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", out);
-    if (system(cmd) != 0) {
-        qa_error("%s: cannot create the output directory", out);
-        goto fail;
-    }
-    FILE *f = fopen(p3, "w");
-    if (!f || fputs(json, f) < 0 || fclose(f)) {
-        qa_error("%s: cannot write", p3);
-        goto fail;
-    }
+    if (text_mkdirs(out) || text_write_file(p3, json, strlen(json))) goto fail;
     if (predictions_write(pred, p1, p2)) goto fail;
     printf("%s\n", json);
     fprintf(stderr, "eval: wrote %s, %s, %s\n", p1, p2, p3);

@@ -115,34 +115,7 @@ static int on_progress(void *ctx, const TrainProgress *p) {
     return stop_flag && *stop_flag;
 }
 
-/* Writes text to path atomically (path.tmp, then rename). */
-static int write_atomic(const char *path, const char *text) {
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return qa_error("%s: path too long", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return qa_error("%s: cannot write: %s", tmp, strerror(errno));
-    int bad = fputs(text, f) < 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-        remove(tmp);
-        return qa_error("%s: write failed: %s", path, strerror(errno));
-    }
-    return QA_OK;
-}
 
-static int mkdir_p(const char *dir) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST) return qa_error("%s: cannot create: %s", buf, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(buf, 0777) && errno != EEXIST) return qa_error("%s: cannot create: %s", buf, strerror(errno));
-    return QA_OK;
-}
 
 /* Reads dir/qaprune.json (NULL if absent or unreadable): new cJSON, caller deletes. */
 static cJSON *read_meta(const char *dir) {
@@ -276,7 +249,7 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     progress_done();
     res->train_seconds = ts.seconds;
     if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) goto cleanup;
-    if (mkdir_p(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
+    if (text_mkdirs(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
     js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
     scores = squad_scores_json(&res->dev);
     unsigned long long dev_hash = SPEC_HASH_INIT;
@@ -287,7 +260,7 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
              "{\"format\": \"qaprune teacher v1\", \"hash\": \"%s\", \"train_seconds\": %.1f,\n"
              " \"dev_hash\": \"%016llx\",\n \"spec\": %s,\n \"dev\": %s}\n",
              hash_hex, ts.seconds, dev_hash, js, scores);
-    if (path_join(path, sizeof path, out_dir, "qaprune.json") || write_atomic(path, meta_text))
+    if (path_join(path, sizeof path, out_dir, "qaprune.json") || text_write_file(path, meta_text, strlen(meta_text)))
         goto cleanup;
     rc = QA_OK;
 cleanup:
@@ -456,13 +429,13 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
     progress_done();
     if (out_dir) {
         char na_path[4096];
-        if (mkdir_p(out_dir) || checkpoint_save(pruned, out_dir, vocab_path)) goto cleanup;
+        if (text_mkdirs(out_dir) || checkpoint_save(pruned, out_dir, vocab_path)) goto cleanup;
         if (path_join(path, sizeof path, out_dir, "predictions.json") ||
             path_join(na_path, sizeof na_path, out_dir, "na_prob.json") ||
             predictions_write(pred, path, na_path))
             goto cleanup;
         ej = squad_scores_json(&res->final);
-        if (path_join(path, sizeof path, out_dir, "eval.json") || write_atomic(path, ej))
+        if (path_join(path, sizeof path, out_dir, "eval.json") || text_write_file(path, ej, strlen(ej)))
             goto cleanup;
         /* the pruned model keeps the teacher's feature settings (not its cache identity) */
         cJSON *meta = read_meta(teacher_dir);
@@ -474,7 +447,7 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
             cJSON_ReplaceItemInObject(meta, "format", cJSON_CreateString("qaprune pruned v1"));
             char *mt = cJSON_Print(meta);
             int bad = !mt || path_join(path, sizeof path, out_dir, "qaprune.json") ||
-                      write_atomic(path, mt);
+                      text_write_file(path, mt, strlen(mt));
             free(mt);
             cJSON_Delete(meta);
             if (bad) goto cleanup;

@@ -12,7 +12,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/checkpoint.h"
@@ -33,45 +32,12 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int mkdirs(const char *dir) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1;; p++)
-        if (*p == '/' || !*p) {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST)
-                return qa_error("%s: cannot create: %s", buf, strerror(errno));
-            if (!(*p = c)) break;
-        }
-    return QA_OK;
-}
 
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
 }
 
-/* Writes text atomically to path (path.tmp, fsync, rename). */
-static int write_text(const char *path, const char *text) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return qa_error("%s: cannot write: %s", tmp, strerror(errno));
-    int bad = fputs(text, f) < 0 || fflush(f) || fsync(fileno(f));
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path)) {
-        remove(tmp);
-        return qa_error("%s: write failed", path);
-    }
-    return QA_OK;
-}
 
 /* ---------------------------------------------------------------- phase-1 records */
 
@@ -90,7 +56,7 @@ static int trained_write(const char *path, const PruneResult *r) {
              r->final.f1, r->final.exact, r->final.has_ans_f1, r->final.no_ans_f1, r->pruned.f1,
              r->teacher.f1, r->heads_kept, r->heads_total, r->ffn_kept, r->ffn_total, r->params,
              r->flops, r->train_seconds, layers);
-    return write_text(path, text);
+    return text_write_file(path, text, strlen(text));
 }
 
 static int trained_read(const char *path, DbResult *out) {
@@ -139,7 +105,6 @@ typedef struct {
     /* points of this process: index into g->points; state per point */
     int *state; /* 0 untouched, 1 training (pid), 2 trained (bench queue), 3 finished */
     pid_t *pid;
-    double *started;
     int running, done_here, failed_here, trained_here;
     int done_before, failed_before; /* this grid's points finished before this run */
     double t0;
@@ -178,7 +143,7 @@ static void worker_main(Sweep *s, int i, int threads) {
     snprintf(trained, sizeof trained, "%s/trained.json", dir);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed head takes its workers with it */
     signal(SIGINT, SIG_IGN);
-    if (mkdirs(dir) == QA_OK && freopen(log, "w", stderr)) setvbuf(stderr, NULL, _IOLBF, 0);
+    if (text_mkdirs(dir) == QA_OK && freopen(log, "w", stderr)) setvbuf(stderr, NULL, _IOLBF, 0);
     /* its own open file description: a shared lock that only this process holds */
     char lock[4300];
     snprintf(lock, sizeof lock, "%s/.compute.lock", g->out);
@@ -207,7 +172,7 @@ static void show_progress(Sweep *s, const char *stage) {
     int trained = 0;
     for (int i = 0; i < s->g->n_points; i++) trained += s->state[i] == 2;
     int pending = s->g->n_points - done - failed - trained - s->running;
-    double el = now_s() - s->t0;
+    double el = (latency_now_ms() / 1e3) - s->t0;
     /* ETA from the points this process has trained so far (latency is the short phase) */
     int left = pending + s->running;
     char eta[64] = "";
@@ -344,8 +309,8 @@ static int prepare_data(const Grid *g) {
     }
     free(have);
     progress_update("sweep: writing the synthetic data to %s", dir);
-    if (mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev) ||
-        write_text(stamp, want))
+    if (text_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev) ||
+        text_write_file(stamp, want, strlen(want)))
         return QA_ERR;
     return QA_OK;
 }
@@ -366,7 +331,7 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     snprintf(parent, sizeof parent, "%s", g->teacher_dirs[k]);
     char *slash = strrchr(parent, '/');
     if (slash) *slash = '\0';
-    if (slash && mkdirs(parent)) return QA_ERR;
+    if (slash && text_mkdirs(parent)) return QA_ERR;
     int fd = open(lock, O_CREAT | O_RDWR, 0666);
     if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
     flock(fd, LOCK_EX); /* two sweeps never train the same teacher at once */
@@ -423,7 +388,6 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     int rc = 1;
     s.state = calloc((size_t)g->n_points, sizeof *s.state);
     s.pid = calloc((size_t)g->n_points, sizeof *s.pid);
-    s.started = calloc((size_t)g->n_points, sizeof *s.started);
     char path[4300];
     gethostname(s.host, sizeof s.host - 1);
     snprintf(s.owner, sizeof s.owner, "%s:%d", s.host, (int)getpid());
@@ -435,11 +399,11 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     pipeline_set_stop_flag(&interrupted);
     double teacher_f1 = -1;
     snprintf(path, sizeof path, "%s/results.db", g->out);
-    if (mkdirs(g->out) || db_open(path, &s.db) || prepare_data(g)) goto fail;
+    if (text_mkdirs(g->out) || db_open(path, &s.db) || prepare_data(g)) goto fail;
     snprintf(path, sizeof path, "%s/results", g->out);
-    if (mkdirs(path)) goto fail;
+    if (text_mkdirs(path)) goto fail;
     snprintf(path, sizeof path, "%s/points", g->out);
-    if (mkdirs(path)) goto fail;
+    if (text_mkdirs(path)) goto fail;
     snprintf(path, sizeof path, "%s/.compute.lock", g->out);
     s.lock_fd = open(path, O_CREAT | O_RDWR, 0666);
     if (s.lock_fd < 0) {
@@ -495,7 +459,7 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
         db_set_meta(s.db, "teacher_f1", v);
     }
     /* Points trained by an earlier, interrupted sweep go straight to the latency phase. */
-    s.t0 = now_s();
+    s.t0 = (latency_now_ms() / 1e3);
     int per_worker = g->threads / (o->jobs > 0 ? o->jobs : 1);
     if (per_worker < 1) per_worker = 1;
     for (;;) {
@@ -521,7 +485,6 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
                 s.pid[i] = pid;
                 s.state[i] = 1;
                 s.running++;
-                s.started[i] = now_s();
                 char stage[640];
                 snprintf(stage, sizeof stage, "training %s h%.2f f%.2f %s", g->points[i].spec.strategy,
                          g->points[i].spec.head_sparsity, g->points[i].spec.ffn_sparsity,
@@ -585,7 +548,6 @@ cleanup:
     db_close(s.db);
     free(s.state);
     free(s.pid);
-    free(s.started);
     grid_free(g);
     return rc;
 }
