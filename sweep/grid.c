@@ -289,19 +289,19 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         }
     if (nt == 0) return qa_error("%s: axes: no sparsity targets (give targets or head_sparsity x ffn_sparsity)", f);
     if (seeds.n == 0) seeds.v[seeds.n++] = base->seed;
-    for (int te = 0; te < g->n_teachers; te++)
-    for (int s = 0; s < st.n; s++)
-        for (int t = 0; t < nt; t++)
-            for (int m = 0; m < ft.n; m++)
-                for (int k = 0; k < seeds.n; k++) {
-                    PruneSpec p = *base;
-                    snprintf(p.strategy, SPEC_STR, "%s", st.v[s]);
-                    snprintf(p.finetune, SPEC_STR, "%s", ft.v[m]);
-                    p.head_sparsity = th[t];
-                    p.ffn_sparsity = tf[t];
-                    p.seed = (int)seeds.v[k];
-                    if (add_point(g, &p, te)) return QA_ERR;
-                }
+    /* every teacher x strategy x target x fine-tune mode x seed */
+    int n_combos = g->n_teachers * st.n * nt * ft.n * seeds.n;
+    for (int c = 0; c < n_combos; c++) {
+        int k = c % seeds.n, m = c / seeds.n % ft.n, t = c / seeds.n / ft.n % nt;
+        int s = c / seeds.n / ft.n / nt % st.n, te = c / seeds.n / ft.n / nt / st.n;
+        PruneSpec p = *base;
+        snprintf(p.strategy, SPEC_STR, "%s", st.v[s]);
+        snprintf(p.finetune, SPEC_STR, "%s", ft.v[m]);
+        p.head_sparsity = th[t];
+        p.ffn_sparsity = tf[t];
+        p.seed = (int)seeds.v[k];
+        if (add_point(g, &p, te)) return QA_ERR;
+    }
     return QA_OK;
 }
 
