@@ -1,7 +1,6 @@
 /* sweep/run.c: the scheduler (see run.h). */
 #include "sweep/run.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -41,57 +40,27 @@ static int file_exists(const char *p) {
 
 /* ---------------------------------------------------------------- phase-1 records */
 
-/* OUT/points/HASH/trained.json: what a worker measured, read back by the latency phase. */
-static int trained_write(const char *path, const PruneResult *r) {
-    char layers[4096] = "", text[8192];
-    for (int l = 0; l < r->layers; l++)
-        snprintf(layers + strlen(layers), sizeof layers - strlen(layers),
-                 "%s{\"layer\":%d,\"heads_kept\":%d,\"ffn_kept\":%d}", l ? "," : "", l,
-                 r->layer_heads[l], r->layer_ffn[l]);
-    snprintf(text, sizeof text,
-             "{\"format\":\"qaprune trained v1\",\"f1\":%.17g,\"exact\":%.17g,\"has_ans_f1\":%.17g,"
-             "\"no_ans_f1\":%.17g,\"f1_before_finetune\":%.17g,\"teacher_f1\":%.17g,"
-             "\"heads_kept\":%d,\"heads_total\":%d,\"ffn_kept\":%d,\"ffn_total\":%d,"
-             "\"params\":%zu,\"flops\":%.17g,\"train_seconds\":%.3f,\"layers\":[%s]}\n",
-             r->final.f1, r->final.exact, r->final.has_ans_f1, r->final.no_ans_f1, r->pruned.f1,
-             r->teacher.f1, r->heads_kept, r->heads_total, r->ffn_kept, r->ffn_total, r->params,
-             r->flops, r->train_seconds, layers);
-    return text_write_file(path, text, strlen(text));
-}
-
-static int trained_read(const char *path, DbResult *out) {
-    char *text = NULL;
-    size_t len;
-    if (text_read_file(path, &text, &len)) return QA_ERR;
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    if (!j) return qa_error("%s: invalid JSON", path);
-    DbMetrics *m = &out->metrics;
-#define NUM(k) cJSON_GetNumberValue(cJSON_GetObjectItem(j, k))
-    m->f1 = NUM("f1");
-    m->exact = NUM("exact");
-    m->has_ans_f1 = NUM("has_ans_f1");
-    m->no_ans_f1 = NUM("no_ans_f1");
-    m->f1_before_finetune = NUM("f1_before_finetune");
-    m->teacher_f1 = NUM("teacher_f1");
-    m->heads_kept = (int)NUM("heads_kept");
-    m->heads_total = (int)NUM("heads_total");
-    m->ffn_kept = (int)NUM("ffn_kept");
-    m->ffn_total = (int)NUM("ffn_total");
-    m->params = (long long)NUM("params");
-    m->flops = NUM("flops");
-    m->train_seconds = NUM("train_seconds");
-#undef NUM
-    const cJSON *ls = cJSON_GetObjectItem(j, "layers");
-    out->n_layers = cJSON_GetArraySize(ls);
-    if (out->n_layers > DB_MAX_LAYERS) out->n_layers = DB_MAX_LAYERS;
-    for (int l = 0; l < out->n_layers; l++) {
-        const cJSON *e = cJSON_GetArrayItem(ls, l);
-        out->layer_heads[l] = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "heads_kept"));
-        out->layer_ffn[l] = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(e, "ffn_kept"));
+/* OUT/points/HASH/trained.json: what a worker measured, in the result-file format itself
+ * (db_write_result_file) with latency still 0; the latency phase reads it back, adds the
+ * timings and writes the real result file. */
+static int trained_write(const char *path, const char *hash, const PruneResult *r) {
+    DbResult d;
+    memset(&d, 0, sizeof d);
+    snprintf(d.config_hash, sizeof d.config_hash, "%s", hash);
+    d.status = DB_DONE;
+    d.metrics = (DbMetrics){.f1 = r->final.f1, .exact = r->final.exact,
+                            .has_ans_f1 = r->final.has_ans_f1, .no_ans_f1 = r->final.no_ans_f1,
+                            .heads_kept = r->heads_kept, .heads_total = r->heads_total,
+                            .ffn_kept = r->ffn_kept, .ffn_total = r->ffn_total,
+                            .params = (long long)r->params, .flops = r->flops,
+                            .train_seconds = r->train_seconds,
+                            .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1};
+    d.n_layers = r->layers;
+    for (int l = 0; l < r->layers; l++) {
+        d.layer_heads[l] = r->layer_heads[l];
+        d.layer_ffn[l] = r->layer_ffn[l];
     }
-    cJSON_Delete(j);
-    return QA_OK;
+    return db_write_result_file(path, &d);
 }
 
 /* ---------------------------------------------------------------- the sweep */
@@ -151,7 +120,7 @@ static void worker_main(Sweep *s, int i, int threads) {
     if (fd >= 0) flock(fd, LOCK_SH);
     PruneResult r;
     int rc = prune_run(&p->spec, g->teacher_dirs[p->teacher], &g->data, dir, threads, &r);
-    if (rc == QA_OK) rc = trained_write(trained, &r);
+    if (rc == QA_OK) rc = trained_write(trained, p->hash, &r);
     if (rc != QA_OK) {
         char path[4200];
         DbResult f;
@@ -270,7 +239,7 @@ static int bench_phase(Sweep *s) {
             lo.seq = fo.max_seq_len;
         }
         LatencyResult lat;
-        if (trained_read(trained, &r) || checkpoint_load(dir, &pruned) ||
+        if (db_read_result_file(trained, &r) || checkpoint_load(dir, &pruned) ||
             latency_measure(teacher, pruned, &lo, &lat)) {
             r.status = DB_FAILED;
             snprintf(r.error, sizeof r.error, "latency: %s", qa_last_error());
