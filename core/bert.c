@@ -359,6 +359,21 @@ void bert_init_xavier(BertModel *m, uint64_t seed) {
     })
 }
 
+void bert_init_sinusoid_positions(BertModel *m) {
+    int C = m->cfg.hidden_size, half = C / 2;
+    /* sin and cos pairs have RMS 1/sqrt(2); scale the vector to RMS 0.02 per component */
+    float amp = 0.02f * sqrtf(2.f);
+    for (int p = 0; p < m->cfg.max_position; p++) {
+        float *row = m->w.wpe + (size_t)p * C;
+        for (int i = 0; i < half; i++) {
+            double freq = pow(10000.0, -(double)i / half);
+            row[2 * i] = amp * (float)sin(p * freq);
+            row[2 * i + 1] = amp * (float)cos(p * freq);
+        }
+        if (C % 2) row[C - 1] = 0.f;
+    }
+}
+
 static int alloc_grads(BertModel *m) {
     if (m->grads) return QA_OK;
     m->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float));

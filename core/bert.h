@@ -117,9 +117,12 @@ const BertWeights *bert_grad_weights(const BertModel *m);
 void bert_init_random(BertModel *m, uint64_t seed, float std);
 /* Glorot & Bengio (2010) initialisation of the linear layers, U(-a, a) with
  * a = sqrt(6 / (fan_in + fan_out)); embeddings N(0, 0.02); biases 0; LayerNorm 1 / 0.
- * Larger than BERT's 0.02 at these widths: small models trained from scratch leave the
- * "right type, wrong entity" plateau of the synthetic task much earlier with it. */
+ * Larger than BERT's 0.02 at these widths (the embedded default's teacher uses it). */
 void bert_init_xavier(BertModel *m, uint64_t seed);
+/* Overwrites the position embeddings with the sinusoids of Vaswani et al. (2017), scaled to
+ * the RMS of the N(0, 0.02) word embeddings; they stay trainable. Their dot products depend
+ * only on the distance between two positions, which attention can use from the first step. */
+void bert_init_sinusoid_positions(BertModel *m);
 
 /* Runs the model on a batch. train = 1 keeps every activation for bert_backward and applies
  * dropout drawn from seed; train = 0 keeps only what the next layer needs. Returns QA_ERR on

@@ -45,10 +45,12 @@ int cmd_teacher(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: sweep teacher --data DIR --out DIR [--config FILE] [--threads 2]\n"
+                   "                     [--eval-every N]\n"
                    "Trains the embedded default's teacher on DIR/train.json (vocab DIR/vocab.txt),\n"
                    "scores it on DIR/dev.json and saves a checkpoint to --out; reuses --out when it\n"
                    "already holds a teacher of the same settings and data. --config: a JSON object\n"
-                   "overriding the settings listed below.\n");
+                   "overriding the settings listed below. --eval-every N: also score the dev set\n"
+                   "every N steps while training (progress only; the checkpoint is the same).\n");
             TeacherSpec s;
             teacher_spec_default(&s);
             spec_print(stdout, "settings (defaults):", TEACHER_FIELDS, TEACHER_NFIELDS, &s);
@@ -60,6 +62,14 @@ int cmd_teacher(int argc, char **argv) {
         else if (!strcmp(a, "--config")) config = v;
         else if (!strcmp(a, "--threads")) {
             if (parse_threads(v, "teacher", &threads)) return 2;
+        } else if (!strcmp(a, "--eval-every")) {
+            char *e;
+            long n = strtol(v, &e, 10);
+            if (*e || n < 0) {
+                fprintf(stderr, "sweep teacher: --eval-every '%s' is not a step count >= 0\n", v);
+                return 2;
+            }
+            pipeline_set_eval_every(n);
         } else {
             fprintf(stderr, "sweep teacher: unknown option '%s' (see --help)\n", a);
             return 2;

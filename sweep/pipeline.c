@@ -35,6 +35,7 @@ const SpecField TEACHER_FIELDS[] = {
     TF("dropout", SPEC_DOUBLE, dropout, 0, 0.9, "hidden and attention dropout"),
     TF("seed", SPEC_INT, seed, 0, 2147483647, "initialisation, shuffling, dropout"),
     TF("init", SPEC_STRING, init, 0, 0, "xavier | bert (N(0, 0.02))"),
+    TF("pos_init", SPEC_STRING, pos_init, 0, 0, "position embeddings: random | sinusoid"),
 };
 const int TEACHER_NFIELDS = (int)(sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]);
 
@@ -44,7 +45,8 @@ void teacher_spec_default(TeacherSpec *s) {
     *s = (TeacherSpec){.layers = 4, .hidden = 128, .heads = 8, .ffn = 512,
                        .max_seq_len = 128, .doc_stride = 64, .max_query_len = 32,
                        .batch_size = 32, .steps = 3500, .lr = 1e-3, .warmup = 0.03,
-                       .weight_decay = 0.01, .dropout = 0.0, .seed = 1, .init = "xavier"};
+                       .weight_decay = 0.01, .dropout = 0.0, .seed = 1, .init = "xavier",
+                       .pos_init = "random"};
 }
 
 #define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h}
@@ -107,6 +109,28 @@ int path_join(char *buf, size_t n, const char *dir, const char *name) {
 static volatile sig_atomic_t *stop_flag;
 
 void pipeline_set_stop_flag(volatile sig_atomic_t *flag) { stop_flag = flag; }
+
+static long eval_every;
+
+void pipeline_set_eval_every(long n) { eval_every = n > 0 ? n : 0; }
+
+/* The before_step hook of teacher training with --eval-every: scores the dev set. */
+typedef struct {
+    BertModel *m;
+    const QaSplit *dev;
+} EvalHook;
+
+static int eval_before_step(void *ctx, long step, BertGates *gates) {
+    (void)gates;
+    const EvalHook *h = ctx;
+    if (!eval_every || step == 0 || step % eval_every) return 0;
+    SquadScores s;
+    if (qa_evaluate(h->m, h->dev, 64, NULL, NULL, &s, NULL)) return 1;
+    progress_done();
+    fprintf(stderr, "teacher: step %ld dev F1 %.2f (HasAns %.2f, NoAns %.2f, best %.2f)\n", step,
+            s.f1, s.has_ans_f1, s.no_ans_f1, s.best_f1);
+    return 0;
+}
 
 static int on_progress(void *ctx, const TrainProgress *p) {
     double eta = p->step ? p->seconds / p->step * (p->total_steps - p->step) : 0;
@@ -232,6 +256,12 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
         qa_error("teacher: init '%s' is not one of xavier, bert", spec->init);
         goto cleanup;
     }
+    if (!strcmp(spec->pos_init, "sinusoid")) {
+        bert_init_sinusoid_positions(m);
+    } else if (strcmp(spec->pos_init, "random")) {
+        qa_error("teacher: pos_init '%s' is not one of random, sinusoid", spec->pos_init);
+        goto cleanup;
+    }
     fprintf(stderr, "teacher: %d train windows, %d dev questions, %zu parameters\n",
             train.data.n, dev.set->n_questions, bert_num_params(m));
     TrainOpts to;
@@ -244,6 +274,9 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     to.seed = (uint64_t)spec->seed;
     to.progress = on_progress;
     to.progress_ctx = "teacher";
+    EvalHook eh = {m, &dev};
+    TrainHooks hooks = {.before_step = eval_before_step, .ctx = &eh};
+    if (eval_every) to.hooks = &hooks;
     TrainStats ts;
     if (train_qa(m, &train.data, &to, &ts)) goto cleanup;
     progress_done();

@@ -18,7 +18,8 @@ typedef struct {
     int batch_size, steps;
     double lr, warmup, weight_decay, dropout;
     int seed;
-    char init[SPEC_STR]; /* "xavier" or "bert" (N(0, 0.02)) */
+    char init[SPEC_STR];     /* "xavier" or "bert" (N(0, 0.02)) */
+    char pos_init[SPEC_STR]; /* "random" or "sinusoid" (position embeddings' start) */
 } TeacherSpec;
 
 extern const SpecField TEACHER_FIELDS[];
@@ -49,6 +50,10 @@ int teacher_hash(const TeacherSpec *spec, const DataPaths *data, unsigned long l
  * out_dir already holds a teacher with the same hash, it is reused and nothing is trained. */
 int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *out_dir,
                   int threads, TeacherResult *res);
+
+/* Makes teacher_build score the dev set every n steps while it trains (0: only at the end)
+ * and print the scores to stderr. Not part of the teacher's identity. */
+void pipeline_set_eval_every(long n);
 
 /* Feature settings a model was trained with (out_dir/qaprune.json), or run_squad's defaults
  * when the checkpoint has none (a checkpoint from elsewhere). */
