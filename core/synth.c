@@ -143,13 +143,15 @@ typedef struct {
     Person people[MAX_PEOPLE];
     int n_people;
     int used_name[SYNTH_N_NAMES];     /* names appearing anywhere in the context */
+    int n_sent, sent_at[MAX_SENTENCES], sent_len[MAX_SENTENCES], sent_person[MAX_SENTENCES];
 } Paragraph;
 
 typedef struct {
     char text[160];
     int person;                       /* index into people, -1 for an absent name */
     int kind;                         /* attribute kind asked about */
-    const char *answer;               /* NULL when unanswerable */
+    int answerable;
+    char answer[160];                 /* the answer text when answerable */
     int answer_at;
     const char *label;                /* synth_kind */
 } Question;
@@ -264,9 +266,12 @@ static void make_paragraph(Rng *r, const Pools *pools, Paragraph *pg) {
             continue;
         }
         Person *p = &pg->people[facts[s] / N_KINDS];
-        int k = facts[s] % N_KINDS;
+        int k = facts[s] % N_KINDS, at = pg->len + (pg->len > 0);
         append(pg, kinds[k].facts[rng_below(r, 2)], pools->names[p->name], p->value[k],
                &p->value_at[k], NULL, NULL, NULL);
+        pg->sent_at[pg->n_sent] = at;
+        pg->sent_len[pg->n_sent] = pg->len - at;
+        pg->sent_person[pg->n_sent++] = facts[s] / N_KINDS;
     }
 }
 
@@ -274,14 +279,15 @@ static void make_paragraph(Rng *r, const Pools *pools, Paragraph *pg) {
 static void classify(const Paragraph *pg, int pi, int k, Question *q) {
     q->person = pi;
     q->kind = k;
-    q->answer = NULL;
+    q->answerable = 0;
     if (pi < 0) {
         q->label = "absent";
         return;
     }
     const Person *p = &pg->people[pi];
     if (p->has[k]) {
-        q->answer = p->value[k];
+        q->answerable = 1;
+        snprintf(q->answer, sizeof q->answer, "%s", p->value[k]);
         q->answer_at = p->value_at[k];
         q->label = "answer";
         return;
@@ -334,10 +340,49 @@ static void phrase_question(Rng *r, const Pools *pools, const Paragraph *pg, Que
     q->text[len] = '\0';
 }
 
+/* ---- lookup questions (training split only) ---- */
+
+/* Byte offset of the first whole-word occurrence of w in s, or -1. */
+static int find_word(const char *s, const char *w) {
+    size_t n = strlen(w);
+    for (const char *p = strstr(s, w); p; p = strstr(p + 1, w))
+        if ((p == s || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[n]))
+            return (int)(p - s);
+    return -1;
+}
+
+/* "Where is X mentioned?" -> the first mention of X; "What does the text say about X?" ->
+ * the first sentence stating a fact of X. X is a random person of the paragraph. These
+ * train the "find the person" step on its own (see docs/synthetic-task.md). */
+static const char *const lookup_questions[2] = {"Where is @ mentioned?",
+                                                "What does the text say about @?"};
+
+static void make_lookup(Rng *r, const Pools *pools, const Paragraph *pg, int sentence,
+                        Question *q) {
+    int pi = (int)rng_below(r, pg->n_people), s = 0;
+    const char *name = pools->names[pg->people[pi].name];
+    q->person = pi;
+    q->kind = -1 - sentence;
+    q->answerable = 1;
+    q->label = sentence ? "lookup_sentence" : "lookup_mention";
+    if (sentence) {
+        while (pg->sent_person[s] != pi) s++; /* everyone has at least two facts */
+        q->answer_at = pg->sent_at[s];
+        snprintf(q->answer, sizeof q->answer, "%.*s", pg->sent_len[s], pg->context + q->answer_at);
+    } else {
+        q->answer_at = find_word(pg->context, name); /* the name is in its own facts */
+        snprintf(q->answer, sizeof q->answer, "%s", name);
+    }
+    const char *t = lookup_questions[sentence];
+    const char *at = strchr(t, '@');
+    snprintf(q->text, sizeof q->text, "%.*s%s%s", (int)(at - t), t, name, at + 1);
+}
+
 /* Up to n_want questions about distinct (person, attribute) pairs; returns their count. */
 static int make_questions(Rng *r, const Pools *pools, const Paragraph *pg, int n_want,
-                          Question *qs) {
+                          int lookups, Question *qs) {
     int n = 0;
+    for (int l = 0; lookups && l < 2 && n < n_want; l++) make_lookup(r, pools, pg, l, &qs[n++]);
     for (int tries = 0; n < n_want && tries < 100; tries++) {
         int t = pick_weighted(r, qtype_w, N_QTYPES), ok = 0, dup = 0;
         Question q;
@@ -358,13 +403,13 @@ static cJSON *question_json(const Question *q, const char *id) {
     cJSON_AddStringToObject(jq, "id", id);
     cJSON_AddStringToObject(jq, "question", q->text);
     cJSON_AddItemToObject(jq, "answers", answers);
-    if (q->answer) {
+    if (q->answerable) {
         cJSON *a = cJSON_CreateObject();
         cJSON_AddStringToObject(a, "text", q->answer);
         cJSON_AddNumberToObject(a, "answer_start", q->answer_at); /* ASCII: bytes = chars */
         cJSON_AddItemToArray(answers, a);
     }
-    cJSON_AddBoolToObject(jq, "is_impossible", q->answer == NULL);
+    cJSON_AddBoolToObject(jq, "is_impossible", !q->answerable);
     cJSON_AddStringToObject(jq, "synth_kind", q->label);
     return jq;
 }
@@ -372,7 +417,7 @@ static cJSON *question_json(const Question *q, const char *id) {
 enum { PARAGRAPHS_PER_ARTICLE = 100 };
 
 static int write_split(const char *path, const char *split, uint64_t seed, int n_questions,
-                       const Pools *pools) {
+                       int lookups, const Pools *pools) {
     Rng r;
     rng_seed(&r, rng_hash(seed, (uint64_t)split[0], 0x5D17));
     cJSON *root = cJSON_CreateObject(), *data = cJSON_CreateArray(), *paragraphs = NULL;
@@ -391,8 +436,8 @@ static int write_split(const char *path, const char *split, uint64_t seed, int n
         make_paragraph(&r, pools, &pg);
         Question qs[MAX_QUESTIONS];
         int want = 3 + (int)rng_below(&r, 3);
-        int nq = make_questions(&r, pools, &pg, want < n_questions - made ? want
-                                                                          : n_questions - made, qs);
+        int nq = make_questions(&r, pools, &pg, want < n_questions - made ? want : n_questions - made,
+                                lookups, qs);
         cJSON *jp = cJSON_CreateObject(), *qas = cJSON_CreateArray();
         cJSON_AddStringToObject(jp, "context", pg.context);
         cJSON_AddItemToObject(jp, "qas", qas);
@@ -460,6 +505,7 @@ static int write_vocab(const char *path, const Pools *pools) {
             if (t < 2) rc = add_words(&ws, kinds[k].facts[t]);
             if (!rc) rc = add_words(&ws, kinds[k].questions[t]);
         }
+    for (int l = 0; !rc && l < 2; l++) rc = add_words(&ws, lookup_questions[l]);
 #define ADD_ALL(list) \
     for (size_t i = 0; !rc && i < sizeof list / sizeof list[0]; i++) rc = add_words(&ws, list[i])
     ADD_ALL(fillers);
@@ -490,7 +536,7 @@ static int write_vocab(const char *path, const Pools *pools) {
     return rc;
 }
 
-int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev) {
+int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev, int lookups) {
     if (text_mkdirs(out_dir)) return QA_ERR;
     Pools *pools = calloc(1, sizeof *pools);
     if (!pools) return qa_error("synth: out of memory");
@@ -498,9 +544,9 @@ int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev) {
     char path[4096];
     int rc = QA_OK;
     snprintf(path, sizeof path, "%s/train.json", out_dir);
-    rc = write_split(path, "train", seed, n_train, pools);
+    rc = write_split(path, "train", seed, n_train, lookups, pools);
     snprintf(path, sizeof path, "%s/dev.json", out_dir);
-    if (!rc) rc = write_split(path, "dev", seed, n_dev, pools);
+    if (!rc) rc = write_split(path, "dev", seed, n_dev, 0, pools);
     snprintf(path, sizeof path, "%s/vocab.txt", out_dir);
     if (!rc) rc = write_vocab(path, pools);
     free(pools);

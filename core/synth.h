@@ -22,13 +22,19 @@
 #define SYNTH_DEFAULT_TRAIN 20000 /* questions */
 #define SYNTH_DEFAULT_DEV 2000
 #define SYNTH_N_NAMES 120
+#define SYNTH_VERSION 2 /* bumped whenever the same settings give different files */
 
 /* Writes out_dir/train.json (n_train questions), out_dir/dev.json (n_dev questions) and
- * out_dir/vocab.txt, creating out_dir if needed. The same seed gives the same files. The
+ * out_dir/vocab.txt, creating out_dir if needed. With lookups, each training paragraph also
+ * gets two lookup questions ("Where is X mentioned?" -> X's first mention; "What does the
+ * text say about X?" -> X's first fact sentence; synth_kind "lookup_mention" and
+ * "lookup_sentence"), counted in n_train; they train the "find the person" step on its
+ * own, without which small models stall (docs/synthetic-task.md). dev.json never has them.
+ * The same seed gives the same files. The
  * vocabulary ([PAD] [UNK] [CLS] [SEP] [MASK] at ids 0-4, then every word and punctuation
  * mark the generator can produce) is the same for every seed and size, so a model trained
  * on one seed's data reads any other's; the WordPiece tokenizer gives no [UNK] on the data.
  * Returns 0, or QA_ERR naming the file that could not be written. */
-int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev);
+int synth_generate(const char *out_dir, uint64_t seed, int n_train, int n_dev, int lookups);
 
 #endif

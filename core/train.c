@@ -122,15 +122,6 @@ static void epoch_order(int *order, int *tmp, int n, int B, const int *len, Rng 
     memcpy(order, out, sizeof(int) * (size_t)nb * B);
 }
 
-/* Teacher logits of the batch's windows, trimmed like the batch. */
-static void gather_teacher(float *ts, float *te, const TrainOpts *o, const QaData *d,
-                           const int *idx, int B, int Tb) {
-    for (int i = 0; i < B; i++) {
-        memcpy(ts + (long)i * Tb, o->teacher_start + (long)idx[i] * d->T, sizeof(float) * Tb);
-        memcpy(te + (long)i * Tb, o->teacher_end + (long)idx[i] * d->T, sizeof(float) * Tb);
-    }
-}
-
 int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stats) {
     int rc = QA_ERR, B = o->batch_size < d->n ? o->batch_size : d->n;
     int nh = bert_total_heads(bert_config(m)), nf = bert_total_ffn(bert_config(m));
@@ -174,8 +165,11 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
             goto cleanup;
         const float *sl = bert_start_logits(m), *el = bert_end_logits(m);
         float loss;
-        if (o->teacher_start) {
-            gather_teacher(ts, te, o, d, idx, B, batch.Tb);
+        if (o->teacher) {
+            /* after the student's forward: the two models have separate workspaces */
+            if (bert_forward(o->teacher, &bb, NULL, 0, 0)) goto cleanup;
+            memcpy(ts, bert_start_logits(o->teacher), sizeof(float) * (size_t)B * batch.Tb);
+            memcpy(te, bert_end_logits(o->teacher), sizeof(float) * (size_t)B * batch.Tb);
             loss = loss_distill(ds, de, sl, el, ts, te, batch.start, batch.end, B, batch.Tb,
                                 o->distill_temp, o->distill_alpha);
         } else {

@@ -52,8 +52,9 @@ typedef struct {
     float weight_decay;   /* 0.01 */
     float clip;           /* max gradient norm (1.0); 0 = no clipping */
     uint64_t seed;        /* shuffling and dropout */
-    /* Distillation: when teacher_start is not NULL, the loss is loss_distill with these. */
-    const float *teacher_start, *teacher_end; /* [n*T] the teacher's logits per window */
+    /* Distillation: when teacher is not NULL, every batch also runs through it (inference,
+     * no dropout) and the loss is loss_distill with its logits. It must read the same ids. */
+    BertModel *teacher;
     float distill_alpha, distill_temp;
     const TrainHooks *hooks;   /* may be NULL */
     /* May be NULL; called every ~2 s and at the end. A non-zero return stops training

@@ -170,13 +170,16 @@ int cmd_tokenize(int argc, char **argv) {
 }
 
 static const char gen_data_usage[] =
-    "usage: sweep gen-data --out DIR --seed S [--train N] [--dev M]\n"
+    "usage: sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1]\n"
     "  Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
-    "  with DIR/vocab.txt covering both; the same seed gives the same files.\n";
+    "  with DIR/vocab.txt covering both; the same seed gives the same files.\n"
+    "  --train (default 20000) and --dev (2000) count questions. --lookup 1 (default) adds\n"
+    "  two lookup questions per training paragraph (\"Where is X mentioned?\", \"What does\n"
+    "  the text say about X?\"), part of the --train count; dev.json never has them.\n";
 
 int cmd_gen_data(int argc, char **argv) {
     const char *out_dir = NULL, *v;
-    long seed = -1, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV;
+    long seed = -1, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV, lookup = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(gen_data_usage, stdout);
@@ -188,6 +191,9 @@ int cmd_gen_data(int argc, char **argv) {
             long *dst = argv[i][2] == 's' ? &seed : argv[i][2] == 't' ? &n_train : &n_dev;
             if (!(v = option_value("gen-data", argc, argv, &i))) return 2;
             if (parse_int("gen-data", argv[i - 1], v, 0, 100000000L, dst)) return 2;
+        } else if (!strcmp(argv[i], "--lookup")) {
+            if (!(v = option_value("gen-data", argc, argv, &i))) return 2;
+            if (parse_int("gen-data", argv[i - 1], v, 0, 1, &lookup)) return 2;
         } else {
             fprintf(stderr, "sweep gen-data: unknown argument '%s'\n%s", argv[i], gen_data_usage);
             return 2;
@@ -197,9 +203,9 @@ int cmd_gen_data(int argc, char **argv) {
         fprintf(stderr, "sweep gen-data: --out and --seed are required\n%s", gen_data_usage);
         return 2;
     }
-    fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions\n",
-            out_dir, seed, n_train, n_dev);
-    if (synth_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev)) {
+    fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions, lookup %ld\n",
+            out_dir, seed, n_train, n_dev, lookup);
+    if (synth_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev, (int)lookup)) {
         fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
         return 1;
     }

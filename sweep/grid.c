@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/synth.h"
 #include "core/text.h"
 
 static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads"};
@@ -113,6 +114,7 @@ static const SpecField SYNTH_FIELDS[] = {
     {"seed", SPEC_INT, 0, 0, 2147483647, "generator seed"},
     {"train", SPEC_INT, sizeof(int), 1, 10000000, "train questions"},
     {"dev", SPEC_INT, 2 * sizeof(int), 1, 10000000, "dev questions"},
+    {"lookup", SPEC_INT, 3 * sizeof(int), 0, 1, "1: lookup questions in train.json"},
 };
 
 static int parse_data(const cJSON *root, Grid *g) {
@@ -125,10 +127,10 @@ static int parse_data(const cJSON *root, Grid *g) {
     if (s) {
         if (cJSON_GetObjectItem(d, "train") || cJSON_GetObjectItem(d, "dev"))
             return qa_error("%s: data: give either synthetic or train/dev, not both", f);
-        int v[3] = {1, 20000, 2000};
-        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 3, v)) return QA_ERR;
+        int v[4] = {1, SYNTH_DEFAULT_TRAIN, SYNTH_DEFAULT_DEV, 1};
+        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 4, v)) return QA_ERR;
         g->synthetic = 1;
-        g->synth_seed = v[0], g->synth_train = v[1], g->synth_dev = v[2];
+        g->synth_seed = v[0], g->synth_train = v[1], g->synth_dev = v[2], g->synth_lookup = v[3];
         char dir[4096];
         if (path_join(dir, sizeof dir, g->out, "data") || data_paths_in_dir(&g->data, dir))
             return QA_ERR;
@@ -212,8 +214,9 @@ static int add_point(Grid *g, const PruneSpec *s, int teacher_index) {
     }
     char data[8400];
     if (g->synthetic)
-        snprintf(data, sizeof data, "{\"synthetic\":{\"seed\":%d,\"train\":%d,\"dev\":%d}}",
-                 g->synth_seed, g->synth_train, g->synth_dev);
+        snprintf(data, sizeof data,
+                 "{\"synthetic\":{\"seed\":%d,\"train\":%d,\"dev\":%d,\"lookup\":%d}}",
+                 g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup);
     else
         snprintf(data, sizeof data, "{\"train\":\"%s\",\"dev\":\"%s\"}", g->data.train, g->data.dev);
     size_t n = strlen(ps) + strlen(bs) + strlen(teacher) + strlen(data) + 64;

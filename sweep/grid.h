@@ -34,7 +34,7 @@ typedef struct {
 
 typedef struct {
     char file[4096], out[4096];
-    int synthetic, synth_seed, synth_train, synth_dev;
+    int synthetic, synth_seed, synth_train, synth_dev, synth_lookup;
     DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt */
     int teacher_checkpoint;    /* 1: use teacher_dirs as they are; 0: train with `teacher` */
     int n_teachers;            /* 1 unless several checkpoints are given */

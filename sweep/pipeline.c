@@ -358,7 +358,7 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
     memset(&train, 0, sizeof train);
     memset(&dev, 0, sizeof dev);
     BertModel *teacher = NULL, *work = NULL, *pruned = NULL;
-    float *score = NULL, *tlogits = NULL;
+    float *score = NULL;
     uint8_t *keep = NULL;
     Predictions *pred = NULL;
     char *ej = NULL;
@@ -437,17 +437,7 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
         to.steps = spec->ft_steps;
         to.progress_ctx = "fine-tune";
         if (!strcmp(spec->finetune, "distill")) {
-            size_t n = (size_t)train.data.n * train.data.T;
-            tlogits = malloc(sizeof(float) * 2 * n);
-            if (!tlogits) {
-                qa_error("prune: out of memory for teacher logits");
-                goto cleanup;
-            }
-            progress_update("prune: teacher logits on %d train windows", train.data.n);
-            if (qa_predict(teacher, &train.data, spec->eval_batch, NULL, tlogits, tlogits + n))
-                goto cleanup;
-            to.teacher_start = tlogits;
-            to.teacher_end = tlogits + n;
+            to.teacher = teacher; /* run on each batch: only the windows trained on */
             to.distill_alpha = (float)spec->distill_alpha;
             to.distill_temp = (float)spec->distill_temp;
         }
@@ -491,7 +481,6 @@ cleanup:
     progress_done();
     free(score);
     free(keep);
-    free(tlogits);
     free(ej);
     predictions_free(pred);
     bert_free(teacher);

@@ -270,15 +270,16 @@ static int prepare_data(const Grid *g) {
     size_t len;
     snprintf(dir, sizeof dir, "%s/data", g->out);
     snprintf(stamp, sizeof stamp, "%s/stamp", dir);
-    snprintf(want, sizeof want, "synthetic seed %d train %d dev %d\n", g->synth_seed,
-             g->synth_train, g->synth_dev);
+    snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
+             SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup);
     if (file_exists(stamp) && text_read_file(stamp, &have, &len) == QA_OK && !strcmp(have, want)) {
         free(have);
         return QA_OK;
     }
     free(have);
     progress_update("sweep: writing the synthetic data to %s", dir);
-    if (text_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev) ||
+    if (text_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev,
+                                            g->synth_lookup) ||
         text_write_file(stamp, want, strlen(want)))
         return QA_ERR;
     return QA_OK;

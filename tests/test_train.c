@@ -1,0 +1,89 @@
+/* tests/test_train.c: the training loop's distillation: the teacher runs on each batch and
+ * the loss the trainer optimises is loss_distill of the student's and the teacher's logits
+ * on exactly that batch (same windows, same positions). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/bert.h"
+#include "core/error.h"
+#include "core/loss.h"
+#include "core/ops.h"
+#include "core/rng.h"
+#include "core/train.h"
+#include "tests/test.h"
+
+enum { N = 8, T = 14, V = 20 };
+
+/* n windows of random tokens, some with padding at the end, gold span inside each. */
+static void make_data(QaData *d, int32_t *buf) {
+    int32_t *ids = buf, *types = ids + N * T, *mask = types + N * T, *st = mask + N * T,
+            *en = st + N;
+    Rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < N; i++) {
+        int len = i == 0 ? T : T - (int)rng_below(&r, 5); /* window 0 full: no trimming */
+        for (int t = 0; t < T; t++) {
+            ids[i * T + t] = t < len ? 2 + (int)rng_below(&r, V - 2) : 0;
+            types[i * T + t] = t > 4;
+            mask[i * T + t] = t < len;
+        }
+        st[i] = 1 + (int)rng_below(&r, (uint64_t)len - 2);
+        en[i] = st[i] + (int)rng_below(&r, 2);
+    }
+    *d = (QaData){N, T, ids, types, mask, st, en};
+}
+
+/* The distillation loss over all windows, computed outside the trainer. */
+static float reference_loss(BertModel *student, BertModel *teacher, const QaData *d, float temp,
+                            float alpha) {
+    BertBatch b = {N, T, d->ids, d->types, d->mask};
+    float ts[N * T], te[N * T], ds[N * T], de[N * T];
+    bert_forward(teacher, &b, NULL, 0, 0);
+    memcpy(ts, bert_start_logits(teacher), sizeof ts);
+    memcpy(te, bert_end_logits(teacher), sizeof te);
+    bert_forward(student, &b, NULL, 0, 0);
+    /* like the trainer (and Hugging Face): padded positions inside the batch stay in */
+    float ss[N * T], se[N * T];
+    memcpy(ss, bert_start_logits(student), sizeof ss);
+    memcpy(se, bert_end_logits(student), sizeof se);
+    return loss_distill(ds, de, ss, se, ts, te, d->start, d->end, N, T, temp, alpha);
+}
+
+int main(void) {
+    ops_set_threads(2);
+    BertConfig c;
+    bert_config_init(&c, V, T, 2, 16, 4, 32);
+    c.hidden_dropout = c.attention_dropout = 0.f; /* train and inference forwards agree */
+    BertModel *student = NULL, *teacher = NULL;
+    CHECK(bert_create(&c, &student) == QA_OK && bert_create(&c, &teacher) == QA_OK, "create");
+    bert_init_random(student, 1, 0.3f);
+    bert_init_random(teacher, 2, 0.3f);
+    int32_t buf[3 * N * T + 2 * N];
+    QaData d;
+    make_data(&d, buf);
+    float want = reference_loss(student, teacher, &d, 2.0f, 0.7f);
+
+    TrainOpts o;
+    train_opts_init(&o);
+    o.batch_size = N; /* one batch: every window, so the loss is order-free */
+    o.steps = 1;
+    o.lr = 0.f;       /* the first step's loss is all we look at */
+    o.weight_decay = 0.f;
+    o.teacher = teacher;
+    o.distill_temp = 2.0f;
+    o.distill_alpha = 0.7f;
+    TrainStats s;
+    CHECK(train_qa(student, &d, &o, &s) == QA_OK, "train: %s", qa_last_error());
+    printf("distill step loss %.6f, reference %.6f\n", s.final_loss, want);
+    CHECK_CLOSE(s.final_loss, want, 1e-4 * fabs(want) + 1e-6,
+                "trainer's distillation loss = loss_distill on the teacher's logits of the batch");
+
+    o.teacher = NULL;
+    CHECK(train_qa(student, &d, &o, &s) == QA_OK, "train: %s", qa_last_error());
+    CHECK(fabsf(s.final_loss - want) > 1e-3f, "without a teacher the loss differs (%.4f)",
+          s.final_loss);
+    bert_free(student);
+    bert_free(teacher);
+    return TEST_DONE();
+}
