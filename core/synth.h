@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define SYNTH_DEFAULT_TRAIN 20000 /* questions */
+#define SYNTH_DEFAULT_TRAIN 200000 /* questions (the teacher sees ~150k windows) */
 #define SYNTH_DEFAULT_DEV 2000
 #define SYNTH_N_NAMES 120
 #define SYNTH_VERSION 2 /* bumped whenever the same settings give different files */

@@ -173,7 +173,7 @@ static const char gen_data_usage[] =
     "usage: sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1]\n"
     "  Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
     "  with DIR/vocab.txt covering both; the same seed gives the same files.\n"
-    "  --train (default 20000) and --dev (2000) count questions. --lookup 1 (default) adds\n"
+    "  --train (default 200000) and --dev (2000) count questions. --lookup 1 (default) adds\n"
     "  two lookup questions per training paragraph (\"Where is X mentioned?\", \"What does\n"
     "  the text say about X?\"), part of the --train count; dev.json never has them.\n";
 
