@@ -282,8 +282,37 @@ static void test_pruning(void) {
     bert_free(p);
 }
 
+/* Sinusoidal position start: RMS of the word embeddings' N(0, 0.02), and dot products that
+ * depend only on the distance between positions. */
+static void test_sinusoid_positions(void) {
+    BertConfig c;
+    bert_config_init(&c, 10, 64, 1, 32, 2, 16);
+    BertModel *m = NULL;
+    CHECK(bert_create(&c, &m) == QA_OK, "create");
+    if (!m) return;
+    bert_init_xavier(m, 1);
+    bert_init_sinusoid_positions(m);
+    const float *p = bert_weights(m)->wpe;
+    double sq = 0;
+    for (int i = 0; i < 64 * 32; i++) sq += (double)p[i] * p[i];
+    CHECK_CLOSE(sqrt(sq / (64 * 32)), 0.02, 1e-4, "RMS per component 0.02");
+    double worst = 0;
+    for (int a = 0; a + 5 < 64; a++)
+        for (int d = 0; d <= 5; d++) {
+            double x = 0, y = 0;
+            for (int k = 0; k < 32; k++) {
+                x += (double)p[a * 32 + k] * p[(a + d) * 32 + k];
+                y += (double)p[k] * p[d * 32 + k];
+            }
+            worst = fmax(worst, fabs(x - y));
+        }
+    CHECK(worst < 1e-8, "<p_a, p_a+d> = <p_0, p_d> (worst difference %.2g)", worst);
+    bert_free(m);
+}
+
 int main(void) {
     ops_set_threads(2);
+    test_sinusoid_positions();
     SafeTensors *st = NULL;
     if (st_open(FIXTURE, &st)) {
         SKIP("%s not readable (%s)", FIXTURE, qa_last_error());
