@@ -65,7 +65,7 @@ int cmd_teacher(int argc, char **argv) {
         } else if (!strcmp(a, "--eval-every")) {
             char *e;
             long n = strtol(v, &e, 10);
-            if (*e || n < 0) {
+            if (!*v || *e || n < 0 || n > 1000000000L) {
                 fprintf(stderr, "sweep teacher: --eval-every '%s' is not a step count >= 0\n", v);
                 return 2;
             }

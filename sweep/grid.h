@@ -2,7 +2,7 @@
  *
  * {
  *   "out": "runs/grid",                       the output directory (results.db, plots/, ...)
- *   "data": {"synthetic": {"seed": 1, "train": 200000, "dev": 2000}}
+ *   "data": {"synthetic": {"seed": 1, "train": 200000, "dev": 2000, "lookup": 1}}
  *        or {"train": "train-v2.0.json", "dev": "dev-v2.0.json"},
  *   "teacher": {"train": {TeacherSpec settings}, "cache": "runs/cache"}
  *           or {"checkpoint": "path/to/hf-checkpoint"} or {"checkpoint": [dir, dir, ...]}

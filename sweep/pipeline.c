@@ -11,6 +11,7 @@
 
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/latency.h"
 #include "core/ops.h"
 #include "core/qa.h"
 #include "core/strategy.h"
@@ -120,14 +121,17 @@ void pipeline_set_eval_every(long n) { eval_every = n > 0 ? n : 0; }
 typedef struct {
     BertModel *m;
     const QaSplit *dev;
+    double seconds; /* spent scoring, left out of the teacher's training time */
 } EvalHook;
 
 static int eval_before_step(void *ctx, long step, BertGates *gates) {
     (void)gates;
-    const EvalHook *h = ctx;
+    EvalHook *h = ctx;
     if (!eval_every || step == 0 || step % eval_every) return 0;
     SquadScores s;
+    double t0 = latency_now_ms();
     if (qa_evaluate(h->m, h->dev, 64, NULL, NULL, &s, NULL)) return 1;
+    h->seconds += (latency_now_ms() - t0) / 1000.0;
     progress_done();
     fprintf(stderr, "teacher: step %ld dev F1 %.2f (HasAns %.2f, NoAns %.2f, best %.2f)\n", step,
             s.f1, s.has_ans_f1, s.no_ans_f1, s.best_f1);
@@ -276,12 +280,13 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     to.seed = (uint64_t)spec->seed;
     to.progress = on_progress;
     to.progress_ctx = "teacher";
-    EvalHook eh = {m, &dev};
+    EvalHook eh = {m, &dev, 0.0};
     TrainHooks hooks = {.before_step = eval_before_step, .ctx = &eh};
     if (eval_every) to.hooks = &hooks;
     TrainStats ts;
     if (train_qa(m, &train.data, &to, &ts)) goto cleanup;
     progress_done();
+    ts.seconds -= eh.seconds;
     res->train_seconds = ts.seconds;
     if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) goto cleanup;
     if (text_mkdirs(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;

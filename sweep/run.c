@@ -321,8 +321,9 @@ static void print_plan(const Grid *g) {
     printf("grid %s: output %s, %d point(s), %d thread(s)\n", g->file, g->out, g->n_points,
            g->threads);
     if (g->synthetic)
-        printf("data: synthetic, seed %d, %d train / %d dev questions (in %s/data)\n",
-               g->synth_seed, g->synth_train, g->synth_dev, g->out);
+        printf("data: synthetic, seed %d, %d train / %d dev questions, lookups %s (in %s/data)\n",
+               g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup ? "on" : "off",
+               g->out);
     else
         printf("data: train %s, dev %s\n", g->data.train, g->data.dev);
     for (int k = 0; k < g->n_teachers; k++)
