@@ -14,6 +14,7 @@
 #include "core/ops.h"
 #include "core/optim.h"
 #include "core/rng.h"
+#include "sweep/cli.h"
 #include "sweep/commands.h"
 
 typedef struct {
@@ -81,12 +82,8 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
             return 2;
         }
         if (ip) {
-            char *end;
-            long x = strtol(v, &end, 10);
-            if (*end || x < 0 || x > 1000000) {
-                fprintf(stderr, "sweep bench: %s: '%s' is not a non-negative integer\n", a, v);
-                return 2;
-            }
+            long x;
+            if (cli_int("bench", a, v, 0, 1000000, &x)) return 2;
             *ip = (int)x;
         } else {
             *sp = v;

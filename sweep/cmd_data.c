@@ -15,6 +15,7 @@
 #include "core/squad_metric.h"
 #include "core/synth.h"
 #include "core/wordpiece.h"
+#include "sweep/cli.h"
 #include "sweep/commands.h"
 
 /* Parses a whole-string number into *out; returns 0, or 2 (usage error) after a message. */
@@ -27,28 +28,6 @@ static int parse_double(const char *cmd, const char *opt, const char *s, double 
         return 2;
     }
     return 0;
-}
-
-static int parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi,
-                     long *out) {
-    char *end;
-    errno = 0;
-    *out = strtol(s, &end, 10);
-    if (errno || end == s || *end || *out < lo || *out > hi) {
-        fprintf(stderr, "sweep %s: %s: expected an integer in [%ld, %ld], got '%s'\n", cmd, opt,
-                lo, hi, s);
-        return 2;
-    }
-    return 0;
-}
-
-/* Returns argv[++*i] for an option that takes a value, or NULL after a usage message. */
-static const char *option_value(const char *cmd, int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "sweep %s: %s needs a value\n", cmd, argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
 }
 
 static const char score_usage[] =
@@ -67,9 +46,9 @@ int cmd_score(int argc, char **argv) {
             fputs(score_usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--na-prob")) {
-            if (!(na_path = option_value("score", argc, argv, &i))) return 2;
+            if (!(na_path = cli_value("score", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--na-prob-thresh")) {
-            if (!(v = option_value("score", argc, argv, &i))) return 2;
+            if (!(v = cli_value("score", argc, argv, &i))) return 2;
             if (parse_double("score", argv[i - 1], v, &thresh)) return 2;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "sweep score: unknown option '%s'\n%s", argv[i], score_usage);
@@ -121,7 +100,7 @@ int cmd_tokenize(int argc, char **argv) {
             fputs(tokenize_usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--vocab")) {
-            if (!(vocab_path = option_value("tokenize", argc, argv, &i))) return 2;
+            if (!(vocab_path = cli_value("tokenize", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--tokens")) {
             tokens = 1;
         } else if (!strcmp(argv[i], "--cased") || !strcmp(argv[i], "--uncased")) {
@@ -185,15 +164,15 @@ int cmd_gen_data(int argc, char **argv) {
             fputs(gen_data_usage, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--out")) {
-            if (!(out_dir = option_value("gen-data", argc, argv, &i))) return 2;
+            if (!(out_dir = cli_value("gen-data", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--train") ||
                    !strcmp(argv[i], "--dev")) {
             long *dst = argv[i][2] == 's' ? &seed : argv[i][2] == 't' ? &n_train : &n_dev;
-            if (!(v = option_value("gen-data", argc, argv, &i))) return 2;
-            if (parse_int("gen-data", argv[i - 1], v, 0, 100000000L, dst)) return 2;
+            if (!(v = cli_value("gen-data", argc, argv, &i))) return 2;
+            if (cli_int("gen-data", argv[i - 1], v, 0, 100000000L, dst)) return 2;
         } else if (!strcmp(argv[i], "--lookup")) {
-            if (!(v = option_value("gen-data", argc, argv, &i))) return 2;
-            if (parse_int("gen-data", argv[i - 1], v, 0, 1, &lookup)) return 2;
+            if (!(v = cli_value("gen-data", argc, argv, &i))) return 2;
+            if (cli_int("gen-data", argv[i - 1], v, 0, 1, &lookup)) return 2;
         } else {
             fprintf(stderr, "sweep gen-data: unknown argument '%s'\n%s", argv[i], gen_data_usage);
             return 2;

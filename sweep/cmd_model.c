@@ -9,26 +9,15 @@
 #include "core/ops.h"
 #include "core/qa.h"
 #include "core/text.h"
+#include "sweep/cli.h"
 #include "sweep/commands.h"
 #include "sweep/pipeline.h"
 #include "sweep/progress.h"
 
-/* Returns the value after option argv[*i] (advancing *i), or NULL with a message. */
-static const char *opt_value(int argc, char **argv, int *i, const char *cmd) {
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "sweep %s: missing value for %s\n", cmd, argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
+/* --threads: an integer in [1, 256]. */
 static int parse_threads(const char *v, const char *cmd, int *out) {
-    char *end;
-    long t = strtol(v, &end, 10);
-    if (*end || t < 1 || t > 256) {
-        fprintf(stderr, "sweep %s: --threads must be an integer in [1, 256], got '%s'\n", cmd, v);
-        return 2;
-    }
+    long t;
+    if (cli_int(cmd, "--threads", v, 1, 256, &t)) return 2;
     *out = (int)t;
     return 0;
 }
@@ -56,19 +45,15 @@ int cmd_teacher(int argc, char **argv) {
             spec_print(stdout, "settings (defaults):", TEACHER_FIELDS, TEACHER_NFIELDS, &s);
             return 0;
         }
-        if (!(v = opt_value(argc, argv, &i, "teacher"))) return 2;
+        if (!(v = cli_value("teacher", argc, argv, &i))) return 2;
         if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--config")) config = v;
         else if (!strcmp(a, "--threads")) {
             if (parse_threads(v, "teacher", &threads)) return 2;
         } else if (!strcmp(a, "--eval-every")) {
-            char *e;
-            long n = strtol(v, &e, 10);
-            if (!*v || *e || n < 0 || n > 1000000000L) {
-                fprintf(stderr, "sweep teacher: --eval-every '%s' is not a step count >= 0\n", v);
-                return 2;
-            }
+            long n;
+            if (cli_int("teacher", a, v, 0, 1000000000L, &n)) return 2;
             pipeline_set_eval_every(n);
         } else {
             fprintf(stderr, "sweep teacher: unknown option '%s' (see --help)\n", a);
@@ -111,7 +96,7 @@ int cmd_eval(int argc, char **argv) {
                    "OUT/na_prob.json and OUT/eval.json (official SQuAD 2.0 keys).\n");
             return 0;
         }
-        if (!(v = opt_value(argc, argv, &i, "eval"))) return 2;
+        if (!(v = cli_value("eval", argc, argv, &i))) return 2;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--out")) out = v;
@@ -186,7 +171,7 @@ int cmd_prune(int argc, char **argv) {
             spec_print(stdout, "settings (defaults):", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
             return 0;
         }
-        if (!(v = opt_value(argc, argv, &i, "prune"))) return 2;
+        if (!(v = cli_value("prune", argc, argv, &i))) return 2;
         char json[1200];
         const char *key = !strcmp(a, "--heads") ? "head_sparsity" : !strcmp(a, "--ffn") ? "ffn_sparsity" : a + 2;
         if (!strcmp(a, "--teacher")) teacher = v;

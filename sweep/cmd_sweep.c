@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "db/results.h"
 #include "plots/plots.h"
+#include "sweep/cli.h"
 #include "sweep/commands.h"
 #include "sweep/grid.h"
 #include "sweep/run.h"
@@ -22,13 +23,10 @@ int cmd_run(int argc, char **argv) {
                    "re-run: it resumes. --jobs: worker processes for the training phase.\n"
                    "--dry-run: validate the grid and print its settings and points only.\n");
             return 0;
-        } else if (!strcmp(argv[i], "--jobs") && i + 1 < argc) {
-            char *end;
-            long j = strtol(argv[++i], &end, 10);
-            if (*end || j < 1 || j > 64) {
-                fprintf(stderr, "sweep run: --jobs must be an integer in [1, 64]\n");
-                return 2;
-            }
+        } else if (!strcmp(argv[i], "--jobs")) {
+            const char *v = cli_value("run", argc, argv, &i);
+            long j;
+            if (!v || cli_int("run", "--jobs", v, 1, 64, &j)) return 2;
             o.jobs = (int)j;
         } else if (!strcmp(argv[i], "--retry-failed")) {
             o.retry_failed = 1;
