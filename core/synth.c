@@ -143,7 +143,9 @@ typedef struct {
     Person people[MAX_PEOPLE];
     int n_people;
     int used_name[SYNTH_N_NAMES];     /* names appearing anywhere in the context */
+    /* the sentences in context order: byte span, whose fact (-1: a filler), subject's offset */
     int n_sent, sent_at[MAX_SENTENCES], sent_len[MAX_SENTENCES], sent_person[MAX_SENTENCES];
+    int sent_name_at[MAX_SENTENCES];
 } Paragraph;
 
 typedef struct {
@@ -193,14 +195,18 @@ static void pick_value(Rng *r, const Pools *pools, const Paragraph *pg, int self
 static void append(Paragraph *pg, const char *t, const char *name, const char *value,
                    int *value_at, const char *company, const char *year, const char *count) {
     if (pg->len) pg->context[pg->len++] = ' ';
+    pg->sent_at[pg->n_sent] = pg->len;
     for (const char *c = t; *c; c++) {
         const char *s = *c == '@' ? name : *c == '#' ? value : *c == '$' ? company
                         : *c == '%' ? year : *c == '&' ? count : NULL;
         if (*c == '#' && value_at) *value_at = pg->len;
+        if (*c == '@') pg->sent_name_at[pg->n_sent] = pg->len;
         if (s) pg->len += snprintf(pg->context + pg->len, sizeof pg->context - pg->len, "%s", s);
         else pg->context[pg->len++] = *c;
     }
     pg->context[pg->len] = '\0';
+    pg->sent_len[pg->n_sent] = pg->len - pg->sent_at[pg->n_sent];
+    pg->n_sent++;
 }
 
 static void shuffle(Rng *r, int *a, int n) {
@@ -261,17 +267,16 @@ static void make_paragraph(Rng *r, const Pools *pools, Paragraph *pg) {
             snprintf(company, sizeof company, "%s %s", company_heads[rng_below(r, 16)],
                      company_tails[rng_below(r, 12)]);
             snprintf(year, sizeof year, "%d", YEAR_LO + (int)rng_below(r, 70));
+            pg->sent_person[pg->n_sent] = -1;
             append(pg, fillers[-1 - facts[s]], NULL, pools->cities[rng_below(r, N_CITIES)], NULL,
                    company, year, counts[rng_below(r, 8)]);
             continue;
         }
         Person *p = &pg->people[facts[s] / N_KINDS];
-        int k = facts[s] % N_KINDS, at = pg->len + (pg->len > 0);
+        int k = facts[s] % N_KINDS;
+        pg->sent_person[pg->n_sent] = facts[s] / N_KINDS;
         append(pg, kinds[k].facts[rng_below(r, 2)], pools->names[p->name], p->value[k],
                &p->value_at[k], NULL, NULL, NULL);
-        pg->sent_at[pg->n_sent] = at;
-        pg->sent_len[pg->n_sent] = pg->len - at;
-        pg->sent_person[pg->n_sent++] = facts[s] / N_KINDS;
     }
 }
 
@@ -328,10 +333,8 @@ static int draw_question(Rng *r, const Paragraph *pg, int t, Question *q) {
 }
 
 /* Writes the question text from a random template of its kind. */
-static void phrase_question(Rng *r, const Pools *pools, const Paragraph *pg, Question *q) {
-    const char *t = kinds[q->kind].questions[rng_below(r, 3)];
-    const char *name = q->person >= 0 ? pools->names[pg->people[q->person].name]
-                                      : pools->names[-1 - q->person];
+/* Writes question template t with '@' -> name into q->text. */
+static void fill_question(Question *q, const char *t, const char *name) {
     int len = 0;
     for (const char *c = t; *c; c++) {
         if (*c == '@') len += snprintf(q->text + len, sizeof q->text - len, "%s", name);
@@ -340,15 +343,28 @@ static void phrase_question(Rng *r, const Pools *pools, const Paragraph *pg, Que
     q->text[len] = '\0';
 }
 
+static void phrase_question(Rng *r, const Pools *pools, const Paragraph *pg, Question *q) {
+    const char *name = q->person >= 0 ? pools->names[pg->people[q->person].name]
+                                      : pools->names[-1 - q->person];
+    fill_question(q, kinds[q->kind].questions[rng_below(r, 3)], name);
+}
+
 /* ---- lookup questions (training split only) ---- */
 
-/* Byte offset of the first whole-word occurrence of w in s, or -1. */
-static int find_word(const char *s, const char *w) {
-    size_t n = strlen(w);
-    for (const char *p = strstr(s, w); p; p = strstr(p + 1, w))
-        if ((p == s || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[n]))
-            return (int)(p - s);
-    return -1;
+/* Byte offset of person pi's first mention: as the subject of a fact, or as another
+ * person's sister or mentor. */
+static int first_mention(const Paragraph *pg, const char *name, int pi) {
+    int at = -1;
+    for (int s = 0; s < pg->n_sent && at < 0; s++)
+        if (pg->sent_person[s] == pi) at = pg->sent_name_at[s]; /* everyone has facts */
+    for (int j = 0; j < pg->n_people; j++)
+        for (int k = 0; k < N_KINDS; k++) {
+            const Person *p = &pg->people[j];
+            if (p->has[k] && kinds[k].cls == PERSON && !strcmp(p->value[k], name) &&
+                p->value_at[k] < at)
+                at = p->value_at[k];
+        }
+    return at;
 }
 
 /* "Where is X mentioned?" -> the first mention of X; "What does the text say about X?" ->
@@ -370,12 +386,10 @@ static void make_lookup(Rng *r, const Pools *pools, const Paragraph *pg, int sen
         q->answer_at = pg->sent_at[s];
         snprintf(q->answer, sizeof q->answer, "%.*s", pg->sent_len[s], pg->context + q->answer_at);
     } else {
-        q->answer_at = find_word(pg->context, name); /* the name is in its own facts */
+        q->answer_at = first_mention(pg, name, pi);
         snprintf(q->answer, sizeof q->answer, "%s", name);
     }
-    const char *t = lookup_questions[sentence];
-    const char *at = strchr(t, '@');
-    snprintf(q->text, sizeof q->text, "%.*s%s%s", (int)(at - t), t, name, at + 1);
+    fill_question(q, lookup_questions[sentence], name);
 }
 
 /* Up to n_want questions about distinct (person, attribute) pairs; returns their count. */
