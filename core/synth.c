@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -124,7 +123,6 @@ static void pools_init(Pools *p) {
             strcpy(p->cities[i++], w);
     }
 }
-
 
 /* ---- one paragraph ---- */
 
@@ -410,7 +408,6 @@ static int make_questions(Rng *r, const Pools *pools, const Paragraph *pg, int n
 }
 
 /* ---- one split as SQuAD 2.0 JSON ---- */
-
 
 static cJSON *question_json(const Question *q, const char *id) {
     cJSON *jq = cJSON_CreateObject(), *answers = cJSON_CreateArray();

@@ -2,12 +2,10 @@
 #include "sweep/pipeline.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/checkpoint.h"
 #include "core/error.h"
@@ -144,8 +142,6 @@ static int on_progress(void *ctx, const TrainProgress *p) {
                     p->step, p->total_steps, p->loss, p->lr, p->seconds, eta);
     return stop_flag && *stop_flag;
 }
-
-
 
 /* Reads dir/qaprune.json (NULL if absent or unreadable): new cJSON, caller deletes. */
 static cJSON *read_meta(const char *dir) {

@@ -31,12 +31,10 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
-
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
 }
-
 
 /* ---------------------------------------------------------------- phase-1 records */
 
