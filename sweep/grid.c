@@ -214,9 +214,11 @@ static int add_point(Grid *g, const PruneSpec *s, int teacher_index) {
     }
     char data[8400];
     if (g->synthetic)
+        /* the generator's version too: the same settings give other data after a change */
         snprintf(data, sizeof data,
-                 "{\"synthetic\":{\"seed\":%d,\"train\":%d,\"dev\":%d,\"lookup\":%d}}",
-                 g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup);
+                 "{\"synthetic\":{\"version\":%d,\"seed\":%d,\"train\":%d,\"dev\":%d,"
+                 "\"lookup\":%d}}",
+                 SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup);
     else
         snprintf(data, sizeof data, "{\"train\":\"%s\",\"dev\":\"%s\"}", g->data.train, g->data.dev);
     size_t n = strlen(ps) + strlen(bs) + strlen(teacher) + strlen(data) + 64;
