@@ -68,7 +68,6 @@ static int read_file(const char *path, size_t max, char **buf, size_t *n) {
     return QA_OK;
 }
 
-
 /* Re-raises the last error (a "config: ..." line from bert_config_check) prefixed by path. */
 static int error_at(const char *path) {
     char msg[1024];

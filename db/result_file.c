@@ -325,8 +325,6 @@ static cJSON *build_root(const DbResult *r) {
     return NULL;
 }
 
-
-
 int db_write_result_file(const char *path, const DbResult *r) {
     if (result_check(path, r)) return QA_ERR;
     cJSON *root = build_root(r);

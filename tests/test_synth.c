@@ -57,9 +57,9 @@ static void check_split(const char *sub, const char *name, int n_want, int want_
             snprintf(who, sizeof who, "%.*s", (int)nl, name);
             n_bad_lookup += !q->n_answers ||
                             (mention ? strcmp(a, who) : al < 2 || a[al - 1] != '.' || !strstr(a, who));
-            continue;
+        } else {
+            n_impossible += q->n_answers == 0; /* the mix counts the task's own questions */
         }
-        n_impossible += q->n_answers == 0;
         n_flag_wrong += q->is_impossible != (q->n_answers == 0);
         const char *texts[2] = {q->question, q->context};
         for (int k = 0; k < 2; k++) {
