@@ -132,13 +132,12 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
     /* order [n], then epoch_order scratch: batch ids [n / B] and the new order [n] */
     int *order = malloc(sizeof(int) * (size_t)(3 * d->n + 2)), *tmp = order ? order + d->n + 1 : NULL;
     int *len = window_lengths(d);
-    float *grad = malloc(sizeof(float) * (4 * (size_t)B * d->T + (size_t)nh + (size_t)nf + 2));
+    float *grad = malloc(sizeof(float) * (2 * (size_t)B * d->T + (size_t)nh + (size_t)nf + 2));
     if (!order || !grad || !len) {
         qa_error("train: out of memory");
         goto cleanup;
     }
-    float *ds = grad, *de = ds + (size_t)B * d->T, *ts = de + (size_t)B * d->T;
-    float *te = ts + (size_t)B * d->T, *dh = te + (size_t)B * d->T, *dfg = dh + nh;
+    float *ds = grad, *de = ds + (size_t)B * d->T, *dh = de + (size_t)B * d->T, *dfg = dh + nh;
     if (d->n < 1) {
         qa_error("train: no training windows");
         goto cleanup;
@@ -166,11 +165,10 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
         const float *sl = bert_start_logits(m), *el = bert_end_logits(m);
         float loss;
         if (o->teacher) {
-            /* after the student's forward: the two models have separate workspaces */
+            /* the two models have separate workspaces: both sets of logits stay valid */
             if (bert_forward(o->teacher, &bb, NULL, 0, 0)) goto cleanup;
-            memcpy(ts, bert_start_logits(o->teacher), sizeof(float) * (size_t)B * batch.Tb);
-            memcpy(te, bert_end_logits(o->teacher), sizeof(float) * (size_t)B * batch.Tb);
-            loss = loss_distill(ds, de, sl, el, ts, te, batch.start, batch.end, B, batch.Tb,
+            loss = loss_distill(ds, de, sl, el, bert_start_logits(o->teacher),
+                                bert_end_logits(o->teacher), batch.start, batch.end, B, batch.Tb,
                                 o->distill_temp, o->distill_alpha);
         } else {
             loss = loss_span(ds, de, sl, el, batch.start, batch.end, B, batch.Tb);

@@ -53,7 +53,8 @@ typedef struct {
     float clip;           /* max gradient norm (1.0); 0 = no clipping */
     uint64_t seed;        /* shuffling and dropout */
     /* Distillation: when teacher is not NULL, every batch also runs through it (inference,
-     * no dropout) and the loss is loss_distill with its logits. It must read the same ids. */
+     * no dropout) and the loss is loss_distill with its logits. It must be another model
+     * than the one trained (their logits must both stay valid) and read the same ids. */
     BertModel *teacher;
     float distill_alpha, distill_temp;
     const TrainHooks *hooks;   /* may be NULL */
