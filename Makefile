@@ -16,7 +16,7 @@ LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lm -lpthread
 B       ?= build
 BIN     ?= bin
 
-CORE_SRC  := $(sort $(wildcard core/*.c))
+CORE_SRC  := $(sort $(wildcard core/*/*.c))
 DB_SRC    := $(sort $(wildcard db/*.c))
 PLOTS_SRC := $(sort $(wildcard plots/*.c))
 SWEEP_SRC := $(sort $(wildcard sweep/*.c))

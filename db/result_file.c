@@ -16,8 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/text.h"
+#include "core/util/error.h"
+#include "core/text/text.h"
+#include "core/util/fileio.h"
 
 #define RESULT_MAX_BYTES (1 << 20)
 #define COUNT_MAX 9007199254740992.0 /* 2^53: larger integers do not survive a JSON double */
@@ -116,29 +117,6 @@ static int result_check(const char *path, const DbResult *r) {
 }
 
 /* ---------------------------------------------------------------- reading */
-
-/* Reads the whole file into *buf (new, NUL-terminated; free with free()). */
-static int slurp(const char *path, char **buf) {
-    *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return qa_error("%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size > RESULT_MAX_BYTES) {
-        fclose(f);
-        return qa_error("%s: not a regular file of at most %d bytes", path, RESULT_MAX_BYTES);
-    }
-    size_t n = (size_t)sb.st_size;
-    *buf = malloc(n + 1);
-    size_t got = *buf ? fread(*buf, 1, n, f) : 0;
-    fclose(f);
-    if (!*buf || got != n) {
-        free(*buf);
-        *buf = NULL;
-        return qa_error("%s: cannot read %zu bytes (got %zu)", path, n, got);
-    }
-    (*buf)[n] = '\0';
-    return QA_OK;
-}
 
 static const char *json_kind(const cJSON *v) {
     return !v ? "missing" : cJSON_IsNumber(v) ? "a number" : cJSON_IsString(v) ? "a string"
@@ -270,7 +248,8 @@ int db_read_result_file(const char *path, DbResult *r) {
     char *text = NULL;
     cJSON *root = NULL;
     int rc = QA_ERR;
-    if (slurp(path, &text)) goto cleanup;
+    size_t text_len;
+    if (file_read(path, RESULT_MAX_BYTES, &text, &text_len)) goto cleanup;
     root = cJSON_Parse(text);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
@@ -329,7 +308,7 @@ int db_write_result_file(const char *path, const DbResult *r) {
     if (result_check(path, r)) return QA_ERR;
     cJSON *root = build_root(r);
     char *text = root ? cJSON_Print(root) : NULL;
-    int rc = text ? text_write_file(path, text, strlen(text))
+    int rc = text ? file_write_atomic(path, text, strlen(text))
                   : qa_error("%s: out of memory building the result", path);
     free(text);
     cJSON_Delete(root);

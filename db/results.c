@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
+#include "core/util/error.h"
 
 #define BUSY_TIMEOUT_MS 10000
 #define APPLICATION_ID 0x71617072 /* "qapr" in the SQLite header: marks the file as ours */

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "core/util/error.h"
 
 #define EXIT_NO_EXEC 127 /* the child's status when chdir or exec failed (as in sh) */
 

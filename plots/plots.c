@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/error.h"
+#include "core/util/error.h"
 #include "plots/gnuplot.h"
 
 #define CHART_W 900

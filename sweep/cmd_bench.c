@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bert.h"
-#include "core/error.h"
-#include "core/latency.h"
-#include "core/loss.h"
-#include "core/ops.h"
-#include "core/optim.h"
-#include "core/rng.h"
+#include "core/model/bert.h"
+#include "core/util/error.h"
+#include "core/model/latency.h"
+#include "core/model/loss.h"
+#include "core/model/ops.h"
+#include "core/model/optim.h"
+#include "core/util/rng.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 

@@ -9,12 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/predictions.h"
-#include "core/squad.h"
-#include "core/squad_metric.h"
-#include "core/synth.h"
-#include "core/wordpiece.h"
+#include "core/util/error.h"
+#include "core/qa/predictions.h"
+#include "core/qa/squad.h"
+#include "core/qa/squad_metric.h"
+#include "core/qa/synth.h"
+#include "core/text/wordpiece.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 

@@ -4,15 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/qa.h"
-#include "core/text.h"
+#include "core/model/checkpoint.h"
+#include "core/util/error.h"
+#include "core/model/ops.h"
+#include "core/qa/qa.h"
+#include "core/text/text.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 #include "sweep/pipeline.h"
 #include "sweep/progress.h"
+#include "core/util/fileio.h"
 
 /* --threads: an integer in [1, 256]. */
 static int parse_threads(const char *v, const char *cmd, int *out) {
@@ -131,7 +132,7 @@ int cmd_eval(int argc, char **argv) {
     if (path_join(p1, sizeof p1, out, "predictions.json") ||
         path_join(p2, sizeof p2, out, "na_prob.json") || path_join(p3, sizeof p3, out, "eval.json"))
         goto fail;
-    if (text_mkdirs(out) || text_write_file(p3, json, strlen(json))) goto fail;
+    if (file_mkdirs(out) || file_write_atomic(p3, json, strlen(json))) goto fail;
     if (predictions_write(pred, p1, p2)) goto fail;
     printf("%s\n", json);
     fprintf(stderr, "eval: wrote %s, %s, %s\n", p1, p2, p3);

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "core/error.h"
+#include "core/util/error.h"
 #include "db/results.h"
 #include "plots/plots.h"
 #include "sweep/cli.h"

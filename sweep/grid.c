@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/synth.h"
-#include "core/text.h"
+#include "core/util/error.h"
+#include "core/qa/synth.h"
+#include "core/text/text.h"
+#include "core/util/fileio.h"
 
 static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads"};
 
@@ -314,7 +315,7 @@ int grid_load(const char *path, Grid **out) {
     *out = NULL;
     char *text = NULL;
     size_t len;
-    if (text_read_file(path, &text, &len)) return QA_ERR;
+    if (file_read(path, 0, &text, &len)) return QA_ERR;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
     Grid *g = calloc(1, sizeof *g);

@@ -20,7 +20,7 @@
 #ifndef QAPRUNE_GRID_H
 #define QAPRUNE_GRID_H
 
-#include "core/latency.h"
+#include "core/model/latency.h"
 #include "sweep/pipeline.h"
 
 #define GRID_MAX_TEACHERS 8

@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/latency.h"
-#include "core/ops.h"
-#include "core/qa.h"
-#include "core/strategy.h"
-#include "core/text.h"
-#include "core/train.h"
+#include "core/model/checkpoint.h"
+#include "core/util/error.h"
+#include "core/model/latency.h"
+#include "core/model/ops.h"
+#include "core/qa/qa.h"
+#include "core/prune/strategy.h"
+#include "core/text/text.h"
+#include "core/model/train.h"
 #include "sweep/progress.h"
+#include "core/util/fileio.h"
 
 #define TF(k, t, f, lo, hi, h) {k, t, offsetof(TeacherSpec, f), lo, hi, h}
 const SpecField TEACHER_FIELDS[] = {
@@ -99,12 +100,6 @@ int prune_spec_check(const PruneSpec *s, const char *file) {
     return QA_OK;
 }
 
-int path_join(char *buf, size_t n, const char *dir, const char *name) {
-    if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
-        return qa_error("%s/%s: path too long", dir, name);
-    return QA_OK;
-}
-
 /* ---------------------------------------------------------------- small helpers */
 
 static volatile sig_atomic_t *stop_flag;
@@ -151,7 +146,7 @@ static cJSON *read_meta(const char *dir) {
     FILE *f = fopen(path, "r");
     if (!f) return NULL;
     fclose(f);
-    if (text_read_file(path, &text, &len)) return NULL;
+    if (file_read(path, 0, &text, &len)) return NULL;
     cJSON *j = cJSON_Parse(text);
     free(text);
     return j;
@@ -285,7 +280,7 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     ts.seconds -= eh.seconds;
     res->train_seconds = ts.seconds;
     if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) goto cleanup;
-    if (text_mkdirs(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
+    if (file_mkdirs(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
     js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
     scores = squad_scores_json(&res->dev);
     unsigned long long dev_hash = SPEC_HASH_INIT;
@@ -296,7 +291,7 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
              "{\"format\": \"qaprune teacher v1\", \"hash\": \"%s\", \"train_seconds\": %.1f,\n"
              " \"dev_hash\": \"%016llx\",\n \"spec\": %s,\n \"dev\": %s}\n",
              hash_hex, ts.seconds, dev_hash, js, scores);
-    if (path_join(path, sizeof path, out_dir, "qaprune.json") || text_write_file(path, meta_text, strlen(meta_text)))
+    if (path_join(path, sizeof path, out_dir, "qaprune.json") || file_write_atomic(path, meta_text, strlen(meta_text)))
         goto cleanup;
     rc = QA_OK;
 cleanup:
@@ -455,13 +450,13 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
     progress_done();
     if (out_dir) {
         char na_path[4096];
-        if (text_mkdirs(out_dir) || checkpoint_save(pruned, out_dir, vocab_path)) goto cleanup;
+        if (file_mkdirs(out_dir) || checkpoint_save(pruned, out_dir, vocab_path)) goto cleanup;
         if (path_join(path, sizeof path, out_dir, "predictions.json") ||
             path_join(na_path, sizeof na_path, out_dir, "na_prob.json") ||
             predictions_write(pred, path, na_path))
             goto cleanup;
         ej = squad_scores_json(&res->final);
-        if (path_join(path, sizeof path, out_dir, "eval.json") || text_write_file(path, ej, strlen(ej)))
+        if (path_join(path, sizeof path, out_dir, "eval.json") || file_write_atomic(path, ej, strlen(ej)))
             goto cleanup;
         /* the pruned model keeps the teacher's feature settings (not its cache identity) */
         cJSON *meta = read_meta(teacher_dir);
@@ -473,7 +468,7 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
             cJSON_ReplaceItemInObject(meta, "format", cJSON_CreateString("qaprune pruned v1"));
             char *mt = cJSON_Print(meta);
             int bad = !mt || path_join(path, sizeof path, out_dir, "qaprune.json") ||
-                      text_write_file(path, mt, strlen(mt));
+                      file_write_atomic(path, mt, strlen(mt));
             free(mt);
             cJSON_Delete(meta);
             if (bad) goto cleanup;

@@ -6,9 +6,10 @@
 
 #include <signal.h>
 
-#include "core/bert.h"
-#include "core/features.h"
-#include "core/squad_metric.h"
+#include "core/model/bert.h"
+#include "core/qa/features.h"
+#include "core/qa/squad_metric.h"
+#include "core/util/fileio.h"
 #include "sweep/spec.h"
 
 /* How the embedded default teacher is built and trained (its identity, with the data). */
@@ -98,8 +99,5 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
 /* Training stages stop (failing with "interrupted") within ~2 s once *flag is non-zero;
  * the sweep points it at its SIGINT/SIGTERM flag. NULL: never stop. */
 void pipeline_set_stop_flag(volatile sig_atomic_t *flag);
-
-/* Writes "path/name" into buf (size n); QA_ERR if it does not fit. */
-int path_join(char *buf, size_t n, const char *dir, const char *name);
 
 #endif

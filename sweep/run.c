@@ -13,27 +13,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/latency.h"
-#include "core/ops.h"
-#include "core/synth.h"
-#include "core/text.h"
+#include "core/model/checkpoint.h"
+#include "core/util/error.h"
+#include "core/model/latency.h"
+#include "core/model/ops.h"
+#include "core/qa/synth.h"
+#include "core/text/text.h"
 #include "db/results.h"
 #include "plots/plots.h"
 #include "sweep/grid.h"
 #include "sweep/progress.h"
+#include "core/util/fileio.h"
 
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
-}
-
-static int file_exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0;
 }
 
 /* ---------------------------------------------------------------- phase-1 records */
@@ -110,7 +106,7 @@ static void worker_main(Sweep *s, int i, int threads) {
     snprintf(trained, sizeof trained, "%s/trained.json", dir);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed head takes its workers with it */
     signal(SIGINT, SIG_IGN);
-    if (text_mkdirs(dir) == QA_OK && freopen(log, "w", stderr)) setvbuf(stderr, NULL, _IOLBF, 0);
+    if (file_mkdirs(dir) == QA_OK && freopen(log, "w", stderr)) setvbuf(stderr, NULL, _IOLBF, 0);
     /* its own open file description: a shared lock that only this process holds */
     char lock[4300];
     snprintf(lock, sizeof lock, "%s/.compute.lock", g->out);
@@ -270,15 +266,15 @@ static int prepare_data(const Grid *g) {
     snprintf(stamp, sizeof stamp, "%s/stamp", dir);
     snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
              SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup);
-    if (file_exists(stamp) && text_read_file(stamp, &have, &len) == QA_OK && !strcmp(have, want)) {
+    if (file_exists(stamp) && file_read(stamp, 0, &have, &len) == QA_OK && !strcmp(have, want)) {
         free(have);
         return QA_OK;
     }
     free(have);
     progress_update("sweep: writing the synthetic data to %s", dir);
-    if (text_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev,
+    if (file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev,
                                             g->synth_lookup) ||
-        text_write_file(stamp, want, strlen(want)))
+        file_write_atomic(stamp, want, strlen(want)))
         return QA_ERR;
     return QA_OK;
 }
@@ -299,7 +295,7 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     snprintf(parent, sizeof parent, "%s", g->teacher_dirs[k]);
     char *slash = strrchr(parent, '/');
     if (slash) *slash = '\0';
-    if (slash && text_mkdirs(parent)) return QA_ERR;
+    if (slash && file_mkdirs(parent)) return QA_ERR;
     int fd = open(lock, O_CREAT | O_RDWR, 0666);
     if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
     flock(fd, LOCK_EX); /* two sweeps never train the same teacher at once */
@@ -368,11 +364,11 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     pipeline_set_stop_flag(&interrupted);
     double teacher_f1 = -1;
     snprintf(path, sizeof path, "%s/results.db", g->out);
-    if (text_mkdirs(g->out) || db_open(path, &s.db) || prepare_data(g)) goto fail;
+    if (file_mkdirs(g->out) || db_open(path, &s.db) || prepare_data(g)) goto fail;
     snprintf(path, sizeof path, "%s/results", g->out);
-    if (text_mkdirs(path)) goto fail;
+    if (file_mkdirs(path)) goto fail;
     snprintf(path, sizeof path, "%s/points", g->out);
-    if (text_mkdirs(path)) goto fail;
+    if (file_mkdirs(path)) goto fail;
     snprintf(path, sizeof path, "%s/.compute.lock", g->out);
     s.lock_fd = open(path, O_CREAT | O_RDWR, 0666);
     if (s.lock_fd < 0) {

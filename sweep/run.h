@@ -11,7 +11,7 @@
  *      pruning, fine-tuning, scoring) and saving OUT/points/HASH/ (checkpoint, predictions,
  *      trained.json); workers hold a shared lock on OUT/.compute.lock;
  *   2. latency: the head process takes that lock exclusively and times the teacher and each
- *      trained point interleaved (core/latency.h), then writes the point's result file
+ *      trained point interleaved (core/model/latency.h), then writes the point's result file
  *      (OUT/results/HASH.json, atomically) and ingests it into OUT/results.db in one
  *      transaction. A cluster backend delivers result files the same way.
  * Ctrl-C stops cleanly: workers are stopped, unfinished points go back to 'pending'. */

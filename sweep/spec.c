@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-#include "core/text.h"
+#include "core/util/error.h"
+#include "core/text/text.h"
+#include "core/util/fileio.h"
 
 static const char *type_name(SpecType t) {
     return t == SPEC_INT ? "an integer" : t == SPEC_DOUBLE ? "a number"
@@ -84,7 +85,7 @@ int spec_apply_json(const char *json, const char *file, const char *path,
 int spec_apply_file(const char *file, const SpecField *fields, int n, void *dst) {
     char *text = NULL;
     size_t len = 0;
-    if (text_read_file(file, &text, &len)) return QA_ERR;
+    if (file_read(file, 0, &text, &len)) return QA_ERR;
     int rc = spec_apply_json(text, file, "", fields, n, dst);
     free(text);
     return rc;

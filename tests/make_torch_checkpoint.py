@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tests/make_torch_checkpoint.py: writes the PyTorch-made checkpoints core/checkpoint.c must
+"""tests/make_torch_checkpoint.py: writes the PyTorch-made checkpoints core/model/checkpoint.c must
 load exactly as Hugging Face would, and the logits they must give.
 
 For a tiny BERT and a tiny RoBERTa question-answering model (seeded), it writes

@@ -7,13 +7,13 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/bert.h"
-#include "core/error.h"
-#include "core/loss.h"
-#include "core/ops.h"
-#include "core/optim.h"
-#include "core/rng.h"
-#include "core/safetensors.h"
+#include "core/model/bert.h"
+#include "core/util/error.h"
+#include "core/model/loss.h"
+#include "core/model/ops.h"
+#include "core/model/optim.h"
+#include "core/util/rng.h"
+#include "core/model/safetensors.h"
 #include "tests/test.h"
 
 #define FIXTURE "tests/data/parity.safetensors"

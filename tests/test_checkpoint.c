@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/bert.h"
-#include "core/checkpoint.h"
-#include "core/error.h"
-#include "core/safetensors.h"
+#include "core/model/bert.h"
+#include "core/model/checkpoint.h"
+#include "core/util/error.h"
+#include "core/model/safetensors.h"
 #include "tests/test.h"
 
 static char dir[] = "/tmp/qaprune_ckpt_XXXXXX";

@@ -10,7 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "core/util/error.h"
 #include "db/results.h"
 #include "tests/test.h"
 

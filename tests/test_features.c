@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/decode.h"
-#include "core/error.h"
-#include "core/features.h"
-#include "core/predictions.h"
-#include "core/squad.h"
-#include "core/squad_metric.h"
-#include "core/wordpiece.h"
+#include "core/qa/decode.h"
+#include "core/util/error.h"
+#include "core/qa/features.h"
+#include "core/qa/predictions.h"
+#include "core/qa/squad.h"
+#include "core/qa/squad_metric.h"
+#include "core/text/wordpiece.h"
 #include "tests/test.h"
 
 #define SQUAD_DEV "../shared/data/squad/dev-v2.0.json"

@@ -1,11 +1,11 @@
-/* tests/test_ops.c: every kernel of core/ops.c against a plain double-precision twin, and
+/* tests/test_ops.c: every kernel of core/model/ops.c against a plain double-precision twin, and
  * every backward against central finite differences of that twin (in double).
  * Loss for the gradient checks: L = sum_i out_i * r_i with fixed random r. */
 #include <math.h>
 #include <string.h>
 
-#include "core/ops.h"
-#include "core/rng.h"
+#include "core/model/ops.h"
+#include "core/util/rng.h"
 #include "tests/test.h"
 
 #define FD_H 1e-5

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/error.h"
+#include "core/util/error.h"
 #include "plots/gnuplot.h"
 #include "plots/plots.h"
 #include "tests/test.h"

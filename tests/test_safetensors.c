@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/safetensors.h"
+#include "core/util/error.h"
+#include "core/model/safetensors.h"
 #include "tests/test.h"
 
 #define PARITY "tests/data/parity.safetensors"

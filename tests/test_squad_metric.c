@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/predictions.h"
-#include "core/squad.h"
-#include "core/squad_metric.h"
+#include "core/util/error.h"
+#include "core/qa/predictions.h"
+#include "core/qa/squad.h"
+#include "core/qa/squad_metric.h"
 #include "tests/test.h"
 
 #define SQUAD_DIR "../shared/data/squad"

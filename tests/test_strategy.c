@@ -3,11 +3,11 @@
 #include <math.h>
 #include <string.h>
 
-#include "core/bert.h"
-#include "core/error.h"
-#include "core/ops.h"
-#include "core/strategy.h"
-#include "core/train.h"
+#include "core/model/bert.h"
+#include "core/util/error.h"
+#include "core/model/ops.h"
+#include "core/prune/strategy.h"
+#include "core/model/train.h"
 #include "tests/test.h"
 
 static void test_counts_and_topk(void) {

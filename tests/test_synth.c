@@ -6,12 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/squad.h"
-#include "core/synth.h"
-#include "core/text.h"
-#include "core/wordpiece.h"
+#include "core/util/error.h"
+#include "core/qa/squad.h"
+#include "core/qa/synth.h"
+#include "core/text/text.h"
+#include "core/text/wordpiece.h"
 #include "tests/test.h"
+#include "core/util/fileio.h"
 
 static char dir[] = "/tmp/qaprune_synth_XXXXXX";
 
@@ -19,7 +20,7 @@ static char *slurp(const char *sub, const char *name) {
     char path[512], *buf = NULL;
     size_t len;
     snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
-    return text_read_file(path, &buf, &len) ? NULL : buf;
+    return file_read(path, 0, &buf, &len) ? NULL : buf;
 }
 
 static int same_file(const char *a, const char *b, const char *name) {

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/bert.h"
-#include "core/error.h"
-#include "core/loss.h"
-#include "core/ops.h"
-#include "core/rng.h"
-#include "core/train.h"
+#include "core/model/bert.h"
+#include "core/util/error.h"
+#include "core/model/loss.h"
+#include "core/model/ops.h"
+#include "core/util/rng.h"
+#include "core/model/train.h"
 #include "tests/test.h"
 
 enum { N = 8, T = 14, V = 20 };

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/error.h"
-#include "core/wordpiece.h"
+#include "core/util/error.h"
+#include "core/text/wordpiece.h"
 #include "tests/test.h"
 
 #define BERT_VOCAB "../shared/data/bert-vocab/vocab.txt"

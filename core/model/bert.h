@@ -1,0 +1,157 @@
+/* core/model/bert.h: a BERT/RoBERTa encoder with a QA head, gates, forward and backward.
+ *
+ * The math is Hugging Face BertForQuestionAnswering: embeddings (word + position + token
+ * type) -> LayerNorm -> dropout; L post-LN layers of multi-head self-attention and a GELU(erf)
+ * FFN; QA head Linear(C, 2) giving start and end logits. Two additions for pruning:
+ *   - a gate per attention head scales that head's context vector before the output
+ *     projection, and a gate per FFN neuron scales the neuron after GELU;
+ *   - every layer has its own number of heads and FFN width (ragged shapes), which is what
+ *     a physically pruned model is. A layer may have 0 heads or 0 neurons (its residual
+ *     path and output bias remain), as Hugging Face gives after pruning all of them.
+ * Shape letters as in core/model/ops.h. Parameters live in one allocation laid out by a single
+ * table (bert.c) that also gives Hugging Face names, shapes and weight-decay groups. */
+#ifndef QAPRUNE_BERT_H
+#define QAPRUNE_BERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BERT_MAX_LAYERS 48
+#define BERT_MAX_HEADS 64
+
+typedef struct {
+    int vocab_size, max_position, type_vocab_size;
+    int hidden_size;       /* C */
+    int num_layers;        /* L */
+    int num_heads;         /* nominal heads per layer (before pruning); HS = C / num_heads */
+    int intermediate_size; /* nominal FFN width (before pruning) */
+    float layer_norm_eps;  /* 1e-12 for BERT, 1e-5 for RoBERTa */
+    int position_offset;   /* position id of token 0: 0 for BERT, padding_idx + 1 for RoBERTa */
+    float hidden_dropout, attention_dropout; /* used only by training forwards */
+    int heads[BERT_MAX_LAYERS];              /* heads kept in each layer */
+    int ffn[BERT_MAX_LAYERS];                /* FFN neurons kept in each layer */
+    /* head_ids[l][j]: original (unpruned) index of layer l's j-th kept head. */
+    int8_t head_ids[BERT_MAX_LAYERS][BERT_MAX_HEADS];
+} BertConfig;
+
+/* Fills an unpruned configuration (every layer num_heads heads and intermediate_size
+ * neurons), BERT defaults for the rest (eps 1e-12, dropout 0.1, position offset 0). */
+void bert_config_init(BertConfig *cfg, int vocab_size, int max_position, int num_layers,
+                      int hidden_size, int num_heads, int intermediate_size);
+/* Checks every field; returns QA_OK or QA_ERR with a line naming the field and value. */
+int bert_config_check(const BertConfig *cfg);
+int bert_head_size(const BertConfig *cfg);
+int bert_total_heads(const BertConfig *cfg); /* sum of heads[l] */
+int bert_total_ffn(const BertConfig *cfg);   /* sum of ffn[l] */
+
+/* The per-layer slice of everything ragged; the one helper forward, backward, pruning and
+ * the gate arrays all use. head_off / ffn_off index the flat gate arrays. */
+typedef struct {
+    int NH, HS, A, F;
+    int head_off, ffn_off;
+} BertSlice;
+BertSlice bert_slice(const BertConfig *cfg, int layer);
+
+typedef struct {
+    float *qw, *kw, *vw; /* [A,C] each, consecutive: together the fused QKV weight [3A,C] */
+    float *qb, *kb, *vb; /* [A] each, consecutive: the fused QKV bias [3A] */
+    float *ow, *ob;      /* attention output dense [C,A], [C] */
+    float *ln1w, *ln1b;  /* attention output LayerNorm [C] */
+    float *f1w, *f1b;    /* intermediate dense [F,C], [F] */
+    float *f2w, *f2b;    /* output dense [C,F], [C] */
+    float *ln2w, *ln2b;  /* output LayerNorm [C] */
+} BertLayerWeights;
+
+typedef struct {
+    float *wte, *wpe, *wtt; /* [V,C], [P,C], [TV,C] */
+    float *lnew, *lneb;     /* embeddings LayerNorm [C] */
+    BertLayerWeights layer[BERT_MAX_LAYERS];
+    float *qaw, *qab;       /* QA head [2,C], [2] */
+} BertWeights;
+
+/* One parameter tensor, from the table: Hugging Face name, shape, place in the flat
+ * allocation (in floats), and whether AdamW applies weight decay to it. */
+typedef struct {
+    char name[96];
+    int layer; /* -1 for tensors outside the encoder layers */
+    int ndim;
+    int shape[2];
+    size_t offset, numel;
+    int decay;
+} BertTensor;
+
+typedef struct {
+    int B, T;
+    const int32_t *ids, *types, *mask; /* [B,T] each; mask 1 = real token, 0 = padding */
+} BertBatch;
+
+/* Gate values in [0,1], layer-major: head[bert_slice(l).head_off + h], ffn[... .ffn_off + f].
+ * A NULL pointer means all gates of that kind are 1 (and costs nothing). */
+typedef struct {
+    const float *head; /* [bert_total_heads] */
+    const float *ffn;  /* [bert_total_ffn] */
+} BertGates;
+
+typedef struct BertModel BertModel;
+
+/* Returns a new model with zeroed parameters in *out (free with bert_free), or QA_ERR. */
+int bert_create(const BertConfig *cfg, BertModel **out);
+void bert_free(BertModel *m); /* accepts NULL */
+const BertConfig *bert_config(const BertModel *m);
+/* Sets the dropout probabilities used by later training forwards (each in [0, 1)). */
+void bert_set_dropout(BertModel *m, float hidden, float attention);
+
+/* Parameters: the flat array (borrowed), its size, the weights' pointer struct, the table. */
+float *bert_params(BertModel *m);
+size_t bert_num_params(const BertModel *m);
+const BertWeights *bert_weights(const BertModel *m);
+int bert_num_tensors(const BertModel *m);
+const BertTensor *bert_tensor(const BertModel *m, int i);
+const BertTensor *bert_find_tensor(const BertModel *m, const char *hf_name); /* NULL if none */
+
+/* Gradients (same layout as the parameters), allocated on first use; NULL before. */
+float *bert_grads(BertModel *m);
+const BertWeights *bert_grad_weights(const BertModel *m);
+
+/* BERT initialisation: weights ~ N(0, std) (std 0.02 in BERT), biases 0, LayerNorm 1 / 0. */
+void bert_init_random(BertModel *m, uint64_t seed, float std);
+/* Glorot & Bengio (2010) initialisation of the linear layers, U(-a, a) with
+ * a = sqrt(6 / (fan_in + fan_out)); embeddings N(0, 0.02); biases 0; LayerNorm 1 / 0.
+ * Larger than BERT's 0.02 at these widths (the embedded default's teacher uses it). */
+void bert_init_xavier(BertModel *m, uint64_t seed);
+/* Overwrites the position embeddings with the sinusoids of Vaswani et al. (2017), scaled to
+ * the RMS of the N(0, 0.02) word embeddings; they stay trainable. Their dot products depend
+ * only on the distance between two positions, which attention can use from the first step. */
+void bert_init_sinusoid_positions(BertModel *m);
+
+/* Runs the model on a batch. train = 1 keeps every activation for bert_backward and applies
+ * dropout drawn from seed; train = 0 keeps only what the next layer needs. Returns QA_ERR on
+ * an out-of-range token id, type id or length (naming it) or when memory runs out. */
+int bert_forward(BertModel *m, const BertBatch *batch, const BertGates *gates, int train,
+                 uint64_t seed);
+/* The last forward's logits, [B*T] each; borrowed, valid until the next forward. */
+const float *bert_start_logits(const BertModel *m);
+const float *bert_end_logits(const BertModel *m);
+
+/* Backpropagates dstart, dend ([B*T], gradients of the loss with respect to the last
+ * training forward's logits). Accumulates into the parameter gradients (allocated zeroed on
+ * first use) and, when not NULL, into dhead_gates / dffn_gates (layouts as BertGates).
+ * param_grads = 0 skips the weight gradients (enough for gate importance). Returns QA_ERR
+ * when memory runs out. */
+int bert_backward(BertModel *m, const float *dstart, const float *dend, float *dhead_gates,
+                  float *dffn_gates, int param_grads);
+void bert_zero_grad(BertModel *m);
+
+/* Returns in *out a new, physically smaller model keeping the heads and neurons whose keep
+ * flag is non-zero (layouts as BertGates): rows of Q, K, V and W1 and columns of O and W2
+ * removed, their biases with them. Free with bert_free. */
+int bert_prune(const BertModel *m, const uint8_t *keep_heads, const uint8_t *keep_ffn,
+               BertModel **out);
+
+/* Matmul FLOPs of one forward (2 per multiply-add, the same count as the PyTorch baseline):
+ * per layer 2N*C*3A + 2N*A*C + 4N*C*F + 4B*NH*T*T*HS, plus the QA head 4N*C. */
+double bert_forward_flops(const BertConfig *cfg, int B, int T);
+/* Parameter count of the pruned shape (what the tensors hold). */
+size_t bert_config_num_params(const BertConfig *cfg);
+
+#endif

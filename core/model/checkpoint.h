@@ -1,0 +1,47 @@
+/* core/model/checkpoint.h: model checkpoints in the Hugging Face layout.
+ *
+ * A checkpoint is a directory holding
+ *   config.json        BertConfig / RobertaConfig as transformers writes it for
+ *                      BertForQuestionAnswering / RobertaForQuestionAnswering;
+ *   model.safetensors  the parameters under their Hugging Face names (F32 when we write;
+ *                      F32, F16, BF16 or F64 accepted on read);
+ *   vocab.txt          the WordPiece vocabulary, one token per line (copied, not parsed).
+ *
+ * Pruning is recorded the way transformers records it, so a checkpoint we write loads there:
+ *   - removed heads in config.json "pruned_heads": {"layer": [original head indices]}, as
+ *     PreTrainedModel.prune_heads() stores them;
+ *   - the per-layer FFN width only in the tensor shapes (rows of
+ *     encoder.layer.N.intermediate.dense.weight); config.json has no key for it.
+ * We also write an informational key "qaprune": {"heads_per_layer": [...],
+ * "ffn_per_layer": [...]}; on read it is only cross-checked against the above.
+ *
+ * RoBERTa: model_type "roberta", tensors under "roberta." instead of "bert.", position ids
+ * starting at pad_token_id + 1 (BertConfig.position_offset). A model with position_offset > 0
+ * is written as RoBERTa with pad_token_id = position_offset - 1.
+ *
+ * Every failure returns QA_ERR with one qa_error() line naming the file, the key or tensor,
+ * and the bad value; nothing partial is returned. */
+#ifndef QAPRUNE_CHECKPOINT_H
+#define QAPRUNE_CHECKPOINT_H
+
+#include "core/model/bert.h"
+
+/* Parses and validates config.json (path is the checkpoint directory or the file itself)
+ * into *cfg (caller-owned). Heads come from pruned_heads; FFN widths from the "qaprune" key
+ * when present, else intermediate_size for every layer (only the tensors know for sure:
+ * checkpoint_load() takes them from there). Returns QA_OK or QA_ERR. */
+int checkpoint_read_config(const char *path, BertConfig *cfg);
+
+/* Reads dir/config.json and dir/model.safetensors. On success returns QA_OK and sets *out to
+ * a new model (free with bert_free()); on failure returns QA_ERR and sets *out to NULL.
+ * Checks every tensor of the model's table for presence and exact shape, rejects unknown
+ * extra tensors (the unused pooler and the position_ids buffer are skipped silently). */
+int checkpoint_load(const char *dir, BertModel **out);
+
+/* Writes m into dir (created if missing, parent must exist): config.json, model.safetensors
+ * (F32) and vocab.txt copied from vocab_src_path. Each file is written to a temporary name,
+ * fsynced and renamed over the old one, so each is either old or new, never torn.
+ * Returns QA_OK or QA_ERR. */
+int checkpoint_save(const BertModel *m, const char *dir, const char *vocab_src_path);
+
+#endif

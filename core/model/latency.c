@@ -1,0 +1,62 @@
+/* core/model/latency.c: see latency.h. */
+#include "core/model/latency.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/util/error.h"
+
+double latency_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double latency_median(double *x, int n) {
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
+                    LatencyResult *r) {
+    int N = o->batch * o->seq, rc = QA_ERR;
+    if (o->batch < 1 || o->seq < 1 || o->repeats < 1 || o->warmup < 0)
+        return qa_error("latency: bad settings batch %d seq %d repeats %d warmup %d", o->batch,
+                        o->seq, o->repeats, o->warmup);
+    int32_t *ids = malloc(sizeof(int32_t) * 3 * (size_t)N);
+    double *t = malloc(sizeof(double) * 2 * (size_t)o->repeats);
+    if (!ids || !t) {
+        qa_error("latency: out of memory");
+        goto cleanup;
+    }
+    int32_t *types = ids + N, *mask = types + N;
+    int V = bert_config(teacher)->vocab_size;
+    for (int i = 0; i < N; i++) {
+        ids[i] = (int32_t)((i * 7919 + 13) % V);
+        types[i] = i % o->seq >= o->seq / 4;
+        mask[i] = 1;
+    }
+    BertBatch b = {o->batch, o->seq, ids, types, mask};
+    BertModel *models[2] = {teacher, pruned};
+    for (int it = 0; it < o->warmup + o->repeats; it++)
+        for (int k = 0; k < 2; k++) {
+            double t0 = latency_now_ms();
+            if (bert_forward(models[k], &b, NULL, 0, 0)) goto cleanup;
+            if (it >= o->warmup) t[k * o->repeats + it - o->warmup] = latency_now_ms() - t0;
+        }
+    r->teacher_ms = latency_median(t, o->repeats);
+    r->pruned_ms = latency_median(t + o->repeats, o->repeats);
+    r->teacher_min_ms = t[0]; /* sorted by latency_median */
+    r->pruned_min_ms = t[o->repeats];
+    r->speedup = r->teacher_ms / r->pruned_ms;
+    rc = QA_OK;
+cleanup:
+    free(ids);
+    free(t);
+    return rc;
+}

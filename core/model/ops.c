@@ -1,0 +1,392 @@
+/* core/model/ops.c: layer kernels (see ops.h for shapes and conventions).
+ *
+ * GEMMs go to OpenBLAS (it threads them itself); element-wise loops use OpenMP with static
+ * schedules, and every reduction is split so that each output element is summed by exactly
+ * one thread in a fixed order: results are identical run to run and independent of the
+ * thread count except where OpenBLAS itself splits a sum. */
+#include "core/model/ops.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "core/util/rng.h"
+
+static int n_threads = 1;
+
+/* Element-wise loops run in parallel only when the work pays for waking the other threads
+ * (about 10 us a region): below ~32k elements one thread is faster. */
+#define PARALLEL(work) ((work) >= 32768 && n_threads > 1)
+
+void ops_set_threads(int n) {
+    assert(n >= 1);
+    n_threads = n;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+int ops_threads(void) { return n_threads; }
+
+/* ---------------------------------------------------------------- scalar math */
+
+/* e^x = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2] (Cody-Waite
+ * split of ln 2), e^r by its degree-7 Taylor polynomial (truncation < 5e-9 relative).
+ * Branch-free so that loops over it vectorise. */
+static inline float expf_fast(float x) {
+    const float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    float xc = x < -87.33654f ? -87.33654f : x;
+    xc = xc > 88.37626f ? 88.37626f : xc;
+    float n = rintf(xc * 1.44269504088896341f);
+    float r = fmaf(n, -ln2_lo, fmaf(n, -ln2_hi, xc));
+    float p = 1.f / 5040.f;
+    p = fmaf(p, r, 1.f / 720.f);
+    p = fmaf(p, r, 1.f / 120.f);
+    p = fmaf(p, r, 1.f / 24.f);
+    p = fmaf(p, r, 1.f / 6.f);
+    p = fmaf(p, r, 0.5f);
+    p = fmaf(p, r, 1.f);
+    p = fmaf(p, r, 1.f);
+    union { uint32_t u; float f; } scale = {.u = (uint32_t)((int32_t)n + 127) << 23};
+    float y = p * scale.f;
+    y = x < -87.33654f ? 0.f : y;
+    y = x > 88.37626f ? INFINITY : y;
+    return x != x ? x : y;
+}
+
+/* Phi(x) = 0.5 erfc(-x/sqrt2). erfc(z) for z >= 0 by the Chebyshev-fitted form
+ * erfc(z) = t exp(-z^2 + P(t)), t = 1/(1 + z/2), fractional error < 1.2e-7 for all z >= 0
+ * (Press et al., Numerical Recipes, "erfcc"); negative arguments by symmetry. */
+static inline float normcdf_fast(float x) {
+    float z = fabsf(x) * 0.70710678118654752f;
+    float t = 1.f / fmaf(0.5f, z, 1.f);
+    float p = 0.17087277f;
+    p = fmaf(p, t, -0.82215223f);
+    p = fmaf(p, t, 1.48851587f);
+    p = fmaf(p, t, -1.13520398f);
+    p = fmaf(p, t, 0.27886807f);
+    p = fmaf(p, t, -0.18628806f);
+    p = fmaf(p, t, 0.09678418f);
+    p = fmaf(p, t, 0.37409196f);
+    p = fmaf(p, t, 1.00002368f);
+    p = fmaf(p, t, -1.26551223f);
+    float half_erfc = 0.5f * t * expf_fast(fmaf(-z, z, p));
+    return x < 0.f ? half_erfc : 1.f - half_erfc;
+}
+
+static inline float gelu_fast(float x) { return x * normcdf_fast(x); }
+
+static inline float gelu_grad_fast(float x) {
+    return normcdf_fast(x) + x * 0.39894228040143268f * expf_fast(-0.5f * x * x);
+}
+
+float ops_expf(float x) { return expf_fast(x); }
+float ops_normcdf(float x) { return normcdf_fast(x); }
+float ops_gelu(float x) { return gelu_fast(x); }
+float ops_gelu_grad(float x) { return gelu_grad_fast(x); }
+
+/* ---------------------------------------------------------------- dropout */
+
+void dropout_apply(float *x, long n, const Dropout *d, uint64_t site) {
+    if (!d || d->p <= 0.f) return;
+    assert(d->p < 1.f);
+    uint64_t cut = (uint64_t)((double)d->p * 18446744073709551616.0);
+    float keep_scale = 1.f / (1.f - d->p);
+#pragma omp parallel for schedule(static) if (PARALLEL(n))
+    for (long i = 0; i < n; i++)
+        x[i] = rng_hash(d->seed, site, (uint64_t)i) >= cut ? x[i] * keep_scale : 0.f;
+}
+
+/* ---------------------------------------------------------------- embeddings */
+
+void embed_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
+                   const float *wpe, const float *wtt, int B, int T, int C, int pos_offset) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)B * T * C))
+    for (int n = 0; n < B * T; n++) {
+        const float *w = wte + (long)ids[n] * C, *p = wpe + (long)(pos_offset + n % T) * C;
+        const float *t = wtt + (long)types[n] * C;
+        float *o = out + (long)n * C;
+        for (int c = 0; c < C; c++) o[c] = w[c] + p[c] + t[c];
+    }
+}
+
+void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                    const int32_t *ids, const int32_t *types, int B, int T, int C,
+                    int pos_offset) {
+    /* Scatter-add: rows collide (same token twice), so this stays serial and ordered. */
+    for (int n = 0; n < B * T; n++) {
+        const float *d = dout + (long)n * C;
+        float *w = dwte + (long)ids[n] * C, *p = dwpe + (long)(pos_offset + n % T) * C;
+        float *t = dwtt + (long)types[n] * C;
+        for (int c = 0; c < C; c++) {
+            w[c] += d[c];
+            p[c] += d[c];
+            t[c] += d[c];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- layernorm */
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
+                       const float *b, int N, int C, float eps) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (long)n * C;
+        float *o = out + (long)n * C;
+        float m = 0.f, v = 0.f;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        float s = 1.f / sqrtf(v / C + eps);
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+        if (mean) mean[n] = m;
+        if (rstd) rstd[n] = s;
+    }
+}
+
+/* Forward: y = xhat * w + b, xhat = (x - mean) * rstd.
+ * dxhat = dy * w; dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat));
+ * dw = sum_rows dy * xhat; db = sum_rows dy. */
+void layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                        const float *mean, const float *rstd, const float *w, int N, int C) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (long)n * C, *dy = dout + (long)n * C;
+        float *dx = din + (long)n * C;
+        float m = mean[n], s = rstd[n], g_mean = 0.f, gx_mean = 0.f;
+        for (int c = 0; c < C; c++) {
+            float dxhat = dy[c] * w[c];
+            g_mean += dxhat;
+            gx_mean += dxhat * (x[c] - m) * s;
+        }
+        g_mean /= C;
+        gx_mean /= C;
+        for (int c = 0; c < C; c++)
+            dx[c] += s * (dy[c] * w[c] - g_mean - (x[c] - m) * s * gx_mean);
+    }
+    if (!dw || !db) return;
+    /* Parameter gradients: each thread owns a block of columns, rows summed in order. */
+#pragma omp parallel if (PARALLEL((long)N * C))
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int c0 = (int)((long)C * id / nt), c1 = (int)((long)C * (id + 1) / nt);
+        for (int n = 0; n < N; n++) {
+            const float *x = in + (long)n * C, *dy = dout + (long)n * C;
+            float m = mean[n], s = rstd[n];
+            for (int c = c0; c < c1; c++) {
+                dw[c] += dy[c] * (x[c] - m) * s;
+                db[c] += dy[c];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- linear layers */
+
+void matmul_forward(float *out, const float *in, const float *w, const float *b, int N, int K,
+                    int O) {
+    if (N == 0 || O == 0) return;
+    if (b) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
+        for (int n = 0; n < N; n++) memcpy(out + (long)n * O, b, sizeof(float) * O);
+    }
+    if (K == 0) {
+        if (!b) memset(out, 0, sizeof(float) * N * (size_t)O);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.f, in, K, w, K,
+                b ? 1.f : 0.f, out, O);
+}
+
+/* Forward: out = in . w^T + b.  din += dout . w;  dw += dout^T . in;  db += sum_rows dout. */
+void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, int N, int K, int O) {
+    if (N == 0 || O == 0) return;
+    if (K > 0 && din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.f, dout, O, w, K,
+                    1.f, din, K);
+    if (K > 0 && dw)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.f, dout, O, in, K,
+                    1.f, dw, K);
+    if (db) {
+#pragma omp parallel if (PARALLEL((long)N * O))
+        {
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int o0 = (int)((long)O * id / nt), o1 = (int)((long)O * (id + 1) / nt);
+            for (int n = 0; n < N; n++) {
+                const float *d = dout + (long)n * O;
+                for (int o = o0; o < o1; o++) db[o] += d[o];
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* probs row = softmax over the unmasked keys of s (in place); masked keys get 0. A row with
+ * every key masked gets the uniform distribution (what an additive -inf-like mask gives). */
+static void softmax_row(float *s, const int32_t *mask, int T) {
+    float mx = -INFINITY, sum = 0.f;
+    for (int j = 0; j < T; j++)
+        if (mask[j] && s[j] > mx) mx = s[j];
+    if (mx == -INFINITY) {
+        for (int j = 0; j < T; j++) s[j] = 1.f / T;
+        return;
+    }
+    for (int j = 0; j < T; j++) {
+        float e = expf_fast(s[j] - mx);
+        s[j] = mask[j] ? e : 0.f;
+        sum += s[j];
+    }
+    float inv = 1.f / sum;
+    for (int j = 0; j < T; j++) s[j] *= inv;
+}
+
+static uint64_t attention_site(uint64_t site, int b, int NH, int h) {
+    return (site << 24) ^ (uint64_t)(b * NH + h);
+}
+
+void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
+                       int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
+                       float *scratch) {
+    int A = NH * HS, ld = 3 * A;
+    float scale = 1.f / sqrtf((float)HS);
+    if (NH == 0) return;
+    for (int b = 0; b < B; b++) {
+        const float *q = qkv + (long)b * T * ld;
+        for (int h = 0; h < NH; h++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + h * HS,
+                        ld, q + A + h * HS, ld, 0.f, probs + ((long)b * NH + h) * T * T, T);
+#pragma omp parallel for schedule(static) if (PARALLEL((long)NH * T * T))
+        for (int r = 0; r < NH * T; r++)
+            softmax_row(probs + ((long)b * NH * T + r) * T, mask + (long)b * T, T);
+        for (int h = 0; h < NH; h++) {
+            const float *p = probs + ((long)b * NH + h) * T * T;
+            if (d && d->p > 0.f) {
+                memcpy(scratch, p, sizeof(float) * T * T);
+                dropout_apply(scratch, (long)T * T, d, attention_site(site, b, NH, h));
+                p = scratch;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.f, p, T,
+                        q + 2 * A + h * HS, ld, 0.f, ctx + (long)b * T * A + h * HS, A);
+        }
+    }
+}
+
+/* Forward per (b, h): S = scale Q K^T; P = softmax(S); Pd = dropout(P); ctx = Pd V.
+ * dV += Pd^T dctx;  dPd = dctx V^T;  dP = dropout(dPd);  dS = P * (dP - rowsum(dP * P));
+ * dQ += scale dS K;  dK += scale dS^T Q. */
+void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
+                        const int32_t *mask, int B, int T, int NH, int HS, const Dropout *d,
+                        uint64_t site, float *scratch) {
+    int A = NH * HS, ld = 3 * A;
+    float scale = 1.f / sqrtf((float)HS);
+    float *pd = scratch, *dp = scratch + (long)T * T;
+    for (int b = 0; b < B; b++) {
+        const float *q = qkv + (long)b * T * ld, *dc = dctx + (long)b * T * A;
+        float *dq = dqkv + (long)b * T * ld;
+        for (int h = 0; h < NH; h++) {
+            const float *p = probs + ((long)b * NH + h) * T * T, *pdrop = p;
+            int drop = d && d->p > 0.f;
+            if (drop) {
+                memcpy(pd, p, sizeof(float) * T * T);
+                dropout_apply(pd, (long)T * T, d, attention_site(site, b, NH, h));
+                pdrop = pd;
+            }
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.f, pdrop, T,
+                        dc + h * HS, A, 1.f, dq + 2 * A + h * HS, ld);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.f, dc + h * HS, A,
+                        q + 2 * A + h * HS, ld, 0.f, dp, T);
+            if (drop) dropout_apply(dp, (long)T * T, d, attention_site(site, b, NH, h));
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
+            for (int i = 0; i < T; i++) {
+                const float *pr = p + (long)i * T;
+                float *g = dp + (long)i * T, dot = 0.f;
+                for (int j = 0; j < T; j++) dot += g[j] * pr[j];
+                for (int j = 0; j < T; j++) g[j] = pr[j] * (g[j] - dot);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, dp, T,
+                        q + A + h * HS, ld, 1.f, dq + h * HS, ld);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, dp, T,
+                        q + h * HS, ld, 1.f, dq + A + h * HS, ld);
+        }
+    }
+    (void)mask; /* masked keys have P = 0, hence dS = 0: the mask is already in probs */
+}
+
+/* ---------------------------------------------------------------- gates */
+
+void headgate_forward(float *out, const float *in, const float *gate, int N, int NH, int HS) {
+    int A = NH * HS;
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * A))
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < NH; h++)
+            for (int s = 0; s < HS; s++)
+                out[(long)n * A + h * HS + s] = in[(long)n * A + h * HS + s] * gate[h];
+}
+
+/* Forward: out[n, h, s] = in[n, h, s] * gate[h]. */
+void headgate_backward(float *din, float *dgate, const float *dout, const float *in,
+                       const float *gate, int N, int NH, int HS) {
+    int A = NH * HS;
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * A))
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < NH; h++)
+            for (int s = 0; s < HS; s++)
+                din[(long)n * A + h * HS + s] += dout[(long)n * A + h * HS + s] * gate[h];
+    if (!dgate) return;
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * HS * NH))
+    for (int h = 0; h < NH; h++) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++) {
+            const float *o = dout + (long)n * A + h * HS, *x = in + (long)n * A + h * HS;
+            float row = 0.f;
+            for (int s = 0; s < HS; s++) row += o[s] * x[s];
+            acc += row;
+        }
+        dgate[h] += (float)acc;
+    }
+}
+
+void gelu_gate_forward(float *out, const float *in, const float *gate, int N, int F) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * F))
+    for (int n = 0; n < N; n++) {
+        const float *x = in + (long)n * F;
+        float *o = out + (long)n * F;
+        if (gate)
+            for (int f = 0; f < F; f++) o[f] = gelu_fast(x[f]) * gate[f];
+        else
+            for (int f = 0; f < F; f++) o[f] = gelu_fast(x[f]);
+    }
+}
+
+/* Forward: out = gelu(in) * gate.  din += dout * gate * gelu'(in);
+ * dgate += sum_rows dout * gelu(in) (each thread owns a block of columns). */
+void gelu_gate_backward(float *din, float *dgate, const float *dout, const float *in,
+                        const float *gate, int N, int F) {
+#pragma omp parallel if (PARALLEL((long)N * F))
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int f0 = (int)((long)F * id / nt), f1 = (int)((long)F * (id + 1) / nt);
+        for (int n = 0; n < N; n++) {
+            const float *x = in + (long)n * F, *dy = dout + (long)n * F;
+            float *dx = din + (long)n * F;
+            if (gate && dgate)
+                for (int f = f0; f < f1; f++) {
+                    dx[f] += dy[f] * gate[f] * gelu_grad_fast(x[f]);
+                    dgate[f] += dy[f] * gelu_fast(x[f]);
+                }
+            else if (gate)
+                for (int f = f0; f < f1; f++) dx[f] += dy[f] * gate[f] * gelu_grad_fast(x[f]);
+            else if (dgate)
+                for (int f = f0; f < f1; f++) {
+                    dx[f] += dy[f] * gelu_grad_fast(x[f]);
+                    dgate[f] += dy[f] * gelu_fast(x[f]);
+                }
+            else
+                for (int f = f0; f < f1; f++) dx[f] += dy[f] * gelu_grad_fast(x[f]);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+/* core/model/ops.h: the layer kernels of the engine, each forward beside its backward.
+ *
+ * Shape letters (defined once, used in every comment below):
+ *   B batch, T tokens per sequence, N = B*T rows, C hidden, NH heads of a layer,
+ *   HS head size, A = NH*HS attention width, F FFN width of a layer, V vocabulary,
+ *   P positions, TV token types.
+ * All tensors are row-major fp32. Linear weights are stored as Hugging Face / PyTorch do,
+ * [out, in], so a linear layer is out = in . W^T + b.
+ * Forward kernels overwrite their outputs. Backward kernels ACCUMULATE (+=) into every
+ * gradient they produce (weights and inputs alike); the caller zeroes once per step.
+ * Kernels assert their preconditions; they never fail at run time. */
+#ifndef QAPRUNE_OPS_H
+#define QAPRUNE_OPS_H
+
+#include <stdint.h>
+
+/* Dropout by a stateless hash (core/util/rng.h): element i of site `site` is kept iff
+ * hash(seed, site, i) >= p * 2^64, and kept elements are scaled by 1/(1-p). The same
+ * (seed, site) regenerates the same mask in backward, so no mask is stored. */
+typedef struct {
+    float p;       /* drop probability; 0 = identity */
+    uint64_t seed; /* per step */
+} Dropout;
+
+/* x[n] = dropout(x[n]) in place (forward) or dx[n] = dropout(dx[n]) (backward: same mask). */
+void dropout_apply(float *x, long n, const Dropout *d, uint64_t site);
+
+/* out[N,C] = wte[ids] + wpe[pos_offset + t] + wtt[types].
+ * ids, types: [N] (N = B*T, token t = row % T); wte [V,C], wpe [P,C], wtt [TV,C]. */
+void embed_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
+                   const float *wpe, const float *wtt, int B, int T, int C, int pos_offset);
+/* dwte, dwpe, dwtt += the rows of dout [N,C] each row came from. */
+void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
+                    const int32_t *ids, const int32_t *types, int B, int T, int C,
+                    int pos_offset);
+
+/* out[N,C] = (in - mean) * rstd * w + b per row; mean[N], rstd[N] saved for backward
+ * (either may be NULL in inference). in may alias out. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
+                       const float *b, int N, int C, float eps);
+/* din[N,C] += d(in); dw[C], db[C] += ... (both may be NULL: not needed); from dout [N,C],
+ * the saved in, mean, rstd. */
+void layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                        const float *mean, const float *rstd, const float *w, int N, int C);
+
+/* out[N,O] = in[N,K] . w[O,K]^T + b[O] (b may be NULL). Any of N, K, O may be 0. */
+void matmul_forward(float *out, const float *in, const float *w, const float *b, int N, int K,
+                    int O);
+/* din[N,K] += dout . w;  dw[O,K] += dout^T . in;  db[O] += column sums of dout.
+ * Any of din, dw, db may be NULL (not needed). */
+void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                     const float *w, int N, int K, int O);
+
+/* Multi-head self-attention core, per batch b and head h (Q, K, V are column blocks of qkv):
+ *   S = Q K^T / sqrt(HS) over the keys with mask[b,key] = 1 (masked keys get probability 0),
+ *   probs = softmax(S) [B,NH,T,T] (saved), ctx[:, h*HS:(h+1)*HS] = dropout(probs) V.
+ * qkv [N,3A] (Q at columns 0..A-1, K at A.., V at 2A..), mask [B,T], ctx [N,A].
+ * scratch: [T,T] floats (used only when attention dropout is on). */
+void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
+                       int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
+                       float *scratch);
+/* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch: [2*T*T] floats. */
+void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
+                        const int32_t *mask, int B, int T, int NH, int HS, const Dropout *d,
+                        uint64_t site, float *scratch);
+
+/* Head gates: out[N,A] = in[N,A] with head h's HS columns scaled by gate[h] ([NH]). */
+void headgate_forward(float *out, const float *in, const float *gate, int N, int NH, int HS);
+/* din += dout * gate[h];  dgate[h] += sum over rows and the head's columns of dout * in. */
+void headgate_backward(float *din, float *dgate, const float *dout, const float *in,
+                       const float *gate, int N, int NH, int HS);
+
+/* FFN activation and neuron gates: out[N,F] = gelu(in) * gate[f] (gate NULL = all ones),
+ * gelu(x) = x * Phi(x) with the exact (erf) normal CDF, as Hugging Face's "gelu". */
+void gelu_gate_forward(float *out, const float *in, const float *gate, int N, int F);
+/* din[N,F] += dout * gate * gelu'(in);  dgate[F] += sum over rows of dout * gelu(in)
+ * (dgate may be NULL). */
+void gelu_gate_backward(float *din, float *dgate, const float *dout, const float *in,
+                        const float *gate, int N, int F);
+
+/* Vectorisable scalar math used by the kernels (exposed so tests compare them with libm). */
+float ops_expf(float x);        /* e^x, ~2 ulp; 0 below -87.3, +inf above 88.7 */
+/* Phi(x) = 0.5 erfc(-x / sqrt 2): relative error < 2e-6 for x > -5 (1.7e-6 measured); in the far negative tail
+ * the float rounding of the exponent's argument gives up to ~2e-5 relative (absolute < 1e-11). */
+float ops_normcdf(float x);
+float ops_gelu(float x);        /* x * ops_normcdf(x) */
+float ops_gelu_grad(float x);   /* Phi(x) + x * phi(x) */
+
+/* Uses n threads for BLAS and for the kernels' own parallel loops (n >= 1). */
+void ops_set_threads(int n);
+int ops_threads(void);
+
+#endif
