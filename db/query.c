@@ -1,0 +1,263 @@
+/* db/query.c: printing SQL results as tables, and the point lists the charts read
+ * (contract in results.h). */
+#include "db/results.h"
+
+#include <limits.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util/error.h"
+#include "db/sql.h"
+
+/* ---------------------------------------------------------------- printing a query */
+
+/* The cells of one statement's result, as text, row-major (ncol per row). */
+typedef struct {
+    int ncol, nrows, cap;
+    char **cells;    /* owned: nrows * ncol strings */
+    int *numeric;    /* owned: per column, 1 while every non-NULL value is a number */
+} Table;
+
+static void table_free(Table *t) {
+    for (long i = 0; i < (long)t->nrows * t->ncol; i++) free(t->cells[i]);
+    free(t->cells);
+    free(t->numeric);
+}
+
+/* A cell's text: NULL as "NULL", reals with 6 significant digits, control characters in
+ * text as spaces (so rows stay one line). Returns a new string, or NULL when out of memory. */
+static char *cell_text(sqlite3_stmt *st, int c) {
+    char buf[64];
+    switch (sqlite3_column_type(st, c)) {
+    case SQLITE_NULL: return strdup("NULL");
+    case SQLITE_INTEGER:
+        snprintf(buf, sizeof buf, "%lld", (long long)sqlite3_column_int64(st, c));
+        return strdup(buf);
+    case SQLITE_FLOAT:
+        snprintf(buf, sizeof buf, "%.6g", sqlite3_column_double(st, c));
+        return strdup(buf);
+    case SQLITE_BLOB:
+        snprintf(buf, sizeof buf, "<blob %d bytes>", sqlite3_column_bytes(st, c));
+        return strdup(buf);
+    default: break;
+    }
+    const char *t = (const char *)sqlite3_column_text(st, c);
+    char *s = strdup(t ? t : "");
+    for (char *p = s; p && *p; p++)
+        if ((unsigned char)*p < ' ') *p = ' ';
+    return s;
+}
+
+/* Display width of UTF-8 text: its code points (continuation bytes do not count). */
+static int text_width(const char *s) {
+    int w = 0;
+    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+static int table_add_row(Db *db, Table *t, sqlite3_stmt *st) {
+    if (t->nrows == t->cap) {
+        int cap = t->cap ? 2 * t->cap : 16;
+        char **grown = realloc(t->cells, (size_t)cap * (size_t)t->ncol * sizeof *grown);
+        if (!grown) return qa_error("%s: query: out of memory", db->path);
+        t->cells = grown;
+        t->cap = cap;
+    }
+    char **row = t->cells + (long)t->nrows * t->ncol;
+    for (int c = 0; c < t->ncol; c++) {
+        int type = sqlite3_column_type(st, c);
+        if (type != SQLITE_NULL && type != SQLITE_INTEGER && type != SQLITE_FLOAT)
+            t->numeric[c] = 0;
+        if (!(row[c] = cell_text(st, c))) {
+            for (int k = 0; k < c; k++) free(row[k]);
+            return qa_error("%s: query: out of memory", db->path);
+        }
+    }
+    t->nrows++;
+    return QA_OK;
+}
+
+static void table_print(const Table *t, sqlite3_stmt *st, FILE *out) {
+    int *w = calloc((size_t)t->ncol, sizeof *w);
+    if (!w) return;
+    for (int c = 0; c < t->ncol; c++) {
+        w[c] = text_width(sqlite3_column_name(st, c));
+        for (int r = 0; r < t->nrows; r++) {
+            int cw = text_width(t->cells[(long)r * t->ncol + c]);
+            if (cw > w[c]) w[c] = cw;
+        }
+    }
+    for (int r = -2; r < t->nrows; r++) {
+        for (int c = 0; c < t->ncol; c++) {
+            const char *s = r == -2 ? sqlite3_column_name(st, c)
+                          : r == -1 ? "" : t->cells[(long)r * t->ncol + c];
+            int pad = w[c] - text_width(s);
+            if (c) fputs("  ", out);
+            if (r == -1) {
+                for (int k = 0; k < w[c]; k++) fputc('-', out);
+                continue;
+            }
+            int right = t->numeric[c]; /* numbers and their headers align right */
+            if (right) fprintf(out, "%*s", pad, "");
+            fputs(s, out);
+            if (!right && c + 1 < t->ncol) fprintf(out, "%*s", pad, "");
+        }
+        fputc('\n', out);
+    }
+    free(w);
+}
+
+/* Steps one prepared statement to the end and prints what it yields. */
+static int print_statement(Db *db, sqlite3_stmt *st, FILE *out) {
+    Table t = {.ncol = sqlite3_column_count(st)};
+    int before = sqlite3_total_changes(db->h), rc = QA_ERR, step;
+    if (t.ncol > 0 && !(t.numeric = malloc((size_t)t.ncol * sizeof *t.numeric)))
+        return qa_error("%s: query: out of memory", db->path);
+    for (int c = 0; c < t.ncol; c++) t.numeric[c] = 1;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        if (t.ncol > 0 && table_add_row(db, &t, st)) goto cleanup;
+    if (step != SQLITE_DONE) {
+        qa_error("%s: SQL error: %s", db->path, sqlite3_errmsg(db->h));
+        goto cleanup;
+    }
+    int changed = sqlite3_total_changes(db->h) - before;
+    if (t.ncol > 0 && t.nrows == 0)
+        fputs("(no rows)\n", out);
+    else if (t.ncol > 0)
+        table_print(&t, st, out);
+    else if (changed > 0)
+        fprintf(out, "(%d rows changed)\n", changed);
+    rc = QA_OK;
+cleanup:
+    table_free(&t);
+    return rc;
+}
+
+int db_query_print(Db *db, const char *sql, FILE *out) {
+    const char *tail = sql;
+    while (tail && *tail) {
+        sqlite3_stmt *st;
+        const char *next;
+        if (sqlite3_prepare_v2(db->h, tail, -1, &st, &next) != SQLITE_OK)
+            return qa_error("%s: SQL error: %s", db->path, sqlite3_errmsg(db->h));
+        int rc = st ? print_statement(db, st, out) : QA_OK;
+        sqlite3_finalize(st);
+        if (rc) return QA_ERR;
+        tail = next;
+    }
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- points for the charts */
+
+/* Both queries yield these columns in this order. */
+#define POINT_COLUMNS                                                                       \
+    "run_id, seed, strategy, finetune, head_sparsity, ffn_sparsity, f1, exact, speedup,"    \
+    " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1"
+
+static void point_read(sqlite3_stmt *st, DbPoint *p) {
+    memset(p, 0, sizeof *p);
+    const char *s;
+    p->run_id = sqlite3_column_int64(st, 0);
+    p->seed = sqlite3_column_int64(st, 1);
+    s = (const char *)sqlite3_column_text(st, 2);
+    snprintf(p->strategy, sizeof p->strategy, "%s", s ? s : "");
+    s = (const char *)sqlite3_column_text(st, 3);
+    snprintf(p->finetune, sizeof p->finetune, "%s", s ? s : "");
+    p->head_sparsity = sqlite3_column_double(st, 4);
+    p->ffn_sparsity = sqlite3_column_double(st, 5);
+    p->f1 = sqlite3_column_double(st, 6);
+    p->exact = sqlite3_column_double(st, 7);
+    p->speedup = sqlite3_column_double(st, 8);
+    p->latency_ms = sqlite3_column_double(st, 9);
+    p->flops = sqlite3_column_double(st, 10);
+    p->params = sqlite3_column_int64(st, 11);
+    p->heads_kept = sqlite3_column_int64(st, 12);
+    p->heads_total = sqlite3_column_int64(st, 13);
+    p->ffn_kept = sqlite3_column_int64(st, 14);
+    p->ffn_total = sqlite3_column_int64(st, 15);
+    p->teacher_f1 =
+        sqlite3_column_type(st, 16) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 16);
+}
+
+/* Fills p's layer arrays from the layers table (layers beyond DB_MAX_LAYERS are ignored). */
+static int point_layers(Db *db, sqlite3_stmt *st, DbPoint *p) {
+    int rc;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, p->run_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int l = sqlite3_column_int(st, 0);
+        if (l < 0 || l >= DB_MAX_LAYERS) continue;
+        p->layer_heads[l] = sqlite3_column_int(st, 1);
+        p->layer_ffn[l] = sqlite3_column_int(st, 2);
+        if (l + 1 > p->n_layers) p->n_layers = l + 1;
+    }
+    return rc == SQLITE_DONE ? QA_OK : dbsql_sql_error(db, "cannot read layers");
+}
+
+/* Runs sql (yielding POINT_COLUMNS) in one read transaction, so points and layers agree. */
+static int points_query(Db *db, const char *sql, DbPoint **pts, int *n) {
+    sqlite3_stmt *st = NULL, *lay = NULL;
+    DbPoint *v = NULL;
+    int count = 0, cap = 0, rc = QA_ERR, step;
+    *pts = NULL;
+    *n = 0;
+    if (dbsql_exec(db, "BEGIN", "cannot begin a read") || dbsql_prepare(db, sql, &st) ||
+        dbsql_prepare(db, "SELECT layer, heads_kept, ffn_kept FROM layers WHERE run_id = ?1"
+                    " ORDER BY layer", &lay))
+        goto cleanup;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (count == cap) {
+            cap = cap ? 2 * cap : 16;
+            DbPoint *grown = realloc(v, (size_t)cap * sizeof *v);
+            if (!grown) {
+                qa_error("%s: out of memory reading %d points", db->path, count);
+                goto cleanup;
+            }
+            v = grown;
+        }
+        point_read(st, &v[count]);
+        if (point_layers(db, lay, &v[count])) goto cleanup;
+        count++;
+    }
+    if (step != SQLITE_DONE) {
+        dbsql_sql_error(db, "cannot read points");
+        goto cleanup;
+    }
+    rc = QA_OK;
+cleanup:
+    sqlite3_finalize(st);
+    sqlite3_finalize(lay);
+    dbsql_rollback(db); /* ends the read transaction; nothing was written */
+    if (rc) {
+        free(v);
+        return QA_ERR;
+    }
+    if (count == 0) {
+        free(v);
+        v = NULL;
+    }
+    *pts = v;
+    *n = count;
+    return QA_OK;
+}
+
+int db_points(Db *db, DbPoint **pts, int *n) {
+    return points_query(db,
+                        "SELECT r.id AS run_id, r.seed, r.strategy, r.finetune, r.head_sparsity,"
+                        " r.ffn_sparsity, s.f1, s.exact, s.speedup, s.latency_ms, s.flops,"
+                        " s.params, s.heads_kept, s.heads_total, s.ffn_kept, s.ffn_total,"
+                        " s.teacher_f1"
+                        " FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'"
+                        " ORDER BY r.strategy, r.finetune, r.head_sparsity, r.ffn_sparsity,"
+                        " r.seed, r.id",
+                        pts, n);
+}
+
+int db_pareto(Db *db, DbPoint **pts, int *n) {
+    return points_query(db, "SELECT " POINT_COLUMNS " FROM pareto"
+                            " ORDER BY speedup, f1 DESC, run_id", pts, n);
+}
+

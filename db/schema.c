@@ -1,0 +1,202 @@
+/* db/schema.c: the results database's schema, the statement helpers of db/sql.h, and
+ * opening and closing the file (contract in results.h). */
+#include "db/results.h"
+
+#include <limits.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util/error.h"
+#include "db/sql.h"
+
+#define BUSY_TIMEOUT_MS 10000
+#define APPLICATION_ID 0x71617072 /* "qapr" in the SQLite header: marks the file as ours */
+
+/* ---------------------------------------------------------------- schema */
+
+/* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
+ * which of these shapes the file has. */
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
+    "CREATE TABLE IF NOT EXISTS runs(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  config_hash TEXT UNIQUE NOT NULL,\n"
+    "  strategy TEXT, head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,\n"
+    "  config_json TEXT,\n"
+    "  status TEXT NOT NULL DEFAULT 'pending'\n"
+    "    CHECK(status IN ('pending','running','done','failed')),\n"
+    "  error TEXT, started_at TEXT, finished_at TEXT,\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  owner TEXT);\n"
+    "CREATE INDEX IF NOT EXISTS runs_status ON runs(status);\n"
+    "CREATE TABLE IF NOT EXISTS results(\n"
+    "  run_id INTEGER PRIMARY KEY REFERENCES runs(id),\n"
+    "  f1 REAL, exact REAL, has_ans_f1 REAL, no_ans_f1 REAL,\n"
+    "  heads_kept INTEGER, heads_total INTEGER, ffn_kept INTEGER, ffn_total INTEGER,\n"
+    "  params INTEGER, flops REAL, latency_ms REAL, teacher_latency_ms REAL, speedup REAL,\n"
+    "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL);\n"
+    "CREATE TABLE IF NOT EXISTS layers(\n"
+    "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
+    "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
+    /* A done run is on the frontier when no other done run is at least as fast and at least
+     * as accurate and strictly better in one of the two; equal points do not dominate each
+     * other, so ties all stay. */
+    "CREATE VIEW IF NOT EXISTS pareto AS\n"
+    "  SELECT r.id AS run_id, r.config_hash, r.strategy, r.head_sparsity, r.ffn_sparsity,\n"
+    "         r.finetune, r.seed, s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.speedup,\n"
+    "         s.latency_ms, s.flops, s.params, s.heads_kept, s.heads_total, s.ffn_kept,\n"
+    "         s.ffn_total, s.teacher_f1\n"
+    "  FROM runs r JOIN results s ON s.run_id = r.id\n"
+    "  WHERE r.status = 'done' AND NOT EXISTS (\n"
+    "    SELECT 1 FROM runs r2 JOIN results s2 ON s2.run_id = r2.id\n"
+    "    WHERE r2.status = 'done' AND s2.speedup >= s.speedup AND s2.f1 >= s.f1\n"
+    "      AND (s2.speedup > s.speedup OR s2.f1 > s.f1))\n"
+    "  ORDER BY s.speedup, s.f1 DESC, r.id;\n";
+
+/* ---------------------------------------------------------------- statement helpers */
+
+/* Reports what failed with SQLite's message; returns QA_ERR. */
+int dbsql_sql_error(Db *db, const char *what) {
+    return qa_error("%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+}
+
+int dbsql_exec(Db *db, const char *sql, const char *what) {
+    char *msg = NULL;
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) == SQLITE_OK) return QA_OK;
+    qa_error("%s: %s: %s", db->path, what, msg ? msg : sqlite3_errmsg(db->h));
+    sqlite3_free(msg);
+    return QA_ERR;
+}
+
+int dbsql_prepare(Db *db, const char *sql, sqlite3_stmt **st) {
+    if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) == SQLITE_OK) return QA_OK;
+    *st = NULL;
+    return dbsql_sql_error(db, "cannot prepare statement");
+}
+
+/* Steps a statement that returns no rows. */
+int dbsql_step_done(Db *db, sqlite3_stmt *st, const char *what) {
+    if (sqlite3_step(st) == SQLITE_DONE) return QA_OK;
+    return dbsql_sql_error(db, what);
+}
+
+/* Binds NaN (an unknown metric) as NULL. */
+int dbsql_bind_real(sqlite3_stmt *st, int i, double v) {
+    return isnan(v) ? sqlite3_bind_null(st, i) : sqlite3_bind_double(st, i, v);
+}
+
+/* Returns the first column of a one-row integer query (def when it yields no row). */
+int dbsql_query_int(Db *db, const char *sql, long long def, long long *out) {
+    sqlite3_stmt *st;
+    if (dbsql_prepare(db, sql, &st)) return QA_ERR;
+    int rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : def;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? QA_OK : dbsql_sql_error(db, sql);
+}
+
+/* BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a
+ * transaction never fails half-way for want of it. */
+int dbsql_begin_write(Db *db) { return dbsql_exec(db, "BEGIN IMMEDIATE", "cannot begin a transaction"); }
+int dbsql_commit(Db *db) { return dbsql_exec(db, "COMMIT", "cannot commit"); }
+void dbsql_rollback(Db *db) {
+    if (!sqlite3_get_autocommit(db->h)) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---------------------------------------------------------------- open, close */
+
+/* Checks the file is ours (or new) and at our schema version, then creates what is missing. */
+static int schema_init(Db *db) {
+    long long app_id, n_tables, has_meta, version = -1;
+    char buf[32];
+    int found;
+    if (dbsql_begin_write(db)) return QA_ERR;
+    if (dbsql_query_int(db, "PRAGMA application_id", 0, &app_id) ||
+        dbsql_query_int(db, "SELECT count(*) FROM sqlite_master", 0, &n_tables) ||
+        dbsql_query_int(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'",
+                  0, &has_meta))
+        goto fail;
+    if (app_id != 0 && app_id != APPLICATION_ID) {
+        qa_error("%s: not a qaprune results database (application_id 0x%llx)", db->path,
+                 (unsigned long long)app_id);
+        goto fail;
+    }
+    if (n_tables > 0 && !has_meta) {
+        qa_error("%s: not a qaprune results database (it has tables but no meta table)",
+                 db->path);
+        goto fail;
+    }
+    if (has_meta) {
+        if (db_get_meta(db, "schema_version", buf, sizeof buf, &found)) goto fail;
+        char *end;
+        version = found ? strtoll(buf, &end, 10) : -1;
+        if (found && (*end || end == buf || version != DB_SCHEMA_VERSION)) {
+            qa_error("%s: schema version %s, this qaprune reads version %d only (a newer "
+                     "qaprune wrote it, or use another output directory)",
+                     db->path, buf, DB_SCHEMA_VERSION);
+            goto fail;
+        }
+    }
+    char set_id[64];
+    snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);
+    snprintf(buf, sizeof buf, "%d", DB_SCHEMA_VERSION);
+    if (dbsql_exec(db, SCHEMA, "cannot create the schema") ||
+        dbsql_exec(db, set_id, "cannot set application_id") ||
+        (version < 0 && db_set_meta(db, "schema_version", buf)) || dbsql_commit(db))
+        goto fail;
+    return QA_OK;
+fail:
+    dbsql_rollback(db);
+    return QA_ERR;
+}
+
+/* WAL: readers (sweep query, plots, sqlite3) never block the ingesting writer. FULL sync:
+ * a result file is deleted after its ingest commits, so the commit must be durable. */
+static int set_pragmas(Db *db) {
+    sqlite3_stmt *st;
+    if (dbsql_exec(db, "PRAGMA foreign_keys = ON", "cannot enable foreign keys") ||
+        dbsql_prepare(db, "PRAGMA journal_mode = WAL", &st))
+        return QA_ERR;
+    int rc = sqlite3_step(st);
+    const char *mode = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    int wal = mode && strcmp(mode, "wal") == 0;
+    char got[16];
+    snprintf(got, sizeof got, "%s", mode ? mode : "?");
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) return dbsql_sql_error(db, "cannot set WAL mode");
+    if (!wal) return qa_error("%s: cannot set WAL mode (journal mode stays %s)", db->path, got);
+    return dbsql_exec(db, "PRAGMA synchronous = FULL", "cannot set synchronous");
+}
+
+int db_open(const char *path, Db **out) {
+    *out = NULL;
+    Db *db = calloc(1, sizeof *db);
+    if (!db || !(db->path = strdup(path))) {
+        free(db);
+        return qa_error("%s: out of memory", path);
+    }
+    if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        dbsql_sql_error(db, "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+    if (set_pragmas(db) || schema_init(db)) goto fail;
+    *out = db;
+    return QA_OK;
+fail:
+    db_close(db);
+    return QA_ERR;
+}
+
+void db_close(Db *db) {
+    if (!db) return;
+    sqlite3_close_v2(db->h);
+    free(db->path);
+    free(db);
+}
+
+const char *db_path(const Db *db) { return db->path; }
+

@@ -1,0 +1,33 @@
+/* db/sql.h: what the db/ files share and nothing outside db/ sees: the handle's struct and
+ * the statement helpers. Every helper returns QA_OK, or QA_ERR after one qa_error() line
+ * naming the database file, what failed and SQLite's message. */
+#ifndef QAPRUNE_DB_SQL_H
+#define QAPRUNE_DB_SQL_H
+
+#include <sqlite3.h>
+
+#include "db/results.h"
+
+struct Db {
+    sqlite3 *h;
+    char *path; /* owned */
+};
+
+/* Reports what failed with SQLite's message; returns QA_ERR. */
+int dbsql_sql_error(Db *db, const char *what);
+/* Runs one or more statements without results. */
+int dbsql_exec(Db *db, const char *sql, const char *what);
+int dbsql_prepare(Db *db, const char *sql, sqlite3_stmt **st);
+/* Steps a statement that returns no rows. */
+int dbsql_step_done(Db *db, sqlite3_stmt *st, const char *what);
+/* Binds NaN (an unknown metric) as NULL. */
+int dbsql_bind_real(sqlite3_stmt *st, int i, double v);
+/* The first column of a one-row integer query (def when it yields no row). */
+int dbsql_query_int(Db *db, const char *sql, long long def, long long *out);
+/* BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a
+ * transaction never fails half-way for want of it. */
+int dbsql_begin_write(Db *db);
+int dbsql_commit(Db *db);
+void dbsql_rollback(Db *db); /* no-op outside a transaction */
+
+#endif
