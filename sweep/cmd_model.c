@@ -73,7 +73,7 @@ int cmd_teacher(int argc, char **argv) {
     }
     spec_print(stderr, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &spec);
     TeacherResult r;
-    DataPaths paths;
+    DataPaths paths = {0};
     if (data_paths_in_dir(&paths, data) || teacher_build(&spec, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep teacher: %s\n", qa_last_error());
         return 1;
@@ -205,7 +205,7 @@ int cmd_prune(int argc, char **argv) {
     }
     spec_print(stderr, "prune settings:", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
     PruneResult r;
-    DataPaths paths;
+    DataPaths paths = {0};
     if (data_paths_in_dir(&paths, data) || prune_run(&spec, teacher, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep prune: %s\n", qa_last_error());
         return 1;
