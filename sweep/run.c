@@ -282,6 +282,7 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     int rc = teacher_build(&g->teacher, &g->data, dir, g->threads, &tr);
     close(fd);
     if (rc == QA_OK) {
+        fault_at("teacher");
         *teacher_f1 = tr.dev.f1;
         fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", dir,
                 tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
@@ -497,6 +498,7 @@ static int start_worker(Sweep *s, int i, int threads) {
     close(fds[1]);
     s->msg_fd[i] = fds[0];
     point_started(&s->pts, i, pid);
+    fault_at("train");
     s->running++;
     const PruneSpec *p = &s->g->points[i].spec;
     char stage[640];
@@ -561,6 +563,7 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
         return point_fail(&s->pts, i, msg);
     }
     bert_free(pruned);
+    fault_at("latency");
     r.metrics.latency_ms = lat.pruned_ms;
     r.metrics.teacher_latency_ms = lat.teacher_ms;
     r.metrics.speedup = lat.speedup;
@@ -573,6 +576,12 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
  * every trained point against its teacher. */
 static int stage_measure(Sweep *s) {
     const Grid *g = s->g;
+    const char *f = getenv("QAPRUNE_FAULT");
+    if (f && !strcmp(f, "delete-db")) { /* the test hook of fault_at: a user deletes it */
+        char path[4300];
+        snprintf(path, sizeof path, "%s/results.db", g->out);
+        unlink(path);
+    }
     BertModel *teacher = NULL;
     int rc = QA_OK, loaded = -1, locked = 0;
     for (int i = 0; i < g->n_points && !interrupted && rc == QA_OK; i++) {
@@ -616,6 +625,7 @@ static int stage_report(Sweep *s) {
         pending += st == DB_PENDING;
         running += st == DB_RUNNING;
     }
+    fault_at("plot");
     if (!s->o->no_plots) {
         char pdir[4300];
         snprintf(pdir, sizeof pdir, "%s/plots", g->out);

@@ -298,6 +298,16 @@ static int check_extras(const char *mpath, const SafeTensors *st, const BertMode
     return QA_OK;
 }
 
+/* A NaN or infinite weight would score silently (F1 of a constant prediction): refused,
+ * naming the tensor and the first bad element. */
+static int check_finite(const char *path, const char *name, const float *v, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(v[k]))
+            return qa_error("%s: tensor %s: element %zu is %s, not a finite number", path, name,
+                            k, isnan(v[k]) ? "NaN" : v[k] > 0 ? "+inf" : "-inf");
+    return QA_OK;
+}
+
 int checkpoint_load(const char *dir, BertModel **out) {
     *out = NULL;
     char cpath[PATH_MAX], mpath[PATH_MAX], name[160];
@@ -316,6 +326,7 @@ int checkpoint_load(const char *dir, BertModel **out) {
         int64_t shape[2] = {t->shape[0], t->shape[1]};
         file_name(name, sizeof name, cc.prefix, t->name);
         rc = st_read_f32(st, name, t->ndim, shape, bert_params(m) + t->offset);
+        if (!rc) rc = check_finite(mpath, name, bert_params(m) + t->offset, t->numel);
     }
     st_close(st);
     if (rc) {
