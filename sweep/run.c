@@ -126,6 +126,10 @@ static int stage_open(Sweep *s, const char *grid_path) {
     char path[4300];
     if (grid_load(grid_path, &s->g) || !(s->cache = hash_cache_new())) goto bad;
     snprintf(path, sizeof path, "%s/results.db", s->g->out);
+    if (!s->o->dry_run && file_exists(s->g->out) && access(s->g->out, W_OK) != 0) {
+        qa_env_error(errno, "%s: cannot write there: %s", s->g->out, strerror(errno));
+        goto bad;
+    }
     if (file_exists(path)) {
         if (db_open(path, &s->db)) goto bad;
         if (hash_cache_attach(s->cache, s->db)) goto bad;
@@ -146,7 +150,7 @@ static int stage_open(Sweep *s, const char *grid_path) {
 bad:
     progress_done();
     fprintf(stderr, "sweep run: %s\n", qa_last_error());
-    return 2;
+    return qa_error_is_env() ? 1 : 2; /* the machine's fault is not a bad grid */
 }
 
 /* ---------------------------------------------------------------- register */
