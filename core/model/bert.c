@@ -14,7 +14,7 @@
 
 /* ---------------------------------------------------------------- the parameter table */
 
-typedef enum { D_NONE, D_TWO, D_C, D_V, D_P, D_TV, D_A, D_F } Dim;
+typedef enum { D_NONE, D_TWO, D_C, D_V, D_P, D_TV, D_A, D_F, D_NT } Dim;
 typedef enum { G_EMBED, G_LAYER, G_HEAD } Group;
 typedef enum { INIT_NORMAL, INIT_ZERO, INIT_ONE } Init;
 
@@ -60,6 +60,8 @@ static const ParamSpec PARAMS[] = {
     {G_LAYER, HF_LAYER "output.LayerNorm.bias", LAY(ln2b), D_C, D_NONE, 0, INIT_ZERO},
     {G_HEAD, "qa_outputs.weight", EMB(qaw), D_TWO, D_C, 1, INIT_NORMAL},
     {G_HEAD, "qa_outputs.bias", EMB(qab), D_TWO, D_NONE, 0, INIT_ZERO},
+    {G_HEAD, "answer_type_outputs.weight", EMB(typew), D_NT, D_C, 1, INIT_NORMAL},
+    {G_HEAD, "answer_type_outputs.bias", EMB(typeb), D_NT, D_NONE, 0, INIT_ZERO},
 };
 #define N_SPECS ((int)(sizeof PARAMS / sizeof PARAMS[0]))
 
@@ -73,8 +75,15 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
     case D_TV: return c->type_vocab_size;
     case D_A: return c->heads[layer] * bert_head_size(c);
     case D_F: return c->ffn[layer];
+    case D_NT: return c->num_answer_types;
     }
     return 0;
+}
+
+/* 1 when the model has this tensor: the answer-type head only when num_answer_types > 0
+ * (so a plain QA model has exactly Hugging Face's tensors). */
+static int spec_present(const BertConfig *c, const ParamSpec *spec) {
+    return spec->d0 != D_NT || c->num_answer_types > 0;
 }
 
 /* Runs the body for every tensor in memory order, with its spec and layer (-1 outside
@@ -84,7 +93,7 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
         for (int layer = (g_ == G_LAYER ? 0 : -1);                                      \
              layer < (g_ == G_LAYER ? (cfg)->num_layers : 0); layer++)                 \
             for (int s_ = 0; s_ < N_SPECS; s_++)                                        \
-                if (PARAMS[s_].group == (Group)g_) {                                    \
+                if (PARAMS[s_].group == (Group)g_ && spec_present(cfg, &PARAMS[s_])) {  \
                     const ParamSpec *spec = &PARAMS[s_];                                \
                     __VA_ARGS__                                                         \
                 }
@@ -130,6 +139,8 @@ int bert_config_check(const BertConfig *c) {
     if (c->hidden_size < 1 || c->hidden_size % c->num_heads)
         return qa_error("config: hidden_size %d must be a positive multiple of "
                         "num_attention_heads %d", c->hidden_size, c->num_heads);
+    if (c->num_answer_types < 0 || c->num_answer_types > 64)
+        return qa_error("config: num_answer_types %d must be in [0, 64]", c->num_answer_types);
     if (!(c->layer_norm_eps > 0.f))
         return qa_error("config: layer_norm_eps %g must be > 0", c->layer_norm_eps);
     if (c->position_offset < 0 || c->position_offset >= c->max_position)
@@ -189,7 +200,8 @@ size_t bert_config_num_params(const BertConfig *c) {
 }
 
 double bert_forward_flops(const BertConfig *c, int B, int T) {
-    double N = (double)B * T, C = c->hidden_size, f = 4.0 * N * C;
+    double N = (double)B * T, C = c->hidden_size;
+    double f = 4.0 * N * C + 2.0 * B * C * c->num_answer_types;
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
         f += 2.0 * N * C * 3 * s.A + 2.0 * N * s.A * C + 4.0 * N * C * s.F +
@@ -232,6 +244,7 @@ struct BertModel {
     float *emb_sum, *emb_mean, *emb_rstd, *x0;
     LayerActs layer[BERT_MAX_LAYERS];
     float *logits, *start, *end, *scratch;
+    float *cls, *type_logits;      /* [B,C] first-token states, [B,NT]; NULL without a type head */
     float *head_gates, *ffn_gates; /* copies of the last gates; NULL = all ones */
     float *ones;                   /* [max(total heads, total ffn)] of 1.0 */
     Dropout drop_hidden, drop_attn;
@@ -399,6 +412,8 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     m->start = take(p, N);
     m->end = take(p, N);
     m->scratch = take(p, 2 * (size_t)T * T);
+    m->cls = c->num_answer_types ? take(p, (size_t)B * C) : NULL;
+    m->type_logits = c->num_answer_types ? take(p, (size_t)B * c->num_answer_types) : NULL;
     int total_heads = bert_total_heads(c), total_ffn = bert_total_ffn(c);
     m->head_gates = take(p, (size_t)total_heads);
     m->ffn_gates = take(p, (size_t)total_ffn);
@@ -542,8 +557,15 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         m->start[n] = m->logits[2 * n];
         m->end[n] = m->logits[2 * n + 1];
     }
+    if (c->num_answer_types) { /* type = h[b, 0] Wt^T + bt */
+        for (int b = 0; b < B; b++)
+            memcpy(m->cls + (size_t)b * C, x + (size_t)b * T * C, sizeof(float) * C);
+        matmul_forward(m->type_logits, m->cls, m->w.typew, m->w.typeb, B, C, c->num_answer_types);
+    }
     return QA_OK;
 }
+
+const float *bert_type_logits(const BertModel *m) { return m->type_logits; }
 
 const float *bert_start_logits(const BertModel *m) { return m->start; }
 const float *bert_end_logits(const BertModel *m) { return m->end; }
@@ -555,6 +577,7 @@ typedef struct {
     float *dctxg, *dctx;   /* [N,A] */
     float *dhg, *dh;       /* [N,F] */
     float *dlogits;        /* [N,2] */
+    float *dcls;           /* [B,C] */
 } Grads;
 
 static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
@@ -574,12 +597,18 @@ static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
     d->dhg = take(p, N * F);
     d->dh = take(p, N * F);
     d->dlogits = take(p, N * 2);
+    d->dcls = take(p, (size_t)m->B * C);
 }
 
 static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
 
 int bert_backward(BertModel *m, const float *dstart, const float *dend, float *dhead_gates,
                   float *dffn_gates, int param_grads) {
+    return bert_backward_typed(m, dstart, dend, NULL, dhead_gates, dffn_gates, param_grads);
+}
+
+int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, const float *dtype,
+                        float *dhead_gates, float *dffn_gates, int param_grads) {
     assert(m->train && "bert_backward needs a training forward first");
     const BertConfig *c = &m->cfg;
     if (alloc_grads(m)) return QA_ERR;
@@ -607,6 +636,14 @@ int bert_backward(BertModel *m, const float *dstart, const float *dend, float *d
     zero(d.dx, NC);
     matmul_backward(d.dx, pg ? g->qaw : NULL, pg ? g->qab : NULL, d.dlogits, x_last, m->w.qaw,
                     N, C, 2);
+    if (dtype && c->num_answer_types) {
+        /* type = cls Wt^T + bt, cls[b] = x_last[b, 0]: back into the first token of each row */
+        zero(d.dcls, (size_t)B * C);
+        matmul_backward(d.dcls, pg ? g->typew : NULL, pg ? g->typeb : NULL, dtype, m->cls,
+                        m->w.typew, B, C, c->num_answer_types);
+        for (int b = 0; b < B; b++)
+            add_inplace(d.dx + (size_t)b * T * C, d.dcls + (size_t)b * C, C);
+    }
     for (int l = c->num_layers - 1; l >= 0; l--) {
         BertSlice s = bert_slice(c, l);
         const LayerActs *la = &m->layer[l];

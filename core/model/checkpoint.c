@@ -194,6 +194,7 @@ static int config_from_json(const char *path, const cJSON *root, CkptConfig *cc)
         get_float(path, root, "attention_probs_dropout_prob", 0, 0.1, 0, 1,
                   &c->attention_dropout) ||
         get_int(path, root, "pad_token_id", 0, roberta, 0, INT_MAX - 1, &pad) ||
+        get_int(path, root, "num_answer_types", 0, 0, 0, 64, &c->num_answer_types) ||
         get_string(path, root, "hidden_act", 1, &act) ||
         get_string(path, root, "position_embedding_type", 0, &pos_type))
         return QA_ERR;
@@ -284,7 +285,8 @@ static int check_extras(const char *mpath, const SafeTensors *st, const BertMode
     for (int i = 0; i < st_count(st); i++) {
         const char *name = st_at(st, i)->name;
         char engine[160];
-        if (!strncmp(name, "qa_outputs.", 11)) snprintf(engine, sizeof engine, "%s", name);
+        if (!strncmp(name, "qa_outputs.", 11) || !strncmp(name, "answer_type_outputs.", 20))
+            snprintf(engine, sizeof engine, "%s", name);
         else if (!strncmp(name, prefix, np)) snprintf(engine, sizeof engine, "bert.%s", name + np);
         else engine[0] = '\0';
         if (engine[0] && bert_find_tensor(m, engine)) continue;
@@ -368,11 +370,14 @@ static void write_config(FILE *f, const BertConfig *c) {
             "  \"intermediate_size\": %d,\n  \"layer_norm_eps\": ", c->hidden_size,
             c->intermediate_size);
     put_float(f, c->layer_norm_eps);
-    fprintf(f, ",\n  \"max_position_embeddings\": %d,\n  \"model_type\": \"%s\",\n"
-            "  \"num_attention_heads\": %d,\n  \"num_hidden_layers\": %d,\n"
+    fprintf(f, ",\n  \"max_position_embeddings\": %d,\n  \"model_type\": \"%s\",\n",
+            c->max_position, roberta ? "roberta" : "bert");
+    if (c->num_answer_types) /* qaprune's answer-type head (Natural Questions) */
+        fprintf(f, "  \"num_answer_types\": %d,\n", c->num_answer_types);
+    fprintf(f, "  \"num_attention_heads\": %d,\n  \"num_hidden_layers\": %d,\n"
             "  \"pad_token_id\": %d,\n  \"position_embedding_type\": \"absolute\",\n"
-            "  \"pruned_heads\": {", c->max_position, roberta ? "roberta" : "bert",
-            c->num_heads, c->num_layers, roberta ? c->position_offset - 1 : 0);
+            "  \"pruned_heads\": {", c->num_heads, c->num_layers,
+            roberta ? c->position_offset - 1 : 0);
     for (int l = 0; l < c->num_layers; l++) {
         if (c->heads[l] == c->num_heads) continue;
         fprintf(f, "%s\n    \"%d\": [", first ? "" : ",", l);
