@@ -2,6 +2,7 @@
  * config and logits), pruned_heads as transformers records them, one-line errors for broken
  * checkpoints, and loading the PyTorch-made BERT and RoBERTa checkpoints of
  * tests/make_torch_checkpoint.py with their logits matched. */
+#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,41 @@ static int edit_file(const char *path, const char *from, const char *to) {
     }
     free(s);
     return at != NULL;
+}
+
+/* Sets the member at key ("a" or "a.b") of the JSON file to the JSON text value, or removes
+ * it when value is NULL; returns 1 if done. */
+static int edit_json(const char *path, const char *key, const char *value) {
+    char *s = read_text(path), outer[64] = "";
+    cJSON *root = s ? cJSON_Parse(s) : NULL, *obj = root;
+    free(s);
+    const char *dot = strchr(key, '.');
+    if (dot) {
+        snprintf(outer, sizeof outer, "%.*s", (int)(dot - key), key);
+        obj = cJSON_GetObjectItemCaseSensitive(root, outer);
+        key = dot + 1;
+    }
+    int done = 0;
+    if (obj && !value) done = cJSON_GetObjectItemCaseSensitive(obj, key) != NULL;
+    if (obj) cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+    cJSON *v = value ? cJSON_Parse(value) : NULL;
+    if (obj && v) done = cJSON_AddItemToObject(obj, key, v);
+    char *out = done ? cJSON_Print(root) : NULL;
+    if (out) write_text(path, out);
+    cJSON_free(out);
+    cJSON_Delete(root);
+    return done;
+}
+
+/* The JSON text of the member at key of the file (new string, free with cJSON_free), or NULL. */
+static char *json_member(const char *path, const char *key) {
+    char *s = read_text(path);
+    cJSON *root = s ? cJSON_Parse(s) : NULL;
+    free(s);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    char *out = v ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(root);
+    return out;
 }
 
 /* A 3-layer model with ragged heads (4, 2 of ids {1, 3}, 0) and FFN widths (12, 7, 0). */
@@ -145,14 +181,14 @@ static void test_pruned_heads(BertModel *m) {
     const char *ck = scratch("pruned", NULL);
     CHECK(checkpoint_save(p2, ck, scratch("vocab.txt", NULL)) == QA_OK, "save: %s",
           qa_last_error());
-    char *cj = read_text(scratch("pruned", "config.json"));
-    CHECK(cj && strstr(cj, "\"pruned_heads\": {\n    \"0\": [1, 2, 3],\n    \"1\": [0, 1, 2],\n"
-                           "    \"2\": [0, 1, 2, 3]\n  }"),
-          "config.json pruned_heads wrong:\n%s", cj ? cj : "(none)");
-    CHECK(cj && strstr(cj, "\"ffn_per_layer\": [11, 7, 0]") &&
-              strstr(cj, "\"heads_per_layer\": [1, 1, 0]"),
-          "config.json qaprune counts wrong");
-    free(cj);
+    char *ph = json_member(scratch("pruned", "config.json"), "pruned_heads");
+    char *q = json_member(scratch("pruned", "config.json"), "qaprune");
+    CHECK(ph && !strcmp(ph, "{\"0\":[1,2,3],\"1\":[0,1,2],\"2\":[0,1,2,3]}"),
+          "config.json pruned_heads wrong: %s", ph ? ph : "(none)");
+    CHECK(q && !strcmp(q, "{\"ffn_per_layer\":[11,7,0],\"heads_per_layer\":[1,1,0]}"),
+          "config.json qaprune counts wrong: %s", q ? q : "(none)");
+    cJSON_free(ph);
+    cJSON_free(q);
     CHECK(checkpoint_load(ck, &r) == QA_OK, "load: %s", qa_last_error());
     if (r) {
         const BertConfig *c = bert_config(r);
@@ -179,12 +215,13 @@ static void expect_error(const char *ck, const char *file, const char *frag1, co
           "message '%s' lacks '%s' / '%s' / '%s'", msg, file, frag1, frag2 ? frag2 : "");
 }
 
-/* Saves m as checkpoint name, then applies one config.json edit (if from is not NULL). */
-static const char *broken_config(BertModel *m, const char *name, const char *from,
-                                 const char *to) {
+/* Saves m as checkpoint name, then sets config.json's key to the JSON text value (removes it
+ * when value is NULL; no edit when key is NULL). */
+static const char *broken_config(BertModel *m, const char *name, const char *key,
+                                 const char *value) {
     const char *ck = scratch(name, NULL);
     checkpoint_save(m, ck, scratch("vocab.txt", NULL));
-    if (from) CHECK(edit_file(scratch(name, "config.json"), from, to), "%s: no '%s'", name, from);
+    if (key) CHECK(edit_json(scratch(name, "config.json"), key, value), "%s: no '%s'", name, key);
     return ck;
 }
 
@@ -217,24 +254,26 @@ static void broken_tensors(BertModel *m, const char *name, int how, const char *
 
 static void test_errors(BertModel *m) {
     const char *ck, *cj = "config.json", *ms = "model.safetensors";
-    ck = broken_config(m, "nokey", "  \"hidden_size\": 16,\n", "");
+    ck = broken_config(m, "nokey", "hidden_size", NULL);
     expect_error(ck, scratch("nokey", cj), "missing key \"hidden_size\"", NULL);
-    ck = broken_config(m, "act", "\"gelu\"", "\"gelu_new\"");
-    expect_error(ck, scratch("act", cj), "\"hidden_act\"", "gelu_new");
-    ck = broken_config(m, "type", "\"hidden_size\": 16", "\"hidden_size\": \"16\"");
+    ck = broken_config(m, "act", "hidden_act", "\"gelu_new\"");
+    expect_error(ck, scratch("act", cj), "\"hidden_act\" is \"gelu_new\"", "only \"gelu\"");
+    ck = broken_config(m, "type", "hidden_size", "\"16\"");
     expect_error(ck, scratch("type", cj), "\"hidden_size\" is a string", NULL);
-    ck = broken_config(m, "range", "\"num_attention_heads\": 4", "\"num_attention_heads\": 0");
+    ck = broken_config(m, "range", "num_attention_heads", "0");
     expect_error(ck, scratch("range", cj), "\"num_attention_heads\" = 0", NULL);
-    ck = broken_config(m, "model", "\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"");
-    expect_error(ck, scratch("model", cj), "\"model_type\"", "gpt2");
-    ck = broken_config(m, "dup", "\"pruned_heads\": {", "\"pruned_heads\": {\"0\": [1, 1],");
+    ck = broken_config(m, "model", "model_type", "\"gpt2\"");
+    expect_error(ck, scratch("model", cj), "\"model_type\" is \"gpt2\"",
+                 "supported: \"bert\", \"roberta\", \"distilbert\", \"electra\"");
+    ck = broken_config(m, "dup", "pruned_heads", "{\"0\": [1, 1]}");
     expect_error(ck, scratch("dup", cj), "\"pruned_heads\".\"0\": head 1", NULL);
-    ck = broken_config(m, "layer", "\"pruned_heads\": {", "\"pruned_heads\": {\"3\": [0],");
+    ck = broken_config(m, "layer", "pruned_heads", "{\"3\": [0]}");
     expect_error(ck, scratch("layer", cj), "\"pruned_heads\" key \"3\"", NULL);
-    ck = broken_config(m, "hint", "\"ffn_per_layer\": [12, 7, 0]", "\"ffn_per_layer\": [12, 8, 0]");
+    ck = broken_config(m, "hint", "qaprune.ffn_per_layer", "[12, 8, 0]");
     expect_error(ck, scratch("hint", cj), "ffn_per_layer\"[1] = 8",
                  "bert.encoder.layer.1.intermediate.dense.weight");
-    ck = broken_config(m, "json", "\"vocab_size\"", "vocab_size");
+    ck = broken_config(m, "json", NULL, NULL);
+    CHECK(edit_file(scratch("json", cj), "\"vocab_size\"", "vocab_size"), "json: no vocab_size");
     expect_error(ck, scratch("json", cj), "not valid JSON", NULL);
 
     const char *ow = "bert.encoder.layer.0.attention.output.dense.weight";
@@ -329,10 +368,12 @@ static void test_torch(void) {
         const char *ck = scratch("roberta_again", NULL);
         CHECK(checkpoint_save(m, ck, "tests/data/torch_roberta_ckpt/vocab.txt") == QA_OK, "%s",
               qa_last_error());
-        char *cj = read_text(scratch("roberta_again", "config.json"));
-        CHECK(cj && strstr(cj, "\"model_type\": \"roberta\"") && strstr(cj, "\"pad_token_id\": 1"),
-              "RoBERTa config.json wrong");
-        free(cj);
+        char *mt = json_member(scratch("roberta_again", "config.json"), "model_type");
+        char *pad = json_member(scratch("roberta_again", "config.json"), "pad_token_id");
+        CHECK(mt && pad && !strcmp(mt, "\"roberta\"") && !strcmp(pad, "1"),
+              "RoBERTa config.json wrong: model_type %s, pad_token_id %s", mt, pad);
+        cJSON_free(mt);
+        cJSON_free(pad);
         BertModel *r = NULL;
         CHECK(checkpoint_load(ck, &r) == QA_OK, "reload: %s", qa_last_error());
         CHECK(r && config_equal(bert_config(r), c) &&

@@ -12,54 +12,109 @@
 #include "core/model/ops.h"
 #include "core/util/rng.h"
 
+/* ---------------------------------------------------------------- families */
+
+static const BertFamilyInfo FAMILIES[BERT_N_FAMILIES] = {
+    {BERT_FAMILY_BERT, "bert", "BertForQuestionAnswering", "bert.", 0, 1},
+    {BERT_FAMILY_ROBERTA, "roberta", "RobertaForQuestionAnswering", "roberta.", 0, 1},
+    /* DistilBERT's MultiHeadSelfAttention ends at out_lin: no dropout before sa_layer_norm */
+    {BERT_FAMILY_DISTILBERT, "distilbert", "DistilBertForQuestionAnswering", "distilbert.", 1,
+     0},
+    {BERT_FAMILY_ELECTRA, "electra", "ElectraForQuestionAnswering", "electra.", 0, 1},
+};
+
+const BertFamilyInfo *bert_family(BertFamily f) {
+    assert(f >= 0 && f < BERT_N_FAMILIES);
+    return &FAMILIES[f];
+}
+
+const BertFamilyInfo *bert_family_find(const char *model_type) {
+    for (int f = 0; f < BERT_N_FAMILIES; f++)
+        if (!strcmp(FAMILIES[f].model_type, model_type)) return &FAMILIES[f];
+    return NULL;
+}
+
+const char *bert_family_list(void) { return "\"bert\", \"roberta\", \"distilbert\", \"electra\""; }
+
 /* ---------------------------------------------------------------- the parameter table */
 
-typedef enum { D_NONE, D_TWO, D_C, D_V, D_P, D_TV, D_A, D_F } Dim;
+typedef enum { D_NONE, D_TWO, D_C, D_E, D_V, D_P, D_TV, D_A, D_F } Dim;
 typedef enum { G_EMBED, G_LAYER, G_HEAD } Group;
-typedef enum { INIT_NORMAL, INIT_ZERO, INIT_ONE } Init;
+typedef enum { INIT_EMBED, INIT_LINEAR, INIT_ZERO, INIT_ONE } Init;
+/* When a tensor exists: always, with token types (TV > 0), with a projection (E != C). */
+typedef enum { NEED_ALWAYS, NEED_TYPES, NEED_PROJECTION } Need;
 
 typedef struct {
     Group group;
-    const char *hf_name; /* printf format with the layer index for G_LAYER */
-    size_t slot;         /* offsetof the pointer in BertWeights or BertLayerWeights */
+    const char *name;   /* after the family prefix; printf format with the layer for G_LAYER */
+    const char *distil; /* DistilBERT's name (NULL: DistilBERT has no such tensor) */
+    size_t slot;        /* offsetof the pointer in BertWeights or BertLayerWeights */
     Dim d0, d1;
     int decay;
     Init init;
+    Need need;
+    int positions;      /* the position table: fixed when frozen_positions */
 } ParamSpec;
 
 #define EMB(f) offsetof(BertWeights, f)
 #define LAY(f) offsetof(BertLayerWeights, f)
-#define HF_LAYER "bert.encoder.layer.%d."
+#define BL "encoder.layer.%d."
+#define DL "transformer.layer.%d."
 
 /* The one list of parameter tensors, in memory order. Per layer the Q, K, V weights and
  * then their biases are adjacent so that QKV is one GEMM. Weight decay as Hugging Face's
- * run_squad: none for biases and LayerNorm weights. */
+ * run_squad: none for biases and LayerNorm weights. The QA head has no family prefix. */
 static const ParamSpec PARAMS[] = {
-    {G_EMBED, "bert.embeddings.word_embeddings.weight", EMB(wte), D_V, D_C, 1, INIT_NORMAL},
-    {G_EMBED, "bert.embeddings.position_embeddings.weight", EMB(wpe), D_P, D_C, 1, INIT_NORMAL},
-    {G_EMBED, "bert.embeddings.token_type_embeddings.weight", EMB(wtt), D_TV, D_C, 1,
-     INIT_NORMAL},
-    {G_EMBED, "bert.embeddings.LayerNorm.weight", EMB(lnew), D_C, D_NONE, 0, INIT_ONE},
-    {G_EMBED, "bert.embeddings.LayerNorm.bias", EMB(lneb), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.self.query.weight", LAY(qw), D_A, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.self.key.weight", LAY(kw), D_A, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.self.value.weight", LAY(vw), D_A, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.self.query.bias", LAY(qb), D_A, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.self.key.bias", LAY(kb), D_A, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.self.value.bias", LAY(vb), D_A, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.output.dense.weight", LAY(ow), D_C, D_A, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.output.dense.bias", LAY(ob), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.output.LayerNorm.weight", LAY(ln1w), D_C, D_NONE, 0,
-     INIT_ONE},
-    {G_LAYER, HF_LAYER "attention.output.LayerNorm.bias", LAY(ln1b), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "intermediate.dense.weight", LAY(f1w), D_F, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "intermediate.dense.bias", LAY(f1b), D_F, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "output.dense.weight", LAY(f2w), D_C, D_F, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "output.dense.bias", LAY(f2b), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "output.LayerNorm.weight", LAY(ln2w), D_C, D_NONE, 0, INIT_ONE},
-    {G_LAYER, HF_LAYER "output.LayerNorm.bias", LAY(ln2b), D_C, D_NONE, 0, INIT_ZERO},
-    {G_HEAD, "qa_outputs.weight", EMB(qaw), D_TWO, D_C, 1, INIT_NORMAL},
-    {G_HEAD, "qa_outputs.bias", EMB(qab), D_TWO, D_NONE, 0, INIT_ZERO},
+    {G_EMBED, "embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight",
+     EMB(wte), D_V, D_E, 1, INIT_EMBED, NEED_ALWAYS, 0},
+    {G_EMBED, "embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight",
+     EMB(wpe), D_P, D_E, 1, INIT_EMBED, NEED_ALWAYS, 1},
+    {G_EMBED, "embeddings.token_type_embeddings.weight", NULL, EMB(wtt), D_TV, D_E, 1,
+     INIT_EMBED, NEED_TYPES, 0},
+    {G_EMBED, "embeddings.LayerNorm.weight", "embeddings.LayerNorm.weight", EMB(lnew), D_E,
+     D_NONE, 0, INIT_ONE, NEED_ALWAYS, 0},
+    {G_EMBED, "embeddings.LayerNorm.bias", "embeddings.LayerNorm.bias", EMB(lneb), D_E, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_EMBED, "embeddings_project.weight", NULL, EMB(projw), D_C, D_E, 1, INIT_LINEAR,
+     NEED_PROJECTION, 0},
+    {G_EMBED, "embeddings_project.bias", NULL, EMB(projb), D_C, D_NONE, 0, INIT_ZERO,
+     NEED_PROJECTION, 0},
+    {G_LAYER, BL "attention.self.query.weight", DL "attention.q_lin.weight", LAY(qw), D_A, D_C,
+     1, INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.key.weight", DL "attention.k_lin.weight", LAY(kw), D_A, D_C, 1,
+     INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.value.weight", DL "attention.v_lin.weight", LAY(vw), D_A, D_C,
+     1, INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.query.bias", DL "attention.q_lin.bias", LAY(qb), D_A, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.key.bias", DL "attention.k_lin.bias", LAY(kb), D_A, D_NONE, 0,
+     INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.value.bias", DL "attention.v_lin.bias", LAY(vb), D_A, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.dense.weight", DL "attention.out_lin.weight", LAY(ow), D_C,
+     D_A, 1, INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.dense.bias", DL "attention.out_lin.bias", LAY(ob), D_C,
+     D_NONE, 0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.LayerNorm.weight", DL "sa_layer_norm.weight", LAY(ln1w), D_C,
+     D_NONE, 0, INIT_ONE, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.LayerNorm.bias", DL "sa_layer_norm.bias", LAY(ln1b), D_C,
+     D_NONE, 0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "intermediate.dense.weight", DL "ffn.lin1.weight", LAY(f1w), D_F, D_C, 1,
+     INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "intermediate.dense.bias", DL "ffn.lin1.bias", LAY(f1b), D_F, D_NONE, 0,
+     INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.dense.weight", DL "ffn.lin2.weight", LAY(f2w), D_C, D_F, 1,
+     INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.dense.bias", DL "ffn.lin2.bias", LAY(f2b), D_C, D_NONE, 0, INIT_ZERO,
+     NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.LayerNorm.weight", DL "output_layer_norm.weight", LAY(ln2w), D_C,
+     D_NONE, 0, INIT_ONE, NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.LayerNorm.bias", DL "output_layer_norm.bias", LAY(ln2b), D_C, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_HEAD, "qa_outputs.weight", "qa_outputs.weight", EMB(qaw), D_TWO, D_C, 1, INIT_LINEAR,
+     NEED_ALWAYS, 0},
+    {G_HEAD, "qa_outputs.bias", "qa_outputs.bias", EMB(qab), D_TWO, D_NONE, 0, INIT_ZERO,
+     NEED_ALWAYS, 0},
 };
 #define N_SPECS ((int)(sizeof PARAMS / sizeof PARAMS[0]))
 
@@ -68,6 +123,7 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
     case D_NONE: return 1;
     case D_TWO: return 2;
     case D_C: return c->hidden_size;
+    case D_E: return bert_embedding_size(c);
     case D_V: return c->vocab_size;
     case D_P: return c->max_position;
     case D_TV: return c->type_vocab_size;
@@ -77,14 +133,38 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
     return 0;
 }
 
-/* Runs the body for every tensor in memory order, with its spec and layer (-1 outside
- * the encoder layers). */
+static int spec_present(const BertConfig *c, const ParamSpec *spec) {
+    switch (spec->need) {
+    case NEED_ALWAYS: return 1;
+    case NEED_TYPES: return c->type_vocab_size > 0;
+    case NEED_PROJECTION: return bert_embedding_size(c) != c->hidden_size;
+    }
+    return 0;
+}
+
+static int spec_trainable(const BertConfig *c, const ParamSpec *spec) {
+    return !(spec->positions && c->frozen_positions);
+}
+
+/* Writes the tensor's Hugging Face name for the config's family into t->name. */
+static void spec_name(const BertConfig *c, const ParamSpec *spec, int layer, BertTensor *t) {
+    const BertFamilyInfo *fi = bert_family(c->family);
+    const char *fmt = fi->distil_names ? spec->distil : spec->name;
+    const char *prefix = spec->group == G_HEAD ? "" : fi->prefix;
+    assert(fmt && "bert_config_check admits no tensor the family lacks");
+    int k = snprintf(t->name, sizeof t->name, "%s", prefix);
+    snprintf(t->name + k, sizeof t->name - (size_t)k, fmt, layer);
+    t->prefix_len = k;
+}
+
+/* Runs the body for every tensor the config has, in memory order, with its spec and layer
+ * (-1 outside the encoder layers). */
 #define FOR_EACH_TENSOR(cfg, spec, layer, ...)                                         \
     for (int g_ = G_EMBED; g_ <= G_HEAD; g_++)                                          \
         for (int layer = (g_ == G_LAYER ? 0 : -1);                                      \
              layer < (g_ == G_LAYER ? (cfg)->num_layers : 0); layer++)                 \
             for (int s_ = 0; s_ < N_SPECS; s_++)                                        \
-                if (PARAMS[s_].group == (Group)g_) {                                    \
+                if (PARAMS[s_].group == (Group)g_ && spec_present((cfg), &PARAMS[s_])) { \
                     const ParamSpec *spec = &PARAMS[s_];                                \
                     __VA_ARGS__                                                         \
                 }
@@ -92,6 +172,16 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
 static float **weight_slot(BertWeights *w, const ParamSpec *spec, int layer) {
     char *base = spec->group == G_LAYER ? (char *)&w->layer[layer] : (char *)w;
     return (float **)(base + spec->slot);
+}
+
+void bert_ffn_weight_name(const BertConfig *c, int layer, char *buf, size_t n) {
+    BertTensor t = {.name = ""};
+    for (int s = 0; s < N_SPECS; s++)
+        if (PARAMS[s].group == G_LAYER && PARAMS[s].d0 == D_F && PARAMS[s].d1 == D_C) {
+            spec_name(c, &PARAMS[s], layer, &t);
+            break;
+        }
+    snprintf(buf, n, "%s", t.name);
 }
 
 /* ---------------------------------------------------------------- configuration */
@@ -108,6 +198,7 @@ void bert_config_init(BertConfig *cfg, int vocab_size, int max_position, int num
     cfg->intermediate_size = intermediate_size;
     cfg->layer_norm_eps = 1e-12f;
     cfg->hidden_dropout = cfg->attention_dropout = 0.1f;
+    cfg->family = BERT_FAMILY_BERT;
     for (int l = 0; l < num_layers && l < BERT_MAX_LAYERS; l++) {
         cfg->heads[l] = num_heads;
         cfg->ffn[l] = intermediate_size;
@@ -119,8 +210,23 @@ int bert_config_check(const BertConfig *c) {
     if (c->vocab_size < 1) return qa_error("config: vocab_size %d must be >= 1", c->vocab_size);
     if (c->max_position < 1)
         return qa_error("config: max_position_embeddings %d must be >= 1", c->max_position);
-    if (c->type_vocab_size < 1)
-        return qa_error("config: type_vocab_size %d must be >= 1", c->type_vocab_size);
+    if (c->family < 0 || c->family >= BERT_N_FAMILIES)
+        return qa_error("config: model family %d unknown", (int)c->family);
+    const char *type = bert_family(c->family)->model_type;
+    int distil = c->family == BERT_FAMILY_DISTILBERT;
+    if (distil ? c->type_vocab_size != 0 : c->type_vocab_size < 1)
+        return qa_error("config: type_vocab_size %d must be %s for model_type \"%s\"",
+                        c->type_vocab_size, distil ? "0 (no token types)" : ">= 1", type);
+    if (c->embedding_size < 0 ||
+        (bert_embedding_size(c) != c->hidden_size && c->family != BERT_FAMILY_ELECTRA))
+        return qa_error("config: embedding_size %d differs from hidden_size %d, which only "
+                        "model_type \"electra\" supports (\"%s\" here)", c->embedding_size,
+                        c->hidden_size, type);
+    if (!distil && (c->frozen_positions || c->qa_dropout != 0.f))
+        return qa_error("config: fixed sinusoidal positions and qa_dropout exist only for "
+                        "model_type \"distilbert\" (\"%s\" here)", type);
+    if (!(c->qa_dropout >= 0.f && c->qa_dropout < 1.f))
+        return qa_error("config: qa_dropout %g outside [0, 1)", c->qa_dropout);
     if (c->num_layers < 0 || c->num_layers > BERT_MAX_LAYERS)
         return qa_error("config: num_hidden_layers %d must be in [0, %d]", c->num_layers,
                         BERT_MAX_LAYERS);
@@ -135,6 +241,9 @@ int bert_config_check(const BertConfig *c) {
     if (c->position_offset < 0 || c->position_offset >= c->max_position)
         return qa_error("config: position offset %d outside [0, %d)", c->position_offset,
                         c->max_position);
+    if ((c->family == BERT_FAMILY_ROBERTA) != (c->position_offset > 0))
+        return qa_error("config: position offset %d with model_type \"%s\" (only \"roberta\" "
+                        "starts positions after padding_idx, at >= 1)", c->position_offset, type);
     if (!(c->hidden_dropout >= 0.f && c->hidden_dropout < 1.f) ||
         !(c->attention_dropout >= 0.f && c->attention_dropout < 1.f))
         return qa_error("config: dropout probabilities must be in [0, 1)");
@@ -155,6 +264,17 @@ int bert_config_check(const BertConfig *c) {
 }
 
 int bert_head_size(const BertConfig *c) { return c->hidden_size / c->num_heads; }
+
+int bert_embedding_size(const BertConfig *c) {
+    return c->embedding_size ? c->embedding_size : c->hidden_size;
+}
+
+int bert_check_seq_len(const BertConfig *c, int max_seq_len, const char *who) {
+    if (max_seq_len + c->position_offset <= c->max_position) return QA_OK;
+    return qa_error("%s: max_seq_len %d is too long for this model: max_position_embeddings %d "
+                    "allows at most %d tokens per window", who, max_seq_len, c->max_position,
+                    c->max_position - c->position_offset);
+}
 
 int bert_total_heads(const BertConfig *c) {
     int n = 0;
@@ -189,7 +309,8 @@ size_t bert_config_num_params(const BertConfig *c) {
 }
 
 double bert_forward_flops(const BertConfig *c, int B, int T) {
-    double N = (double)B * T, C = c->hidden_size, f = 4.0 * N * C;
+    double N = (double)B * T, C = c->hidden_size, E = bert_embedding_size(c), f = 4.0 * N * C;
+    if (E != C) f += 2.0 * N * E * C;
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
         f += 2.0 * N * C * 3 * s.A + 2.0 * N * s.A * C + 4.0 * N * C * s.F +
@@ -229,12 +350,17 @@ struct BertModel {
     float *acts;
     int32_t *ids, *types, *mask; /* [N] copies of the batch */
     size_t batch_cap;
-    float *emb_sum, *emb_mean, *emb_rstd, *x0;
+    float *emb_sum, *emb_mean, *emb_rstd; /* [N,E], [N], [N] */
+    float *emb_out;                       /* [N,E] dropout(LN(emb_sum)); = x0 when E = C */
+    float *x0;                            /* [N,C] the encoder's input */
     LayerActs layer[BERT_MAX_LAYERS];
+    float *qa_in;                         /* [N,C] dropout of the last hidden states (train
+                                             with qa_dropout); NULL = the hidden states */
     float *logits, *start, *end, *scratch;
     float *head_gates, *ffn_gates; /* copies of the last gates; NULL = all ones */
     float *ones;                   /* [max(total heads, total ffn)] of 1.0 */
-    Dropout drop_hidden, drop_attn;
+    Dropout drop_hidden, drop_attn, drop_qa;
+    Dropout drop_attn_out; /* drop_hidden, or none for a family without it (DistilBERT) */
 
     /* Backward scratch, sized for the last training forward. */
     size_t dmem_cap;
@@ -275,14 +401,15 @@ int bert_create(const BertConfig *cfg, BertModel **out) {
     size_t off = 0;
     FOR_EACH_TENSOR(cfg, spec, layer, {
         BertTensor *t = &m->tensors[m->n_tensors++];
-        snprintf(t->name, sizeof t->name, spec->hf_name, layer);
+        spec_name(cfg, spec, layer, t);
         t->layer = layer;
         t->ndim = spec->d1 == D_NONE ? 1 : 2;
         t->shape[0] = dim_size(cfg, spec->d0, layer);
         t->shape[1] = t->ndim == 2 ? dim_size(cfg, spec->d1, layer) : 1;
         t->numel = (size_t)t->shape[0] * t->shape[1];
         t->offset = off;
-        t->decay = spec->decay;
+        t->trainable = spec_trainable(cfg, spec);
+        t->decay = spec->decay && t->trainable;
         off += t->numel;
     })
     m->n_params = off;
@@ -335,11 +462,13 @@ void bert_init_random(BertModel *m, uint64_t seed, float std) {
     FOR_EACH_TENSOR(&m->cfg, spec, layer, {
         const BertTensor *t = &m->tensors[i++];
         float *p = m->params + t->offset;
+        int normal = spec->init == INIT_EMBED || spec->init == INIT_LINEAR;
         for (size_t k = 0; k < t->numel; k++)
-            p[k] = spec->init == INIT_NORMAL ? (float)(std * rng_normal(&r))
-                   : spec->init == INIT_ONE  ? 1.f
-                                             : 0.f;
+            p[k] = normal                    ? (float)(std * rng_normal(&r))
+                   : spec->init == INIT_ONE ? 1.f
+                                            : 0.f;
     })
+    if (m->cfg.frozen_positions) bert_set_fixed_positions(m);
 }
 
 void bert_init_xavier(BertModel *m, uint64_t seed) {
@@ -349,29 +478,40 @@ void bert_init_xavier(BertModel *m, uint64_t seed) {
     FOR_EACH_TENSOR(&m->cfg, spec, layer, {
         const BertTensor *t = &m->tensors[i++];
         float *p = m->params + t->offset;
-        int linear = spec->init == INIT_NORMAL && spec->group != G_EMBED;
+        int linear = spec->init == INIT_LINEAR;
         double a = linear ? sqrt(6.0 / (t->shape[0] + t->shape[1])) : 0.0;
         for (size_t k = 0; k < t->numel; k++)
-            p[k] = linear                        ? (float)(a * (2.0 * rng_uniform(&r) - 1.0))
-                   : spec->init == INIT_NORMAL ? (float)(0.02 * rng_normal(&r))
-                   : spec->init == INIT_ONE    ? 1.f
-                                               : 0.f;
+            p[k] = linear                       ? (float)(a * (2.0 * rng_uniform(&r) - 1.0))
+                   : spec->init == INIT_EMBED ? (float)(0.02 * rng_normal(&r))
+                   : spec->init == INIT_ONE   ? 1.f
+                                              : 0.f;
     })
+    if (m->cfg.frozen_positions) bert_set_fixed_positions(m);
 }
 
 void bert_init_sinusoid_positions(BertModel *m) {
-    int C = m->cfg.hidden_size, half = C / 2;
+    int E = bert_embedding_size(&m->cfg), half = E / 2;
     /* sin and cos pairs have RMS 1/sqrt(2); scale the vector to RMS 0.02 per component */
     float amp = 0.02f * sqrtf(2.f);
     for (int p = 0; p < m->cfg.max_position; p++) {
-        float *row = m->w.wpe + (size_t)p * C;
+        float *row = m->w.wpe + (size_t)p * E;
         for (int i = 0; i < half; i++) {
             double freq = pow(10000.0, -(double)i / half);
             row[2 * i] = amp * (float)sin(p * freq);
             row[2 * i + 1] = amp * (float)cos(p * freq);
         }
-        if (C % 2) row[C - 1] = 0.f;
+        if (E % 2) row[E - 1] = 0.f;
     }
+}
+
+/* DistilBERT's create_sinusoidal_embeddings, computed in double as it does with numpy. */
+void bert_set_fixed_positions(BertModel *m) {
+    int E = bert_embedding_size(&m->cfg);
+    for (int p = 0; p < m->cfg.max_position; p++)
+        for (int j = 0; j < E; j++) {
+            double angle = p / pow(10000.0, 2.0 * (j / 2) / E);
+            m->w.wpe[(size_t)p * E + j] = (float)(j % 2 ? cos(angle) : sin(angle));
+        }
 }
 
 static int alloc_grads(BertModel *m) {
@@ -390,11 +530,13 @@ void bert_zero_grad(BertModel *m) {
  * shares one set sized for the widest layer, and the layer output is written over x0. */
 static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     const BertConfig *c = &m->cfg;
-    size_t N = (size_t)B * T, C = (size_t)c->hidden_size;
-    m->emb_sum = take(p, N * C);
+    size_t N = (size_t)B * T, C = (size_t)c->hidden_size, E = (size_t)bert_embedding_size(c);
+    m->emb_sum = take(p, N * E);
     m->emb_mean = take(p, N);
     m->emb_rstd = take(p, N);
     m->x0 = take(p, N * C);
+    m->emb_out = m->w.projw ? take(p, N * E) : m->x0;
+    m->qa_in = train && c->qa_dropout > 0.f ? take(p, N * C) : NULL;
     m->logits = take(p, 2 * N);
     m->start = take(p, N);
     m->end = take(p, N);
@@ -472,7 +614,7 @@ static int check_batch(const BertModel *m, const BertBatch *b) {
         if (b->ids[i] < 0 || b->ids[i] >= c->vocab_size)
             return qa_error("batch: token id %d at [%ld,%ld] outside the vocabulary [0, %d)",
                             b->ids[i], i / b->T, i % b->T, c->vocab_size);
-        if (b->types[i] < 0 || b->types[i] >= c->type_vocab_size)
+        if (c->type_vocab_size && (b->types[i] < 0 || b->types[i] >= c->type_vocab_size))
             return qa_error("batch: token type %d at [%ld,%ld] outside [0, %d)", b->types[i],
                             i / b->T, i % b->T, c->type_vocab_size);
     }
@@ -484,16 +626,17 @@ static void add_inplace(float *y, const float *x, long n) {
     for (long i = 0; i < n; i++) y[i] += x[i];
 }
 
-enum { SITE_EMB = 1, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2 };
+enum { SITE_EMB = 1, SITE_QA = 2, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2 };
 static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uint64_t)k; }
 
 int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
                  uint64_t seed) {
     const BertConfig *c = &m->cfg;
     if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
-    int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size;
+    int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size, E = bert_embedding_size(c);
     memcpy(m->ids, bt->ids, sizeof(int32_t) * N);
-    memcpy(m->types, bt->types, sizeof(int32_t) * N);
+    if (c->type_vocab_size) memcpy(m->types, bt->types, sizeof(int32_t) * N);
+    else memset(m->types, 0, sizeof(int32_t) * N);
     memcpy(m->mask, bt->mask, sizeof(int32_t) * N);
     int nh = bert_total_heads(c), nf = bert_total_ffn(c);
     for (int i = 0; i < (nh > nf ? nh : nf); i++) m->ones[i] = 1.f;
@@ -504,12 +647,16 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
     if (!fgate) m->ffn_gates = NULL;
     m->drop_hidden = (Dropout){train ? c->hidden_dropout : 0.f, seed};
     m->drop_attn = (Dropout){train ? c->attention_dropout : 0.f, seed ^ 0x5bd1e995u};
+    m->drop_qa = (Dropout){train ? c->qa_dropout : 0.f, seed};
+    m->drop_attn_out = bert_family(c->family)->attn_output_dropout ? m->drop_hidden
+                                                                   : (Dropout){0.f, seed};
 
-    embed_forward(m->emb_sum, m->ids, m->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, C,
+    embed_forward(m->emb_sum, m->ids, m->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, E,
                   c->position_offset);
-    layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, m->w.lnew, m->w.lneb, N, C,
-                      c->layer_norm_eps);
-    dropout_apply(m->x0, (long)N * C, &m->drop_hidden, SITE_EMB);
+    layernorm_forward(m->emb_out, m->emb_mean, m->emb_rstd, m->emb_sum, m->w.lnew, m->w.lneb, N,
+                      E, c->layer_norm_eps);
+    dropout_apply(m->emb_out, (long)N * E, &m->drop_hidden, SITE_EMB);
+    if (m->w.projw) matmul_forward(m->x0, m->emb_out, m->w.projw, m->w.projb, N, E, C);
     const float *x = m->x0;
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
@@ -524,7 +671,7 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
             ctxg = la->ctxg;
         }
         matmul_forward(la->attn_res, ctxg, lw->ow, lw->ob, N, s.A, C);
-        dropout_apply(la->attn_res, (long)N * C, &m->drop_hidden, site(l, SITE_ATTN_OUT));
+        dropout_apply(la->attn_res, (long)N * C, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
         add_inplace(la->attn_res, x, (long)N * C);
         layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w, lw->ln1b,
                           N, C, c->layer_norm_eps);
@@ -536,6 +683,11 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w, lw->ln2b,
                           N, C, c->layer_norm_eps);
         x = la->out;
+    }
+    if (m->qa_in) { /* DistilBertForQuestionAnswering: dropout before qa_outputs */
+        memcpy(m->qa_in, x, sizeof(float) * (size_t)N * C);
+        dropout_apply(m->qa_in, (long)N * C, &m->drop_qa, SITE_QA);
+        x = m->qa_in;
     }
     matmul_forward(m->logits, x, m->w.qaw, m->w.qab, N, C, 2);
     for (int n = 0; n < N; n++) {
@@ -551,6 +703,7 @@ const float *bert_end_logits(const BertModel *m) { return m->end; }
 /* Backward scratch for the last forward's (B, T): activation gradients of one layer. */
 typedef struct {
     float *dx, *dres, *da; /* [N,C] */
+    float *demb, *dsum;    /* [N,E] at the embedding output (NULL: dx when E = C), LN input */
     float *dqkv;           /* [N,3A] */
     float *dctxg, *dctx;   /* [N,A] */
     float *dhg, *dh;       /* [N,F] */
@@ -560,6 +713,7 @@ typedef struct {
 static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
     const BertConfig *c = &m->cfg;
     size_t N = (size_t)m->B * m->T, C = (size_t)c->hidden_size, A = 0, F = 0;
+    size_t E = (size_t)bert_embedding_size(c);
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
         if ((size_t)s.A > A) A = (size_t)s.A;
@@ -574,6 +728,8 @@ static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
     d->dhg = take(p, N * F);
     d->dh = take(p, N * F);
     d->dlogits = take(p, N * 2);
+    d->demb = m->w.projw ? take(p, N * E) : NULL;
+    d->dsum = take(p, N * E);
 }
 
 static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
@@ -594,8 +750,8 @@ int bert_backward(BertModel *m, const float *dstart, const float *dend, float *d
     }
     p = (Planner){.base = m->dmem};
     plan_grads(m, &p, &d);
-    int B = m->B, T = m->T, N = B * T, C = c->hidden_size;
-    size_t NC = (size_t)N * C;
+    int B = m->B, T = m->T, N = B * T, C = c->hidden_size, E = bert_embedding_size(c);
+    size_t NC = (size_t)N * C, NE = (size_t)N * E;
     BertWeights *g = &m->g;
     int pg = param_grads;
 
@@ -605,8 +761,10 @@ int bert_backward(BertModel *m, const float *dstart, const float *dend, float *d
     }
     const float *x_last = c->num_layers ? m->layer[c->num_layers - 1].out : m->x0;
     zero(d.dx, NC);
-    matmul_backward(d.dx, pg ? g->qaw : NULL, pg ? g->qab : NULL, d.dlogits, x_last, m->w.qaw,
-                    N, C, 2);
+    /* logits = dropout_qa(x_last) Wqa^T + bqa */
+    matmul_backward(d.dx, pg ? g->qaw : NULL, pg ? g->qab : NULL, d.dlogits,
+                    m->qa_in ? m->qa_in : x_last, m->w.qaw, N, C, 2);
+    if (m->qa_in) dropout_apply(d.dx, (long)NC, &m->drop_qa, SITE_QA);
     for (int l = c->num_layers - 1; l >= 0; l--) {
         BertSlice s = bert_slice(c, l);
         const LayerActs *la = &m->layer[l];
@@ -637,7 +795,7 @@ int bert_backward(BertModel *m, const float *dstart, const float *dend, float *d
                            la->attn_res, la->ln1_mean, la->ln1_rstd, lw->ln1w, N, C);
         /* attn_res = x + dropout(ctxg Wo^T + bo) */
         memcpy(d.dx, d.dres, NC * sizeof(float));
-        dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_ATTN_OUT));
+        dropout_apply(d.dres, (long)NC, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
         const float *ctxg = m->head_gates && s.NH ? la->ctxg : la->ctx;
         zero(d.dctxg, (size_t)N * s.A);
         matmul_backward(d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg, lw->ow,
@@ -653,15 +811,21 @@ int bert_backward(BertModel *m, const float *dstart, const float *dend, float *d
         matmul_backward(d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, lw->qw, N,
                         C, 3 * s.A);
     }
-    /* x0 = dropout(LN(emb_sum)) */
-    dropout_apply(d.dx, (long)NC, &m->drop_hidden, SITE_EMB);
-    if (pg) {
-        zero(d.dres, NC);
-        layernorm_backward(d.dres, g->lnew, g->lneb, d.dx, m->emb_sum, m->emb_mean, m->emb_rstd,
-                           m->w.lnew, N, C);
-        embed_backward(g->wte, g->wpe, g->wtt, d.dres, m->ids, m->types, B, T, C,
-                       c->position_offset);
+    if (!pg) return QA_OK; /* nothing below the encoder has a gate */
+    /* x0 = emb_out Wp^T + bp (ELECTRA's embeddings_project; x0 = emb_out without it) */
+    float *demb = d.dx;
+    if (m->w.projw) {
+        zero(d.demb, NE);
+        matmul_backward(d.demb, g->projw, g->projb, d.dx, m->emb_out, m->w.projw, N, E, C);
+        demb = d.demb;
     }
+    /* emb_out = dropout(LN(emb_sum));  emb_sum = wte[ids] + wpe[pos] + wtt[types] */
+    dropout_apply(demb, (long)NE, &m->drop_hidden, SITE_EMB);
+    zero(d.dsum, NE);
+    layernorm_backward(d.dsum, g->lnew, g->lneb, demb, m->emb_sum, m->emb_mean, m->emb_rstd,
+                       m->w.lnew, N, E);
+    embed_backward(g->wte, c->frozen_positions ? NULL : g->wpe, g->wtt, d.dsum, m->ids,
+                   m->types, B, T, E, c->position_offset);
     return QA_OK;
 }
 
