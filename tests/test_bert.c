@@ -3,7 +3,9 @@
  * the distillation loss, and a 10-step AdamW trajectory; then pruning exactness (the
  * physically pruned model equals the gated model with those gates at 0), thread-count
  * independence, and gate gradients without parameter gradients; ELECTRA's embedding
- * projection against a double-precision twin and its central finite differences. */
+ * projection against a double-precision twin and its central finite differences; the
+ * training backward of each family with every dropout on against finite differences of the
+ * same (seeded) training forward. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
@@ -443,10 +445,78 @@ static void test_electra_projection(void) {
     bert_free(m);
 }
 
+/* L = sum(rs * start + re * end) of a training forward (dropout masks fixed by the seed). */
+static double train_loss(BertModel *m, const BertBatch *b, const float *rs, const float *re) {
+    bert_forward(m, b, NULL, 1, 77);
+    double L = 0;
+    for (int n = 0; n < b->B * b->T; n++)
+        L += (double)rs[n] * bert_start_logits(m)[n] + (double)re[n] * bert_end_logits(m)[n];
+    return L;
+}
+
+/* Each family's dropout sites (DistilBERT: none after the attention output, one before the
+ * QA head) must be the same in backward as in forward: the gradient of a training forward
+ * with hidden, attention and QA dropout at 0.3 against central differences of that forward
+ * (float model, so h = 3e-3 and a loose tolerance, 6x the worst seen; a mask missing on either side is off by
+ * the whole dropped contribution). */
+static void test_family_dropout_backward(void) {
+    for (int f = 0; f < BERT_N_FAMILIES; f++) {
+        BertConfig c;
+        bert_config_init(&c, 9, 12, 1, 8, 2, 6);
+        c.family = (BertFamily)f;
+        c.hidden_dropout = c.attention_dropout = 0.3f;
+        if (f == BERT_FAMILY_ROBERTA) c.position_offset = 2, c.type_vocab_size = 1;
+        if (f == BERT_FAMILY_DISTILBERT) c.type_vocab_size = 0, c.qa_dropout = 0.3f;
+        if (f == BERT_FAMILY_ELECTRA) c.embedding_size = 4;
+        BertModel *m = NULL;
+        CHECK(bert_create(&c, &m) == QA_OK, "%s: %s", bert_family(c.family)->model_type,
+              qa_last_error());
+        if (!m) continue;
+        bert_init_random(m, 21 + f, 0.4f);
+        enum { B = 2, T = 6, N = B * T };
+        int32_t ids[N], types[N], mask[N];
+        float rs[N], re[N];
+        Rng r;
+        rng_seed(&r, 31);
+        for (int n = 0; n < N; n++) {
+            ids[n] = (int32_t)rng_below(&r, 9);
+            types[n] = c.type_vocab_size > 1 && n % T > 2;
+            mask[n] = n != N - 1;
+            rs[n] = (float)(2 * rng_uniform(&r) - 1);
+            re[n] = (float)(2 * rng_uniform(&r) - 1);
+        }
+        BertBatch b = {B, T, ids, types, mask};
+        train_loss(m, &b, rs, re);
+        bert_zero_grad(m);
+        bert_backward(m, rs, re, NULL, NULL, 1);
+        float *p = bert_params(m), *g = bert_grads(m);
+        double worst = 0;
+        int bad = 0, checked = 0;
+        for (size_t i = 0; i < bert_num_params(m); i += 3, checked++) {
+            float keep = p[i];
+            p[i] = keep + 3e-3f;
+            double lp = train_loss(m, &b, rs, re);
+            p[i] = keep - 3e-3f;
+            double lm = train_loss(m, &b, rs, re);
+            p[i] = keep;
+            double fd = (lp - lm) / ((double)(keep + 3e-3f) - (double)(keep - 3e-3f));
+            double err = fabs(fd - g[i]) / fmax(1.0, fabs(fd));
+            worst = fmax(worst, err);
+            bad += err > 5e-3;
+        }
+        printf("%s: training gradients with dropout vs finite differences, worst %.2g over %d "
+               "parameters\n", bert_family(c.family)->model_type, worst, checked);
+        CHECK(bad == 0, "%s: %d of %d dropout-training gradients differ from finite differences "
+              "(worst %.2g)", bert_family(c.family)->model_type, bad, checked, worst);
+        bert_free(m);
+    }
+}
+
 int main(void) {
     ops_set_threads(2);
     test_sinusoid_positions();
     test_electra_projection();
+    test_family_dropout_backward();
     SafeTensors *st = NULL;
     if (st_open(FIXTURE, &st)) {
         SKIP("%s not readable (%s)", FIXTURE, qa_last_error());
