@@ -561,6 +561,49 @@ static void test_torch_electra(void) {
     bert_free(m);
 }
 
+/* ELECTRA with embedding_size = hidden_size (electra-base/large) has no embeddings_project;
+ * the family rules of the config are checked with one line each. */
+static void test_electra_same_width(void) {
+    BertConfig c;
+    bert_config_init(&c, 20, 16, 2, 16, 4, 12);
+    c.family = BERT_FAMILY_ELECTRA;
+    c.embedding_size = 16;
+    BertModel *m = NULL, *r = NULL;
+    CHECK(bert_create(&c, &m) == QA_OK, "ELECTRA E = C: %s", qa_last_error());
+    if (!m) return;
+    bert_init_random(m, 4, 0.2f);
+    CHECK(!bert_find_tensor(m, "electra.embeddings_project.weight") &&
+              bert_find_tensor(m, "electra.encoder.layer.1.output.dense.weight"),
+          "ELECTRA E = C: no projection, electra. names");
+    const char *ck = scratch("electra_same", NULL);
+    CHECK(checkpoint_save(m, ck, scratch("vocab.txt", NULL)) == QA_OK, "save: %s", qa_last_error());
+    char *e = json_member(scratch("electra_same", "config.json"), "embedding_size");
+    CHECK(e && !strcmp(e, "16"), "embedding_size written: %s", e);
+    cJSON_free(e);
+    CHECK(checkpoint_load(ck, &r) == QA_OK && r && bert_config(r)->family == BERT_FAMILY_ELECTRA &&
+              bert_num_params(r) == bert_num_params(m) &&
+              !memcmp(bert_params(r), bert_params(m), sizeof(float) * bert_num_params(m)),
+          "ELECTRA E = C round trip: %s", qa_last_error());
+    bert_free(r);
+    bert_free(m);
+    BertConfig bad = c;
+    bad.family = BERT_FAMILY_BERT;
+    bad.embedding_size = 8;
+    CHECK(bert_config_check(&bad) == QA_ERR && strstr(qa_last_error(), "embedding_size 8") &&
+              strstr(qa_last_error(), "\"electra\""),
+          "BERT with embedding_size != hidden_size refused: %s", qa_last_error());
+    bad = c;
+    bad.family = BERT_FAMILY_DISTILBERT;
+    CHECK(bert_config_check(&bad) == QA_ERR && strstr(qa_last_error(), "type_vocab_size 2"),
+          "DistilBERT with token types refused: %s", qa_last_error());
+    bad = c;
+    bad.family = BERT_FAMILY_BERT;
+    bad.embedding_size = 0;
+    bad.position_offset = 2;
+    CHECK(bert_config_check(&bad) == QA_ERR && strstr(qa_last_error(), "position offset 2"),
+          "BERT with a RoBERTa position offset refused: %s", qa_last_error());
+}
+
 /* MiniLM (e.g. deepset/minilm-uncased-squad2) is a BERT: hidden 384 in 12 heads of 32. */
 static void test_minilm_config(void) {
     const char *path = scratch("minilm.json", NULL);
@@ -626,6 +669,7 @@ int main(void) {
     test_torch_distilbert();
     test_torch_electra();
     test_minilm_config();
+    test_electra_same_width();
     bert_free(m);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
