@@ -483,11 +483,13 @@ static cJSON *config_to_json(const BertConfig *c) {
 
 static int save_config(const BertConfig *c, const char *path) {
     cJSON *o = config_to_json(c);
-    char *text = o ? cJSON_Print(o) : NULL;
+    char *json = o ? cJSON_Print(o) : NULL, *text = json ? malloc(strlen(json) + 2) : NULL;
     cJSON_Delete(o);
+    if (text) sprintf(text, "%s\n", json); /* a text file ends with a newline */
+    cJSON_free(json);
     if (!text) return qa_error("%s: out of memory", path);
     int rc = file_write_atomic(path, text, strlen(text));
-    cJSON_free(text);
+    free(text);
     return rc;
 }
 
