@@ -422,6 +422,9 @@ static void check_cycle(BertModel *m, const char *expected, const char *name) {
         double worst = 0;
         for (int i = 0; i < 2 * N; i++) worst = fmax(worst, fabs(got[i] - want[i]));
         CHECK(worst < 1e-5, "%s: pruned logits differ from the gated ones by %.2g", name, worst);
+        printf("%s: pruned to %d of %d heads, %d of %d neurons; pruned vs gated logits %.2g\n",
+               name, bert_total_heads(bert_config(p)), nh, bert_total_ffn(bert_config(p)), nf,
+               worst);
         CHECK(bert_total_heads(bert_config(p)) < nh && bert_total_ffn(bert_config(p)) < nf,
               "%s: pruning removed nothing", name);
         float *before = malloc(sizeof(float) * bert_num_params(p));
