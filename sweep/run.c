@@ -245,6 +245,9 @@ static int prepare_data(Sweep *s) {
     flock(fd, LOCK_EX);
     int rc = QA_OK;
     if (!stamp_matches(s, stamp, want, n, files)) {
+        if (file_exists(stamp))
+            fprintf(stderr, "sweep: %s does not match its stamp (a file missing, edited or "
+                            "from other settings); writing it again\n", dir);
         progress_update("sweep: writing the synthetic data to %s", dir);
         rc = file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train,
                                                 g->synth_dev, g->synth_lookup)

@@ -57,7 +57,7 @@ static int file_contains(const char *path, const char *needle) {
 
 /* A 4-point grid (2 strategies x 2 fine-tune modes) on a tiny trained teacher, output out;
  * the teacher cache is shared by every case so it is trained once. */
-static void write_grid(const char *path, const char *out) {
+static void write_grid_modes(const char *path, const char *out, const char *modes) {
     FILE *f = fopen(path, "w");
     fprintf(f,
             "{\"out\": \"%s\",\n"
@@ -66,11 +66,15 @@ static void write_grid(const char *path, const char *out) {
             " \"steps\": 10, \"batch_size\": 8, \"max_seq_len\": 64, \"doc_stride\": 32,"
             " \"max_query_len\": 16}, \"cache\": \"%s/cache\"},\n"
             " \"axes\": {\"strategy\": [\"random\", \"gain\"], \"targets\": [{\"heads\": 0.5,"
-            " \"ffn\": 0.5}], \"finetune\": [\"none\", \"distill\"]},\n"
+            " \"ffn\": 0.5}], \"finetune\": [%s]},\n"
             " \"prune\": {\"ft_steps\": 3, \"gain_batches\": 2, \"batch_size\": 8},\n"
             " \"bench\": {\"repeats\": 2, \"warmup\": 0}, \"threads\": 1}\n",
-            out, dir);
+            out, dir, modes);
     fclose(f);
+}
+
+static void write_grid(const char *path, const char *out) {
+    write_grid_modes(path, out, "\"none\", \"distill\"");
 }
 
 static int all_done_once(const char *out) {
@@ -108,6 +112,14 @@ static void test_deleted_db(void) {
           "a results.db deleted mid-run is said, exit %d", rc);
     rc = sh("%s run %s >> %s 2>&1", bin, grid, log);
     CHECK(rc == 0 && all_done_once(out), "the next run records every point again");
+    /* data under a valid stamp is checked, not trusted: a missing train.json is written
+     * again (it failed every point before) when new points need it */
+    sh("rm %s/data/train.json", out);
+    write_grid_modes(grid, out, "\"none\", \"distill\", \"standard\"");
+    rc = sh("%s run %s > %s 2>&1", bin, grid, log);
+    CHECK(rc == 0 && file_contains(log, "does not match its stamp") &&
+              scalar(out, "SELECT count(*) FROM runs WHERE status='done'") == 6,
+          "a missing train.json is written again and the new points run (see %s)", log);
 }
 
 /* A file system that fails: a tmpfs too small, or remounted read-only. */
