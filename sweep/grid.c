@@ -1,5 +1,6 @@
 /* sweep/grid.c: grid.json parsing and point resolution (see grid.h). */
 #include "sweep/grid.h"
+#include "sweep/spec_json.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -19,12 +20,7 @@ static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune"
 /* Applies the object o (may be NULL) to dst through spec fields. */
 static int apply(const cJSON *o, const char *file, const char *path, const SpecField *f, int n,
                  void *dst) {
-    if (!o) return QA_OK;
-    char *text = cJSON_PrintUnformatted(o);
-    if (!text) return qa_error("%s: %s: out of memory", file, path);
-    int rc = spec_apply_json(text, file, path, f, n, dst);
-    free(text);
-    return rc;
+    return o ? spec_apply_object(o, file, path, f, n, dst) : QA_OK;
 }
 
 static int by_key(const void *a, const void *b) {
