@@ -15,7 +15,8 @@
 #include "core/text/text.h"
 #include "core/util/fileio.h"
 
-static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads"};
+static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads",
+                                       "export"};
 
 /* Applies the object o (may be NULL) to dst through spec fields. */
 static int apply(const cJSON *o, const char *file, const char *path, const SpecField *f, int n,
@@ -318,7 +319,7 @@ int grid_load(const char *path, Grid **out) {
         qa_error("%s: invalid JSON near line %d", path, line);
         goto cleanup;
     }
-    if (check_duplicates(root, path, "") || check_keys(root, path, "", TOP_KEYS, 7) ||
+    if (check_duplicates(root, path, "") || check_keys(root, path, "", TOP_KEYS, 8) ||
         get_string(root, "out", path, "", g->out, sizeof g->out, 1) || parse_data(root, g) ||
         parse_teacher(root, g))
         goto cleanup;
@@ -333,6 +334,17 @@ int grid_load(const char *path, Grid **out) {
         goto cleanup;
     }
     if (th) g->threads = th->valueint;
+    /* "export": {"onnx": true}: each point's model as ONNX once measured (not part of the
+     * points' identity: it changes no result) */
+    static const char *const export_keys[] = {"onnx"};
+    const cJSON *ex = cJSON_GetObjectItem(root, "export");
+    const cJSON *onnx = ex ? cJSON_GetObjectItem(ex, "onnx") : NULL;
+    if (ex && check_keys(ex, path, "export", export_keys, 1)) goto cleanup;
+    if (onnx && !cJSON_IsBool(onnx)) {
+        qa_error("%s: export.onnx: expected true or false", path);
+        goto cleanup;
+    }
+    g->export_onnx = cJSON_IsTrue(onnx);
     PruneSpec base;
     prune_spec_default(&base);
     const cJSON *pr = cJSON_GetObjectItem(root, "prune");
