@@ -8,7 +8,6 @@
  * A second sweep with another teacher is compared with the first: one series per sweep and
  * teacher, a row per done point of both. A screenshot is kept for a person to look at
  * ($QAPRUNE_SCREENSHOT, default build/test_report.png). Without chromium: skipped. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +17,11 @@
 #include "core/util/error.h"
 #include "db/results.h"
 #include "plots/html.h"
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[256];
 static const char *bin;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The whole file at path as a new string ("" when unreadable); free with free(). */
 static char *slurp(const char *path) {
@@ -243,6 +232,21 @@ int main(void) {
               strstr(d, "\"prune\": {"),
           "cards show the F1 breakdown and the pretty-printed config");
     CHECK(strstr(d, " ± ") && strstr(d, "(n=2)"), "settings with two seeds show F1 mean ± std");
+    /* the report's seed statistics are the summary view's */
+    char sumf[600];
+    snprintf(sumf, sizeof sumf, "%s/summary.txt", dir);
+    rc = sh("%s query %s/out \"SELECT printf('%%.2f ± %%.2f (n=%%d)', f1_mean, f1_std, n) FROM "
+            "summary WHERE n > 1\" --csv | tail -n +2 | tr -d '\\r' > %s", bin, dir, sumf);
+    char *sum = slurp(sumf);
+    int n_sum = 0, found = 0;
+    for (char *line = strtok(sum, "\n"); line; line = strtok(NULL, "\n")) {
+        n_sum++;
+        found += strstr(d, line) != NULL;
+    }
+    CHECK(rc == 0 && n_sum == 3 && found == n_sum,
+          "each of the summary view's %d settings with several seeds shows its mean ± std "
+          "(%d found)", n_sum, found);
+    free(sum);
     free(d);
 
     /* 3. the page's sorting: #sort=8-desc orders the rows by F1, highest first */
