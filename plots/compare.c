@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/util/error.h"
+#include "plots/gnuplot.h"
 #include "plots/html.h"
 #include "plots/report_private.h"
 
@@ -43,21 +44,35 @@ static int sweeps_read(Db *const *dbs, int n, Sweeps *s) {
 
 static int done(const DbRunRow *r) { return r->status == DB_DONE && r->has_result; }
 
-/* One series per (sweep, teacher): every done point of that teacher in that sweep, one per
- * setting (mean ± std over its seeds where it has several). */
-static int compare_chart(FILE *f, const Sweeps *s, const char *const *names) {
+/* The chart's series: one per (sweep, teacher), every done point of that teacher in that
+ * sweep, one per setting (mean ± std over its seeds where it has several). */
+typedef struct {
+    int n_series;
+    SvgSeries *series;
+    double *x;        /* x, then y, then err: 3 arrays of total + 1 */
+    char (*labels)[160];
+} Chart;
+
+static void chart_free(Chart *c) {
+    free(c->series);
+    free(c->x);
+    free(c->labels);
+}
+
+static int chart_build(const Sweeps *s, const char *const *names, Chart *c) {
     int total = 0;
     for (int k = 0; k < s->n_sweeps; k++) total += s->n[k];
-    SvgSeries *series = calloc((size_t)total + 1, sizeof *series);
-    double *x = malloc(sizeof *x * (size_t)(3 * total + 3));
-    char (*labels)[160] = malloc(sizeof *labels * (size_t)(total + 1));
+    *c = (Chart){0, calloc((size_t)total + 1, sizeof *c->series),
+                 malloc(sizeof *c->x * (size_t)(3 * total + 3)),
+                 malloc(sizeof *c->labels * (size_t)(total + 1))};
     char *drawn = calloc((size_t)total + 1, 1);
-    if (!series || !x || !labels || !drawn) {
-        free(series), free(x), free(labels), free(drawn);
+    if (!c->series || !c->x || !c->labels || !drawn) {
+        free(drawn);
+        chart_free(c);
         return qa_error("compare: out of memory drawing the chart");
     }
-    double *y = x + total + 1, *e = y + total + 1;
-    int n_series = 0, m = 0;
+    double *x = c->x, *y = x + total + 1, *e = y + total + 1;
+    int m = 0;
     for (int k = 0; k < s->n_sweeps; k++) {
         const DbRunRow *rows = s->rows[k];
         for (int i = 0; i < s->n[k]; i++) {
@@ -67,10 +82,11 @@ static int compare_chart(FILE *f, const Sweeps *s, const char *const *names) {
             for (int j = 0; j < i && first; j++)
                 first = !(done(&rows[j]) && !strcmp(rows[j].teacher_hash, rows[i].teacher_hash));
             if (!first) continue;
-            SvgSeries *cur = &series[n_series];
-            snprintf(labels[n_series], sizeof labels[0], "%.60s: %.60s", names[k],
+            SvgSeries *cur = &c->series[c->n_series];
+            snprintf(c->labels[c->n_series], sizeof c->labels[0], "%.60s: %.60s", names[k],
                      *rows[i].teacher ? rows[i].teacher : "teacher");
-            *cur = (SvgSeries){.label = labels[n_series], .colour = svg_colour(n_series),
+            *cur = (SvgSeries){.label = c->labels[c->n_series],
+                               .colour = svg_colour(c->n_series),
                                .marker = (SvgMarker)(k % SVG_N_MARKERS), .x = x + m,
                                .y = y + m, .err = e + m};
             memset(drawn, 0, (size_t)total + 1);
@@ -86,14 +102,69 @@ static int compare_chart(FILE *f, const Sweeps *s, const char *const *names) {
                 cur->n++;
                 m++;
             }
-            n_series++;
+            c->n_series++;
         }
     }
-    svg_scatter(f, "F1 against speedup, per sweep and teacher",
-                "speedup over the unpruned teacher (x, ratio of median latencies)",
-                "F1 on the dev set (%)", series, n_series, NAN, "", 960, 480);
-    free(series), free(x), free(labels), free(drawn);
+    free(drawn);
     return QA_OK;
+}
+
+static const char CHART_TITLE[] = "F1 against speedup, per sweep and teacher";
+static const char CHART_X[] = "speedup over the unpruned teacher (x, ratio of median latencies)";
+static const char CHART_Y[] = "F1 on the dev set (%)";
+
+/* The same chart through gnuplot, beside the page: NAME.dat, NAME.gp, NAME.png, NAME.svg
+ * for a page NAME.html (as plots/plots.h's charts: the script re-draws both images). */
+static int chart_gnuplot(const Chart *c, const char *html_path) {
+    char dir[4096], name[512], path[4700];
+    const char *slash = strrchr(html_path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - html_path) : 1,
+             slash ? html_path : ".");
+    if (!*dir) snprintf(dir, sizeof dir, "/");
+    snprintf(name, sizeof name, "%s", slash ? slash + 1 : html_path);
+    char *dot = strrchr(name, '.');
+    if (dot && dot != name) *dot = '\0';
+    ReportBuf dat, gp;
+    if (report_buffer_open(&dat)) return QA_ERR;
+    if (report_buffer_open(&gp)) {
+        fclose(dat.f);
+        free(dat.data);
+        return QA_ERR;
+    }
+    fprintf(dat.f, "# %s.dat: F1 (%%) against speedup, one block (gnuplot index) per sweep "
+                   "and teacher\n", name);
+    gnuplot_script_begin(gp.f, name, CHART_TITLE, 960, 600);
+    fputs("  set title ", gp.f);
+    gnuplot_quote(gp.f, CHART_TITLE);
+    fputs("\n  set xlabel ", gp.f);
+    gnuplot_quote(gp.f, CHART_X);
+    fputs("\n  set ylabel ", gp.f);
+    gnuplot_quote(gp.f, CHART_Y);
+    fputs("\n  set grid\n  set key outside right top\n"
+          "  set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.08\n  plot \\\n", gp.f);
+    for (int k = 0; k < c->n_series; k++) {
+        const SvgSeries *sr = &c->series[k];
+        fputs("# block: ", dat.f);
+        for (const char *p = sr->label; *p; p++) fputc((unsigned char)*p < ' ' ? ' ' : *p, dat.f);
+        fputs("\n# speedup\tf1\tf1_std\n", dat.f);
+        for (int i = 0; i < sr->n; i++)
+            fprintf(dat.f, "%.9g\t%.9g\t%.9g\n", sr->x[i], sr->y[i],
+                    isfinite(sr->err[i]) ? sr->err[i] : 0);
+        fputs("\n\n", dat.f);
+        fprintf(gp.f, "    '%s.dat' index %d using 1:2:3 with yerrorbars pt %d ps 1.4 "
+                      "lc rgb '%s' title ", name, k, 7 + 2 * (int)sr->marker, sr->colour);
+        gnuplot_quote(gp.f, sr->label);
+        fputs(", \\\n", gp.f);
+    }
+    fputs("    NaN notitle\n", gp.f);
+    gnuplot_script_end(gp.f);
+    char script[600];
+    snprintf(script, sizeof script, "%s.gp", name);
+    snprintf(path, sizeof path, "%s/%s.dat", dir, name);
+    int rc = report_buffer_commit(&dat, path);
+    snprintf(path, sizeof path, "%s/%s", dir, script);
+    if (report_buffer_commit(&gp, path)) rc = QA_ERR;
+    return rc ? QA_ERR : gnuplot_run(dir, script);
 }
 
 static const char *const COLUMNS[][2] = {
@@ -140,6 +211,7 @@ static void compare_table(FILE *f, const Sweeps *s, const char *const *names) {
 int compare_write(Db *const *dbs, const char *const *names, int n, const char *path) {
     Sweeps s;
     ReportBuf b;
+    Chart chart = {0};
     int rc = QA_ERR;
     if (sweeps_read(dbs, n, &s) || report_buffer_open(&b)) goto cleanup;
     html_page_begin(b.f, "qaprune: sweeps compared");
@@ -154,16 +226,21 @@ int compare_write(Db *const *dbs, const char *const *names, int n, const char *p
     fputs(". One point per setting (mean &plusmn; std over its seeds where it has several). "
           "Frontier rows (★, yellow): on the Pareto frontier of their own sweep, teacher and "
           "data.</p>\n", b.f);
-    if (compare_chart(b.f, &s, names)) {
+    if (chart_build(&s, names, &chart)) {
         fclose(b.f);
         free(b.data);
         goto cleanup;
     }
+    svg_scatter(b.f, CHART_TITLE, CHART_X, CHART_Y, chart.series, chart.n_series, NAN, "",
+                960, 480);
     fputs("<h2>Points of every sweep</h2>\n", b.f);
     compare_table(b.f, &s, names);
     html_page_end(b.f);
     rc = report_buffer_commit(&b, path);
+    if (rc == QA_OK && gnuplot_available() && chart_gnuplot(&chart, path))
+        rc = QA_ERR;
 cleanup:
+    chart_free(&chart);
     sweeps_free(&s);
     return rc;
 }

@@ -9,7 +9,9 @@
 #include "db/results.h"
 
 /* Writes the comparison of the n databases dbs (names[i] labels dbs[i], e.g. its directory)
- * to path, atomically. Returns QA_OK, or QA_ERR with one line naming what failed. */
+ * to path, atomically. With gnuplot on PATH, the chart is also drawn beside it, as the charts
+ * of plots/plots.h are: for a page NAME.html, NAME.dat, NAME.gp, NAME.png and NAME.svg.
+ * Returns QA_OK, or QA_ERR with one line naming what failed. */
 int compare_write(Db *const *dbs, const char *const *names, int n, const char *path);
 
 #endif

@@ -169,7 +169,19 @@ static void marker(FILE *f, SvgMarker m, double x, double y, const char *colour)
 
 /* ---------------------------------------------------------------- the scatter chart */
 
-#define LEGEND_W 230
+/* The legend's width: room for the longest label (about 6.6 px a character at 12 px),
+ * between 160 px and half the chart. */
+static int legend_width(const SvgSeries *series, int n, int w) {
+    size_t longest = 0;
+    for (int k = 0; k < n; k++) {
+        size_t chars = 0;
+        for (const char *p = series[k].label ? series[k].label : ""; *p; p++)
+            chars += ((unsigned char)*p & 0xC0) != 0x80; /* code points, not bytes */
+        if (chars > longest) longest = chars;
+    }
+    int lw = 44 + (int)(6.6 * (double)longest);
+    return lw < 160 ? 160 : lw > w / 2 ? w / 2 : lw;
+}
 
 static int finite_xy(const SvgSeries *s, int i) { return isfinite(s->x[i]) && isfinite(s->y[i]); }
 
@@ -266,11 +278,12 @@ void svg_scatter(FILE *f, const char *title, const char *xlabel, const char *yla
             ylo = fmin(ylo, series[k].y[i] - e);
             yhi = fmax(yhi, series[k].y[i] + e);
         }
+    int legend_w = legend_width(series, n_series, w);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"%d\" "
                "height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n"
                "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n"
                "<text x=\"%d\" y=\"20\" font-size=\"15\" text-anchor=\"middle\">",
-            w, h, w, h, w, h, (w - LEGEND_W) / 2 + 30);
+            w, h, w, h, w, h, (w - legend_w) / 2 + 30);
     html_escape(f, title);
     fputs("</text>\n", f);
     if (isfinite(ref_y)) {
@@ -283,7 +296,7 @@ void svg_scatter(FILE *f, const char *title, const char *xlabel, const char *yla
         return;
     }
     double xstep = range_pad(&xlo, &xhi), ystep = range_pad(&ylo, &yhi);
-    Scale xs = {xlo, xhi, 60, w - LEGEND_W}, ys = {ylo, yhi, h - 48, 34};
+    Scale xs = {xlo, xhi, 60, w - legend_w}, ys = {ylo, yhi, h - 48, 34};
     ticks(f, &xs, &ys, xstep, ystep);
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
                "stroke=\"#444\"/>\n",
@@ -305,6 +318,6 @@ void svg_scatter(FILE *f, const char *title, const char *xlabel, const char *yla
         fputs("</text>\n", f);
     }
     for (int k = 0; k < n_series; k++) series_draw(f, &series[k], &xs, &ys);
-    legend(f, series, n_series, w - LEGEND_W + 24, 44);
+    legend(f, series, n_series, w - legend_w + 24, 44);
     fputs("</svg>\n", f);
 }

@@ -297,6 +297,19 @@ int main(void) {
     CHECK(strstr(d, s1) && strstr(d, s2), "the chart has a series per sweep and teacher");
     CHECK(marked >= 2, "each sweep's frontier is marked (%d)", marked);
     free(d);
+    if (sh("command -v gnuplot > /dev/null") == 0) {
+        char img[600];
+        snprintf(img, sizeof img, "%s/compare.png", dir);
+        char *pic = slurp(img);
+        snprintf(img, sizeof img, "%s/compare.svg", dir);
+        char *svg = slurp(img);
+        snprintf(img, sizeof img, "%s/compare.gp", dir);
+        char *gp = slurp(img);
+        CHECK(!memcmp(pic, "\x89PNG\r\n\x1a\n", 8) && strstr(svg, "</svg>") &&
+                  count(gp, "index ") == 2,
+              "gnuplot drew compare.png and compare.svg, a series per sweep and teacher");
+        free(pic), free(svg), free(gp);
+    }
     CHECK(sh("%s compare %s/grid.json > /dev/null 2>&1", bin, dir) == 1,
           "compare refuses a grid file (it takes output directories)");
 
