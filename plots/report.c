@@ -215,7 +215,7 @@ static int chart_group(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss,
         free(drawn);
         return qa_error("report: out of memory drawing a chart");
     }
-    int m = 0, n_series = 0, n_front = 0;
+    int m = 0, n_series = 0, n_front = 0, opener = 0; /* opener: the current series' 1st row */
     double teacher_f1 = NAN;
     XY *front_pairs = malloc(sizeof *front_pairs * (size_t)(n + 1));
     if (!front_pairs) {
@@ -232,8 +232,9 @@ static int chart_group(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss,
         drawn[ss[i].group] = 1;
         int si = names_index(&strategies, r->strategy), fi = names_index(&finetunes, r->finetune);
         SvgSeries *cur = n_series ? &c.series[n_series - 1] : NULL;
-        if (!cur || cur->colour != svg_colour(si) ||
-            cur->marker != (SvgMarker)(fi % SVG_N_MARKERS)) {
+        if (!cur || strcmp(rows[opener].strategy, r->strategy) ||
+            strcmp(rows[opener].finetune, r->finetune)) {
+            opener = i;
             snprintf(c.labels[n_series], sizeof c.labels[0], "%.40s / %.40s", r->strategy,
                      r->finetune);
             cur = &c.series[n_series];
