@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/model/bert.h"
+#include "core/model/gemm.h"
 #include "core/util/error.h"
 #include "core/model/latency.h"
 #include "core/model/loss.h"
@@ -19,7 +20,7 @@
 
 typedef struct {
     int layers, hidden, heads, ffn, seq, batch, threads, reps, warmup, vocab;
-    const char *heads_per_layer, *ffn_per_layer, *mode;
+    const char *heads_per_layer, *ffn_per_layer, *mode, *gemm, *precision;
 } BenchOpts;
 
 /* Reads a JSON list of L non-negative ints (at most max each) into out; QA_ERR on error. */
@@ -49,11 +50,17 @@ static void usage(FILE *f) {
             "usage: sweep bench [--layers 12] [--hidden 768] [--heads 12] [--ffn 3072]\n"
             "                   [--seq 384] [--batch 1] [--threads 1] [--mode forward|train]\n"
             "                   [--heads-per-layer JSON] [--ffn-per-layer JSON]\n"
-            "                   [--reps 10] [--warmup 2] [--vocab 30522]\n");
+            "                   [--reps 10] [--warmup 2] [--vocab 30522]\n"
+            "                   [--gemm %s|%s] [--precision fp32|bf16]\n"
+            "  --gemm       GEMM library (default %s)\n"
+            "  --precision  bf16: forward GEMMs in bf16 with fp32 accumulation (forward mode)\n",
+            gemm_backend_name(GEMM_ONEDNN), gemm_backend_name(GEMM_OPENBLAS),
+            gemm_backend_name(GEMM_DEFAULT));
 }
 
 static int parse_opts(int argc, char **argv, BenchOpts *o) {
-    *o = (BenchOpts){12, 768, 12, 3072, 384, 1, 1, 10, 2, 30522, NULL, NULL, "forward"};
+    *o = (BenchOpts){12, 768, 12, 3072, 384, 1, 1, 10, 2, 30522, NULL, NULL, "forward",
+                     gemm_backend_name(GEMM_DEFAULT), "fp32"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int *ip = !strcmp(a, "--layers")    ? &o->layers
@@ -70,6 +77,8 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         const char **sp = !strcmp(a, "--heads-per-layer") ? &o->heads_per_layer
                           : !strcmp(a, "--ffn-per-layer") ? &o->ffn_per_layer
                           : !strcmp(a, "--mode")          ? &o->mode
+                          : !strcmp(a, "--gemm")          ? &o->gemm
+                          : !strcmp(a, "--precision")     ? &o->precision
                                                           : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
@@ -92,6 +101,22 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
     }
     if (strcmp(o->mode, "forward") && strcmp(o->mode, "train")) {
         fprintf(stderr, "sweep bench: --mode must be forward or train, got '%s'\n", o->mode);
+        return 2;
+    }
+    GemmBackend gb;
+    if (gemm_backend_parse(o->gemm, &gb)) {
+        fprintf(stderr, "sweep bench: --gemm must be onednn or openblas, got '%s'\n", o->gemm);
+        return 2;
+    }
+    gemm_set_backend(gb);
+    if (strcmp(o->precision, "fp32") && strcmp(o->precision, "bf16")) {
+        fprintf(stderr, "sweep bench: --precision must be fp32 or bf16, got '%s'\n",
+                o->precision);
+        return 2;
+    }
+    if (!strcmp(o->precision, "bf16") && !strcmp(o->mode, "train")) {
+        fprintf(stderr, "sweep bench: --precision bf16 is for --mode forward (training runs in "
+                        "fp32)\n");
         return 2;
     }
     if (o->threads < 1 || o->reps < 1 || o->seq < 1 || o->batch < 1) {
@@ -139,6 +164,10 @@ int cmd_bench(int argc, char **argv) {
         goto cleanup;
     }
     bert_init_random(m, 1, 0.02f);
+    if (!strcmp(o.precision, "bf16") && bert_set_precision(m, BERT_BF16)) {
+        fprintf(stderr, "sweep bench: %s\n", qa_last_error());
+        goto cleanup;
+    }
     int32_t *types = ids + N, *mask = types + N, *sp = mask + N, *ep = sp + B;
     Rng r;
     rng_seed(&r, 2);
@@ -171,9 +200,9 @@ int cmd_bench(int argc, char **argv) {
     }
     double med = latency_median(times, o.reps);
     double flop = bert_forward_flops(&cfg, B, T) * (train ? 3 : 1);
-    printf("{\"mode\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,\"layers\":%d,\"hidden\":%d,"
+    printf("{\"mode\":\"%s\",\"gemm\":\"%s\",\"precision\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,\"layers\":%d,\"hidden\":%d,"
            "\"heads_per_layer\":[",
-           o.mode, o.threads, B, T, o.layers, o.hidden);
+           o.mode, o.gemm, o.precision, o.threads, B, T, o.layers, o.hidden);
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.heads[l]);
     printf("],\"ffn_per_layer\":[");
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.ffn[l]);

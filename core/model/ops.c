@@ -1,17 +1,17 @@
 /* core/model/ops.c: layer kernels (see ops.h for shapes and conventions).
  *
- * GEMMs go to OpenBLAS (it threads them itself); element-wise loops use OpenMP with static
+ * GEMMs go to core/model/gemm (OpenBLAS or oneDNN, chosen at run time); element-wise loops use OpenMP with static
  * schedules, and every reduction is split so that each output element is summed by exactly
  * one thread in a fixed order: results are identical run to run and independent of the
- * thread count except where OpenBLAS itself splits a sum. */
+ * thread count except where the GEMM library itself splits a sum. */
 #include "core/model/ops.h"
 
 #include <assert.h>
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
+#include "core/model/gemm.h"
 #include "core/util/rng.h"
 
 static int n_threads = 1;
@@ -24,7 +24,7 @@ void ops_set_threads(int n) {
     assert(n >= 1);
     n_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    gemm_set_threads(n);
 }
 
 int ops_threads(void) { return n_threads; }
@@ -187,17 +187,15 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
 
 void matmul_forward(float *out, const float *in, const float *w, const float *b, int N, int K,
                     int O) {
-    if (N == 0 || O == 0) return;
-    if (b) {
-#pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
-        for (int n = 0; n < N; n++) memcpy(out + (long)n * O, b, sizeof(float) * O);
-    }
-    if (K == 0) {
-        if (!b) memset(out, 0, sizeof(float) * N * (size_t)O);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.f, in, K, w, K,
-                b ? 1.f : 0.f, out, O);
+    gemm_f32(0, 1, N, O, K, 1.f, in, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1, b);
+}
+
+void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
+                         int K, int O) {
+    bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
+    gemm_to_bf16(inh, in, (long)N * K);
+    gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1,
+              b);
 }
 
 /* Forward: out = in . w^T + b.  din += dout . w;  dw += dout^T . in;  db += sum_rows dout. */
@@ -205,11 +203,9 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
                      const float *w, int N, int K, int O) {
     if (N == 0 || O == 0) return;
     if (K > 0 && din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.f, dout, O, w, K,
-                    1.f, din, K);
+        gemm_f32(0, 0, N, K, O, 1.f, dout, O, w, K, 1.f, din, K, NULL);
     if (K > 0 && dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.f, dout, O, in, K,
-                    1.f, dw, K);
+        gemm_f32(1, 0, O, K, N, 1.f, dout, O, in, K, 1.f, dw, K, NULL);
     if (db) {
 #pragma omp parallel if (PARALLEL((long)N * O))
         {
@@ -257,8 +253,8 @@ void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t
     for (int b = 0; b < B; b++) {
         const float *q = qkv + (long)b * T * ld;
         for (int h = 0; h < NH; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + h * HS,
-                        ld, q + A + h * HS, ld, 0.f, probs + ((long)b * NH + h) * T * T, T);
+            gemm_f32(0, 1, T, T, HS, scale, q + h * HS, ld, q + A + h * HS, ld, 0.f,
+                     probs + ((long)b * NH + h) * T * T, T, NULL);
 #pragma omp parallel for schedule(static) if (PARALLEL((long)NH * T * T))
         for (int r = 0; r < NH * T; r++)
             softmax_row(probs + ((long)b * NH * T + r) * T, mask + (long)b * T, T);
@@ -269,8 +265,8 @@ void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t
                 dropout_apply(scratch, (long)T * T, d, attention_site(site, b, NH, h));
                 p = scratch;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.f, p, T,
-                        q + 2 * A + h * HS, ld, 0.f, ctx + (long)b * T * A + h * HS, A);
+            gemm_f32(0, 0, T, HS, T, 1.f, p, T, q + 2 * A + h * HS, ld, 0.f,
+                     ctx + (long)b * T * A + h * HS, A, NULL);
         }
     }
 }
@@ -295,10 +291,10 @@ void attention_backward(float *dqkv, const float *dctx, const float *probs, cons
                 dropout_apply(pd, (long)T * T, d, attention_site(site, b, NH, h));
                 pdrop = pd;
             }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.f, pdrop, T,
-                        dc + h * HS, A, 1.f, dq + 2 * A + h * HS, ld);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.f, dc + h * HS, A,
-                        q + 2 * A + h * HS, ld, 0.f, dp, T);
+            gemm_f32(1, 0, T, HS, T, 1.f, pdrop, T, dc + h * HS, A, 1.f, dq + 2 * A + h * HS, ld,
+                     NULL);
+            gemm_f32(0, 1, T, T, HS, 1.f, dc + h * HS, A, q + 2 * A + h * HS, ld, 0.f, dp, T,
+                     NULL);
             if (drop) dropout_apply(dp, (long)T * T, d, attention_site(site, b, NH, h));
 #pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
             for (int i = 0; i < T; i++) {
@@ -307,10 +303,8 @@ void attention_backward(float *dqkv, const float *dctx, const float *probs, cons
                 for (int j = 0; j < T; j++) dot += g[j] * pr[j];
                 for (int j = 0; j < T; j++) g[j] = pr[j] * (g[j] - dot);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, dp, T,
-                        q + A + h * HS, ld, 1.f, dq + h * HS, ld);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, dp, T,
-                        q + h * HS, ld, 1.f, dq + A + h * HS, ld);
+            gemm_f32(0, 0, T, HS, T, scale, dp, T, q + A + h * HS, ld, 1.f, dq + h * HS, ld, NULL);
+            gemm_f32(1, 0, T, HS, T, scale, dp, T, q + h * HS, ld, 1.f, dq + A + h * HS, ld, NULL);
         }
     }
     (void)mask; /* masked keys have P = 0, hence dS = 0: the mask is already in probs */
