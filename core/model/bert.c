@@ -559,8 +559,11 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         LayerActs *la = &m->layer[l];
         const BertLayerWeights *lw = &m->w.layer[l];
         linear(m, la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
-        attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                          &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        if (m->precision == BERT_BF16 && !train)
+            attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS);
+        else
+            attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                              &m->drop_attn, site(l, SITE_ATTN), m->scratch);
         const float *ctxg = la->ctx;
         if (hgate && s.NH) {
             headgate_forward(la->ctxg, la->ctx, hgate + s.head_off, N, s.NH, s.HS);

@@ -129,16 +129,44 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 
 /* ---------------------------------------------------------------- layernorm */
 
+/* Reductions keep LANES interleaved partial results (element j goes to lane j % LANES) and
+ * combine the lanes in order at the end: a fixed summation order, independent of threads,
+ * that the compiler vectorises without reassociation flags. */
+enum { LANES = 16 };
+
+static inline float lanes_total(const float *acc) {
+    float t = 0.f;
+    for (int l = 0; l < LANES; l++) t += acc[l];
+    return t;
+}
+
+/* sum over j of x[j] and of (x[j] - m)^2, lane by lane. */
+static inline float sum_lanes(const float *x, int n) {
+    float acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += x[j + l];
+    for (; j < n; j++) acc[j % LANES] += x[j];
+    return lanes_total(acc);
+}
+
+static inline float sumsq_dev_lanes(const float *x, float m, int n) {
+    float acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += (x[j + l] - m) * (x[j + l] - m);
+    for (; j < n; j++) acc[j % LANES] += (x[j] - m) * (x[j] - m);
+    return lanes_total(acc);
+}
+
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
                        const float *b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = in + (long)n * C;
         float *o = out + (long)n * C;
-        float m = 0.f, v = 0.f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
-        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        float m = sum_lanes(x, C) / C, v = sumsq_dev_lanes(x, m, C);
         float s = 1.f / sqrtf(v / C + eps);
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
         if (mean) mean[n] = m;
@@ -224,49 +252,81 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
 /* probs row = softmax over the unmasked keys of s (in place); masked keys get 0. A row with
  * every key masked gets the uniform distribution (what an additive -inf-like mask gives). */
 static void softmax_row(float *s, const int32_t *mask, int T) {
-    float mx = -INFINITY, sum = 0.f;
-    for (int j = 0; j < T; j++)
-        if (mask[j] && s[j] > mx) mx = s[j];
+    float acc[LANES];
+    for (int l = 0; l < LANES; l++) acc[l] = -INFINITY;
+    int j = 0;
+    for (; j + LANES <= T; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float v = s[j + l];
+            v = mask[j + l] ? v : -INFINITY;
+            acc[l] = v > acc[l] ? v : acc[l];
+        }
+    for (; j < T; j++)
+        if (mask[j] && s[j] > acc[j % LANES]) acc[j % LANES] = s[j];
+    float mx = -INFINITY;
+    for (int l = 0; l < LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
     if (mx == -INFINITY) {
-        for (int j = 0; j < T; j++) s[j] = 1.f / T;
+        for (j = 0; j < T; j++) s[j] = 1.f / T;
         return;
     }
-    for (int j = 0; j < T; j++) {
-        float e = expf_fast(s[j] - mx);
-        s[j] = mask[j] ? e : 0.f;
-        sum += s[j];
-    }
-    float inv = 1.f / sum;
-    for (int j = 0; j < T; j++) s[j] *= inv;
+    for (j = 0; j < T; j++) s[j] = mask[j] ? expf_fast(s[j] - mx) : 0.f;
+    float inv = 1.f / sum_lanes(s, T);
+    for (j = 0; j < T; j++) s[j] *= inv;
 }
 
 static uint64_t attention_site(uint64_t site, int b, int NH, int h) {
     return (site << 24) ^ (uint64_t)(b * NH + h);
 }
 
+/* Softmax of the T score rows of one (b, h) in place; rows split over threads. */
+static void softmax_rows(float *p, const int32_t *mask, int T) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
+    for (int i = 0; i < T; i++) softmax_row(p + (long)i * T, mask, T);
+}
+
+/* One (b, h) at a time, so that its [T,T] scores stay in cache from the Q K^T product
+ * through the softmax to the product with V. */
 void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                        int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
                        float *scratch) {
     int A = NH * HS, ld = 3 * A;
     float scale = 1.f / sqrtf((float)HS);
-    if (NH == 0) return;
     for (int b = 0; b < B; b++) {
         const float *q = qkv + (long)b * T * ld;
-        for (int h = 0; h < NH; h++)
-            gemm_f32(0, 1, T, T, HS, scale, q + h * HS, ld, q + A + h * HS, ld, 0.f,
-                     probs + ((long)b * NH + h) * T * T, T, NULL);
-#pragma omp parallel for schedule(static) if (PARALLEL((long)NH * T * T))
-        for (int r = 0; r < NH * T; r++)
-            softmax_row(probs + ((long)b * NH * T + r) * T, mask + (long)b * T, T);
         for (int h = 0; h < NH; h++) {
-            const float *p = probs + ((long)b * NH + h) * T * T;
+            float *p = probs + ((long)b * NH + h) * T * T;
+            const float *pd = p;
+            gemm_f32(0, 1, T, T, HS, scale, q + h * HS, ld, q + A + h * HS, ld, 0.f, p, T,
+                     NULL);
+            softmax_rows(p, mask + (long)b * T, T);
             if (d && d->p > 0.f) {
                 memcpy(scratch, p, sizeof(float) * T * T);
                 dropout_apply(scratch, (long)T * T, d, attention_site(site, b, NH, h));
-                p = scratch;
+                pd = scratch;
             }
-            gemm_f32(0, 0, T, HS, T, 1.f, p, T, q + 2 * A + h * HS, ld, 0.f,
+            gemm_f32(0, 0, T, HS, T, 1.f, pd, T, q + 2 * A + h * HS, ld, 0.f,
                      ctx + (long)b * T * A + h * HS, A, NULL);
+        }
+    }
+}
+
+void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
+                            int B, int T, int NH, int HS) {
+    int A = NH * HS, ld = 3 * A;
+    float scale = 1.f / sqrtf((float)HS);
+    if (NH == 0) return;
+    bf16 *qh = gemm_bf16_scratch(0, (long)B * T * ld), *ph = gemm_bf16_scratch(1, (long)T * T);
+    gemm_to_bf16(qh, qkv, (long)B * T * ld);
+    for (int b = 0; b < B; b++) {
+        const bf16 *q = qh + (long)b * T * ld;
+        for (int h = 0; h < NH; h++) {
+            float *p = probs + ((long)b * NH + h) * T * T;
+            gemm_bf16(0, 1, T, T, HS, scale, q + h * HS, ld, q + A + h * HS, ld, 0.f, p, T,
+                      NULL);
+            softmax_rows(p, mask + (long)b * T, T);
+            gemm_to_bf16(ph, p, (long)T * T);
+            gemm_bf16(0, 0, T, HS, T, 1.f, ph, T, q + 2 * A + h * HS, ld, 0.f,
+                      ctx + (long)b * T * A + h * HS, A, NULL);
         }
     }
 }

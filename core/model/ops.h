@@ -65,6 +65,10 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
 void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                        int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
                        float *scratch);
+/* The same in bf16 for inference (no dropout): Q, K, V and probs rounded to bf16 for the two
+ * products, accumulated in fp32; the softmax, probs and ctx in fp32. */
+void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
+                            int B, int T, int NH, int HS);
 /* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch: [2*T*T] floats. */
 void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
                         const int32_t *mask, int B, int T, int NH, int HS, const Dropout *d,
