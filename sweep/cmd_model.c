@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/model/checkpoint.h"
+#include "core/model/gemm.h"
 #include "core/util/error.h"
 #include "core/model/ops.h"
 #include "core/qa/qa.h"
@@ -23,6 +24,26 @@ static int parse_threads(const char *v, const char *cmd, int *out) {
     return 0;
 }
 
+/* --gemm NAME (every command) and --precision NAME (prec not NULL): returns 1 when a is one
+ * of them and sets it (the backend globally), 2 on a bad value, 0 for another option. */
+static int parse_speed_opt(const char *cmd, const char *a, const char *v, BertPrecision *prec) {
+    if (!strcmp(a, "--gemm")) {
+        GemmBackend b;
+        if (gemm_backend_parse(v, &b) == 0) {
+            gemm_set_backend(b);
+            return 1;
+        }
+        fprintf(stderr, "sweep %s: --gemm must be onednn or openblas, got '%s'\n", cmd, v);
+        return 2;
+    }
+    if (prec && !strcmp(a, "--precision")) {
+        if (bert_precision_parse(v, prec) == 0) return 1;
+        fprintf(stderr, "sweep %s: --precision must be fp32 or bf16, got '%s'\n", cmd, v);
+        return 2;
+    }
+    return 0;
+}
+
 static void print_scores(const char *label, const SquadScores *s) {
     printf("%-22s F1 %6.2f  EM %6.2f  HasAns F1 %6.2f  NoAns F1 %6.2f  (best F1 %6.2f)\n", label,
            s->f1, s->exact, s->has_ans_f1, s->no_ans_f1, s->best_f1);
@@ -35,18 +56,23 @@ int cmd_teacher(int argc, char **argv) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: sweep teacher --data DIR --out DIR [--config FILE] [--threads 2]\n"
-                   "                     [--eval-every N]\n"
+                   "                     [--eval-every N] [--gemm onednn|openblas]\n"
                    "Trains the embedded default's teacher on DIR/train.json (vocab DIR/vocab.txt),\n"
                    "scores it on DIR/dev.json and saves a checkpoint to --out; reuses --out when it\n"
                    "already holds a teacher of the same settings and data. --config: a JSON object\n"
                    "overriding the settings listed below. --eval-every N: also score the dev set\n"
-                   "every N steps while training (progress only; the checkpoint is the same).\n");
+                   "every N steps while training (progress only; the checkpoint is the same).\n"
+                   "--gemm: the GEMM library (default %s).\n",
+                   gemm_backend_name(GEMM_DEFAULT));
             TeacherSpec s;
             teacher_spec_default(&s);
             spec_print(stdout, "settings (defaults):", TEACHER_FIELDS, TEACHER_NFIELDS, &s);
             return 0;
         }
         if (!(v = cli_value("teacher", argc, argv, &i))) return 2;
+        int sp = parse_speed_opt("teacher", a, v, NULL);
+        if (sp == 2) return 2;
+        if (sp) continue;
         if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--config")) config = v;
@@ -72,6 +98,7 @@ int cmd_teacher(int argc, char **argv) {
         return 2;
     }
     spec_print(stderr, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &spec);
+    fprintf(stderr, "  gemm  %s\n", gemm_backend_name(gemm_backend()));
     TeacherResult r;
     DataPaths paths;
     if (data_paths_in_dir(&paths, data) || teacher_build(&spec, &paths, out, threads, &r)) {
@@ -89,15 +116,23 @@ int cmd_teacher(int argc, char **argv) {
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *out = NULL;
     int threads = 2, rc = 1;
+    BertPrecision prec = BERT_FP32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: sweep eval --model DIR --data FILE.json --out DIR [--threads 2]\n"
+                   "                  [--gemm onednn|openblas] [--precision fp32|bf16]\n"
                    "Scores a checkpoint on a SQuAD file; writes OUT/predictions.json,\n"
-                   "OUT/na_prob.json and OUT/eval.json (official SQuAD 2.0 keys).\n");
+                   "OUT/na_prob.json and OUT/eval.json (official SQuAD 2.0 keys).\n"
+                   "--gemm: the GEMM library (default %s); --precision bf16: GEMMs in bf16\n"
+                   "with fp32 accumulation (default fp32).\n",
+                   gemm_backend_name(GEMM_DEFAULT));
             return 0;
         }
         if (!(v = cli_value("eval", argc, argv, &i))) return 2;
+        int sp = parse_speed_opt("eval", a, v, &prec);
+        if (sp == 2) return 2;
+        if (sp) continue;
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--data")) data = v;
         else if (!strcmp(a, "--out")) out = v;
@@ -122,9 +157,12 @@ int cmd_eval(int argc, char **argv) {
     SquadScores s;
     char vocab_path[4096], p1[4096], p2[4096], p3[4096];
     if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
-        checkpoint_load(model, &m) || wp_vocab_load(vocab_path, &vocab) ||
+        checkpoint_load(model, &m) || bert_set_precision(m, prec) ||
+        wp_vocab_load(vocab_path, &vocab) ||
         qa_split_load(data, vocab, &fo, &split))
         goto fail;
+    fprintf(stderr, "eval: threads %d, gemm %s, precision %s\n", threads,
+            gemm_backend_name(gemm_backend()), bert_precision_name(prec));
     progress_update("eval: %d windows of %d questions", split.data.n, split.set->n_questions);
     if (qa_evaluate(m, &split, 64, NULL, NULL, &s, &pred)) goto fail;
     progress_done();
@@ -159,6 +197,7 @@ static int find_field(const char *key) {
 int cmd_prune(int argc, char **argv) {
     const char *teacher = NULL, *data = NULL, *out = NULL;
     int threads = 2;
+    BertPrecision prec = BERT_FP32;
     PruneSpec spec;
     prune_spec_default(&spec);
     for (int i = 1; i < argc; i++) {
@@ -166,13 +205,20 @@ int cmd_prune(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: sweep prune --teacher DIR --data DIR --strategy random|gain|l0\n"
                    "                   --heads F --ffn F --finetune none|standard|distill --out DIR\n"
-                   "                   [--threads 2] [--SETTING VALUE ...]\n"
+                   "                   [--threads 2] [--gemm onednn|openblas] [--precision fp32|bf16]\n"
+                   "                   [--SETTING VALUE ...]\n"
                    "Runs one pruning point end to end. --heads/--ffn are the fractions removed.\n"
-                   "Every setting below can be given as --name value (e.g. --ft_steps 800).\n");
+                   "Every setting below can be given as --name value (e.g. --ft_steps 800).\n"
+                   "--gemm: the GEMM library (default %s); --precision: the pruned model is\n"
+                   "scored in it (bf16: GEMMs in bf16, fp32 accumulation); training is fp32.\n",
+                   gemm_backend_name(GEMM_DEFAULT));
             spec_print(stdout, "settings (defaults):", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
             return 0;
         }
         if (!(v = cli_value("prune", argc, argv, &i))) return 2;
+        int sp = parse_speed_opt("prune", a, v, &prec);
+        if (sp == 2) return 2;
+        if (sp) continue;
         char json[1200];
         const char *key = !strcmp(a, "--heads") ? "head_sparsity" : !strcmp(a, "--ffn") ? "ffn_sparsity" : a + 2;
         if (!strcmp(a, "--teacher")) teacher = v;
@@ -204,6 +250,9 @@ int cmd_prune(int argc, char **argv) {
         return 2;
     }
     spec_print(stderr, "prune settings:", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
+    fprintf(stderr, "  gemm  %s\n  precision  %s\n", gemm_backend_name(gemm_backend()),
+            bert_precision_name(prec));
+    pipeline_set_precision(prec);
     PruneResult r;
     DataPaths paths;
     if (data_paths_in_dir(&paths, data) || prune_run(&spec, teacher, &paths, out, threads, &r)) {

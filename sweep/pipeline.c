@@ -110,6 +110,10 @@ static long eval_every;
 
 void pipeline_set_eval_every(long n) { eval_every = n > 0 ? n : 0; }
 
+static BertPrecision eval_precision = BERT_FP32;
+
+void pipeline_set_precision(BertPrecision p) { eval_precision = p; }
+
 /* The before_step hook of teacher training with --eval-every: scores the dev set. */
 typedef struct {
     BertModel *m;
@@ -425,7 +429,9 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
         strategy_topk(score + nh, nf, keep_f, keep + nh);
         source = work;
     }
-    if (bert_prune(source, keep, keep + nh, &pruned)) goto cleanup;
+    if (bert_prune(source, keep, keep + nh, &pruned) ||
+        bert_set_precision(pruned, eval_precision))
+        goto cleanup;
     fill_structure(res, bert_config(pruned));
     res->params = bert_num_params(pruned);
     res->flops = bert_forward_flops(bert_config(pruned), 1, fo.max_seq_len);

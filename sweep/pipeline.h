@@ -56,6 +56,10 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
  * and print the scores to stderr. Not part of the teacher's identity. */
 void pipeline_set_eval_every(long n);
 
+/* The precision prune_run scores the pruned model in (fine-tuning always trains in fp32;
+ * the teacher, also the distillation target, stays fp32). Default BERT_FP32. */
+void pipeline_set_precision(BertPrecision p);
+
 /* Feature settings a model was trained with (out_dir/qaprune.json), or run_squad's defaults
  * when the checkpoint has none (a checkpoint from elsewhere). */
 int model_feature_opts(const char *model_dir, FeatureOpts *fo);

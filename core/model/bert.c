@@ -343,6 +343,14 @@ int bert_set_precision(BertModel *m, BertPrecision p) {
 }
 
 BertPrecision bert_precision(const BertModel *m) { return m->precision; }
+
+int bert_precision_parse(const char *name, BertPrecision *out) {
+    if (strcmp(name, "fp32") && strcmp(name, "bf16")) return -1;
+    *out = strcmp(name, "fp32") ? BERT_BF16 : BERT_FP32;
+    return 0;
+}
+
+const char *bert_precision_name(BertPrecision p) { return p == BERT_BF16 ? "bf16" : "fp32"; }
 size_t bert_num_params(const BertModel *m) { return m->n_params; }
 const BertWeights *bert_weights(const BertModel *m) { return &m->w; }
 int bert_num_tensors(const BertModel *m) { return m->n_tensors; }

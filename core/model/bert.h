@@ -110,6 +110,9 @@ void bert_set_dropout(BertModel *m, float hidden, float attention);
 typedef enum { BERT_FP32, BERT_BF16 } BertPrecision;
 int bert_set_precision(BertModel *m, BertPrecision p);
 BertPrecision bert_precision(const BertModel *m);
+/* "fp32" / "bf16": returns 0 and sets *out, or -1 for another name. */
+int bert_precision_parse(const char *name, BertPrecision *out);
+const char *bert_precision_name(BertPrecision p); /* static string */
 
 /* Parameters: the flat array (borrowed; handing it out marks the bf16 copy stale), its size, the weights' pointer struct, the table. */
 float *bert_params(BertModel *m);
