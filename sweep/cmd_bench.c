@@ -1,11 +1,13 @@
 /* sweep/cmd_bench.c: `sweep bench`, the engine's speed on random weights for one shape.
- * Prints one JSON line (median_ms, min_ms, max_ms, flop per step, gflop_per_s, the shape),
+ * Prints one JSON line (median_ms, min_ms, max_ms, flop per step, gflop_per_s, peak_rss_mb,
+ * the GEMM backend, precision and shape),
  * with the same FLOP count and step definition as ../shared/bench/torch_bert_bench.py so the
  * two can be compared side by side. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/model/bert.h"
 #include "core/model/gemm.h"
@@ -200,15 +202,17 @@ int cmd_bench(int argc, char **argv) {
     }
     double med = latency_median(times, o.reps);
     double flop = bert_forward_flops(&cfg, B, T) * (train ? 3 : 1);
-    printf("{\"mode\":\"%s\",\"gemm\":\"%s\",\"precision\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,\"layers\":%d,\"hidden\":%d,"
-           "\"heads_per_layer\":[",
+    printf("{\"mode\":\"%s\",\"gemm\":\"%s\",\"precision\":\"%s\",\"threads\":%d,"
+           "\"batch\":%d,\"seq\":%d,\"layers\":%d,\"hidden\":%d,\"heads_per_layer\":[",
            o.mode, o.gemm, o.precision, o.threads, B, T, o.layers, o.hidden);
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.heads[l]);
     printf("],\"ffn_per_layer\":[");
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.ffn[l]);
-    printf("],\"params\":%zu,\"reps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("],\"peak_rss_mb\":%.1f,\"params\":%zu,\"reps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
            "\"flop\":%.0f,\"gflop_per_s\":%.1f}\n",
-           bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
+           ru.ru_maxrss / 1024.0, bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
     rc = 0;
 cleanup:
     adamw_free(opt);
