@@ -28,9 +28,17 @@ PRUNED_F='[922,922,922,922,922,922,922,922,922,922,922,922]'
 record() { # label engine json
     [ -n "$3" ] && echo "{\"label\":\"$1\",\"engine\":\"$2\",\"result\":$3}" >> "$OUT"
 }
-torch() { # script threads args...
-    script=$1; shift
-    LD_PRELOAD=$TCMALLOC OMP_WAIT_POLICY=passive /usr/bin/python3 $script "$@" | tail -1
+# PyTorch fp32 runs its GEMMs in OpenBLAS, whose threads fight spinning OpenMP threads, so
+# it gets OMP_WAIT_POLICY=passive (../shared/bench/README.md); its bf16 GEMMs run in oneDNN
+# inside the OpenMP threads, where libgomp's default brief spin is faster (2 threads,
+# BERT-base: 132 ms default, 161 ms passive), as it is for qaprune's oneDNN paths.
+torch() { # policy script threads args...
+    pol=$1; script=$2; shift 2
+    if [ "$pol" = passive ]; then
+        LD_PRELOAD=$TCMALLOC OMP_WAIT_POLICY=passive /usr/bin/python3 $script "$@" | tail -1
+    else
+        env -u OMP_WAIT_POLICY LD_PRELOAD=$TCMALLOC /usr/bin/python3 $script "$@" | tail -1
+    fi
 }
 run() { # label mode threads args...
     label=$1; mode=$2; t=$3; shift 3
@@ -43,9 +51,9 @@ run() { # label mode threads args...
     targs=$(echo "$*" | sed 's/--ffn /--intermediate /')
     if [ $have_torch = 1 ]; then
         record "$label" "torch fp32" \
-            "$(torch "$TORCH" --threads "$t" --reps "$REPS" --mode "$mode" $targs)"
+            "$(torch passive "$TORCH" --threads "$t" --reps "$REPS" --mode "$mode" $targs)"
         [ "$mode" = forward ] && record "$label" "torch bf16" \
-            "$(torch "tests/torch_autocast_bench.py $TORCH" --threads "$t" --reps "$REPS" --mode "$mode" $targs)"
+            "$(torch default "tests/torch_autocast_bench.py $TORCH" --threads "$t" --reps "$REPS" --mode "$mode" $targs)"
     fi
     [ $have_ort = 1 ] && [ "$mode" = forward ] && record "$label" "onnxruntime fp32" \
         "$(sh tests/ort_bench.sh --threads "$t" --reps "$REPS" $targs)"
