@@ -1,7 +1,8 @@
-/* db/query.c: printing SQL results as tables, and the point lists the charts read
- * (contract in results.h). */
+/* db/query.c: printing SQL results as tables, CSV or JSON, and the point lists the charts
+ * read (contract in results.h). */
 #include "db/results.h"
 
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -135,14 +136,148 @@ cleanup:
     return rc;
 }
 
-int db_query_print(Db *db, const char *sql, FILE *out) {
+/* ---------------------------------------------------------------- CSV and JSON */
+
+/* The shortest %.Ng (N = 15..17) of a finite x that strtod reads back as x, into buf. */
+static void real_text(double x, char *buf, size_t n) {
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
+/* A blob's bytes as lowercase hex; a new string, or NULL when out of memory. */
+static char *blob_hex(sqlite3_stmt *st, int c) {
+    const unsigned char *b = sqlite3_column_blob(st, c);
+    int n = sqlite3_column_bytes(st, c);
+    char *s = malloc(2 * (size_t)n + 1);
+    if (!s) return NULL;
+    for (int i = 0; i < n; i++) snprintf(s + 2 * i, 3, "%02x", b[i]);
+    s[2 * n] = '\0';
+    return s;
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a double quote, CR or LF. */
+static void csv_field(const char *s, FILE *out) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static int csv_row(Db *db, sqlite3_stmt *st, int ncol, FILE *out) {
+    char buf[64];
+    for (int c = 0; c < ncol; c++) {
+        if (c) fputc(',', out);
+        switch (sqlite3_column_type(st, c)) {
+        case SQLITE_NULL: break;
+        case SQLITE_INTEGER:
+            fprintf(out, "%lld", (long long)sqlite3_column_int64(st, c));
+            break;
+        case SQLITE_FLOAT:
+            real_text(sqlite3_column_double(st, c), buf, sizeof buf);
+            fputs(buf, out);
+            break;
+        case SQLITE_BLOB: {
+            char *hex = blob_hex(st, c);
+            if (!hex) return qa_error("%s: query: out of memory", db->path);
+            fputs(hex, out);
+            free(hex);
+            break;
+        }
+        default: {
+            const char *t = (const char *)sqlite3_column_text(st, c);
+            csv_field(t ? t : "", out);
+        }
+        }
+    }
+    fputs("\r\n", out);
+    return QA_OK;
+}
+
+/* The value of column c as a new cJSON item (NULL when out of memory). Integers go in as raw
+ * text so that 64-bit values stay exact (cJSON keeps numbers as doubles). */
+static cJSON *json_value(sqlite3_stmt *st, int c) {
+    char buf[64];
+    switch (sqlite3_column_type(st, c)) {
+    case SQLITE_NULL: return cJSON_CreateNull();
+    case SQLITE_INTEGER:
+        snprintf(buf, sizeof buf, "%lld", (long long)sqlite3_column_int64(st, c));
+        return cJSON_CreateRaw(buf);
+    case SQLITE_FLOAT: {
+        double x = sqlite3_column_double(st, c);
+        if (!isfinite(x)) return cJSON_CreateNull();
+        real_text(x, buf, sizeof buf);
+        return cJSON_CreateRaw(buf);
+    }
+    case SQLITE_BLOB: {
+        char *hex = blob_hex(st, c);
+        cJSON *v = hex ? cJSON_CreateString(hex) : NULL;
+        free(hex);
+        return v;
+    }
+    default: {
+        const char *t = (const char *)sqlite3_column_text(st, c);
+        return cJSON_CreateString(t ? t : "");
+    }
+    }
+}
+
+/* The current row as one JSON object printed to out. */
+static int json_row(Db *db, sqlite3_stmt *st, int ncol, FILE *out) {
+    cJSON *row = cJSON_CreateObject();
+    int ok = row != NULL;
+    for (int c = 0; ok && c < ncol; c++) {
+        cJSON *v = json_value(st, c);
+        ok = v && cJSON_AddItemToObject(row, sqlite3_column_name(st, c), v);
+        if (!ok) cJSON_Delete(v);
+    }
+    char *text = ok ? cJSON_PrintUnformatted(row) : NULL;
+    cJSON_Delete(row);
+    if (!text) return qa_error("%s: query: out of memory", db->path);
+    fputs(text, out);
+    free(text);
+    return QA_OK;
+}
+
+/* Steps one prepared statement to the end, printing its rows as CSV or JSON as they come. */
+static int stream_statement(Db *db, sqlite3_stmt *st, DbFormat fmt, FILE *out) {
+    int ncol = sqlite3_column_count(st), step, rows = 0;
+    if (ncol > 0 && fmt == DB_FORMAT_CSV) {
+        for (int c = 0; c < ncol; c++) {
+            if (c) fputc(',', out);
+            csv_field(sqlite3_column_name(st, c), out);
+        }
+        fputs("\r\n", out);
+    }
+    if (ncol > 0 && fmt == DB_FORMAT_JSON) fputc('[', out);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ncol == 0) continue;
+        if (fmt == DB_FORMAT_JSON && rows) fputc(',', out);
+        if ((fmt == DB_FORMAT_CSV ? csv_row : json_row)(db, st, ncol, out)) return QA_ERR;
+        rows++;
+    }
+    if (ncol > 0 && fmt == DB_FORMAT_JSON) fputs("]\n", out);
+    if (step != SQLITE_DONE) return qa_error("%s: SQL error: %s", db->path, sqlite3_errmsg(db->h));
+    return QA_OK;
+}
+
+int db_query_write(Db *db, const char *sql, DbFormat fmt, FILE *out) {
     const char *tail = sql;
     while (tail && *tail) {
         sqlite3_stmt *st;
         const char *next;
         if (sqlite3_prepare_v2(db->h, tail, -1, &st, &next) != SQLITE_OK)
             return qa_error("%s: SQL error: %s", db->path, sqlite3_errmsg(db->h));
-        int rc = st ? print_statement(db, st, out) : QA_OK;
+        int rc = !st ? QA_OK
+                 : fmt == DB_FORMAT_TABLE ? print_statement(db, st, out)
+                                          : stream_statement(db, st, fmt, out);
         sqlite3_finalize(st);
         if (rc) return QA_ERR;
         tail = next;
@@ -150,12 +285,17 @@ int db_query_print(Db *db, const char *sql, FILE *out) {
     return QA_OK;
 }
 
+int db_query_print(Db *db, const char *sql, FILE *out) {
+    return db_query_write(db, sql, DB_FORMAT_TABLE, out);
+}
+
 /* ---------------------------------------------------------------- points for the charts */
 
 /* Both queries yield these columns in this order. */
 #define POINT_COLUMNS                                                                       \
     "run_id, seed, strategy, finetune, head_sparsity, ffn_sparsity, f1, exact, speedup,"    \
-    " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1"
+    " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1,"  \
+    " teacher"
 
 static void point_read(sqlite3_stmt *st, DbPoint *p) {
     memset(p, 0, sizeof *p);
@@ -180,6 +320,8 @@ static void point_read(sqlite3_stmt *st, DbPoint *p) {
     p->ffn_total = sqlite3_column_int64(st, 15);
     p->teacher_f1 =
         sqlite3_column_type(st, 16) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 16);
+    s = (const char *)sqlite3_column_text(st, 17);
+    snprintf(p->teacher, sizeof p->teacher, "%s", s ? s : "");
 }
 
 /* Fills p's layer arrays from the layers table (layers beyond DB_MAX_LAYERS are ignored). */
@@ -198,7 +340,7 @@ static int point_layers(Db *db, sqlite3_stmt *st, DbPoint *p) {
 }
 
 /* Runs sql (yielding POINT_COLUMNS) in one read transaction, so points and layers agree. */
-static int points_query(Db *db, const char *sql, DbPoint **pts, int *n) {
+static int points_query(Db *db, const char *sql, const DbGroup *g, DbPoint **pts, int *n) {
     sqlite3_stmt *st = NULL, *lay = NULL;
     DbPoint *v = NULL;
     int count = 0, cap = 0, rc = QA_ERR, step;
@@ -208,6 +350,12 @@ static int points_query(Db *db, const char *sql, DbPoint **pts, int *n) {
         dbsql_prepare(db, "SELECT layer, heads_kept, ffn_kept FROM layers WHERE run_id = ?1"
                     " ORDER BY layer", &lay))
         goto cleanup;
+    if (g) {
+        /* "" stands for NULL: the rows from before teachers were recorded form one group */
+        if (*g->teacher_hash) sqlite3_bind_text(st, 1, g->teacher_hash, -1, SQLITE_STATIC);
+        else sqlite3_bind_text(st, 1, "", -1, SQLITE_STATIC);
+        if (*g->data_hash) sqlite3_bind_text(st, 2, g->data_hash, -1, SQLITE_STATIC);
+    }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == cap) {
             cap = cap ? 2 * cap : 16;
@@ -244,20 +392,60 @@ cleanup:
     return QA_OK;
 }
 
-int db_points(Db *db, DbPoint **pts, int *n) {
+int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
     return points_query(db,
                         "SELECT r.id AS run_id, r.seed, r.strategy, r.finetune, r.head_sparsity,"
                         " r.ffn_sparsity, s.f1, s.exact, s.speedup, s.latency_ms, s.flops,"
                         " s.params, s.heads_kept, s.heads_total, s.ffn_kept, s.ffn_total,"
-                        " s.teacher_f1"
+                        " s.teacher_f1, r.teacher"
                         " FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'"
+                        " AND (?1 IS NULL OR (coalesce(r.teacher_hash, '') = ?1"
+                        " AND r.data_hash IS ?2))"
                         " ORDER BY r.strategy, r.finetune, r.head_sparsity, r.ffn_sparsity,"
                         " r.seed, r.id",
-                        pts, n);
+                        g, pts, n);
 }
 
-int db_pareto(Db *db, DbPoint **pts, int *n) {
+int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
     return points_query(db, "SELECT " POINT_COLUMNS " FROM pareto"
-                            " ORDER BY speedup, f1 DESC, run_id", pts, n);
+                            " WHERE (?1 IS NULL OR (coalesce(teacher_hash, '') = ?1"
+                            " AND data_hash IS ?2))"
+                            " ORDER BY speedup, f1 DESC, run_id", g, pts, n);
 }
 
+int db_groups(Db *db, int only_grid, DbGroup **out, int *n) {
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT DISTINCT coalesce(teacher, ''), coalesce(teacher_hash, ''),"
+             " coalesce(data, ''), coalesce(data_hash, '') FROM runs%s WHERE status = 'done'"
+             " ORDER BY 1, 3, 2, 4",
+             only_grid ? " JOIN temp.grid USING (config_hash)" : "");
+    if (dbsql_prepare(db, sql, &st)) return QA_ERR;
+    DbGroup *v = NULL;
+    int count = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        DbGroup *grown = realloc(v, (size_t)(count + 1) * sizeof *v);
+        if (!grown) {
+            free(v);
+            sqlite3_finalize(st);
+            return qa_error("%s: out of memory reading groups", db->path);
+        }
+        v = grown;
+        char *f[4] = {v[count].teacher, v[count].teacher_hash, v[count].data, v[count].data_hash};
+        size_t cap[4] = {DB_LABEL_MAX, DB_HASH_MAX, DB_LABEL_MAX, DB_HASH_MAX};
+        for (int i = 0; i < 4; i++)
+            snprintf(f[i], cap[i], "%s", (const char *)sqlite3_column_text(st, i));
+        count++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return dbsql_sql_error(db, "cannot read groups");
+    }
+    *out = v;
+    *n = count;
+    return QA_OK;
+}

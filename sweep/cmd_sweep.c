@@ -10,95 +10,157 @@
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 #include "sweep/grid.h"
+#include "sweep/identity.h"
 #include "sweep/run.h"
 
 int cmd_run(int argc, char **argv) {
     RunOpts o = {.jobs = 1};
     const char *grid = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: sweep run GRID.json [--jobs N] [--retry-failed] [--no-plots] [--dry-run]\n"
-                   "Runs every point of the grid not done yet (see README.md for grid.json);\n"
-                   "results go to OUT/results.db, charts to OUT/plots/. Safe to interrupt and\n"
-                   "re-run: it resumes. --jobs: worker processes for the training phase.\n"
-                   "--dry-run: validate the grid and print its settings and points only.\n");
-            return 0;
-        } else if (!strcmp(argv[i], "--jobs")) {
-            const char *v = cli_value("run", argc, argv, &i);
-            long j;
-            if (!v || cli_int("run", "--jobs", v, 1, 64, &j)) return 2;
-            o.jobs = (int)j;
-        } else if (!strcmp(argv[i], "--retry-failed")) {
-            o.retry_failed = 1;
-        } else if (!strcmp(argv[i], "--no-plots")) {
-            o.no_plots = 1;
-        } else if (!strcmp(argv[i], "--dry-run")) {
-            o.dry_run = 1;
-        } else if (argv[i][0] != '-' && !grid) {
-            grid = argv[i];
-        } else {
-            fprintf(stderr, "sweep run: unexpected argument '%s' (see --help)\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!grid) {
-        fprintf(stderr, "sweep run: which grid? usage: sweep run GRID.json (see --help)\n");
-        return 2;
-    }
+    const CliOpt opts[] = {
+        {"jobs", CLI_INT, &o.jobs, 1, 64, "N",
+         "worker processes for the training phase", CLI_OPTIONAL},
+        {"retry-failed", CLI_FLAG, &o.retry_failed, 0, 0, NULL,
+         "run failed points again", CLI_OPTIONAL},
+        {"no-plots", CLI_FLAG, &o.no_plots, 0, 0, NULL,
+         "do not draw the charts at the end", CLI_OPTIONAL},
+        {"dry-run", CLI_FLAG, &o.dry_run, 0, 0, NULL,
+         "validate the grid and print its settings and points only", CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "run",
+        .synopsis = "GRID.json",
+        .about =
+            "Runs every point of the grid not done yet (see README.md for grid.json); results go\n"
+            "to OUT/results.db, charts to OUT/plots/. Safe to interrupt and re-run: it resumes.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .pos = &grid,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int rc = cli_parse(&spec, argc, argv, NULL);
+    if (rc != CLI_CONTINUE) return rc;
     return sweep_run(grid, &o);
 }
 
-/* Opens the results database named by a grid file (its "out") or an output directory. */
-static int open_results(const char *what, Db **db, char *out_dir, size_t n) {
+/* Opens the results database named by a grid file (its "out") or an output directory. For
+ * a grid file, the temp table grid then holds the grid's points (resolved by content, with
+ * the database's file-hash cache) and *is_grid is 1. */
+static int open_results(const char *what, Db **db, char *out_dir, size_t n, int *is_grid) {
     struct stat st;
+    Grid *g = NULL;
+    HashCache *cache = NULL;
+    *db = NULL;
+    *is_grid = 0;
     if (stat(what, &st)) return qa_error("%s: no such file or directory", what);
     if (S_ISDIR(st.st_mode)) {
         snprintf(out_dir, n, "%s", what);
     } else {
-        Grid *g = NULL;
         if (grid_load(what, &g)) return QA_ERR;
         snprintf(out_dir, n, "%s", g->out);
-        grid_free(g);
     }
     char path[4300];
     snprintf(path, sizeof path, "%s/results.db", out_dir);
-    if (stat(path, &st)) return qa_error("%s: no results yet (run `sweep run` first)", path);
-    return db_open(path, db);
+    int rc = QA_ERR;
+    if (stat(path, &st)) {
+        qa_error("%s: no results yet (run `sweep run` first)", path);
+        goto cleanup;
+    }
+    if (db_open(path, db)) goto cleanup;
+    if (g) {
+        const char **hashes = malloc(sizeof *hashes * (size_t)(g->n_points + 1));
+        if (!hashes || !(cache = hash_cache_new()) || hash_cache_attach(cache, *db) ||
+            grid_resolve(g, cache)) {
+            free(hashes);
+            goto cleanup;
+        }
+        for (int i = 0; i < g->n_points; i++) hashes[i] = g->points[i].hash;
+        rc = db_select_grid(*db, hashes, g->n_points);
+        free(hashes);
+        if (rc) goto cleanup;
+        *is_grid = 1;
+    }
+    rc = QA_OK;
+cleanup:
+    if (rc) {
+        db_close(*db);
+        *db = NULL;
+    }
+    hash_cache_free(cache);
+    grid_free(g);
+    return rc;
 }
 
 int cmd_status(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') {
-        printf("usage: sweep status GRID.json|OUT_DIR\nPrints every point with its status and results.\n");
-        return argc == 2 ? 0 : 2;
-    }
+    const char *what = NULL;
+    const CliSpec spec = {
+        .cmd = "status",
+        .synopsis = "GRID.json|OUT_DIR",
+        .about = "Prints the grid's points (or, for OUT_DIR, every point recorded there) with\n"
+                 "their status, teacher and results.\n",
+        .pos = &what,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096];
-    if (open_results(argv[1], &db, out, sizeof out)) {
+    int is_grid;
+    if (open_results(what, &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep status: %s\n", qa_last_error());
         return 1;
     }
-    int rc = db_query_print(db,
-        "SELECT runs.id, substr(config_hash, 1, 8) AS hash, strategy, finetune, "
-        "head_sparsity AS heads, ffn_sparsity AS ffn, seed, status, attempts, "
-        "round(f1, 2) AS f1, round(speedup, 2) AS speedup, coalesce(error, '') AS error "
-        "FROM runs LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id", stdout);
-    int p, r, d, f;
-    if (!rc) rc = db_counts(db, &p, &r, &d, &f);
-    if (!rc) printf("%d done, %d failed, %d running, %d pending\n", d, f, r, p);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT runs.id, substr(config_hash, 1, 8) AS hash, coalesce(teacher, '') AS teacher,"
+             " strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, seed, status,"
+             " attempts, round(f1, 2) AS f1, round(speedup, 2) AS speedup,"
+             " coalesce(error, '') AS error"
+             " FROM runs%s LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id",
+             is_grid ? " JOIN temp.grid USING (config_hash)" : "");
+    int rc = db_query_print(db, sql, stdout);
+    int p = 0, r = 0, d = 0, f = 0;
+    if (!rc) rc = db_counts(db, is_grid, &p, &r, &d, &f);
+    if (!rc)
+        printf("%s: %d done, %d failed, %d running, %d pending\n",
+               is_grid ? "points of this grid" : "points in this output", d, f, r, p);
     if (rc) fprintf(stderr, "sweep status: %s\n", qa_last_error());
     db_close(db);
     return rc ? 1 : 0;
 }
 
 int cmd_query(int argc, char **argv) {
-    if (argc != 3) {
-        printf("usage: sweep query GRID.json|OUT_DIR \"SQL\"\n"
-               "Runs SQL on the results (tables runs, results, layers; view pareto).\n");
-        return argc == 2 && argv[1][0] == '-' ? 0 : 2;
-    }
+    const char *pos[2] = {NULL, NULL};
+    int format = DB_FORMAT_TABLE;
+    const CliOpt opts[] = {
+        {"csv", CLI_CONST, &format, DB_FORMAT_CSV, 0, NULL,
+         "print CSV (RFC 4180): a header line, then one line per row; NULL as an empty field",
+         CLI_OPTIONAL},
+        {"json", CLI_CONST, &format, DB_FORMAT_JSON, 0, NULL,
+         "print JSON: per statement an array of objects, numbers as numbers, NULL as null",
+         CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "query",
+        .synopsis = "GRID.json|OUT_DIR SQL",
+        .about =
+            "Runs SQL on the results (tables runs, results, layers; view pareto) and prints each\n"
+            "statement's rows as an aligned table (default), CSV or JSON (the last of --csv and\n"
+            "--json given wins).\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .pos = pos,
+        .min_pos = 2,
+        .max_pos = 2,
+    };
+    int rc = cli_parse(&spec, argc, argv, NULL);
+    if (rc != CLI_CONTINUE) return rc;
     Db *db = NULL;
     char out[4096];
-    if (open_results(argv[1], &db, out, sizeof out) || db_query_print(db, argv[2], stdout)) {
+    int is_grid;
+    if (open_results(pos[0], &db, out, sizeof out, &is_grid) ||
+        db_query_write(db, pos[1], (DbFormat)format, stdout)) {
         fprintf(stderr, "sweep query: %s\n", qa_last_error());
         db_close(db);
         return 1;
@@ -108,14 +170,22 @@ int cmd_query(int argc, char **argv) {
 }
 
 int cmd_plot(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') {
-        printf("usage: sweep plot GRID.json|OUT_DIR\nDraws the charts into OUT/plots/ (PNG and SVG).\n");
-        return argc == 2 ? 0 : 2;
-    }
+    const char *what = NULL;
+    const CliSpec spec = {
+        .cmd = "plot",
+        .synopsis = "GRID.json|OUT_DIR",
+        .about = "Draws the charts into OUT/plots/ (PNG and SVG).\n",
+        .pos = &what,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096], dir[4200];
     PlotsReport rep;
-    if (open_results(argv[1], &db, out, sizeof out)) {
+    int is_grid;
+    if (open_results(what, &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep plot: %s\n", qa_last_error());
         return 1;
     }

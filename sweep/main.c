@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sweep/cli.h"
 #include "sweep/commands.h"
 
 typedef struct {
@@ -27,7 +28,8 @@ static const Command commands[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: sweep COMMAND [options]   (sweep COMMAND --help for its options)\n\n");
+    fprintf(f, "usage: sweep COMMAND [options]   (sweep COMMAND --help for its options)\n"
+               "       sweep --version\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
@@ -43,8 +45,10 @@ static void usage(FILE *f) {
 static void ensure_passive_openmp(int argc, char **argv) {
     if (getenv("OMP_WAIT_POLICY")) return;
     int openblas = 0;
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--gemm") && !strcmp(argv[i + 1], "openblas")) openblas = 1;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--gemm=openblas") ||
+            (!strcmp(argv[i], "--gemm") && i + 1 < argc && !strcmp(argv[i + 1], "openblas")))
+            openblas = 1;
     if (!openblas) return;
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     execv("/proc/self/exe", argv);
@@ -57,9 +61,13 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "--version")) {
+        printf("sweep (qaprune) %s\n", QAPRUNE_VERSION);
+        return 0;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "sweep: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "sweep: unknown %s '%s' (see sweep --help)\n",
+            argv[1][0] == '-' ? "option" : "command", argv[1]);
     return 2;
 }

@@ -10,6 +10,7 @@
 #include "core/qa/features.h"
 #include "core/qa/squad_metric.h"
 #include "core/util/fileio.h"
+#include "core/util/hash.h"
 #include "sweep/spec.h"
 
 /* How the embedded default teacher is built and trained (its identity, with the data). */
@@ -31,20 +32,23 @@ typedef struct {
     SquadScores dev;      /* the teacher's dev scores */
     double train_seconds; /* 0 when reused from the cache */
     int reused;
-    unsigned long long hash;
+    char hash[HASH_HEX]; /* teacher_hash: what its qaprune.json records */
 } TeacherResult;
 
 /* The data of a run: SQuAD-format train and dev files and, for training a teacher, the
- * WordPiece vocabulary (a pruned or scored model always uses its own checkpoint's). */
+ * WordPiece vocabulary (a pruned or scored model always uses its own checkpoint's).
+ * windows_dir (may be ""): where the tokenized training windows are cached by content
+ * (core/qa/windows.h), so that the points of a sweep tokenize the training set once. */
 typedef struct {
     char train[4096], dev[4096], vocab[4096];
+    char windows_dir[4096];
 } DataPaths;
 
 /* Fills d with DIR/train.json, DIR/dev.json, DIR/vocab.txt; QA_ERR if a path is too long. */
 int data_paths_in_dir(DataPaths *d, const char *dir);
 
 /* Hash of the teacher's identity: its settings and the bytes of its three data files. */
-int teacher_hash(const TeacherSpec *spec, const DataPaths *data, unsigned long long *h);
+int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_HEX]);
 
 /* Trains a teacher on data->train (vocabulary data->vocab), scores it on data->dev and saves
  * it to out_dir as a checkpoint plus out_dir/qaprune.json (its spec, hash and scores). When
@@ -99,6 +103,12 @@ typedef struct {
  * eval.json into out_dir (NULL: save nothing). */
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res);
+
+/* What every point of a sweep on this teacher and data shares, done once before the workers
+ * start, into data->windows_dir: the training windows (its vocabulary and feature settings)
+ * and the teacher's dev scores, each under a key of the contents it comes from, unless
+ * already there. prune_run then maps and reads them instead of redoing them. */
+int prune_prepare(const char *teacher_dir, const DataPaths *data, int eval_batch);
 
 /* Training stages stop (failing with "interrupted") within ~2 s once *flag is non-zero;
  * the sweep points it at its SIGINT/SIGTERM flag. NULL: never stop. */
