@@ -217,8 +217,6 @@ static void prune_help(FILE *f, void *ctx) {
 
 int cmd_prune(int argc, char **argv) {
     const char *teacher = NULL, *data = NULL, *out = NULL;
-    const char *gemm = gemm_backend_name(GEMM_DEFAULT), *precision = "fp32";
-    BertPrecision prec = BERT_FP32;
     int threads = 2;
     PruneSpec spec;
     prune_spec_default(&spec);
@@ -228,10 +226,6 @@ int cmd_prune(int argc, char **argv) {
          "train.json, dev.json (and vocab.txt)", CLI_REQUIRED},
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the pruned checkpoint goes", CLI_REQUIRED},
         {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
-        {"gemm", CLI_STRING, &gemm, 0, 0, "onednn|openblas", "the GEMM library",
-         CLI_OPTIONAL},
-        {"precision", CLI_STRING, &precision, 0, 0, "fp32|bf16",
-         "score the pruned model in it (bf16: GEMMs in bf16); training is fp32", CLI_OPTIONAL},
     };
     const CliExtra settings = {prune_known, prune_apply, &spec};
     const CliSpec cli = {
@@ -249,15 +243,11 @@ int cmd_prune(int argc, char **argv) {
     };
     int prc = cli_parse(&cli, argc, argv, NULL);
     if (prc != CLI_CONTINUE) return prc;
-    if (apply_speed_opts("prune", gemm, precision, &prec)) return 2;
-    pipeline_set_precision(prec);
     if (prune_spec_check(&spec, "command line")) {
         fprintf(stderr, "sweep prune: %s\n", qa_last_error());
         return 2;
     }
     spec_print(stderr, "prune settings:", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
-    fprintf(stderr, "  gemm  %s\n  precision  %s\n", gemm_backend_name(gemm_backend()),
-            bert_precision_name(prec));
     PruneResult r;
     DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
     if (data_paths_in_dir(&paths, data) || prune_run(&spec, teacher, &paths, out, threads, &r)) {

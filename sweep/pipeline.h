@@ -60,10 +60,6 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
  * and print the scores to stderr. Not part of the teacher's identity. */
 void pipeline_set_eval_every(long n);
 
-/* The precision prune_run scores the pruned model in (fine-tuning always trains in fp32;
- * the teacher, also the distillation target, stays fp32). Default BERT_FP32. */
-void pipeline_set_precision(BertPrecision p);
-
 /* Feature settings a model was trained with (out_dir/qaprune.json), or run_squad's defaults
  * when the checkpoint has none (a checkpoint from elsewhere). */
 int model_feature_opts(const char *model_dir, FeatureOpts *fo);
@@ -80,12 +76,15 @@ typedef struct {
     int ft_steps, batch_size;
     double ft_lr, distill_alpha, distill_temp;
     int eval_batch;
+    char precision[SPEC_STR]; /* fp32 | bf16: the pruned model's scoring and latency */
+    char gemm[SPEC_STR];      /* onednn | openblas */
 } PruneSpec;
 
 extern const SpecField PRUNE_FIELDS[];
 extern const int PRUNE_NFIELDS;
 void prune_spec_default(PruneSpec *s);
-/* Checks the string fields (strategy, finetune); QA_ERR naming the bad value. */
+/* Checks the string fields (strategy, finetune, precision, gemm); QA_ERR naming the bad
+ * value. */
 int prune_spec_check(const PruneSpec *s, const char *file);
 
 typedef struct {
