@@ -139,6 +139,7 @@ int cmd_eval(int argc, char **argv) {
     char vocab_path[4096], p1[4096], p2[4096], p3[4096];
     if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
         checkpoint_load(model, &m) || bert_set_precision(m, prec) ||
+        bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
         wp_vocab_load(vocab_path, &vocab) ||
         qa_split_load(data, vocab, &fo, &split))
         goto fail;
