@@ -73,11 +73,12 @@ static const char SCHEMA[] =
     "CREATE VIEW IF NOT EXISTS summary AS\n"
     "  WITH d AS (SELECT r.teacher, r.teacher_hash, r.data, r.data_hash, r.strategy,\n"
     "                    r.head_sparsity, r.ffn_sparsity, r.finetune, s.f1, s.speedup,\n"
-    "                    s.train_seconds, s.params, s.flops,\n"
+    "                    s.train_seconds, s.params, s.flops, s.precision, s.gemm,\n"
     "                    json_remove(r.config_json, '$.identity', '$.prune.seed') AS setting\n"
     "             FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'),\n"
     "       m AS (SELECT setting, avg(f1) AS mean FROM d GROUP BY setting)\n"
     "  SELECT d.teacher, d.data, d.strategy, d.head_sparsity, d.ffn_sparsity, d.finetune,\n"
+    "         d.precision, d.gemm,\n"
     "         count(*) AS n, m.mean AS f1_mean,\n"
     "         CASE WHEN count(*) > 1 THEN\n"
     "           sqrt(sum((d.f1 - m.mean) * (d.f1 - m.mean)) / (count(*) - 1)) END AS f1_std,\n"
@@ -97,10 +98,12 @@ static const char MIGRATE_V1[] =
     "DROP VIEW IF EXISTS pareto;\n";
 
 /* Version 2 -> 3: results gain the precision (fp32, bf16) and GEMM library their F1 and
- * latency were measured in (NULL for older rows: fp32, and OpenBLAS before oneDNN existed). */
+ * latency were measured in (NULL for older rows: fp32, and OpenBLAS before oneDNN existed);
+ * the summary view shows them (the setting it pools seeds by already tells them apart). */
 static const char MIGRATE_V2[] =
     "ALTER TABLE results ADD COLUMN precision TEXT;\n"
-    "ALTER TABLE results ADD COLUMN gemm TEXT;\n";
+    "ALTER TABLE results ADD COLUMN gemm TEXT;\n"
+    "DROP VIEW IF EXISTS summary;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
 

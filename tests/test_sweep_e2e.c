@@ -143,6 +143,9 @@ int main(void) {
                                  "AND gemm = 'onednn' AND latency_ms > 0") == 1,
           "precision axis: an fp32 and a bf16 point, recorded in results (see %s/run_prec.log)",
           dir);
+    CHECK(scalar("out_prec", "SELECT count(*) FROM summary WHERE precision = 'bf16'") == 1 &&
+              scalar("out_prec", "SELECT count(*) FROM summary") == 2,
+          "the summary view keeps the two precisions apart");
     write_grid("grid_badprec.json", "out_badprec", teacher,
                "{\"strategy\": [\"random\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.75}], "
                "\"finetune\": [\"none\"], \"precision\": [\"fp16\"]}");
