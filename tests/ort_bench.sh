@@ -1,11 +1,11 @@
 #!/bin/sh
 # tests/ort_bench.sh [--check] --threads T --reps R [baseline ARGS...]: ONNX Runtime fp32 on
 # the PyTorch baseline's model (tests/ort_export.py, cached per ARGS under build/ort), timed
-# by tests/ort_bench.js; prints its JSON line. Needs node and npm's onnxruntime-node in
-# build/ort/node_modules (`npm install --prefix build/ort --ignore-scripts onnxruntime-node`:
-# the install script only fetches GPU extras, the CPU library is in the package).
-# --check: exit 0 when all of that is present.
-ORT_DIR=${ORT_DIR:-build/ort}
+# by tests/ort_bench.js; prints its JSON line. Needs node and npm's onnxruntime-node under
+# $ORT_DIR (tests/ort_setup.sh installs it; `make bench` runs that first). The exported
+# models are cached under build/ort-models. --check: exit 0 when all of that is present.
+ORT_DIR=${ORT_DIR:-../ort}
+MODELS=build/ort-models
 TORCH=../shared/bench/torch_bert_bench.py
 if [ "$1" = --check ]; then
     command -v node >/dev/null && [ -d "$ORT_DIR/node_modules/onnxruntime-node" ] && [ -f "$TORCH" ] &&
@@ -24,10 +24,11 @@ while [ $# -gt 0 ]; do
     esac
 done
 key=$(echo "$rest" | cksum | cut -d' ' -f1)
-model="$ORT_DIR/bert-$key.onnx"
+model="$MODELS/bert-$key.onnx"
 if [ ! -f "$model" ]; then
-    /usr/bin/python3 tests/ort_export.py "$TORCH" "$model.tmp" $rest >/dev/null 2>"$ORT_DIR/export.log" &&
-        mv "$model.tmp" "$model" || { echo "ort_bench: export failed, see $ORT_DIR/export.log" >&2; exit 1; }
+    mkdir -p "$MODELS"
+    /usr/bin/python3 tests/ort_export.py "$TORCH" "$model.tmp" $rest >/dev/null 2>"$MODELS/export.log" &&
+        mv "$model.tmp" "$model" || { echo "ort_bench: export failed, see $MODELS/export.log" >&2; exit 1; }
 fi
 ORT_DIR=$(cd "$ORT_DIR" && pwd) OMP_WAIT_POLICY=passive \
     node tests/ort_bench.js "$model" "$threads" "$reps" 2 "$batch" "$seq" "$vocab"
