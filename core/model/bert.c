@@ -228,6 +228,7 @@ struct BertModel {
     size_t acts_cap; /* floats allocated in acts */
     float *acts;
     int32_t *ids, *types, *mask; /* [N] copies of the batch */
+    int32_t *pos;                /* [N] its position ids */
     size_t batch_cap;
     float *emb_sum, *emb_mean, *emb_rstd, *x0;
     LayerActs layer[BERT_MAX_LAYERS];
@@ -448,18 +449,31 @@ static int reserve_acts(BertModel *m, int B, int T, int train) {
     size_t n = (size_t)B * T;
     if (n > m->batch_cap) {
         free(m->ids);
-        m->ids = malloc(3 * n * sizeof(int32_t));
+        m->ids = malloc(4 * n * sizeof(int32_t));
         m->batch_cap = m->ids ? n : 0;
         if (!m->ids) return qa_error("bert: out of memory for a batch of %zu tokens", n);
     }
     m->types = m->ids + n;
     m->mask = m->ids + 2 * n;
+    m->pos = m->ids + 3 * n;
     p = (Planner){.base = m->acts};
     plan_acts(m, &p, B, T, train);
     m->B = B;
     m->T = T;
     m->train = train;
     return QA_OK;
+}
+
+void bert_position_ids(int32_t *pos, const int32_t *ids, int B, int T, int position_offset) {
+    int pad = position_offset - 1;
+    for (int b = 0; b < B; b++) {
+        int real = 0;
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t;
+            if (position_offset == 0) pos[i] = t;
+            else pos[i] = ids[i] != pad ? pad + ++real : pad;
+        }
+    }
 }
 
 static int check_batch(const BertModel *m, const BertBatch *b) {
@@ -495,6 +509,7 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
     memcpy(m->ids, bt->ids, sizeof(int32_t) * N);
     memcpy(m->types, bt->types, sizeof(int32_t) * N);
     memcpy(m->mask, bt->mask, sizeof(int32_t) * N);
+    bert_position_ids(m->pos, m->ids, B, T, c->position_offset);
     int nh = bert_total_heads(c), nf = bert_total_ffn(c);
     for (int i = 0; i < (nh > nf ? nh : nf); i++) m->ones[i] = 1.f;
     const float *hgate = NULL, *fgate = NULL;
@@ -505,8 +520,7 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
     m->drop_hidden = (Dropout){train ? c->hidden_dropout : 0.f, seed};
     m->drop_attn = (Dropout){train ? c->attention_dropout : 0.f, seed ^ 0x5bd1e995u};
 
-    embed_forward(m->emb_sum, m->ids, m->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, C,
-                  c->position_offset);
+    embed_forward(m->emb_sum, m->ids, m->types, m->pos, m->w.wte, m->w.wpe, m->w.wtt, N, C);
     layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, m->w.lnew, m->w.lneb, N, C,
                       c->layer_norm_eps);
     dropout_apply(m->x0, (long)N * C, &m->drop_hidden, SITE_EMB);
@@ -659,8 +673,7 @@ int bert_backward(BertModel *m, const float *dstart, const float *dend, float *d
         zero(d.dres, NC);
         layernorm_backward(d.dres, g->lnew, g->lneb, d.dx, m->emb_sum, m->emb_mean, m->emb_rstd,
                            m->w.lnew, N, C);
-        embed_backward(g->wte, g->wpe, g->wtt, d.dres, m->ids, m->types, B, T, C,
-                       c->position_offset);
+        embed_backward(g->wte, g->wpe, g->wtt, d.dres, m->ids, m->types, m->pos, N, C);
     }
     return QA_OK;
 }
