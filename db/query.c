@@ -155,7 +155,8 @@ int db_query_print(Db *db, const char *sql, FILE *out) {
 /* Both queries yield these columns in this order. */
 #define POINT_COLUMNS                                                                       \
     "run_id, seed, strategy, finetune, head_sparsity, ffn_sparsity, f1, exact, speedup,"    \
-    " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1"
+    " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1,"  \
+    " teacher"
 
 static void point_read(sqlite3_stmt *st, DbPoint *p) {
     memset(p, 0, sizeof *p);
@@ -180,6 +181,8 @@ static void point_read(sqlite3_stmt *st, DbPoint *p) {
     p->ffn_total = sqlite3_column_int64(st, 15);
     p->teacher_f1 =
         sqlite3_column_type(st, 16) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 16);
+    s = (const char *)sqlite3_column_text(st, 17);
+    snprintf(p->teacher, sizeof p->teacher, "%s", s ? s : "");
 }
 
 /* Fills p's layer arrays from the layers table (layers beyond DB_MAX_LAYERS are ignored). */
@@ -198,7 +201,7 @@ static int point_layers(Db *db, sqlite3_stmt *st, DbPoint *p) {
 }
 
 /* Runs sql (yielding POINT_COLUMNS) in one read transaction, so points and layers agree. */
-static int points_query(Db *db, const char *sql, DbPoint **pts, int *n) {
+static int points_query(Db *db, const char *sql, const DbGroup *g, DbPoint **pts, int *n) {
     sqlite3_stmt *st = NULL, *lay = NULL;
     DbPoint *v = NULL;
     int count = 0, cap = 0, rc = QA_ERR, step;
@@ -208,6 +211,12 @@ static int points_query(Db *db, const char *sql, DbPoint **pts, int *n) {
         dbsql_prepare(db, "SELECT layer, heads_kept, ffn_kept FROM layers WHERE run_id = ?1"
                     " ORDER BY layer", &lay))
         goto cleanup;
+    if (g) {
+        /* "" stands for NULL: the rows from before teachers were recorded form one group */
+        if (*g->teacher_hash) sqlite3_bind_text(st, 1, g->teacher_hash, -1, SQLITE_STATIC);
+        else sqlite3_bind_text(st, 1, "", -1, SQLITE_STATIC);
+        if (*g->data_hash) sqlite3_bind_text(st, 2, g->data_hash, -1, SQLITE_STATIC);
+    }
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (count == cap) {
             cap = cap ? 2 * cap : 16;
@@ -244,20 +253,60 @@ cleanup:
     return QA_OK;
 }
 
-int db_points(Db *db, DbPoint **pts, int *n) {
+int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
     return points_query(db,
                         "SELECT r.id AS run_id, r.seed, r.strategy, r.finetune, r.head_sparsity,"
                         " r.ffn_sparsity, s.f1, s.exact, s.speedup, s.latency_ms, s.flops,"
                         " s.params, s.heads_kept, s.heads_total, s.ffn_kept, s.ffn_total,"
-                        " s.teacher_f1"
+                        " s.teacher_f1, r.teacher"
                         " FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'"
+                        " AND (?1 IS NULL OR (coalesce(r.teacher_hash, '') = ?1"
+                        " AND r.data_hash IS ?2))"
                         " ORDER BY r.strategy, r.finetune, r.head_sparsity, r.ffn_sparsity,"
                         " r.seed, r.id",
-                        pts, n);
+                        g, pts, n);
 }
 
-int db_pareto(Db *db, DbPoint **pts, int *n) {
+int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
     return points_query(db, "SELECT " POINT_COLUMNS " FROM pareto"
-                            " ORDER BY speedup, f1 DESC, run_id", pts, n);
+                            " WHERE (?1 IS NULL OR (coalesce(teacher_hash, '') = ?1"
+                            " AND data_hash IS ?2))"
+                            " ORDER BY speedup, f1 DESC, run_id", g, pts, n);
 }
 
+int db_groups(Db *db, int only_grid, DbGroup **out, int *n) {
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT DISTINCT coalesce(teacher, ''), coalesce(teacher_hash, ''),"
+             " coalesce(data, ''), coalesce(data_hash, '') FROM runs%s WHERE status = 'done'"
+             " ORDER BY 1, 3, 2, 4",
+             only_grid ? " JOIN temp.grid USING (config_hash)" : "");
+    if (dbsql_prepare(db, sql, &st)) return QA_ERR;
+    DbGroup *v = NULL;
+    int count = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        DbGroup *grown = realloc(v, (size_t)(count + 1) * sizeof *v);
+        if (!grown) {
+            free(v);
+            sqlite3_finalize(st);
+            return qa_error("%s: out of memory reading groups", db->path);
+        }
+        v = grown;
+        char *f[4] = {v[count].teacher, v[count].teacher_hash, v[count].data, v[count].data_hash};
+        size_t cap[4] = {DB_LABEL_MAX, DB_HASH_MAX, DB_LABEL_MAX, DB_HASH_MAX};
+        for (int i = 0; i < 4; i++)
+            snprintf(f[i], cap[i], "%s", (const char *)sqlite3_column_text(st, i));
+        count++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return dbsql_sql_error(db, "cannot read groups");
+    }
+    *out = v;
+    *n = count;
+    return QA_OK;
+}

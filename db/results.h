@@ -7,15 +7,20 @@
  *        head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,
  *        config_json TEXT, status TEXT CHECK(status IN ('pending','running','done','failed')),
  *        error TEXT, started_at TEXT, finished_at TEXT, attempts INTEGER DEFAULT 0,
- *        owner TEXT)                                owner = "host:pid" of the runner
+ *        owner TEXT,                                owner = "host:pid" of the runner
+ *        teacher TEXT, teacher_hash TEXT,           the teacher's name and content identity
+ *        data TEXT, data_hash TEXT)                 the dataset's name and content identity
  *   results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1, exact, has_ans_f1,
  *        no_ans_f1, heads_kept, heads_total, ffn_kept, ffn_total, params, flops, latency_ms,
  *        teacher_latency_ms, speedup, train_seconds, f1_before_finetune, teacher_f1)
  *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
  *        PRIMARY KEY(run_id, layer))
- *   view pareto: done runs joined with results that no other done run dominates in
- *        (speedup up, f1 up): none has speedup >= and f1 >= with one of them strictly
- *        greater (equal points are all kept). Ordered by speedup.
+ *   file_hashes(path TEXT PRIMARY KEY, size, mtime_ns, inode, hash)   content-hash cache
+ *   view pareto: done runs joined with results that no other done run of the same teacher
+ *        and data dominates in (speedup up, f1 up): none has speedup >= and f1 >= with one of
+ *        them strictly greater (equal points are all kept). Ordered by teacher, data, speedup.
+ *   temp table grid(config_hash): per connection, filled by db_select_grid, so queries can
+ *        keep to one grid's points (JOIN grid USING (config_hash)).
  * Times are ISO 8601 UTC text. The file is in WAL mode (readers never block the writer), waits
  * up to 10 s for a lock, and enforces foreign keys. Every multi-statement change is one
  * transaction begun IMMEDIATE, so two processes on one file serialise instead of deadlocking.
@@ -33,7 +38,7 @@
 
 #include "db/result_file.h"
 
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2 /* version 1 files are migrated when opened */
 #define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
 
 typedef struct Db Db;
@@ -45,12 +50,22 @@ typedef struct {
     double head_sparsity, ffn_sparsity;
     long long seed;
     const char *config_json; /* the fully resolved config, for humans and later stages */
+    const char *teacher, *teacher_hash; /* the teacher's name and content identity */
+    const char *data, *data_hash;       /* the dataset's name and content identity */
 } DbRun;
+
+/* One (teacher, data) pair of done runs: charts and frontiers are drawn per group. */
+#define DB_LABEL_MAX 256
+typedef struct {
+    char teacher[DB_LABEL_MAX], teacher_hash[DB_HASH_MAX];
+    char data[DB_LABEL_MAX], data_hash[DB_HASH_MAX];
+} DbGroup;
 
 /* A done run with its results and per-layer structure, for charts and tables. */
 typedef struct {
     long long run_id, seed;
     char strategy[DB_NAME_MAX], finetune[DB_NAME_MAX];
+    char teacher[DB_LABEL_MAX]; /* "" for rows from before teachers were recorded */
     double head_sparsity, ffn_sparsity;
     double f1, exact, speedup, latency_ms, flops;
     double teacher_f1; /* the teacher's F1 this run measured; NAN when unknown */
@@ -107,8 +122,9 @@ int db_ingest_result(Db *db, const char *result_json_path);
 int db_set_meta(Db *db, const char *key, const char *value);
 int db_get_meta(Db *db, const char *key, char *buf, size_t cap, int *found);
 
-/* Numbers of runs in each status; any pointer may be NULL. */
-int db_counts(Db *db, int *pending, int *running, int *done, int *failed);
+/* Numbers of runs in each status (only_grid: of the temp grid table's runs only); any
+ * pointer may be NULL. */
+int db_counts(Db *db, int only_grid, int *pending, int *running, int *done, int *failed);
 
 /* Runs sql (one or more statements) and prints each statement that yields columns as a table:
  * a header, a rule, one aligned row per result row (numbers right-aligned, NULL as "NULL",
@@ -117,10 +133,31 @@ int db_counts(Db *db, int *pending, int *running, int *done, int *failed);
  * statements before it have taken effect. */
 int db_query_print(Db *db, const char *sql, FILE *out);
 
+/* The (teacher, data) groups that have done runs, by teacher and data name; with
+ * only_grid, only runs in the temp grid table (db_select_grid) count. *out is a new array of
+ * *n groups (NULL when *n is 0); free with free(). */
+int db_groups(Db *db, int only_grid, DbGroup **out, int *n);
+
 /* Every done run (db_points: by strategy, finetune, head_sparsity, ffn_sparsity, seed) or the
- * pareto view's runs (db_pareto: by speedup), with their layers. *pts is a new array of *n
- * points (NULL when *n is 0); free with free(). */
-int db_points(Db *db, DbPoint **pts, int *n);
-int db_pareto(Db *db, DbPoint **pts, int *n);
+ * pareto view's runs (db_pareto: by speedup), with their layers, of group g (NULL: of every
+ * group). *pts is a new array of *n points (NULL when *n is 0); free with free(). */
+int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n);
+int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n);
+
+/* Makes the temp table grid hold exactly these n config hashes (borrowed), for queries that
+ * keep to one grid's points. Temp tables live in this connection only: the file is untouched. */
+int db_select_grid(Db *db, const char *const *hashes, int n);
+
+/* The content-hash cache: the hash recorded for path with this size, mtime (ns) and inode;
+ * *found = 0 when there is none or the file changed since. db_file_hash_put records one. */
+int db_file_hash_get(Db *db, const char *path, long long size, long long mtime_ns,
+                     long long inode, char *hash, size_t cap, int *found);
+int db_file_hash_put(Db *db, const char *path, long long size, long long mtime_ns,
+                     long long inode, const char *hash);
+
+/* Mean seconds from started_at to finished_at of this teacher's done runs with this strategy
+ * and fine-tune mode (an estimate for a point like them); *n = how many (0: none, *mean 0). */
+int db_mean_seconds(Db *db, const char *teacher_hash, const char *strategy,
+                    const char *finetune, double *mean, int *n);
 
 #endif

@@ -23,7 +23,8 @@ static int check_name(Db *db, const char *field, const char *s) {
 int db_add_run(Db *db, const DbRun *r, int *inserted) {
     static const char sql[] =
         "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
-        " config_json, status) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending')"
+        " config_json, status, teacher, teacher_hash, data, data_hash)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?9, ?10, ?11)"
         " ON CONFLICT(config_hash) DO NOTHING";
     if (inserted) *inserted = 0;
     if (db_check_hash(db->path, r->config_hash) || check_name(db, "strategy", r->strategy) ||
@@ -41,6 +42,9 @@ int db_add_run(Db *db, const DbRun *r, int *inserted) {
     sqlite3_bind_text(st, 5, r->finetune, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, r->seed);
     if (r->config_json) sqlite3_bind_text(st, 7, r->config_json, -1, SQLITE_STATIC);
+    const char *opt[4] = {r->teacher, r->teacher_hash, r->data, r->data_hash};
+    for (int i = 0; i < 4; i++)
+        if (opt[i]) sqlite3_bind_text(st, 8 + i, opt[i], -1, SQLITE_STATIC);
     int rc = dbsql_step_done(db, st, "cannot add run");
     sqlite3_finalize(st);
     if (rc == QA_OK && inserted) *inserted = sqlite3_changes(db->h) > 0;
@@ -315,10 +319,13 @@ int db_get_meta(Db *db, const char *key, char *buf, size_t cap, int *found) {
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? QA_OK : dbsql_sql_error(db, "cannot read meta");
 }
 
-int db_counts(Db *db, int *pending, int *running, int *done, int *failed) {
+int db_counts(Db *db, int only_grid, int *pending, int *running, int *done, int *failed) {
     int c[4] = {0, 0, 0, 0};
     sqlite3_stmt *st;
-    if (dbsql_prepare(db, "SELECT status, count(*) FROM runs GROUP BY status", &st)) return QA_ERR;
+    if (dbsql_prepare(db, only_grid ? "SELECT status, count(*) FROM runs JOIN temp.grid"
+                                      " USING (config_hash) GROUP BY status"
+                                    : "SELECT status, count(*) FROM runs GROUP BY status", &st))
+        return QA_ERR;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         c[status_parse((const char *)sqlite3_column_text(st, 0))] += sqlite3_column_int(st, 1);
@@ -331,3 +338,84 @@ int db_counts(Db *db, int *pending, int *running, int *done, int *failed) {
     return QA_OK;
 }
 
+
+/* ---------------------------------------------------------------- the grid, file hashes */
+
+int db_select_grid(Db *db, const char *const *hashes, int n) {
+    sqlite3_stmt *st = NULL;
+    if (dbsql_exec(db, "CREATE TEMP TABLE IF NOT EXISTS grid(config_hash TEXT PRIMARY KEY);"
+                       "DELETE FROM temp.grid", "cannot create the grid table") ||
+        dbsql_exec(db, "BEGIN", "cannot begin") ||
+        dbsql_prepare(db, "INSERT OR IGNORE INTO temp.grid VALUES(?1)", &st))
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, hashes[i], -1, SQLITE_STATIC);
+        if (dbsql_step_done(db, st, "cannot fill the grid table")) goto fail;
+    }
+    sqlite3_finalize(st);
+    return dbsql_commit(db);
+fail:
+    sqlite3_finalize(st);
+    dbsql_rollback(db);
+    return QA_ERR;
+}
+
+int db_file_hash_get(Db *db, const char *path, long long size, long long mtime_ns,
+                     long long inode, char *hash, size_t cap, int *found) {
+    sqlite3_stmt *st;
+    *found = 0;
+    if (dbsql_prepare(db, "SELECT hash FROM file_hashes WHERE path = ?1 AND size = ?2"
+                          " AND mtime_ns = ?3 AND inode = ?4", &st))
+        return QA_ERR;
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, size);
+    sqlite3_bind_int64(st, 3, mtime_ns);
+    sqlite3_bind_int64(st, 4, inode);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        snprintf(hash, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        *found = 1;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? QA_OK
+                                                 : dbsql_sql_error(db, "cannot read file_hashes");
+}
+
+int db_file_hash_put(Db *db, const char *path, long long size, long long mtime_ns,
+                     long long inode, const char *hash) {
+    sqlite3_stmt *st;
+    if (dbsql_prepare(db, "INSERT OR REPLACE INTO file_hashes(path, size, mtime_ns, inode, hash)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5)", &st))
+        return QA_ERR;
+    sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, size);
+    sqlite3_bind_int64(st, 3, mtime_ns);
+    sqlite3_bind_int64(st, 4, inode);
+    sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
+    int rc = dbsql_step_done(db, st, "cannot record a file hash");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_mean_seconds(Db *db, const char *teacher_hash, const char *strategy,
+                    const char *finetune, double *mean, int *n) {
+    sqlite3_stmt *st;
+    *mean = 0;
+    *n = 0;
+    if (dbsql_prepare(db, "SELECT avg(julianday(finished_at) - julianday(started_at)) * 86400,"
+                          " count(*) FROM runs WHERE status = 'done' AND teacher_hash IS ?1"
+                          " AND strategy = ?2 AND finetune = ?3 AND started_at IS NOT NULL"
+                          " AND finished_at IS NOT NULL", &st))
+        return QA_ERR;
+    sqlite3_bind_text(st, 1, teacher_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, strategy, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, finetune, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *mean = sqlite3_column_double(st, 0);
+        *n = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? QA_OK : dbsql_sql_error(db, "cannot read run times");
+}

@@ -17,7 +17,7 @@
 /* ---------------------------------------------------------------- schema */
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has. */
+ * which of these shapes the file has (MIGRATE_V1 brings a version 1 file to this one). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -29,7 +29,8 @@ static const char SCHEMA[] =
     "    CHECK(status IN ('pending','running','done','failed')),\n"
     "  error TEXT, started_at TEXT, finished_at TEXT,\n"
     "  attempts INTEGER NOT NULL DEFAULT 0,\n"
-    "  owner TEXT);\n"
+    "  owner TEXT,\n"
+    "  teacher TEXT, teacher_hash TEXT, data TEXT, data_hash TEXT);\n"
     "CREATE INDEX IF NOT EXISTS runs_status ON runs(status);\n"
     "CREATE TABLE IF NOT EXISTS results(\n"
     "  run_id INTEGER PRIMARY KEY REFERENCES runs(id),\n"
@@ -40,20 +41,37 @@ static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
-    /* A done run is on the frontier when no other done run is at least as fast and at least
-     * as accurate and strictly better in one of the two; equal points do not dominate each
-     * other, so ties all stay. */
+    /* The content hashes of input files, so an unchanged file is not read again: a row is
+     * valid while the file has the same size, modification time (ns) and inode. */
+    "CREATE TABLE IF NOT EXISTS file_hashes(\n"
+    "  path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT);\n"
+    /* A done run is on the frontier when no other done run of the same teacher and data is at
+     * least as fast and at least as accurate and strictly better in one of the two; equal
+     * points do not dominate each other, so ties all stay. IS compares NULL (rows written
+     * before teachers were recorded) as equal. */
     "CREATE VIEW IF NOT EXISTS pareto AS\n"
-    "  SELECT r.id AS run_id, r.config_hash, r.strategy, r.head_sparsity, r.ffn_sparsity,\n"
+    "  SELECT r.id AS run_id, r.config_hash, r.teacher, r.teacher_hash, r.data, r.data_hash,\n"
+    "         r.strategy, r.head_sparsity, r.ffn_sparsity,\n"
     "         r.finetune, r.seed, s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.speedup,\n"
     "         s.latency_ms, s.flops, s.params, s.heads_kept, s.heads_total, s.ffn_kept,\n"
     "         s.ffn_total, s.teacher_f1\n"
     "  FROM runs r JOIN results s ON s.run_id = r.id\n"
     "  WHERE r.status = 'done' AND NOT EXISTS (\n"
     "    SELECT 1 FROM runs r2 JOIN results s2 ON s2.run_id = r2.id\n"
-    "    WHERE r2.status = 'done' AND s2.speedup >= s.speedup AND s2.f1 >= s.f1\n"
+    "    WHERE r2.status = 'done' AND r2.teacher_hash IS r.teacher_hash\n"
+    "      AND r2.data_hash IS r.data_hash AND s2.speedup >= s.speedup AND s2.f1 >= s.f1\n"
     "      AND (s2.speedup > s.speedup OR s2.f1 > s.f1))\n"
-    "  ORDER BY s.speedup, s.f1 DESC, r.id;\n";
+    "  ORDER BY r.teacher, r.data, s.speedup, s.f1 DESC, r.id;\n";
+
+/* Version 1 -> 2: runs gain the teacher and data columns (NULL for the old rows: their
+ * identity held paths, not contents), the file hash cache appears (SCHEMA creates it), and
+ * the pareto view becomes per teacher and data. */
+static const char MIGRATE_V1[] =
+    "ALTER TABLE runs ADD COLUMN teacher TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN teacher_hash TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN data TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN data_hash TEXT;\n"
+    "DROP VIEW IF EXISTS pareto;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
 
@@ -132,19 +150,21 @@ static int schema_init(Db *db) {
         if (db_get_meta(db, "schema_version", buf, sizeof buf, &found)) goto fail;
         char *end;
         version = found ? strtoll(buf, &end, 10) : -1;
-        if (found && (*end || end == buf || version != DB_SCHEMA_VERSION)) {
-            qa_error("%s: schema version %s, this qaprune reads version %d only (a newer "
+        if (found && (*end || end == buf || version < 1 || version > DB_SCHEMA_VERSION)) {
+            qa_error("%s: schema version %s, this qaprune reads versions 1 to %d (a newer "
                      "qaprune wrote it, or use another output directory)",
                      db->path, buf, DB_SCHEMA_VERSION);
             goto fail;
         }
     }
+    if (version == 1 && dbsql_exec(db, MIGRATE_V1, "cannot migrate from schema version 1"))
+        goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);
     snprintf(buf, sizeof buf, "%d", DB_SCHEMA_VERSION);
     if (dbsql_exec(db, SCHEMA, "cannot create the schema") ||
         dbsql_exec(db, set_id, "cannot set application_id") ||
-        (version < 0 && db_set_meta(db, "schema_version", buf)) || dbsql_commit(db))
+        (version != DB_SCHEMA_VERSION && db_set_meta(db, "schema_version", buf)) || dbsql_commit(db))
         goto fail;
     return QA_OK;
 fail:

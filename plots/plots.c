@@ -3,6 +3,7 @@
  * strategy or fine-tune name goes through gnuplot_quote. */
 #include "plots/plots.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -52,7 +53,15 @@ typedef struct {
     Series *series;
     int n_series;
     double teacher_f1; /* NAN when unknown */
+    char group[2 * DB_LABEL_MAX + 16]; /* "teacher T, data D" when a database holds several */
 } Charts;
+
+/* A chart's title: the base text, and the teacher and data when there are several groups. */
+static void chart_title(const Charts *c, FILE *gp, const char *base) {
+    char t[sizeof c->group + 128];
+    snprintf(t, sizeof t, "%s%s%s", base, *c->group ? " - " : "", c->group);
+    gnuplot_quote(gp, t);
+}
 
 static int series_build(Charts *c) {
     NameList strategies = {0}, finetunes = {0};
@@ -158,7 +167,7 @@ static void chart_speedup(const Charts *c, FILE *dat, FILE *gp) {
         block_points(dat, "unpruned teacher", &t, 1);
     }
     fputs("  set title ", gp);
-    gnuplot_quote(gp, SPEEDUP_TITLE);
+    chart_title(c, gp, SPEEDUP_TITLE);
     fputs("\n  set xlabel ", gp);
     gnuplot_quote(gp, SPEEDUP_X);
     fputs("\n  set ylabel ", gp);
@@ -227,7 +236,7 @@ static void chart_sparsity(const Charts *c, FILE *dat, FILE *gp) {
         return;
     }
     fputs("  set multiplot layout 1, 2 title ", gp);
-    gnuplot_quote(gp, SPARSITY_TITLE);
+    chart_title(c, gp, SPARSITY_TITLE);
     fputs("\n", gp);
     sparsity_panel(c, gp, "F1 against head sparsity", heads_x, "4", 1);
     sparsity_panel(c, gp, "F1 against FFN sparsity", ffn_x, "5", 0);
@@ -313,7 +322,7 @@ static void chart_layers(const Charts *c, FILE *dat, FILE *gp) {
         fprintf(dat, "%d\t%.9g\t%.9g\n", l, (double)ref->heads_total / ref->n_layers,
                 (double)ref->ffn_total / ref->n_layers);
     fputs("  set multiplot layout 2, 1 title ", gp);
-    gnuplot_quote(gp, LAYERS_TITLE);
+    chart_title(c, gp, LAYERS_TITLE);
     fputs("\n  set title ", gp);
     gnuplot_quote(gp, "attention heads kept per layer");
     fputs("\n", gp);
@@ -372,34 +381,38 @@ static int chart_render(Charts *c, const char *name, const char *about, ChartFn 
     return QA_OK;
 }
 
-/* The teacher's F1: meta "teacher_f1" when it is a number, else what the runs measured. */
-static int teacher_f1_find(Db *db, const Charts *c, double *out) {
-    char buf[64];
-    int found;
+/* The teacher's F1: for a database with one group, meta "teacher_f1" when it is a number
+ * (the sweep records the teacher's own dev score there); else what the group's runs
+ * measured. */
+static int teacher_f1_find(Db *db, const Charts *c, int one_group, double *out) {
     *out = NAN;
-    if (db_get_meta(db, "teacher_f1", buf, sizeof buf, &found)) return QA_ERR;
-    char *end;
-    double v = found ? strtod(buf, &end) : NAN;
-    if (found && end != buf && !*end && isfinite(v)) {
-        *out = v;
-        return QA_OK;
+    if (one_group) {
+        char buf[64];
+        int found;
+        if (db_get_meta(db, "teacher_f1", buf, sizeof buf, &found)) return QA_ERR;
+        char *end;
+        double v = found ? strtod(buf, &end) : NAN;
+        if (found && end != buf && !*end && isfinite(v)) {
+            *out = v;
+            return QA_OK;
+        }
     }
     for (int i = 0; i < c->n_all && isnan(*out); i++)
         if (isfinite(c->all[i].teacher_f1)) *out = c->all[i].teacher_f1;
     return QA_OK;
 }
 
-int plots_render(Db *db, const char *out_dir, PlotsReport *rep) {
-    Charts c = {.dir = out_dir, .rep = rep};
+/* Draws the three charts of group g (NULL: every done run) into dir. */
+static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group,
+                        PlotsReport *rep) {
+    Charts c = {.dir = dir, .rep = rep};
     int rc = QA_ERR;
-    if (rep) rep->n_files = 0;
-    if (!gnuplot_available())
-        return qa_error("%s: cannot draw charts: gnuplot is not on PATH (install gnuplot-nox)",
-                        out_dir);
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-        return qa_error("%s: cannot create directory: %s", out_dir, strerror(errno));
-    if (db_points(db, &c.all, &c.n_all) || db_pareto(db, &c.front, &c.n_front) ||
-        series_build(&c) || teacher_f1_find(db, &c, &c.teacher_f1))
+    if (g && !one_group)
+        snprintf(c.group, sizeof c.group, "teacher %s, data %s", g->teacher, g->data);
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return qa_error("%s: cannot create directory: %s", dir, strerror(errno));
+    if (db_points(db, g, &c.all, &c.n_all) || db_pareto(db, g, &c.front, &c.n_front) ||
+        series_build(&c) || teacher_f1_find(db, &c, one_group, &c.teacher_f1))
         goto cleanup;
     if (chart_render(&c, "f1_vs_speedup", SPEEDUP_TITLE, chart_speedup) ||
         chart_render(&c, "f1_vs_sparsity", SPARSITY_TITLE, chart_sparsity) ||
@@ -410,5 +423,41 @@ cleanup:
     free(c.all);
     free(c.front);
     free(c.series);
+    return rc;
+}
+
+/* A directory name for a group: its teacher and data names with anything but letters,
+ * digits, '.', '-' and '_' turned into '_', and the first hash digits to keep it unique. */
+static void group_dir(char *buf, size_t cap, const char *out_dir, const DbGroup *g) {
+    char slug[2 * DB_LABEL_MAX + 2];
+    snprintf(slug, sizeof slug, "%s_%s", g->teacher, g->data);
+    slug[48] = '\0';
+    for (char *p = slug; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_') *p = '_';
+    snprintf(buf, cap, "%s/%s-%.8s%.8s", out_dir, slug, g->teacher_hash, g->data_hash);
+}
+
+int plots_render(Db *db, const char *out_dir, PlotsReport *rep) {
+    if (rep) rep->n_files = 0;
+    if (!gnuplot_available())
+        return qa_error("%s: cannot draw charts: gnuplot is not on PATH (install gnuplot-nox)",
+                        out_dir);
+    DbGroup *groups = NULL;
+    int n = 0;
+    if (db_groups(db, 0, &groups, &n)) return QA_ERR;
+    int rc = QA_OK;
+    if (n <= 1) {
+        rc = render_group(db, out_dir, n ? &groups[0] : NULL, 1, rep);
+    } else {
+        /* one directory per teacher and data; the top level keeps no mixed chart */
+        if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
+            rc = qa_error("%s: cannot create directory: %s", out_dir, strerror(errno));
+        for (int i = 0; i < n && rc == QA_OK; i++) {
+            char dir[PLOTS_PATH_MAX];
+            group_dir(dir, sizeof dir, out_dir, &groups[i]);
+            rc = render_group(db, dir, &groups[i], 0, rep);
+        }
+    }
+    free(groups);
     return rc;
 }

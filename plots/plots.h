@@ -13,8 +13,11 @@
  *   pareto_layers   heads and FFN neurons kept in each layer (two panels) by the Pareto runs
  *                   (at most PLOTS_MAX_LAYER_RUNS of them, spread along the frontier), with
  *                   the unpruned teacher's per-layer size for reference.
- * The teacher's F1 comes from the meta key "teacher_f1" (a number), else from the runs'
- * results; when neither has it the teacher is not marked. A database without done runs still
+ * Charts are drawn per (teacher, data) group: with one group the files go into out_dir
+ * itself; with several, each group gets out_dir/TEACHER_DATA-HASH/ with the same file names,
+ * the teacher and data named in every title (points of different teachers are never mixed).
+ * The teacher's F1 comes from the group's results, else (one group only) the meta key
+ * "teacher_f1"; when neither has it the teacher is not marked. A database without done runs still
  * gives all charts, each with the label "no finished runs yet" (a sweep draws them at the
  * end even when every point failed, and the files' names do not change). */
 #ifndef QAPRUNE_PLOTS_H

@@ -10,6 +10,7 @@
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 #include "sweep/grid.h"
+#include "sweep/identity.h"
 #include "sweep/run.h"
 
 int cmd_run(int argc, char **argv) {
@@ -48,43 +49,82 @@ int cmd_run(int argc, char **argv) {
     return sweep_run(grid, &o);
 }
 
-/* Opens the results database named by a grid file (its "out") or an output directory. */
-static int open_results(const char *what, Db **db, char *out_dir, size_t n) {
+/* Opens the results database named by a grid file (its "out") or an output directory. For
+ * a grid file, the temp table grid then holds the grid's points (resolved by content, with
+ * the database's file-hash cache) and *is_grid is 1. */
+static int open_results(const char *what, Db **db, char *out_dir, size_t n, int *is_grid) {
     struct stat st;
+    Grid *g = NULL;
+    HashCache *cache = NULL;
+    *db = NULL;
+    *is_grid = 0;
     if (stat(what, &st)) return qa_error("%s: no such file or directory", what);
     if (S_ISDIR(st.st_mode)) {
         snprintf(out_dir, n, "%s", what);
     } else {
-        Grid *g = NULL;
         if (grid_load(what, &g)) return QA_ERR;
         snprintf(out_dir, n, "%s", g->out);
-        grid_free(g);
     }
     char path[4300];
     snprintf(path, sizeof path, "%s/results.db", out_dir);
-    if (stat(path, &st)) return qa_error("%s: no results yet (run `sweep run` first)", path);
-    return db_open(path, db);
+    int rc = QA_ERR;
+    if (stat(path, &st)) {
+        qa_error("%s: no results yet (run `sweep run` first)", path);
+        goto cleanup;
+    }
+    if (db_open(path, db)) goto cleanup;
+    if (g) {
+        const char **hashes = malloc(sizeof *hashes * (size_t)(g->n_points + 1));
+        if (!hashes || !(cache = hash_cache_new()) || hash_cache_attach(cache, *db) ||
+            grid_resolve(g, cache)) {
+            free(hashes);
+            goto cleanup;
+        }
+        for (int i = 0; i < g->n_points; i++) hashes[i] = g->points[i].hash;
+        rc = db_select_grid(*db, hashes, g->n_points);
+        free(hashes);
+        if (rc) goto cleanup;
+        *is_grid = 1;
+    }
+    rc = QA_OK;
+cleanup:
+    if (rc) {
+        db_close(*db);
+        *db = NULL;
+    }
+    hash_cache_free(cache);
+    grid_free(g);
+    return rc;
 }
 
 int cmd_status(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
-        printf("usage: sweep status GRID.json|OUT_DIR\nPrints every point with its status and results.\n");
+        printf("usage: sweep status GRID.json|OUT_DIR\n"
+               "Prints the grid's points (or, for OUT_DIR, every point recorded there) with\n"
+               "their status, teacher and results.\n");
         return argc == 2 ? 0 : 2;
     }
     Db *db = NULL;
     char out[4096];
-    if (open_results(argv[1], &db, out, sizeof out)) {
+    int is_grid;
+    if (open_results(argv[1], &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep status: %s\n", qa_last_error());
         return 1;
     }
-    int rc = db_query_print(db,
-        "SELECT runs.id, substr(config_hash, 1, 8) AS hash, strategy, finetune, "
-        "head_sparsity AS heads, ffn_sparsity AS ffn, seed, status, attempts, "
-        "round(f1, 2) AS f1, round(speedup, 2) AS speedup, coalesce(error, '') AS error "
-        "FROM runs LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id", stdout);
-    int p, r, d, f;
-    if (!rc) rc = db_counts(db, &p, &r, &d, &f);
-    if (!rc) printf("%d done, %d failed, %d running, %d pending\n", d, f, r, p);
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT runs.id, substr(config_hash, 1, 8) AS hash, coalesce(teacher, '') AS teacher,"
+             " strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, seed, status,"
+             " attempts, round(f1, 2) AS f1, round(speedup, 2) AS speedup,"
+             " coalesce(error, '') AS error"
+             " FROM runs%s LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id",
+             is_grid ? " JOIN temp.grid USING (config_hash)" : "");
+    int rc = db_query_print(db, sql, stdout);
+    int p = 0, r = 0, d = 0, f = 0;
+    if (!rc) rc = db_counts(db, is_grid, &p, &r, &d, &f);
+    if (!rc)
+        printf("%s: %d done, %d failed, %d running, %d pending\n",
+               is_grid ? "points of this grid" : "points in this output", d, f, r, p);
     if (rc) fprintf(stderr, "sweep status: %s\n", qa_last_error());
     db_close(db);
     return rc ? 1 : 0;
@@ -98,7 +138,9 @@ int cmd_query(int argc, char **argv) {
     }
     Db *db = NULL;
     char out[4096];
-    if (open_results(argv[1], &db, out, sizeof out) || db_query_print(db, argv[2], stdout)) {
+    int is_grid;
+    if (open_results(argv[1], &db, out, sizeof out, &is_grid) ||
+        db_query_print(db, argv[2], stdout)) {
         fprintf(stderr, "sweep query: %s\n", qa_last_error());
         db_close(db);
         return 1;
@@ -115,7 +157,8 @@ int cmd_plot(int argc, char **argv) {
     Db *db = NULL;
     char out[4096], dir[4200];
     PlotsReport rep;
-    if (open_results(argv[1], &db, out, sizeof out)) {
+    int is_grid;
+    if (open_results(argv[1], &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep plot: %s\n", qa_last_error());
         return 1;
     }

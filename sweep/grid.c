@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model/checkpoint.h"
 #include "core/util/error.h"
 #include "core/qa/synth.h"
 #include "core/text/text.h"
@@ -148,7 +149,8 @@ static int parse_teacher(const cJSON *root, Grid *g) {
     const char *f = g->file;
     const cJSON *t = cJSON_GetObjectItem(root, "teacher");
     teacher_spec_default(&g->teacher);
-    char cache[4096] = "runs/cache";
+    snprintf(g->teacher_cache, sizeof g->teacher_cache, "runs/cache");
+    g->n_teachers = 1;
     if (t) {
         static const char *const keys[] = {"train", "checkpoint", "cache"};
         if (check_keys(t, f, "teacher", keys, 3)) return QA_ERR;
@@ -157,11 +159,9 @@ static int parse_teacher(const cJSON *root, Grid *g) {
             if (cJSON_GetObjectItem(t, "train"))
                 return qa_error("%s: teacher: give either train or checkpoint, not both", f);
             g->teacher_checkpoint = 1;
-            if (cJSON_IsString(ck)) {
-                g->n_teachers = 1;
-                return get_string(t, "checkpoint", f, "teacher", g->teacher_dirs[0],
-                                  sizeof g->teacher_dirs[0], 1);
-            }
+            if (cJSON_IsString(ck))
+                return get_string(t, "checkpoint", f, "teacher", g->teachers[0].dir,
+                                  sizeof g->teachers[0].dir, 1);
             int n = cJSON_GetArraySize(ck);
             if (!cJSON_IsArray(ck) || n < 1 || n > GRID_MAX_TEACHERS)
                 return qa_error("%s: teacher.checkpoint: expected a directory or a list of 1 to %d",
@@ -169,81 +169,29 @@ static int parse_teacher(const cJSON *root, Grid *g) {
             for (int i = 0; i < n; i++) {
                 const cJSON *e = cJSON_GetArrayItem(ck, i);
                 if (!cJSON_IsString(e) || !*e->valuestring ||
-                    strlen(e->valuestring) >= sizeof g->teacher_dirs[0])
+                    strlen(e->valuestring) >= sizeof g->teachers[0].dir)
                     return qa_error("%s: teacher.checkpoint[%d]: expected a directory name", f, i);
-                snprintf(g->teacher_dirs[i], sizeof g->teacher_dirs[i], "%s", e->valuestring);
+                snprintf(g->teachers[i].dir, sizeof g->teachers[i].dir, "%s", e->valuestring);
             }
             g->n_teachers = n;
             return QA_OK;
         }
         if (apply(cJSON_GetObjectItem(t, "train"), f, "teacher.train", TEACHER_FIELDS,
                   TEACHER_NFIELDS, &g->teacher) ||
-            get_string(t, "cache", f, "teacher", cache, sizeof cache, 0))
+            get_string(t, "cache", f, "teacher", g->teacher_cache, sizeof g->teacher_cache, 0))
             return QA_ERR;
     }
     if (!g->synthetic && !*g->data.vocab)
         return qa_error("%s: data.vocab: required to train a teacher on SQuAD files", f);
-    /* The cache key: the teacher's settings and its data's identity. */
-    char *js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
-    unsigned long long h = spec_hash(SPEC_HASH_INIT, js, strlen(js));
-    free(js);
-    if (g->synthetic) {
-        int v[3] = {g->synth_seed, g->synth_train, g->synth_dev};
-        h = spec_hash(h, v, sizeof v);
-    } else {
-        h = spec_hash(h, g->data.train, strlen(g->data.train) + 1);
-        h = spec_hash(h, g->data.dev, strlen(g->data.dev) + 1);
-        h = spec_hash(h, g->data.vocab, strlen(g->data.vocab) + 1);
-    }
-    g->n_teachers = 1;
-    if ((size_t)snprintf(g->teacher_dirs[0], sizeof g->teacher_dirs[0], "%s/teacher-%016llx",
-                         cache, h) >= sizeof g->teacher_dirs[0])
-        return qa_error("%s: teacher.cache: path too long", f);
     return QA_OK;
 }
 
+/* Adds a point's settings; its identity comes with grid_resolve. */
 static int add_point(Grid *g, const PruneSpec *s, int teacher_index) {
-    char *ps = spec_to_json(PRUNE_FIELDS, PRUNE_NFIELDS, s);
-    char *bs = spec_to_json(BENCH_FIELDS, 4, &g->bench);
-    char teacher[8192];
-    if (g->teacher_checkpoint) {
-        snprintf(teacher, sizeof teacher, "\"checkpoint:%s\"", g->teacher_dirs[teacher_index]);
-    } else {
-        char *ts = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
-        snprintf(teacher, sizeof teacher, "%s", ts);
-        free(ts);
-    }
-    char data[8400];
-    if (g->synthetic)
-        /* the generator's version too: the same settings give other data after a change */
-        snprintf(data, sizeof data,
-                 "{\"synthetic\":{\"version\":%d,\"seed\":%d,\"train\":%d,\"dev\":%d,"
-                 "\"lookup\":%d}}",
-                 SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup);
-    else
-        snprintf(data, sizeof data, "{\"train\":\"%s\",\"dev\":\"%s\"}", g->data.train, g->data.dev);
-    size_t n = strlen(ps) + strlen(bs) + strlen(teacher) + strlen(data) + 64;
-    char *cfg = malloc(n);
-    snprintf(cfg, n, "{\"teacher\":%s,\"data\":%s,\"prune\":%s,\"bench\":%s}", teacher, data, ps, bs);
-    free(ps);
-    free(bs);
-    char hash[17];
-    snprintf(hash, sizeof hash, "%016llx", spec_hash(SPEC_HASH_INIT, cfg, strlen(cfg)));
-    for (int i = 0; i < g->n_points; i++)
-        if (!strcmp(g->points[i].hash, hash)) {
-            free(cfg);
-            return QA_OK; /* the same point listed twice */
-        }
     GridPoint *p = realloc(g->points, sizeof *p * (size_t)(g->n_points + 1));
-    if (!p) {
-        free(cfg);
-        return qa_error("%s: out of memory", g->file);
-    }
+    if (!p) return qa_error("%s: out of memory", g->file);
     g->points = p;
-    p[g->n_points].spec = *s;
-    p[g->n_points].teacher = teacher_index;
-    memcpy(p[g->n_points].hash, hash, sizeof hash);
-    p[g->n_points].config_json = cfg;
+    p[g->n_points] = (GridPoint){.spec = *s, .teacher = teacher_index};
     g->n_points++;
     return QA_OK;
 }
@@ -367,6 +315,196 @@ cleanup:
     cJSON_Delete(root);
     free(text);
     return rc;
+}
+
+/* ---------------------------------------------------------------- identities */
+
+/* Parses a settings table's canonical JSON (spec_to_json) into a new cJSON object. */
+static cJSON *spec_object(const SpecField *f, int n, const void *dst) {
+    char *js = spec_to_json(f, n, dst);
+    cJSON *o = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    return o;
+}
+
+/* The last path component of dir ("a/b/" -> "b"), for a name. */
+static void base_name(char *buf, size_t cap, const char *dir) {
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') n--;
+    size_t start = n;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    snprintf(buf, cap, "%.*s", (int)(n - start), dir + start);
+}
+
+/* The data's description: {"synthetic": {...}} or {"train": ..., "dev": ..., "vocab": ...}.
+ * with_paths 0 leaves the paths out (the identity holds contents, not places). */
+static cJSON *data_object(const Grid *g, int with_paths) {
+    cJSON *d = cJSON_CreateObject();
+    if (g->synthetic) {
+        cJSON *s = cJSON_AddObjectToObject(d, "synthetic");
+        /* the generator's version too: the same settings give other data after a change */
+        cJSON_AddNumberToObject(s, "version", SYNTH_VERSION);
+        cJSON_AddNumberToObject(s, "seed", g->synth_seed);
+        cJSON_AddNumberToObject(s, "train", g->synth_train);
+        cJSON_AddNumberToObject(s, "dev", g->synth_dev);
+        cJSON_AddNumberToObject(s, "lookup", g->synth_lookup);
+    } else if (with_paths) {
+        cJSON_AddStringToObject(d, "train", g->data.train);
+        cJSON_AddStringToObject(d, "dev", g->data.dev);
+        if (*g->data.vocab) cJSON_AddStringToObject(d, "vocab", g->data.vocab);
+    }
+    return d;
+}
+
+/* Hash of a cJSON value's canonical text (our objects are built in a fixed key order). */
+static int hash_json(const cJSON *o, const char *what, char out[HASH_HEX]) {
+    char *t = o ? cJSON_PrintUnformatted(o) : NULL;
+    if (!t) return qa_error("%s: out of memory", what);
+    hash_bytes(t, strlen(t), out);
+    free(t);
+    return QA_OK;
+}
+
+static int resolve_data(Grid *g, HashCache *cache) {
+    cJSON *id = data_object(g, 0);
+    if (!g->synthetic) {
+        const char *keys[3] = {"train", "dev", "vocab"};
+        const char *paths[3] = {g->data.train, g->data.dev, g->data.vocab};
+        for (int i = 0; i < 3; i++) {
+            char h[HASH_HEX];
+            if (!*paths[i]) continue;
+            if (identity_file(cache, paths[i], h)) {
+                char msg[1200];
+                snprintf(msg, sizeof msg, "%s", qa_last_error());
+                cJSON_Delete(id);
+                return qa_error("%s: data.%s: %s", g->file, keys[i], msg);
+            }
+            cJSON_AddStringToObject(id, keys[i], h);
+        }
+        base_name(g->data_name, sizeof g->data_name, g->data.dev);
+    } else {
+        snprintf(g->data_name, sizeof g->data_name, "synthetic-s%d-%d-%d%s", g->synth_seed,
+                 g->synth_train, g->synth_dev, g->synth_lookup ? "" : "-nolookup");
+    }
+    int rc = hash_json(id, g->file, g->data_hash);
+    cJSON_Delete(id);
+    return rc;
+}
+
+static int resolve_teachers(Grid *g, HashCache *cache) {
+    if (g->teacher_checkpoint) {
+        for (int k = 0; k < g->n_teachers; k++) {
+            GridTeacher *t = &g->teachers[k];
+            char cfg[4200];
+            BertConfig bc;
+            snprintf(cfg, sizeof cfg, "%s/config.json", t->dir);
+            if (identity_checkpoint(cache, t->dir, t->hash) || checkpoint_read_config(cfg, &bc)) {
+                char msg[1200];
+                snprintf(msg, sizeof msg, "%s", qa_last_error());
+                return qa_error("%s: teacher.checkpoint: %s", g->file, msg);
+            }
+            base_name(t->name, sizeof t->name, t->dir);
+        }
+        return QA_OK;
+    }
+    /* trained here: its settings and its data say what it is, before it exists */
+    cJSON *id = cJSON_CreateObject();
+    cJSON_AddStringToObject(id, "kind", "qaprune trained teacher v1");
+    cJSON *spec = spec_object(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+    if (spec) cJSON_AddItemToObject(id, "settings", spec);
+    cJSON_AddStringToObject(id, "data", g->data_hash);
+    GridTeacher *t = &g->teachers[0];
+    int rc = spec ? hash_json(id, g->file, t->hash) : qa_error("%s: out of memory", g->file);
+    cJSON_Delete(id);
+    if (rc) return QA_ERR;
+    snprintf(t->name, sizeof t->name, "trained-%.8s", t->hash);
+    if ((size_t)snprintf(t->dir, sizeof t->dir, "%s/teacher-%.16s", g->teacher_cache, t->hash) >=
+        sizeof t->dir)
+        return qa_error("%s: teacher.cache: path too long", g->file);
+    return QA_OK;
+}
+
+/* A point's identity object (no paths) and its configuration for humans (with paths). */
+static int point_identity(Grid *g, GridPoint *p) {
+    const GridTeacher *t = &g->teachers[p->teacher];
+    cJSON *prune = spec_object(PRUNE_FIELDS, PRUNE_NFIELDS, &p->spec);
+    cJSON *bench = spec_object(BENCH_FIELDS, 4, &g->bench);
+    cJSON *id = cJSON_CreateObject(), *cfg = NULL;
+    int rc = QA_ERR;
+    if (!prune || !bench || !id) goto oom;
+    cJSON_AddStringToObject(id, "kind", "qaprune point v2");
+    cJSON_AddStringToObject(id, "teacher", t->hash);
+    cJSON_AddStringToObject(id, "data", g->data_hash);
+    cJSON_AddItemReferenceToObject(id, "prune", prune);
+    cJSON_AddItemReferenceToObject(id, "bench", bench);
+    if (hash_json(id, g->file, p->hash)) goto cleanup;
+
+    cfg = cJSON_CreateObject();
+    cJSON_AddStringToObject(cfg, "identity", p->hash);
+    cJSON *te = cJSON_AddObjectToObject(cfg, "teacher");
+    cJSON_AddStringToObject(te, "name", t->name);
+    cJSON_AddStringToObject(te, g->teacher_checkpoint ? "checkpoint" : "cache", t->dir);
+    cJSON_AddStringToObject(te, "hash", t->hash);
+    if (!g->teacher_checkpoint) {
+        cJSON *ts = spec_object(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+        if (!ts) goto oom;
+        cJSON_AddItemToObject(te, "train", ts);
+    }
+    cJSON *da = data_object(g, 1);
+    cJSON_AddStringToObject(da, "name", g->data_name);
+    cJSON_AddStringToObject(da, "hash", g->data_hash);
+    cJSON_AddItemToObject(cfg, "data", da);
+    cJSON_AddItemReferenceToObject(cfg, "prune", prune);
+    cJSON_AddItemReferenceToObject(cfg, "bench", bench);
+    cJSON_AddNumberToObject(cfg, "threads", g->threads);
+    free(p->config_json);
+    p->config_json = cJSON_PrintUnformatted(cfg);
+    if (!p->config_json) goto oom;
+    rc = QA_OK;
+    goto cleanup;
+oom:
+    qa_error("%s: out of memory", g->file);
+cleanup:
+    cJSON_Delete(id);
+    cJSON_Delete(cfg);
+    cJSON_Delete(prune);
+    cJSON_Delete(bench);
+    return rc;
+}
+
+static int by_hash(const void *a, const void *b) {
+    const GridPoint *x = *(GridPoint *const *)a, *y = *(GridPoint *const *)b;
+    int c = strcmp(x->hash, y->hash);
+    return c ? c : (x < y ? -1 : x > y); /* the first listed copy sorts first */
+}
+
+/* Drops the later copies of points listed twice, keeping grid order: O(n log n). */
+static int drop_duplicates(Grid *g) {
+    if (g->n_points < 2) return QA_OK;
+    GridPoint **order = malloc(sizeof *order * (size_t)g->n_points);
+    if (!order) return qa_error("%s: out of memory", g->file);
+    for (int i = 0; i < g->n_points; i++) order[i] = &g->points[i];
+    qsort(order, (size_t)g->n_points, sizeof *order, by_hash);
+    for (int i = 1; i < g->n_points; i++)
+        if (!strcmp(order[i]->hash, order[i - 1]->hash)) {
+            free(order[i]->config_json);
+            order[i]->config_json = NULL; /* marks the copy */
+        }
+    free(order);
+    int n = 0;
+    for (int i = 0; i < g->n_points; i++)
+        if (g->points[i].config_json) g->points[n++] = g->points[i];
+    g->n_points = n;
+    return QA_OK;
+}
+
+int grid_resolve(Grid *g, HashCache *cache) {
+    if (resolve_data(g, cache) || resolve_teachers(g, cache)) return QA_ERR;
+    for (int i = 0; i < g->n_points; i++)
+        if (point_identity(g, &g->points[i])) return QA_ERR;
+    if (drop_duplicates(g)) return QA_ERR;
+    g->resolved = 1;
+    return QA_OK;
 }
 
 void grid_free(Grid *g) {

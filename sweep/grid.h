@@ -21,35 +21,55 @@
 #define QAPRUNE_GRID_H
 
 #include "core/model/latency.h"
+#include "core/util/hash.h"
+#include "sweep/identity.h"
 #include "sweep/pipeline.h"
 
 #define GRID_MAX_TEACHERS 8
+#define GRID_NAME_MAX 256
+
+/* A teacher of the grid: a checkpoint given by path, or the default teacher trained here. */
+typedef struct {
+    char name[GRID_NAME_MAX]; /* shown in tables and charts: the checkpoint's directory name,
+                               * or "trained-" and the first hash digits */
+    char dir[4096];           /* the checkpoint, or the trained teacher's cache directory */
+    char hash[HASH_HEX];      /* content identity (grid_resolve) */
+} GridTeacher;
 
 typedef struct {
     PruneSpec spec;
-    int teacher;       /* index into Grid.teacher_dirs */
-    char hash[17];     /* hex of the 64-bit hash of config_json: the point's identity */
-    char *config_json; /* the fully resolved configuration (owned) */
+    int teacher;         /* index into Grid.teachers */
+    char hash[HASH_HEX]; /* the point's identity (grid_resolve): see sweep/identity.h */
+    char *config_json;   /* the resolved configuration with paths and input hashes (owned) */
 } GridPoint;
 
 typedef struct {
     char file[4096], out[4096];
     int synthetic, synth_seed, synth_train, synth_dev, synth_lookup;
     DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt */
-    int teacher_checkpoint;    /* 1: use teacher_dirs as they are; 0: train with `teacher` */
+    char data_name[GRID_NAME_MAX], data_hash[HASH_HEX]; /* (grid_resolve) */
+    int teacher_checkpoint;    /* 1: the teachers are checkpoints; 0: trained with `teacher` */
     int n_teachers;            /* 1 unless several checkpoints are given */
-    char teacher_dirs[GRID_MAX_TEACHERS][4096]; /* checkpoints, or the teacher's cache dir */
+    GridTeacher teachers[GRID_MAX_TEACHERS];
+    char teacher_cache[4096];  /* where a trained teacher is cached */
     TeacherSpec teacher;
     LatencyOpts bench;
     int threads;
     int n_points;
-    GridPoint *points;         /* [n_points] */
+    GridPoint *points;         /* [n_points]: settings by grid_load, identities by grid_resolve */
+    int resolved;
 } Grid;
 
-/* Reads and validates path into a new grid (free with grid_free). The teacher cache
- * directory includes the teacher's settings hash when the teacher is trained, which needs
- * the data files: for synthetic data the hash uses the generator's settings instead. */
+/* Reads and validates path into a new grid (free with grid_free): every setting and the
+ * points' settings, but no identities yet (nothing is read but the grid file). */
 int grid_load(const char *path, Grid **out);
+
+/* Computes the identity of the data, of every teacher and of every point from the contents
+ * of the inputs (hashing through cache), fills the teachers' names and the trained teacher's
+ * cache directory, and drops points that are the same point listed twice. QA_ERR naming the
+ * file when an input is missing or unreadable. */
+int grid_resolve(Grid *g, HashCache *cache);
+
 void grid_free(Grid *g); /* accepts NULL */
 
 #endif

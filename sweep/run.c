@@ -1,4 +1,10 @@
-/* sweep/run.c: the scheduler (see run.h). */
+/* sweep/run.c: the scheduler (see run.h). sweep_run reads as its stages:
+ *   open      load the grid and resolve every input's identity (nothing written yet);
+ *   register  create OUT and the database, add this grid's points, reset stale ones;
+ *   prepare   the synthetic data and the teachers, once for the whole sweep;
+ *   train     workers train the points (sweep/point.h is each point's state machine);
+ *   measure   latency of every trained point with the machine to itself;
+ *   report    charts and the end-of-run tables, per teacher and data. */
 #include "sweep/run.h"
 
 #include <errno.h>
@@ -9,21 +15,20 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/model/checkpoint.h"
-#include "core/util/error.h"
 #include "core/model/latency.h"
 #include "core/model/ops.h"
 #include "core/qa/synth.h"
-#include "core/text/text.h"
+#include "core/util/error.h"
+#include "core/util/fileio.h"
 #include "db/results.h"
 #include "plots/plots.h"
 #include "sweep/grid.h"
+#include "sweep/point.h"
 #include "sweep/progress.h"
-#include "core/util/fileio.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -32,11 +37,272 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
-/* ---------------------------------------------------------------- phase-1 records */
+typedef struct {
+    const RunOpts *o;
+    Grid *g;
+    HashCache *cache;
+    Db *db;
+    Points pts;
+    const char **hashes; /* [n_points] borrowed from g, for Points and db_select_grid */
+    char owner[300], host[256];
+    int lock_fd;
+    int running;                    /* workers alive */
+    int trained_here;               /* points trained by this process's workers */
+    int done_before, failed_before; /* this grid's points finished before this run */
+    int todo;                       /* this grid's points pending once registered */
+    double t0;
+} Sweep;
+
+static int pid_alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
+
+/* ---------------------------------------------------------------- open */
+
+/* The resolved grid: shared settings, every input's identity, one line per point, and an
+ * estimate of the time where earlier points of the same kind exist in the database. */
+static void print_plan(const Sweep *s) {
+    const Grid *g = s->g;
+    printf("grid %s: output %s, %d point(s), %d thread(s)\n", g->file, g->out, g->n_points,
+           g->threads);
+    if (g->synthetic)
+        printf("data %s: synthetic, seed %d, %d train / %d dev questions, lookups %s "
+               "(in %s/data), identity %s\n",
+               g->data_name, g->synth_seed, g->synth_train, g->synth_dev,
+               g->synth_lookup ? "on" : "off", g->out, g->data_hash);
+    else
+        printf("data %s: train %s, dev %s%s%s, identity %s\n", g->data_name, g->data.train,
+               g->data.dev, *g->data.vocab ? ", vocab " : "", g->data.vocab, g->data_hash);
+    for (int k = 0; k < g->n_teachers; k++)
+        printf("teacher %s: %s%s, identity %s\n", g->teachers[k].name, g->teachers[k].dir,
+               g->teacher_checkpoint ? "" : " (trained here, cached)", g->teachers[k].hash);
+    if (!g->teacher_checkpoint)
+        spec_print(stdout, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+    if (g->n_points)
+        spec_print(stdout, "point settings (first point):", PRUNE_FIELDS, PRUNE_NFIELDS,
+                   &g->points[0].spec);
+    printf("%-16s %-8s %-8s %6s %6s %5s %-10s %s\n", "identity", "strategy", "finetune",
+           "heads", "ffn", "seed", "status", "teacher");
+    double estimate = 0;
+    int n_est = 0, n_todo = 0;
+    for (int i = 0; i < g->n_points; i++) {
+        const GridPoint *p = &g->points[i];
+        DbStatus st = DB_PENDING;
+        int found = 0;
+        if (s->db) db_get_status(s->db, p->hash, &st, &found);
+        static const char *const names[] = {"pending", "running", "done", "failed"};
+        printf("%.16s %-8s %-8s %6.3f %6.3f %5d %-10s %s\n", p->hash, p->spec.strategy,
+               p->spec.finetune, p->spec.head_sparsity, p->spec.ffn_sparsity, p->spec.seed,
+               found ? names[st] : "new", g->teachers[p->teacher].name);
+        if (found && st == DB_DONE) continue;
+        n_todo++;
+        double mean = 0;
+        int n = 0;
+        if (s->db &&
+            db_mean_seconds(s->db, g->teachers[p->teacher].hash, p->spec.strategy,
+                            p->spec.finetune, &mean, &n) == QA_OK && n > 0) {
+            estimate += mean;
+            n_est++;
+        }
+    }
+    int jobs = s->o->jobs > 0 ? s->o->jobs : 1;
+    if (n_est > 0)
+        printf("estimate: %d point(s) to run; %d like earlier ones take about %.0f s "
+               "(%d job(s)), not counting data and teacher preparation\n",
+               n_todo, n_est, estimate / jobs, jobs);
+    else
+        printf("estimate: %d point(s) to run; no earlier points of this kind to estimate "
+               "their time from\n", n_todo);
+}
+
+/* Loads the grid and resolves every identity: an existing database lends its file-hash
+ * cache; nothing is created or written. Returns 0, or 2 for a grid or input that is not
+ * valid (with one line on stderr). */
+static int stage_open(Sweep *s, const char *grid_path) {
+    char path[4300];
+    if (grid_load(grid_path, &s->g) || !(s->cache = hash_cache_new())) goto bad;
+    snprintf(path, sizeof path, "%s/results.db", s->g->out);
+    if (file_exists(path)) {
+        if (db_open(path, &s->db)) goto bad;
+        if (hash_cache_attach(s->cache, s->db)) goto bad;
+    }
+    if (!s->o->dry_run || s->db) {
+        /* resolving hashes the inputs: say so, a large file takes a moment */
+        progress_update("sweep: hashing the inputs of %s", grid_path);
+    }
+    if (grid_resolve(s->g, s->cache)) goto bad;
+    progress_done();
+    s->hashes = malloc(sizeof *s->hashes * (size_t)(s->g->n_points + 1));
+    if (!s->hashes) {
+        qa_error("%s: out of memory", grid_path);
+        goto bad;
+    }
+    for (int i = 0; i < s->g->n_points; i++) s->hashes[i] = s->g->points[i].hash;
+    return 0;
+bad:
+    progress_done();
+    fprintf(stderr, "sweep run: %s\n", qa_last_error());
+    return 2;
+}
+
+/* ---------------------------------------------------------------- register */
+
+/* Creates OUT (results/, points/, the compute lock) and the database, records the hashes
+ * computed so far, adds this grid's points and returns stale or (--retry-failed) failed
+ * points to pending. */
+static int stage_register(Sweep *s) {
+    const Grid *g = s->g;
+    char path[4300];
+    snprintf(path, sizeof path, "%s/results.db", g->out);
+    if (file_mkdirs(g->out) || (!s->db && db_open(path, &s->db)) ||
+        hash_cache_attach(s->cache, s->db))
+        return QA_ERR;
+    snprintf(path, sizeof path, "%s/results", g->out);
+    if (file_mkdirs(path)) return QA_ERR;
+    snprintf(path, sizeof path, "%s/points", g->out);
+    if (file_mkdirs(path)) return QA_ERR;
+    snprintf(path, sizeof path, "%s/.compute.lock", g->out);
+    s->lock_fd = open(path, O_CREAT | O_RDWR, 0666);
+    if (s->lock_fd < 0) return qa_error("%s: cannot open: %s", path, strerror(errno));
+    if (points_init(&s->pts, g->n_points, s->hashes, g->out, s->db)) return QA_ERR;
+    for (int i = 0; i < g->n_points; i++) {
+        const GridPoint *p = &g->points[i];
+        const GridTeacher *t = &g->teachers[p->teacher];
+        DbRun r = {p->hash, p->spec.strategy, p->spec.finetune, p->spec.head_sparsity,
+                   p->spec.ffn_sparsity, p->spec.seed, p->config_json,
+                   t->name, t->hash, g->data_name, g->data_hash};
+        if (db_add_run(s->db, &r, NULL)) return QA_ERR;
+    }
+    if (db_select_grid(s->db, s->hashes, g->n_points)) return QA_ERR;
+    int n;
+    if (db_reset_stale(s->db, s->host, pid_alive, &n)) return QA_ERR;
+    if (n) fprintf(stderr, "sweep: %d point(s) left running by a dead process will run again\n", n);
+    if (s->o->retry_failed) {
+        if (db_retry_failed(s->db, &n)) return QA_ERR;
+        fprintf(stderr, "sweep: %d failed point(s) will run again\n", n);
+    }
+    for (int i = 0; i < g->n_points; i++) {
+        DbStatus st;
+        int found;
+        if (db_get_status(s->db, g->points[i].hash, &st, &found)) return QA_ERR;
+        s->done_before += found && st == DB_DONE;
+        s->failed_before += found && st == DB_FAILED;
+        s->todo += found && st == DB_PENDING;
+    }
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- prepare */
+
+/* Generates the synthetic data once: OUT/data/stamp records the generator's settings and
+ * the content hash of each file it wrote, and data whose files no longer match (edited,
+ * truncated, missing) is generated again rather than trusted. */
+static int prepare_data(Sweep *s) {
+    const Grid *g = s->g;
+    if (!g->synthetic) return QA_OK;
+    char dir[4200], stamp[4300], want[512], *have = NULL;
+    size_t len;
+    snprintf(dir, sizeof dir, "%s/data", g->out);
+    snprintf(stamp, sizeof stamp, "%s/stamp", dir);
+    int n = snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
+                     SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev,
+                     g->synth_lookup);
+    const char *files[3] = {g->data.train, g->data.dev, g->data.vocab};
+    if (file_exists(stamp) && file_read(stamp, 1 << 16, &have, &len) == QA_OK &&
+        !strncmp(have, want, (size_t)n)) {
+        int ok = 1;
+        const char *line = have + n;
+        for (int i = 0; i < 3 && ok; i++) {
+            char h[HASH_HEX];
+            ok = file_exists(files[i]) && identity_file(s->cache, files[i], h) == QA_OK &&
+                 !strncmp(line, h, HASH_HEX - 1) && line[HASH_HEX - 1] == '\n';
+            line += HASH_HEX;
+        }
+        free(have);
+        if (ok) return QA_OK;
+        fprintf(stderr, "sweep: %s does not match its stamp; writing it again\n", dir);
+    } else {
+        free(have);
+    }
+    progress_update("sweep: writing the synthetic data to %s", dir);
+    if (file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train,
+                                           g->synth_dev, g->synth_lookup))
+        return QA_ERR;
+    for (int i = 0; i < 3; i++) {
+        char h[HASH_HEX];
+        if (identity_file(s->cache, files[i], h)) return QA_ERR;
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%s\n", h);
+    }
+    progress_done();
+    return file_write_atomic(stamp, want, strlen(want));
+}
+
+/* Makes teacher k ready: checks a given checkpoint loads, or trains (or reuses) the
+ * embedded default's teacher; its dev F1 (or -1 when unknown) in *teacher_f1. */
+static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
+    *teacher_f1 = -1;
+    const char *dir = g->teachers[k].dir;
+    if (g->teacher_checkpoint) {
+        BertModel *m = NULL;
+        int rc = checkpoint_load(dir, &m);
+        bert_free(m);
+        return rc;
+    }
+    char lock[4300], parent[4200];
+    snprintf(lock, sizeof lock, "%s.lock", dir);
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash) *slash = '\0';
+    if (slash && file_mkdirs(parent)) return QA_ERR;
+    int fd = open(lock, O_CREAT | O_RDWR, 0666);
+    if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
+    flock(fd, LOCK_EX); /* two sweeps never train the same teacher at once */
+    TeacherResult tr;
+    int rc = teacher_build(&g->teacher, &g->data, dir, g->threads, &tr);
+    close(fd);
+    if (rc == QA_OK) {
+        *teacher_f1 = tr.dev.f1;
+        fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", dir,
+                tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
+    }
+    return rc;
+}
+
+/* The data, then every teacher that has points left to run. A teacher that cannot be made
+ * ready fails its pending points (they cannot run without it); an interruption fails none. */
+static int stage_prepare(Sweep *s) {
+    const Grid *g = s->g;
+    if (s->todo == 0) return QA_OK;
+    if (prepare_data(s)) return QA_ERR;
+    double teacher_f1 = -1;
+    for (int k = 0; k < g->n_teachers && !interrupted; k++) {
+        double f1;
+        if (prepare_teacher(g, k, &f1) == QA_OK) {
+            if (k == 0) teacher_f1 = f1;
+            continue;
+        }
+        if (interrupted) break;
+        char err[1200];
+        snprintf(err, sizeof err, "teacher %s: %s", g->teachers[k].dir, qa_last_error());
+        fprintf(stderr, "sweep: %s\n", err);
+        for (int i = 0; i < g->n_points; i++) {
+            int claimed = 0;
+            if (g->points[i].teacher != k || s->pts.state[i] != POINT_PENDING) continue;
+            if (point_claim(&s->pts, i, s->owner, &claimed)) return QA_ERR;
+            if (claimed && point_fail(&s->pts, i, err)) return QA_ERR;
+        }
+    }
+    if (teacher_f1 >= 0 && g->n_teachers == 1) {
+        char v[64];
+        snprintf(v, sizeof v, "%.17g", teacher_f1);
+        if (db_set_meta(s->db, "teacher_f1", v)) return QA_ERR;
+    }
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- train */
 
 /* OUT/points/HASH/trained.json: what a worker measured, in the result-file format itself
- * (db_write_result_file) with latency still 0; the latency phase reads it back, adds the
- * timings and writes the real result file. */
+ * with latency still 0; the measure stage reads it back, adds the timings and finishes the
+ * point with it. */
 static int trained_write(const char *path, const char *hash, const PruneResult *r) {
     DbResult d;
     memset(&d, 0, sizeof d);
@@ -57,53 +323,17 @@ static int trained_write(const char *path, const char *hash, const PruneResult *
     return db_write_result_file(path, &d);
 }
 
-/* ---------------------------------------------------------------- the sweep */
-
-typedef struct {
-    const Grid *g;
-    const RunOpts *o;
-    Db *db;
-    char owner[300], host[256];
-    int lock_fd;
-    /* points of this process: index into g->points; state per point */
-    int *state; /* 0 untouched, 1 training (pid), 2 trained (bench queue), 3 finished */
-    pid_t *pid;
-    int running, done_here, failed_here, trained_here;
-    int done_before, failed_before; /* this grid's points finished before this run */
-    double t0;
-} Sweep;
-
-static int pid_alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
-
-static void path_of(char *buf, size_t n, const Grid *g, const char *sub, const char *hash,
-                    const char *suffix) {
-    snprintf(buf, n, "%s/%s/%s%s", g->out, sub, hash, suffix);
-}
-
-/* Records a failed point through a result file, as workers do. */
-static int record_failure(Sweep *s, int i, const char *error) {
-    DbResult r;
-    memset(&r, 0, sizeof r);
-    snprintf(r.config_hash, sizeof r.config_hash, "%s", s->g->points[i].hash);
-    r.status = DB_FAILED;
-    snprintf(r.error, sizeof r.error, "%s", error);
-    char path[4200];
-    path_of(path, sizeof path, s->g, "results", s->g->points[i].hash, ".json");
-    if (db_write_result_file(path, &r) || db_ingest_result(s->db, path)) return QA_ERR;
-    remove(path);
-    s->failed_here++;
-    s->state[i] = 3;
-    return QA_OK;
-}
-
-/* The worker: one point's training phase, in a child process. */
+/* The worker, in a child process: trains point i and writes trained.json, or its failure as
+ * the point's result file. Never touches SQLite (the handle belongs to the parent). */
 static void worker_main(Sweep *s, int i, int threads) {
     const Grid *g = s->g;
     const GridPoint *p = &g->points[i];
-    char dir[4200], log[4300], trained[4300];
-    path_of(dir, sizeof dir, g, "points", p->hash, "");
+    char dir[4400], log[4500], trained[4500], cfg[4500], result[4400];
+    point_dir(&s->pts, i, dir, sizeof dir);
+    point_trained_path(&s->pts, i, trained, sizeof trained);
+    point_result_path(&s->pts, i, result, sizeof result);
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    snprintf(trained, sizeof trained, "%s/trained.json", dir);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed head takes its workers with it */
     signal(SIGINT, SIG_IGN);
     if (file_mkdirs(dir) == QA_OK && freopen(log, "w", stderr)) setvbuf(stderr, NULL, _IOLBF, 0);
@@ -113,29 +343,30 @@ static void worker_main(Sweep *s, int i, int threads) {
     int fd = open(lock, O_RDWR);
     if (fd >= 0) flock(fd, LOCK_SH);
     PruneResult r;
-    int rc = prune_run(&p->spec, g->teacher_dirs[p->teacher], &g->data, dir, threads, &r);
+    int rc = file_write_atomic(cfg, p->config_json, strlen(p->config_json));
+    if (rc == QA_OK)
+        rc = prune_run(&p->spec, g->teachers[p->teacher].dir, &g->data, dir, threads, &r);
     if (rc == QA_OK) rc = trained_write(trained, p->hash, &r);
     if (rc != QA_OK) {
-        char path[4200];
         DbResult f;
         memset(&f, 0, sizeof f);
         snprintf(f.config_hash, sizeof f.config_hash, "%s", p->hash);
         f.status = DB_FAILED;
         snprintf(f.error, sizeof f.error, "%s", qa_last_error());
         fprintf(stderr, "failed: %s\n", qa_last_error());
-        path_of(path, sizeof path, g, "results", p->hash, ".json");
-        db_write_result_file(path, &f);
+        db_write_result_file(result, &f);
     }
     fflush(stderr);
     _exit(rc == QA_OK ? 0 : 1);
 }
 
 static void show_progress(Sweep *s, const char *stage) {
-    int done = s->done_before + s->done_here, failed = s->failed_before + s->failed_here;
-    int trained = 0;
-    for (int i = 0; i < s->g->n_points; i++) trained += s->state[i] == 2;
+    const Points *pt = &s->pts;
+    int done = s->done_before + pt->finished_here[POINT_DONE];
+    int failed = s->failed_before + pt->finished_here[POINT_FAILED];
+    int trained = points_count(pt, POINT_TRAINED);
     int pending = s->g->n_points - done - failed - trained - s->running;
-    double el = (latency_now_ms() / 1e3) - s->t0;
+    double el = latency_now_ms() / 1e3 - s->t0;
     /* ETA from the points this process has trained so far (latency is the short phase) */
     int left = pending + s->running;
     char eta[64] = "";
@@ -146,373 +377,245 @@ static void show_progress(Sweep *s, const char *stage) {
                     done, failed, trained, s->running, pending, s->g->n_points, stage, el, eta);
 }
 
-/* Claims the next pending point of the grid (in grid order); -1 when none. */
+/* Claims the next pending point of the grid (in grid order); -1 when none, -2 on error. */
 static int claim_next(Sweep *s) {
     for (int i = 0; i < s->g->n_points; i++) {
-        if (s->state[i]) continue;
+        if (s->pts.state[i] != POINT_PENDING) continue;
         int claimed = 0;
-        if (db_claim(s->db, s->g->points[i].hash, s->owner, &claimed)) return -2;
+        if (point_claim(&s->pts, i, s->owner, &claimed)) return -2;
         if (claimed) return i;
-        s->state[i] = 3; /* done, failed or someone else's */
     }
     return -1;
 }
 
-/* Collects finished workers; blocks when `block`. */
+/* Collects finished workers; blocks for the first when `block`. */
 static int reap(Sweep *s, int block) {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, block ? 0 : WNOHANG)) > 0) {
         block = 0;
         for (int i = 0; i < s->g->n_points; i++) {
-            if (s->state[i] != 1 || s->pid[i] != pid) continue;
+            if (s->pts.state[i] != POINT_CLAIMED || s->pts.pid[i] != pid) continue;
             s->running--;
-            const char *h = s->g->points[i].hash;
-            char trained[4300], result[4200];
-            path_of(trained, sizeof trained, s->g, "points", h, "/trained.json");
-            path_of(result, sizeof result, s->g, "results", h, ".json");
+            char trained[4500], result[4400];
+            point_trained_path(&s->pts, i, trained, sizeof trained);
+            point_result_path(&s->pts, i, result, sizeof result);
             if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && file_exists(trained)) {
-                s->state[i] = 2;
+                point_trained(&s->pts, i);
                 s->trained_here++;
             } else if (file_exists(result)) {
-                if (db_ingest_result(s->db, result)) return QA_ERR;
-                remove(result);
-                s->failed_here++;
-                s->state[i] = 3;
+                if (point_finish_file(&s->pts, i)) return QA_ERR;
             } else if (interrupted) {
-                s->state[i] = 3;
+                point_release(&s->pts, i); /* db_release_owner puts it back to pending */
             } else {
                 char msg[128];
                 snprintf(msg, sizeof msg, "worker died (%s %d) without a result",
                          WIFSIGNALED(status) ? "signal" : "exit code",
                          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-                if (record_failure(s, i, msg)) return QA_ERR;
+                if (point_fail(&s->pts, i, msg)) return QA_ERR;
             }
         }
     }
     return QA_OK;
 }
 
-/* Phase 2: with the compute lock held exclusively, times teacher and pruned model of every
- * trained point, interleaved, and ingests its result. */
-static int bench_phase(Sweep *s) {
+/* Starts a worker for claimed point i, or moves it on when an earlier, interrupted sweep
+ * already trained it. */
+static int start_worker(Sweep *s, int i, int threads) {
+    char trained[4500];
+    point_trained_path(&s->pts, i, trained, sizeof trained);
+    if (file_exists(trained)) {
+        point_trained(&s->pts, i);
+        return QA_OK;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return qa_error("fork: %s", strerror(errno));
+    if (pid == 0) worker_main(s, i, threads);
+    point_started(&s->pts, i, pid);
+    s->running++;
+    const PruneSpec *p = &s->g->points[i].spec;
+    char stage[640];
+    snprintf(stage, sizeof stage, "training %s h%.2f f%.2f %s", p->strategy, p->head_sparsity,
+             p->ffn_sparsity, p->finetune);
+    show_progress(s, stage);
+    return QA_OK;
+}
+
+/* Keeps up to --jobs workers busy until no pending point is left (or Ctrl-C). */
+static int stage_train(Sweep *s) {
+    int jobs = s->o->jobs > 0 ? s->o->jobs : 1;
+    int per_worker = s->g->threads / jobs;
+    if (per_worker < 1) per_worker = 1;
+    s->t0 = latency_now_ms() / 1e3;
+    for (;;) {
+        if (reap(s, 0)) return QA_ERR;
+        if (interrupted) break;
+        if (s->running < jobs) {
+            int i = claim_next(s);
+            if (i == -2) return QA_ERR;
+            if (i >= 0) {
+                if (start_worker(s, i, per_worker)) return QA_ERR;
+                continue;
+            }
+        }
+        if (s->running == 0) break;
+        if (reap(s, 1)) return QA_ERR;
+        show_progress(s, "training");
+    }
+    return QA_OK;
+}
+
+/* ---------------------------------------------------------------- measure */
+
+/* Times teacher and pruned model of trained point i, interleaved, and finishes the point
+ * (done with its latency, or failed with why the timing failed). */
+static int measure_point(Sweep *s, int i, BertModel *teacher) {
+    const Grid *g = s->g;
+    const GridPoint *p = &g->points[i];
+    char dir[4400], trained[4500];
+    point_dir(&s->pts, i, dir, sizeof dir);
+    point_trained_path(&s->pts, i, trained, sizeof trained);
+    DbResult r;
+    BertModel *pruned = NULL;
+    LatencyOpts lo = g->bench;
+    if (lo.seq == 0) {
+        FeatureOpts fo;
+        model_feature_opts(g->teachers[p->teacher].dir, &fo);
+        lo.seq = fo.max_seq_len;
+    }
+    LatencyResult lat;
+    if (db_read_result_file(trained, &r) || checkpoint_load(dir, &pruned) ||
+        latency_measure(teacher, pruned, &lo, &lat)) {
+        char msg[1200];
+        snprintf(msg, sizeof msg, "latency: %s", qa_last_error());
+        bert_free(pruned);
+        return point_fail(&s->pts, i, msg);
+    }
+    bert_free(pruned);
+    r.metrics.latency_ms = lat.pruned_ms;
+    r.metrics.teacher_latency_ms = lat.teacher_ms;
+    r.metrics.speedup = lat.speedup;
+    r.finished_at[0] = '\0';
+    point_measured(&s->pts, i);
+    return point_finish(&s->pts, i, &r);
+}
+
+/* With the compute lock held exclusively (no worker of any sweep on OUT computes), times
+ * every trained point against its teacher. */
+static int stage_measure(Sweep *s) {
     const Grid *g = s->g;
     BertModel *teacher = NULL;
     int rc = QA_OK, loaded = -1, locked = 0;
-    for (int i = 0; i < g->n_points && !interrupted; i++) {
-        if (s->state[i] != 2) continue;
-        const GridPoint *p = &g->points[i];
+    for (int i = 0; i < g->n_points && !interrupted && rc == QA_OK; i++) {
+        if (s->pts.state[i] != POINT_TRAINED) continue;
         if (!locked) {
             flock(s->lock_fd, LOCK_EX);
             ops_set_threads(g->threads);
             locked = 1;
         }
-        if (loaded != p->teacher) {
+        int k = g->points[i].teacher;
+        if (loaded != k) {
             bert_free(teacher);
             teacher = NULL;
-            if (checkpoint_load(g->teacher_dirs[p->teacher], &teacher)) {
+            if (checkpoint_load(g->teachers[k].dir, &teacher)) {
                 rc = QA_ERR;
                 break;
             }
-            loaded = p->teacher;
+            loaded = k;
         }
         show_progress(s, "latency");
-        char dir[4200], trained[4300], result[4200];
-        path_of(dir, sizeof dir, g, "points", p->hash, "");
-        snprintf(trained, sizeof trained, "%s/trained.json", dir);
-        path_of(result, sizeof result, g, "results", p->hash, ".json");
-        DbResult r;
-        memset(&r, 0, sizeof r);
-        snprintf(r.config_hash, sizeof r.config_hash, "%s", p->hash);
-        r.status = DB_DONE;
-        BertModel *pruned = NULL;
-        LatencyOpts lo = g->bench;
-        if (lo.seq == 0) {
-            FeatureOpts fo;
-            model_feature_opts(g->teacher_dirs[p->teacher], &fo);
-            lo.seq = fo.max_seq_len;
-        }
-        LatencyResult lat;
-        if (db_read_result_file(trained, &r) || checkpoint_load(dir, &pruned) ||
-            latency_measure(teacher, pruned, &lo, &lat)) {
-            r.status = DB_FAILED;
-            snprintf(r.error, sizeof r.error, "latency: %s", qa_last_error());
-        } else {
-            r.metrics.latency_ms = lat.pruned_ms;
-            r.metrics.teacher_latency_ms = lat.teacher_ms;
-            r.metrics.speedup = lat.speedup;
-        }
-        bert_free(pruned);
-        if (db_write_result_file(result, &r) || db_ingest_result(s->db, result)) {
-            rc = QA_ERR;
-            break;
-        }
-        remove(result);
-        if (r.status == DB_FAILED) s->failed_here++;
-        else s->done_here++;
-        s->state[i] = 3;
+        rc = measure_point(s, i, teacher);
     }
     bert_free(teacher);
-    flock(s->lock_fd, LOCK_UN);
+    if (locked) flock(s->lock_fd, LOCK_UN);
     return rc;
 }
 
-/* Generates the synthetic data once (OUT/data/stamp records its settings). */
-static int prepare_data(const Grid *g) {
-    if (!g->synthetic) return QA_OK;
-    char dir[4200], stamp[4300], want[128], *have = NULL;
-    size_t len;
-    snprintf(dir, sizeof dir, "%s/data", g->out);
-    snprintf(stamp, sizeof stamp, "%s/stamp", dir);
-    snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
-             SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup);
-    if (file_exists(stamp) && file_read(stamp, 0, &have, &len) == QA_OK && !strcmp(have, want)) {
-        free(have);
-        return QA_OK;
-    }
-    free(have);
-    progress_update("sweep: writing the synthetic data to %s", dir);
-    if (file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train, g->synth_dev,
-                                            g->synth_lookup) ||
-        file_write_atomic(stamp, want, strlen(want)))
-        return QA_ERR;
-    return QA_OK;
-}
+/* ---------------------------------------------------------------- report */
 
-/* Makes teacher k ready: checks a given checkpoint loads, or trains (or reuses) the
- * embedded default's teacher; its dev F1 (or -1 when unknown) in *teacher_f1. */
-static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
-    *teacher_f1 = -1;
-    if (g->teacher_checkpoint) {
-        BertModel *m = NULL;
-        int rc = checkpoint_load(g->teacher_dirs[k], &m);
-        bert_free(m);
-        return rc;
-    }
-    char lock[4300];
-    snprintf(lock, sizeof lock, "%s.lock", g->teacher_dirs[k]);
-    char parent[4200];
-    snprintf(parent, sizeof parent, "%s", g->teacher_dirs[k]);
-    char *slash = strrchr(parent, '/');
-    if (slash) *slash = '\0';
-    if (slash && file_mkdirs(parent)) return QA_ERR;
-    int fd = open(lock, O_CREAT | O_RDWR, 0666);
-    if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
-    flock(fd, LOCK_EX); /* two sweeps never train the same teacher at once */
-    TeacherResult tr;
-    int rc = teacher_build(&g->teacher, &g->data, g->teacher_dirs[k], g->threads, &tr);
-    close(fd);
-    if (rc == QA_OK) {
-        *teacher_f1 = tr.dev.f1;
-        fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", g->teacher_dirs[k],
-                tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
-    }
-    return rc;
-}
-
-/* The resolved grid: shared settings and one line per point. */
-static void print_plan(const Grid *g) {
-    printf("grid %s: output %s, %d point(s), %d thread(s)\n", g->file, g->out, g->n_points,
-           g->threads);
-    if (g->synthetic)
-        printf("data: synthetic, seed %d, %d train / %d dev questions, lookups %s (in %s/data)\n",
-               g->synth_seed, g->synth_train, g->synth_dev, g->synth_lookup ? "on" : "off",
-               g->out);
-    else
-        printf("data: train %s, dev %s\n", g->data.train, g->data.dev);
-    for (int k = 0; k < g->n_teachers; k++)
-        printf("teacher %d: %s%s\n", k, g->teacher_dirs[k],
-               g->teacher_checkpoint ? "" : " (trained here, cached)");
-    if (!g->teacher_checkpoint)
-        spec_print(stdout, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
-    if (g->n_points)
-        spec_print(stdout, "point settings (first point):", PRUNE_FIELDS, PRUNE_NFIELDS,
-                   &g->points[0].spec);
-    printf("%-16s %-8s %-7s %6s %6s %5s %s\n", "hash", "strategy", "tune", "heads", "ffn", "seed",
-           "teacher");
-    for (int i = 0; i < g->n_points; i++) {
-        const GridPoint *p = &g->points[i];
-        printf("%-16s %-8s %-7s %6.3f %6.3f %5d %d\n", p->hash, p->spec.strategy,
-               p->spec.finetune, p->spec.head_sparsity, p->spec.ffn_sparsity, p->spec.seed,
-               p->teacher);
-    }
-}
-
-int sweep_run(const char *grid_path, const RunOpts *o) {
-    Grid *g = NULL;
-    if (grid_load(grid_path, &g)) {
-        fprintf(stderr, "sweep run: %s\n", qa_last_error());
-        return 2;
-    }
-    if (o->dry_run) {
-        print_plan(g);
-        grid_free(g);
-        return 0;
-    }
-    Sweep s = {.g = g, .o = o, .lock_fd = -1};
-    int rc = 1;
-    s.state = calloc((size_t)g->n_points, sizeof *s.state);
-    s.pid = calloc((size_t)g->n_points, sizeof *s.pid);
-    char path[4300];
-    gethostname(s.host, sizeof s.host - 1);
-    snprintf(s.owner, sizeof s.owner, "%s:%d", s.host, (int)getpid());
-    fprintf(stderr, "sweep: %s: %d points, output %s, teacher %s, %d job(s), %d thread(s)\n",
-            grid_path, g->n_points, g->out, g->teacher_dirs[0], o->jobs, g->threads);
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    pipeline_set_stop_flag(&interrupted);
-    double teacher_f1 = -1;
-    snprintf(path, sizeof path, "%s/results.db", g->out);
-    if (file_mkdirs(g->out) || db_open(path, &s.db) || prepare_data(g)) goto fail;
-    snprintf(path, sizeof path, "%s/results", g->out);
-    if (file_mkdirs(path)) goto fail;
-    snprintf(path, sizeof path, "%s/points", g->out);
-    if (file_mkdirs(path)) goto fail;
-    snprintf(path, sizeof path, "%s/.compute.lock", g->out);
-    s.lock_fd = open(path, O_CREAT | O_RDWR, 0666);
-    if (s.lock_fd < 0) {
-        qa_error("%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    for (int i = 0; i < g->n_points; i++) {
-        const GridPoint *p = &g->points[i];
-        DbRun r = {p->hash, p->spec.strategy, p->spec.finetune, p->spec.head_sparsity,
-                   p->spec.ffn_sparsity, p->spec.seed, p->config_json};
-        int inserted;
-        if (db_add_run(s.db, &r, &inserted)) goto fail;
-    }
-    int n;
-    if (db_reset_stale(s.db, s.host, pid_alive, &n)) goto fail;
-    if (n) fprintf(stderr, "sweep: %d point(s) left running by a dead process will run again\n", n);
-    if (o->retry_failed) {
-        if (db_retry_failed(s.db, &n)) goto fail;
-        fprintf(stderr, "sweep: %d failed point(s) will run again\n", n);
-    }
-    int pending, running, done, failed;
-    db_counts(s.db, &pending, &running, &done, &failed);
+/* Charts, the Pareto frontier of this grid's teachers and data, and the counts of this
+ * grid's points. Returns the exit code: 0 when every point is done, else 1. */
+static int stage_report(Sweep *s) {
+    const Grid *g = s->g;
+    int done = 0, failed = 0, pending = 0, running = 0;
     for (int i = 0; i < g->n_points; i++) {
         DbStatus st;
         int found;
-        if (db_get_status(s.db, g->points[i].hash, &st, &found) == QA_OK && found) {
-            s.done_before += st == DB_DONE;
-            s.failed_before += st == DB_FAILED;
-        }
-    }
-    for (int k = 0; k < g->n_teachers && pending > 0; k++) {
-        double f1;
-        if (prepare_teacher(g, k, &f1) == QA_OK) {
-            if (k == 0) teacher_f1 = f1;
-            continue;
-        }
-        if (interrupted) break; /* not the teacher's fault: nothing is recorded as failed */
-        /* without its teacher a point cannot run: each is recorded as failed */
-        char err[1100];
-        snprintf(err, sizeof err, "teacher %s: %s", g->teacher_dirs[k], qa_last_error());
-        fprintf(stderr, "sweep: %s\n", err);
-        for (int i = 0; i < g->n_points; i++) {
-            int claimed = 0;
-            if (g->points[i].teacher != k || s.state[i]) continue;
-            if (db_claim(s.db, g->points[i].hash, s.owner, &claimed)) goto fail;
-            if (claimed && record_failure(&s, i, err)) goto fail;
-            s.state[i] = 3;
-        }
-    }
-    if (teacher_f1 >= 0) {
-        char v[64];
-        snprintf(v, sizeof v, "%.17g", teacher_f1);
-        db_set_meta(s.db, "teacher_f1", v);
-    }
-    /* Points trained by an earlier, interrupted sweep go straight to the latency phase. */
-    s.t0 = (latency_now_ms() / 1e3);
-    int per_worker = g->threads / (o->jobs > 0 ? o->jobs : 1);
-    if (per_worker < 1) per_worker = 1;
-    for (;;) {
-        if (reap(&s, 0)) goto fail;
-        if (interrupted) break;
-        if (s.running < o->jobs) {
-            int i = claim_next(&s);
-            if (i == -2) goto fail;
-            if (i >= 0) {
-                char trained[4300];
-                path_of(trained, sizeof trained, g, "points", g->points[i].hash, "/trained.json");
-                if (file_exists(trained)) {
-                    s.state[i] = 2;
-                    continue;
-                }
-                fflush(NULL);
-                pid_t pid = fork();
-                if (pid < 0) {
-                    qa_error("fork: %s", strerror(errno));
-                    goto fail;
-                }
-                if (pid == 0) worker_main(&s, i, per_worker);
-                s.pid[i] = pid;
-                s.state[i] = 1;
-                s.running++;
-                char stage[640];
-                snprintf(stage, sizeof stage, "training %s h%.2f f%.2f %s", g->points[i].spec.strategy,
-                         g->points[i].spec.head_sparsity, g->points[i].spec.ffn_sparsity,
-                         g->points[i].spec.finetune);
-                show_progress(&s, stage);
-                continue;
-            }
-        }
-        if (s.running == 0) break;
-        if (reap(&s, 1)) goto fail;
-        show_progress(&s, "training");
-    }
-    if (!interrupted && bench_phase(&s)) goto fail;
-    progress_done();
-    if (interrupted) {
-        for (int i = 0; i < g->n_points; i++)
-            if (s.state[i] == 1) kill(s.pid[i], SIGTERM);
-        while (s.running > 0 && waitpid(-1, NULL, 0) > 0) s.running--;
-        db_release_owner(s.db, s.owner, &n);
-        fprintf(stderr, "sweep: interrupted; %d unfinished point(s) are pending again. "
-                        "Run the same command to resume.\n", n);
-        rc = 130;
-        goto cleanup;
-    }
-    /* this grid's points (the database may also hold points of earlier grids) */
-    done = failed = pending = running = 0;
-    for (int i = 0; i < g->n_points; i++) {
-        DbStatus st;
-        int found;
-        if (db_get_status(s.db, g->points[i].hash, &st, &found)) goto fail;
+        if (db_get_status(s->db, g->points[i].hash, &st, &found)) return 1;
         done += st == DB_DONE;
         failed += st == DB_FAILED;
         pending += st == DB_PENDING;
         running += st == DB_RUNNING;
     }
-    if (!o->no_plots) {
+    if (!s->o->no_plots) {
         char pdir[4300];
         snprintf(pdir, sizeof pdir, "%s/plots", g->out);
         PlotsReport pr;
-        if (plots_render(s.db, pdir, &pr))
+        if (plots_render(s->db, pdir, &pr))
             fprintf(stderr, "sweep: charts not drawn: %s\n", qa_last_error());
     }
-    printf("Pareto frontier (speedup vs F1):\n");
-    db_query_print(s.db,
-                   "SELECT strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, "
-                   "round(f1, 2) AS f1, round(speedup, 2) AS speedup, round(latency_ms, 2) AS ms, "
-                   "heads_kept, ffn_kept FROM pareto ORDER BY speedup",
+    printf("Pareto frontier (speedup vs F1) per teacher and data, of this grid's points:\n");
+    db_query_print(s->db,
+                   "SELECT teacher, data, strategy, finetune, head_sparsity AS heads,"
+                   " ffn_sparsity AS ffn, round(f1, 2) AS f1, round(speedup, 2) AS speedup,"
+                   " round(latency_ms, 2) AS ms, heads_kept, ffn_kept"
+                   " FROM pareto JOIN temp.grid USING (config_hash)"
+                   " ORDER BY teacher, data, speedup",
                    stdout);
     printf("points of this grid: %d done, %d failed, %d pending, %d running\n", done, failed,
            pending, running);
-    printf("results: %s/results.db (sqlite3 %s/results.db 'SELECT * FROM pareto')\n", g->out, g->out);
-    if (!o->no_plots) printf("charts:  %s/plots/\n", g->out);
-    rc = failed || pending || running ? 1 : 0;
-    goto cleanup;
-fail:
+    printf("results: %s/results.db (sqlite3 %s/results.db 'SELECT * FROM pareto')\n", g->out,
+           g->out);
+    if (!s->o->no_plots) printf("charts:  %s/plots/\n", g->out);
+    return failed || pending || running ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- the sweep */
+
+/* Ctrl-C: stops the workers and returns this process's unfinished points to pending. */
+static int stop_interrupted(Sweep *s) {
+    for (int i = 0; i < s->g->n_points; i++)
+        if (s->pts.state[i] == POINT_CLAIMED && s->pts.pid[i] > 0) kill(s->pts.pid[i], SIGTERM);
+    while (s->running > 0 && waitpid(-1, NULL, 0) > 0) s->running--;
+    int n = 0;
+    db_release_owner(s->db, s->owner, &n);
+    fprintf(stderr, "sweep: interrupted; %d unfinished point(s) are pending again. "
+                    "Run the same command to resume.\n", n);
+    return 130;
+}
+
+int sweep_run(const char *grid_path, const RunOpts *o) {
+    Sweep s = {.o = o, .lock_fd = -1};
+    int rc = stage_open(&s, grid_path);
+    if (rc) goto cleanup;
+    if (o->dry_run) {
+        print_plan(&s);
+        goto cleanup;
+    }
+    gethostname(s.host, sizeof s.host - 1);
+    snprintf(s.owner, sizeof s.owner, "%s:%d", s.host, (int)getpid());
+    fprintf(stderr, "sweep: %s: %d points, output %s, teacher %s, %d job(s), %d thread(s)\n",
+            grid_path, s.g->n_points, s.g->out, s.g->teachers[0].name, o->jobs, s.g->threads);
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pipeline_set_stop_flag(&interrupted);
+    if (stage_register(&s) || stage_prepare(&s) || stage_train(&s) ||
+        (!interrupted && stage_measure(&s))) {
+        progress_done();
+        fprintf(stderr, "sweep run: %s\n", qa_last_error());
+        rc = interrupted ? stop_interrupted(&s) : 1;
+        goto cleanup;
+    }
     progress_done();
-    fprintf(stderr, "sweep run: %s\n", qa_last_error());
-    rc = 1;
+    rc = interrupted ? stop_interrupted(&s) : stage_report(&s);
 cleanup:
     if (s.lock_fd >= 0) close(s.lock_fd);
+    points_free(&s.pts);
     db_close(s.db);
-    free(s.state);
-    free(s.pid);
-    grid_free(g);
+    hash_cache_free(s.cache);
+    free(s.hashes);
+    grid_free(s.g);
     return rc;
 }

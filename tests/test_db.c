@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "core/util/error.h"
 #include "db/results.h"
 #include "tests/test.h"
@@ -50,7 +52,9 @@ static double query_num(Db *db, const char *sql) {
 }
 
 static void add_run(Db *db, const char *hash, const char *strategy, double hs) {
-    DbRun r = {hash, strategy, "distill", hs, 0.5, 7, "{\"demo\": true}"};
+    DbRun r = {.config_hash = hash, .strategy = strategy, .finetune = "distill",
+               .head_sparsity = hs, .ffn_sparsity = 0.5, .seed = 7,
+               .config_json = "{\"demo\": true}"};
     CHECK(db_add_run(db, &r, NULL) == QA_OK, "add %s: %s", hash, qa_last_error());
 }
 
@@ -121,9 +125,9 @@ static void test_open(void) {
     free(mode);
     CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          strcmp(buf, "1") == 0, "schema_version %s", buf);
+          strcmp(buf, "2") == 0, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
-                        "('runs','results','layers','pareto','meta')") == 5, "schema objects");
+                        "('runs','results','layers','pareto','meta','file_hashes')") == 6, "schema objects");
     CHECK(db_set_meta(db, "teacher_f1", "81.25") == QA_OK, "set meta");
     db_close(db);
 
@@ -147,7 +151,8 @@ static void test_open(void) {
 
 static void test_runs(Db *db, Db *db2) {
     int ins = -1, claimed = -1, n = -1, p, r, d, f, found;
-    DbRun run = {"h-add", "gain", "none", 0.25, 0.5, 1, "{}"};
+    DbRun run = {.config_hash = "h-add", .strategy = "gain", .finetune = "none",
+                 .head_sparsity = 0.25, .ffn_sparsity = 0.5, .seed = 1, .config_json = "{}"};
     CHECK(db_add_run(db, &run, &ins) == QA_OK && ins == 1, "first add inserts");
     run.strategy = "random";
     CHECK(db_add_run(db2, &run, &ins) == QA_OK && ins == 0, "second add is a no-op");
@@ -177,7 +182,7 @@ static void test_runs(Db *db, Db *db2) {
 
     CHECK(db_release_owner(db, "hostA:9", &n) == QA_OK && n == 0, "release other owner");
     CHECK(db_release_owner(db, "hostA:1", &n) == QA_OK && n == 1, "release own");
-    CHECK(db_counts(db, &p, &r, &d, &f) == QA_OK && p == 1 && r == 0 && d == 0 && f == 0,
+    CHECK(db_counts(db, 0, &p, &r, &d, &f) == QA_OK && p == 1 && r == 0 && d == 0 && f == 0,
           "counts %d %d %d %d", p, r, d, f);
 }
 
@@ -390,8 +395,8 @@ static void test_pareto(void) {
 
     DbPoint *all = NULL, *front = NULL;
     int n_all = 0, n_front = 0;
-    CHECK(db_points(db, &all, &n_all) == QA_OK && n_all == NP, "points %d", n_all);
-    CHECK(db_pareto(db, &front, &n_front) == QA_OK && n_front == 4, "pareto %d", n_front);
+    CHECK(db_points(db, NULL, &all, &n_all) == QA_OK && n_all == NP, "points %d", n_all);
+    CHECK(db_pareto(db, NULL, &front, &n_front) == QA_OK && n_front == 4, "pareto %d", n_front);
     for (int i = 0; i < n_all; i++) {
         int dominated = 0, listed = 0;
         for (int j = 0; j < n_all; j++)
@@ -438,6 +443,123 @@ static void test_query_print(Db *db) {
     free(t);
 }
 
+/* A version 1 file (as qaprune wrote it before teachers and file hashes were recorded) opens
+ * migrated: its rows kept, the new columns NULL, the pareto view per teacher. */
+static void test_migrate_v1(void) {
+    static const char V1[] =
+        "PRAGMA application_id = 1902211186;"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES('schema_version', '1');"
+        "CREATE TABLE runs(id INTEGER PRIMARY KEY, config_hash TEXT UNIQUE NOT NULL,"
+        " strategy TEXT, head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,"
+        " config_json TEXT, status TEXT NOT NULL DEFAULT 'pending'"
+        " CHECK(status IN ('pending','running','done','failed')), error TEXT,"
+        " started_at TEXT, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, owner TEXT);"
+        "CREATE TABLE results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1 REAL,"
+        " exact REAL, has_ans_f1 REAL, no_ans_f1 REAL, heads_kept INTEGER, heads_total INTEGER,"
+        " ffn_kept INTEGER, ffn_total INTEGER, params INTEGER, flops REAL, latency_ms REAL,"
+        " teacher_latency_ms REAL, speedup REAL, train_seconds REAL, f1_before_finetune REAL,"
+        " teacher_f1 REAL);"
+        "CREATE TABLE layers(run_id INTEGER REFERENCES runs(id), layer INTEGER,"
+        " heads_kept INTEGER, ffn_kept INTEGER, PRIMARY KEY(run_id, layer));"
+        "CREATE VIEW pareto AS SELECT r.id AS run_id FROM runs r;"
+        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
+        " status) VALUES('old1', 'gain', 0.5, 0.5, 'none', 1, 'done');"
+        "INSERT INTO results(run_id, f1, speedup) VALUES(1, 70, 2);";
+    char path[128], buf[32];
+    path_in(path, sizeof path, "v1.db");
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V1, 0, 0, 0) == SQLITE_OK,
+          "write a version 1 file");
+    sqlite3_close(h);
+    Db *db = NULL;
+    int found;
+    CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
+    if (!db) return;
+    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
+          !strcmp(buf, "2"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash = 'old1' AND teacher IS "
+                        "NULL AND data_hash IS NULL") == 1, "the old row stays, teacher NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE teacher IS NULL") == 1,
+          "the new pareto view lists the old row");
+    db_close(db);
+    CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
+    db_close(db);
+    remove(path);
+}
+
+/* Two teachers: each has its own frontier and group; the grid table keeps to some points. */
+static void test_groups(void) {
+    char path[128];
+    Db *db;
+    path_in(path, sizeof path, "groups.db");
+    if (db_open(path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    /* teacher T1's B (speedup 2, F1 60) is dominated only by T2's X (3, 90) */
+    static const struct { const char *name, *teacher; double speedup, f1; } pts[] = {
+        {"A", "T1", 1.0, 80}, {"B", "T1", 2.0, 60}, {"X", "T2", 3.0, 90}, {"Y", "T2", 1.0, 50},
+    };
+    for (int i = 0; i < 4; i++) {
+        char th[16];
+        snprintf(th, sizeof th, "hash-%s", pts[i].teacher);
+        DbRun r = {.config_hash = pts[i].name, .strategy = "gain", .finetune = "none",
+                   .head_sparsity = 0.5, .ffn_sparsity = 0.5, .seed = 1, .config_json = "{}",
+                   .teacher = pts[i].teacher, .teacher_hash = th, .data = "d",
+                   .data_hash = "hash-d"};
+        int claimed;
+        DbResult res;
+        CHECK(db_add_run(db, &r, NULL) == QA_OK && db_claim(db, pts[i].name, "h:1", &claimed) ==
+              QA_OK, "add %s", pts[i].name);
+        make_done(&res, pts[i].name, pts[i].f1, pts[i].speedup);
+        CHECK(ingest(db, &res, "g.json") == QA_OK, "ingest %s: %s", pts[i].name, qa_last_error());
+    }
+    CHECK(query_num(db, "SELECT count(*) FROM pareto") == 3, "A, B and X are on their frontiers");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE config_hash = 'B'") == 1,
+          "another teacher's point does not dominate");
+    DbGroup *g = NULL;
+    int n = 0;
+    CHECK(db_groups(db, 0, &g, &n) == QA_OK && n == 2 && !strcmp(g[0].teacher, "T1") &&
+          !strcmp(g[1].teacher_hash, "hash-T2") && !strcmp(g[1].data_hash, "hash-d"),
+          "two groups (%d)", n);
+    DbPoint *pt = NULL;
+    int np = 0;
+    if (n == 2) {
+        CHECK(db_points(db, &g[1], &pt, &np) == QA_OK && np == 2 && !strcmp(pt[0].teacher, "T2"),
+              "group T2 has its 2 points (%d)", np);
+        free(pt);
+        CHECK(db_pareto(db, &g[0], &pt, &np) == QA_OK && np == 2, "T1's frontier (%d)", np);
+        free(pt);
+    }
+    free(g);
+    const char *sel[] = {"A", "X", "not-recorded"};
+    int p, r, d, f;
+    CHECK(db_select_grid(db, sel, 3) == QA_OK && db_counts(db, 1, &p, &r, &d, &f) == QA_OK &&
+          d == 2 && p == 0, "the grid table counts its own points (%d done)", d);
+    CHECK(db_groups(db, 1, &g, &n) == QA_OK && n == 2, "both teachers in the selection");
+    free(g);
+    CHECK(db_select_grid(db, sel, 1) == QA_OK && db_groups(db, 1, &g, &n) == QA_OK && n == 1 &&
+          !strcmp(g[0].teacher, "T1"), "a new selection replaces the old");
+    free(g);
+    db_close(db);
+}
+
+static void test_file_hashes(Db *db) {
+    char h[64];
+    int found;
+    CHECK(db_file_hash_put(db, "/a/b", 10, 1234, 7, "abc") == QA_OK &&
+          db_file_hash_get(db, "/a/b", 10, 1234, 7, h, sizeof h, &found) == QA_OK && found &&
+          !strcmp(h, "abc"), "a recorded hash is found");
+    CHECK(db_file_hash_get(db, "/a/b", 10, 1235, 7, h, sizeof h, &found) == QA_OK && !found,
+          "another mtime is another file");
+    CHECK(db_file_hash_get(db, "/a/b", 11, 1234, 7, h, sizeof h, &found) == QA_OK && !found,
+          "another size is another file");
+    CHECK(db_file_hash_put(db, "/a/b", 11, 1300, 7, "def") == QA_OK &&
+          db_file_hash_get(db, "/a/b", 11, 1300, 7, h, sizeof h, &found) == QA_OK && found &&
+          !strcmp(h, "def"), "a new hash replaces the old");
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/qaprune_test_db_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -458,7 +580,10 @@ int main(void) {
         test_bad_files(db);
         test_query_print(db);
         test_pareto();
+        test_groups();
+        test_file_hashes(db);
     }
+    test_migrate_v1();
     db_close(db);
     db_close(db2);
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);

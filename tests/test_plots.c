@@ -35,7 +35,8 @@ static void add_done(Db *db, const char *strategy, const char *finetune, double 
     static int counter;
     char hash[32], path[128];
     snprintf(hash, sizeof hash, "plot%03d", counter++);
-    DbRun run = {hash, strategy, finetune, sp, sp, 1, "{}"};
+    DbRun run = {.config_hash = hash, .strategy = strategy, .finetune = finetune,
+                 .head_sparsity = sp, .ffn_sparsity = sp, .seed = 1, .config_json = "{}"};
     int claimed = 0;
     CHECK(db_add_run(db, &run, NULL) == QA_OK && db_claim(db, hash, "h:1", &claimed) == QA_OK &&
           claimed, "add %s: %s", hash, qa_last_error());

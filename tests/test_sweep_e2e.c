@@ -2,7 +2,10 @@
  * configs/ci.json, written into a temporary directory): every point done with sane values,
  * charts valid; a run killed with SIGKILL and started again finishes every point exactly
  * once; a broken grid.json changes nothing; two concurrent runs on one output run each point
- * once; a point whose teacher cannot be read is recorded as failed while the others finish. */
+ * once; a missing teacher is a grid error; a point whose teacher cannot be loaded is recorded
+ * as failed while the others finish; identity by content (an edited dev.json gives new
+ * points, the same files elsewhere the same points); two teachers never share a frontier;
+ * `status GRID` counts that grid's points. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +45,22 @@ static void write_grid(const char *name, const char *out, const char *teacher, c
             " \"bench\": {\"repeats\": 3, \"warmup\": 1},\n"
             " \"threads\": 1}\n",
             dir, out, teacher, axes);
+    fclose(f);
+}
+
+/* A grid over the SQuAD files in dir/DATA_DIR with the given teacher and axes. */
+static void write_files_grid(const char *name, const char *out, const char *data_dir,
+                             const char *teacher, const char *axes) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "{\"out\": \"%s/%s\",\n"
+            " \"data\": {\"train\": \"%s/%s/train.json\", \"dev\": \"%s/%s/dev.json\"},\n"
+            " \"teacher\": %s,\n \"axes\": %s,\n"
+            " \"prune\": {\"ft_steps\": 4, \"batch_size\": 8},\n"
+            " \"bench\": {\"repeats\": 3, \"warmup\": 1},\n \"threads\": 1}\n",
+            dir, out, dir, data_dir, dir, data_dir, teacher, axes);
     fclose(f);
 }
 
@@ -131,11 +150,23 @@ int main(void) {
     CHECK(rc == 0 && scalar("out", "SELECT max(attempts) FROM runs") == 1,
           "a second run skips the finished points");
 
-    /* the shipped grids validate */
-    const char *configs[] = {"configs/grid.json", "configs/ci.json", "configs/paper.json"};
-    for (int i = 0; i < 3; i++)
+    /* the shipped grids validate; paper.json's SQuAD files and BERT-base checkpoint are not
+     * on this machine, and a dry run says so (it checks every input) */
+    const char *configs[] = {"configs/grid.json", "configs/ci.json"};
+    for (int i = 0; i < 2; i++)
         CHECK(sh("%s run %s --dry-run > /dev/null 2>&1", bin, configs[i]) == 0, "%s validates",
               configs[i]);
+    char plog[512];
+    snprintf(plog, sizeof plog, "%s/paper.log", dir);
+    CHECK(sh("%s run configs/paper.json --dry-run > %s 2>&1", bin, plog) == 2 &&
+              file_contains(plog, "data.train") && file_contains(plog, "train-v2.0.json"),
+          "a dry run of configs/paper.json names its missing data file");
+    /* a dry run prints every input's identity and the points' status */
+    snprintf(plog, sizeof plog, "%s/dry.log", dir);
+    CHECK(sh("%s run %s/grid.json --dry-run > %s 2>&1", bin, dir, plog) == 0 &&
+              file_contains(plog, "identity") && file_contains(plog, " done ") &&
+              file_contains(plog, "estimate: 0 point(s) to run"),
+          "a dry run shows identities, done points and the estimate");
 
     /* 2. a broken grid changes nothing */
     char broken[512];
@@ -188,8 +219,8 @@ int main(void) {
               scalar("out3", "SELECT max(attempts) FROM runs") == 1,
           "two concurrent runs ran each point once");
 
-    /* 5. a failing point is recorded while the others finish */
-    char teachers[1024], tdir[512] = "";
+    /* 5. a teacher that does not exist is a grid error: nothing written */
+    char teachers[2048], tdir[512] = "";
     snprintf(cmd, sizeof cmd, "ls -d %s/cache/teacher-* | head -1", dir);
     FILE *p = popen(cmd, "r");
     if (p && fgets(tdir, sizeof tdir, p)) tdir[strcspn(tdir, "\n")] = '\0';
@@ -198,12 +229,73 @@ int main(void) {
     write_grid("grid4.json", "out4", teachers,
                "{\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
                "\"finetune\": [\"none\", \"distill\"]}");
-    rc = sh("%s run %s/grid4.json > %s/run4.log 2>&1", bin, dir, dir);
+    snprintf(log, sizeof log, "%s/run4.log", dir);
+    rc = sh("%s run %s/grid4.json > %s 2>&1", bin, dir, log);
+    snprintf(bo, sizeof bo, "%s/out4", dir);
+    CHECK(rc == 2 && stat(bo, &st) != 0 && file_contains(log, "teacher.checkpoint") &&
+              file_contains(log, "no-such-teacher"),
+          "a missing teacher exits 2 naming it, and writes nothing");
+
+    /* 6. a teacher whose weights are truncated fails its points; the others finish */
+    sh("mkdir -p %s/bad-teacher && cp %s/config.json %s/vocab.txt %s/bad-teacher/ && "
+       "head -c 300 %s/model.safetensors > %s/bad-teacher/model.safetensors",
+       dir, tdir, tdir, dir, tdir, dir);
+    snprintf(teachers, sizeof teachers, "{\"checkpoint\": [\"%s\", \"%s/bad-teacher\"]}", tdir, dir);
+    write_grid("grid5.json", "out5", teachers,
+               "{\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+               "\"finetune\": [\"none\", \"distill\"]}");
+    rc = sh("%s run %s/grid5.json > %s/run5.log 2>&1", bin, dir, dir);
     CHECK(rc == 1, "a sweep with a failed point exits 1");
-    CHECK(scalar("out4", "SELECT count(*) FROM runs WHERE status='done'") == 2 &&
-              scalar("out4", "SELECT count(*) FROM runs WHERE status='failed' AND error LIKE "
-                             "'%no-such-teacher%'") == 2,
+    CHECK(scalar("out5", "SELECT count(*) FROM runs WHERE status='done'") == 2 &&
+              scalar("out5", "SELECT count(*) FROM runs WHERE status='failed' AND error LIKE "
+                             "'%bad-teacher%'") == 2,
           "the points of the unreadable teacher failed, naming it; the others are done");
+    CHECK(scalar("out5", "SELECT count(DISTINCT teacher_hash) FROM runs") == 2 &&
+              scalar("out5", "SELECT count(*) FROM runs WHERE teacher = 'bad-teacher'") == 2,
+          "runs record each point's teacher");
+
+    /* 7. identity by content: a dev.json edited in place gives new points; the same files
+     * at another path give the same points; two teachers never share a frontier */
+    sh("mkdir -p %s/files %s/files-copy && cp %s/out/data/train.json %s/out/data/dev.json %s/files/"
+       " && cp %s/files/*.json %s/files-copy/", dir, dir, dir, dir, dir, dir, dir);
+    char pruned[600] = "";
+    snprintf(cmd, sizeof cmd, "ls -d %s/out/points/*/ | head -1", dir);
+    p = popen(cmd, "r");
+    if (p && fgets(pruned, sizeof pruned, p)) pruned[strcspn(pruned, "\n")] = '\0';
+    if (p) pclose(p);
+    snprintf(teachers, sizeof teachers, "{\"checkpoint\": [\"%s\", \"%s\"]}", tdir, pruned);
+    const char *axes6 = "{\"strategy\": [\"random\"], \"targets\": [{\"heads\": 0.25, "
+                        "\"ffn\": 0.25}], \"finetune\": [\"none\"]}";
+    write_files_grid("grid6.json", "out6", "files", teachers, axes6);
+    rc = sh("%s run %s/grid6.json > %s/run6.log 2>&1", bin, dir, dir);
+    CHECK(rc == 0 && scalar("out6", "SELECT count(*) FROM runs WHERE status='done'") == 2 &&
+              scalar("out6", "SELECT count(DISTINCT teacher_hash) FROM runs") == 2,
+          "two teachers, one point each");
+    CHECK(scalar("out6", "SELECT count(*) FROM pareto") == 2,
+          "each teacher's point is on its own frontier");
+    CHECK(scalar("out6", "SELECT count(*) FROM runs WHERE json_valid(config_json)") == 2,
+          "config_json is valid JSON");
+    snprintf(cmd, sizeof cmd, "ls -d %s/out6/plots/*/f1_vs_speedup.png | wc -l", dir);
+    p = popen(cmd, "r");
+    int n_charts = 0;
+    if (p && fscanf(p, "%d", &n_charts) != 1) n_charts = 0;
+    if (p) pclose(p);
+    CHECK(n_charts == 2, "charts drawn per teacher (%d directories)", n_charts);
+    write_files_grid("grid6b.json", "out6", "files-copy", teachers, axes6);
+    rc = sh("%s run %s/grid6b.json > %s/run6b.log 2>&1", bin, dir, dir);
+    CHECK(rc == 0 && scalar("out6", "SELECT count(*) FROM runs") == 2 &&
+              scalar("out6", "SELECT max(attempts) FROM runs") == 1,
+          "the same files at another path are the same points (nothing runs again)");
+    sh("cp %s/files/train.json %s/files/dev.json", dir, dir); /* edit dev.json in place */
+    rc = sh("%s run %s/grid6.json > %s/run6c.log 2>&1", bin, dir, dir);
+    CHECK(rc == 0 && scalar("out6", "SELECT count(*) FROM runs") == 4 &&
+              scalar("out6", "SELECT count(*) FROM runs WHERE status='done'") == 4 &&
+              scalar("out6", "SELECT count(DISTINCT data_hash) FROM runs") == 2,
+          "an edited dev.json gives new points; the old rows stay with their identity");
+    snprintf(log, sizeof log, "%s/status6.log", dir);
+    rc = sh("%s status %s/grid6b.json > %s 2>&1", bin, dir, log);
+    CHECK(rc == 0 && file_contains(log, "points of this grid: 2 done"),
+          "status GRID counts that grid's points only");
 
     if (!test_failed) sh("rm -rf %s", dir);
     else fprintf(stderr, "kept %s for inspection\n", dir);

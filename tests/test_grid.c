@@ -1,0 +1,335 @@
+/* tests/test_grid.c: grid parsing, point identity by content (sweep/grid.h,
+ * sweep/identity.h) and the point state machine (sweep/point.h), without running a sweep:
+ *   - a grid's points: the product of its axes, a point listed twice kept once;
+ *   - identity: an edited data file or teacher file gives new point identities; the same
+ *     bytes at another path give the same identities; a synthetic generator setting changes
+ *     them; paths never enter the identity but do enter config_json, which is valid JSON
+ *     even for a path holding a double quote;
+ *   - the file-hash cache: a database remembers hashes, an edited file is hashed again;
+ *   - the state machine: claim, train, measure, finish; failures; a stale result file is
+ *     removed when a point is claimed. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/util/error.h"
+#include "core/qa/synth.h"
+#include "core/util/fileio.h"
+#include "db/results.h"
+#include "sweep/grid.h"
+#include "sweep/identity.h"
+#include "sweep/point.h"
+#include "tests/test.h"
+
+static char dir[64];
+
+static void copy_file(const char *from, const char *to) {
+    char *buf = NULL;
+    size_t n = 0;
+    CHECK(file_read(from, 0, &buf, &n) == QA_OK && file_write_atomic(to, buf, n) == QA_OK,
+          "copy %s to %s: %s", from, to, qa_last_error());
+    free(buf);
+}
+
+static void copy_ckpt(const char *from, const char *to) {
+    static const char *const files[] = {"config.json", "model.safetensors", "vocab.txt"};
+    char a[600], b[600];
+    CHECK(file_mkdirs(to) == QA_OK, "mkdir %s", to);
+    for (int i = 0; i < 3; i++) {
+        snprintf(a, sizeof a, "%s/%s", from, files[i]);
+        snprintf(b, sizeof b, "%s/%s", to, files[i]);
+        copy_file(a, b);
+    }
+}
+
+/* Writes a grid over SQuAD-format files in data_dir and a checkpoint teacher; n_heads
+ * targets 0.25 and 0.5 twice over (the repeat must collapse). */
+static void write_grid(const char *path, const char *data_dir, const char *teacher) {
+    cJSON *g = cJSON_CreateObject();
+    char p[600];
+    snprintf(p, sizeof p, "%s/out", dir);
+    cJSON_AddStringToObject(g, "out", p);
+    cJSON *d = cJSON_AddObjectToObject(g, "data");
+    snprintf(p, sizeof p, "%s/train.json", data_dir);
+    cJSON_AddStringToObject(d, "train", p);
+    snprintf(p, sizeof p, "%s/dev.json", data_dir);
+    cJSON_AddStringToObject(d, "dev", p);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(g, "teacher"), "checkpoint", teacher);
+    cJSON *a = cJSON_AddObjectToObject(g, "axes");
+    const char *st[] = {"random", "gain"}, *ft[] = {"none"};
+    cJSON_AddItemToObject(a, "strategy", cJSON_CreateStringArray(st, 2));
+    cJSON_AddItemToObject(a, "finetune", cJSON_CreateStringArray(ft, 1));
+    double hs[] = {0.25, 0.5, 0.25}, fs[] = {0.5};
+    cJSON_AddItemToObject(a, "head_sparsity", cJSON_CreateDoubleArray(hs, 3));
+    cJSON_AddItemToObject(a, "ffn_sparsity", cJSON_CreateDoubleArray(fs, 1));
+    char *text = cJSON_Print(g);
+    CHECK(file_write_atomic(path, text, strlen(text)) == QA_OK, "write %s", path);
+    free(text);
+    cJSON_Delete(g);
+}
+
+/* Loads and resolves path; the points' identities (sorted copy) into ids. */
+static Grid *load(const char *path, HashCache *c) {
+    Grid *g = NULL;
+    if (grid_load(path, &g) || grid_resolve(g, c)) {
+        CHECK(0, "load %s: %s", path, qa_last_error());
+        grid_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* 1 when both grids have the same point identities in the same order. */
+static int same_points(const Grid *a, const Grid *b) {
+    if (!a || !b || a->n_points != b->n_points) return 0;
+    for (int i = 0; i < a->n_points; i++)
+        if (strcmp(a->points[i].hash, b->points[i].hash)) return 0;
+    return 1;
+}
+
+/* 1 when no point identity of a appears in b. */
+static int disjoint_points(const Grid *a, const Grid *b) {
+    if (!a || !b) return 0;
+    for (int i = 0; i < a->n_points; i++)
+        for (int j = 0; j < b->n_points; j++)
+            if (!strcmp(a->points[i].hash, b->points[j].hash)) return 0;
+    return 1;
+}
+
+static void test_identity(void) {
+    char data1[300], data2[300], quoted[300], t1[300], t2[300], grid[300], p[600], q[600];
+    snprintf(data1, sizeof data1, "%s/data1", dir);
+    snprintf(data2, sizeof data2, "%s/data2", dir);
+    snprintf(quoted, sizeof quoted, "%s/da\"ta", dir);
+    snprintf(t1, sizeof t1, "%s/teacher1", dir);
+    snprintf(t2, sizeof t2, "%s/teacher2", dir);
+    snprintf(grid, sizeof grid, "%s/grid.json", dir);
+    CHECK(synth_generate(data1, 3, 40, 10, 1) == QA_OK, "gen-data: %s", qa_last_error());
+    CHECK(file_mkdirs(data2) == QA_OK && file_mkdirs(quoted) == QA_OK, "mkdir");
+    for (int i = 0; i < 2; i++) {
+        const char *f = i ? "dev.json" : "train.json";
+        snprintf(p, sizeof p, "%s/%s", data1, f);
+        snprintf(q, sizeof q, "%s/%s", data2, f);
+        copy_file(p, q);
+        snprintf(q, sizeof q, "%s/%s", quoted, f);
+        copy_file(p, q);
+    }
+    copy_ckpt("tests/data/torch_ckpt", t1);
+    copy_ckpt("tests/data/torch_ckpt", t2);
+
+    HashCache *c = hash_cache_new();
+    write_grid(grid, data1, t1);
+    Grid *a = load(grid, c);
+    CHECK(a && a->n_points == 4, "2 strategies x 2 distinct targets = 4 points (%d)",
+          a ? a->n_points : -1);
+    CHECK(a && strlen(a->points[0].hash) == 32 && strlen(a->data_hash) == 32 &&
+          strlen(a->teachers[0].hash) == 32, "identities are 128-bit hex");
+    CHECK(a && !strcmp(a->teachers[0].name, "teacher1") && !strcmp(a->data_name, "dev.json"),
+          "names: teacher %s, data %s", a ? a->teachers[0].name : "", a ? a->data_name : "");
+
+    /* the same bytes elsewhere: the same points */
+    write_grid(grid, data2, t2);
+    Grid *b = load(grid, c);
+    CHECK(same_points(a, b), "same contents at other paths give the same identities");
+    CHECK(b && a && strcmp(a->points[0].config_json, b->points[0].config_json),
+          "config_json records the paths");
+
+    /* a path with a double quote: config_json is still JSON */
+    write_grid(grid, quoted, t1);
+    Grid *qg = load(grid, c);
+    cJSON *parsed = qg ? cJSON_Parse(qg->points[0].config_json) : NULL;
+    const cJSON *train = cJSON_GetObjectItem(cJSON_GetObjectItem(parsed, "data"), "train");
+    CHECK(cJSON_IsString(train) && strstr(train->valuestring, "da\"ta"),
+          "config_json parses and holds the quoted path");
+    CHECK(same_points(a, qg), "and the identity is the same");
+    cJSON_Delete(parsed);
+
+    /* edit dev.json in place: new identities */
+    snprintf(p, sizeof p, "%s/dev.json", data2);
+    snprintf(q, sizeof q, "%s/train.json", data2);
+    copy_file(q, p); /* other contents (the train split) */
+    write_grid(grid, data2, t2);
+    Grid *e = load(grid, c);
+    CHECK(disjoint_points(a, e) && e && strcmp(e->data_hash, a->data_hash),
+          "an edited dev.json gives new identities");
+
+    /* an edited teacher file: new identities */
+    snprintf(p, sizeof p, "%s/vocab.txt", t2);
+    FILE *f = fopen(p, "a");
+    if (f) fputs("extra\n", f), fclose(f);
+    write_grid(grid, data1, t2);
+    Grid *t = load(grid, c);
+    CHECK(disjoint_points(a, t) && t && !strcmp(t->data_hash, a->data_hash) &&
+          strcmp(t->teachers[0].hash, a->teachers[0].hash),
+          "an edited teacher vocab gives new identities, same data identity");
+    /* a tokenizer file that appears: new identities too */
+    snprintf(p, sizeof p, "%s/tokenizer_config.json", t1);
+    file_write_atomic(p, "{}", 2);
+    write_grid(grid, data1, t1);
+    Grid *t3 = load(grid, c);
+    CHECK(disjoint_points(a, t3), "a new tokenizer_config.json gives new identities");
+
+    /* a missing input is an error naming the field */
+    snprintf(p, sizeof p, "%s/nowhere", dir);
+    write_grid(grid, p, t1);
+    Grid *m = NULL;
+    CHECK(grid_load(grid, &m) == QA_OK && grid_resolve(m, c) == QA_ERR &&
+          strstr(qa_last_error(), "data.train") && strstr(qa_last_error(), "nowhere"),
+          "missing data: %s", qa_last_error());
+    grid_free(m);
+    write_grid(grid, data1, p);
+    CHECK(grid_load(grid, &m) == QA_OK && grid_resolve(m, c) == QA_ERR &&
+          strstr(qa_last_error(), "teacher.checkpoint"), "missing teacher: %s", qa_last_error());
+    grid_free(m);
+
+    grid_free(a);
+    grid_free(b);
+    grid_free(qg);
+    grid_free(e);
+    grid_free(t);
+    grid_free(t3);
+    hash_cache_free(c);
+}
+
+/* Synthetic data: the generator's settings are the data's identity. */
+static void test_synthetic_identity(void) {
+    char grid[300], text[1024];
+    snprintf(grid, sizeof grid, "%s/synth.json", dir);
+    const char *fmt = "{\"out\": \"%s/o\", \"data\": {\"synthetic\": {\"seed\": %d}},"
+                      " \"axes\": {\"strategy\": [\"l0\"], \"targets\": [{\"heads\": 0.5,"
+                      " \"ffn\": 0.5}], \"finetune\": [\"distill\"]}}";
+    char ids[2][HASH_HEX], tdir[2][4096];
+    for (int k = 0; k < 2; k++) {
+        snprintf(text, sizeof text, fmt, dir, k + 1);
+        file_write_atomic(grid, text, strlen(text));
+        HashCache *c = hash_cache_new();
+        Grid *g = load(grid, c);
+        snprintf(ids[k], HASH_HEX, "%s", g ? g->points[0].hash : "");
+        snprintf(tdir[k], sizeof tdir[k], "%s", g ? g->teachers[0].dir : "");
+        CHECK(g && !strncmp(g->teachers[0].name, "trained-", 8), "a trained teacher's name");
+        grid_free(g);
+        hash_cache_free(c);
+    }
+    CHECK(strcmp(ids[0], ids[1]) && strcmp(tdir[0], tdir[1]),
+          "another generator seed: another point and teacher cache directory");
+}
+
+/* The cache: hashes survive in the database and edited files are hashed again. */
+static void test_cache(void) {
+    char db_path[300], file[300], h1[HASH_HEX], h2[HASH_HEX], h3[HASH_HEX];
+    snprintf(db_path, sizeof db_path, "%s/cache.db", dir);
+    snprintf(file, sizeof file, "%s/f.txt", dir);
+    file_write_atomic(file, "one", 3);
+    Db *db = NULL;
+    CHECK(db_open(db_path, &db) == QA_OK, "open: %s", qa_last_error());
+    HashCache *c = hash_cache_new();
+    CHECK(identity_file(c, file, h1) == QA_OK && hash_cache_attach(c, db) == QA_OK,
+          "hash, then attach");
+    hash_cache_free(c);
+    char abs[4096], got[64];
+    int found = 0;
+    struct stat sb;
+    stat(file, &sb);
+    CHECK(realpath(file, abs) &&
+          db_file_hash_get(db, abs, sb.st_size,
+                           (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec,
+                           (long long)sb.st_ino, got, sizeof got, &found) == QA_OK &&
+          found && !strcmp(got, h1), "attaching records the hash in the database");
+    /* a planted row for the same stat proves the next process reads the database */
+    db_file_hash_put(db, abs, sb.st_size,
+                     (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec,
+                     (long long)sb.st_ino, "0123456789abcdef0123456789abcdef");
+    c = hash_cache_new();
+    hash_cache_attach(c, db);
+    CHECK(identity_file(c, file, h2) == QA_OK && !strcmp(h2, "0123456789abcdef0123456789abcdef"),
+          "an unchanged file is not read again (%s)", h2);
+    usleep(2000);
+    file_write_atomic(file, "two", 3);
+    CHECK(identity_file(c, file, h3) == QA_OK && strcmp(h3, h1) && strcmp(h3, h2),
+          "an edited file is hashed again");
+    char direct[HASH_HEX];
+    hash_bytes("two", 3, direct);
+    CHECK(!strcmp(h3, direct), "the file hash is the hash of its bytes");
+    hash_cache_free(c);
+    db_close(db);
+}
+
+static void test_state_machine(void) {
+    char db_path[300], out[300], path[4500];
+    snprintf(db_path, sizeof db_path, "%s/states.db", dir);
+    snprintf(out, sizeof out, "%s/sm", dir);
+    char sub[400];
+    snprintf(sub, sizeof sub, "%s/results", out);
+    file_mkdirs(sub);
+    Db *db = NULL;
+    if (db_open(db_path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    const char *hashes[] = {"p-ok", "p-fail", "p-other"};
+    for (int i = 0; i < 3; i++) {
+        DbRun r = {.config_hash = hashes[i], .strategy = "gain", .finetune = "none",
+                   .head_sparsity = 0.5, .ffn_sparsity = 0.5, .seed = 1, .config_json = "{}"};
+        db_add_run(db, &r, NULL);
+    }
+    int claimed;
+    db_claim(db, "p-other", "elsewhere:1", &claimed); /* another process holds it */
+    Points pts;
+    CHECK(points_init(&pts, 3, hashes, out, db) == QA_OK, "init");
+    /* a stale result file from an interrupted attempt */
+    point_result_path(&pts, 0, path, sizeof path);
+    file_write_atomic(path, "stale", 5);
+    CHECK(point_claim(&pts, 0, "me:1", &claimed) == QA_OK && claimed &&
+          pts.state[0] == POINT_CLAIMED && !file_exists(path),
+          "claim: CLAIMED, and the stale result file is gone");
+    CHECK(point_claim(&pts, 2, "me:1", &claimed) == QA_OK && !claimed &&
+          pts.state[2] == POINT_ELSEWHERE, "a point running elsewhere: ELSEWHERE");
+    point_started(&pts, 0, 1234);
+    point_trained(&pts, 0);
+    point_measured(&pts, 0);
+    CHECK(pts.state[0] == POINT_MEASURED && pts.pid[0] == 0, "claimed -> trained -> measured");
+    DbResult r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.config_hash, sizeof r.config_hash, "p-ok");
+    r.status = DB_DONE;
+    r.metrics = (DbMetrics){.f1 = 50, .exact = 40, .has_ans_f1 = 50, .no_ans_f1 = 50,
+                            .heads_kept = 1, .heads_total = 2, .ffn_kept = 1, .ffn_total = 2,
+                            .params = 10, .flops = 10, .latency_ms = 1,
+                            .teacher_latency_ms = 2, .speedup = 2, .train_seconds = 1,
+                            .f1_before_finetune = 40, .teacher_f1 = 60};
+    DbStatus st;
+    int found;
+    CHECK(point_finish(&pts, 0, &r) == QA_OK && pts.state[0] == POINT_DONE &&
+          db_get_status(db, "p-ok", &st, &found) == QA_OK && st == DB_DONE && !file_exists(path),
+          "finish: DONE in the database, the result file removed");
+    CHECK(point_claim(&pts, 1, "me:1", &claimed) == QA_OK && claimed &&
+          point_fail(&pts, 1, "boom") == QA_OK && pts.state[1] == POINT_FAILED &&
+          db_get_status(db, "p-fail", &st, &found) == QA_OK && st == DB_FAILED,
+          "fail: FAILED with the message");
+    CHECK(pts.finished_here[POINT_DONE] == 1 && pts.finished_here[POINT_FAILED] == 1 &&
+          points_count(&pts, POINT_ELSEWHERE) == 1, "counts");
+    CHECK(!strcmp(point_state_name(POINT_TRAINED), "trained"), "state names");
+    points_free(&pts);
+    db_close(db);
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/qaprune_test_grid_XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_identity();
+    test_synthetic_identity();
+    test_cache();
+    test_state_machine();
+    if (!test_failed) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return TEST_DONE();
+}
