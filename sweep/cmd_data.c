@@ -1,6 +1,6 @@
 /* sweep/cmd_data.c: the data commands of bin/sweep.
  *   sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]
- *   sweep tokenize --vocab FILE [--tokens]
+ *   sweep tokenize --model DIR | --vocab FILE [--merges FILE] | --tokenizer-json FILE [--tokens]
  *   sweep gen-data --out DIR --seed S [--train N] [--dev M]
  * Results go to stdout; the resolved settings and errors go to stderr. */
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include "core/qa/squad.h"
 #include "core/qa/squad_metric.h"
 #include "core/qa/synth.h"
-#include "core/text/wordpiece.h"
+#include "core/text/tokenizer.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 
@@ -87,13 +87,20 @@ int cmd_score(int argc, char **argv) {
 }
 
 static const char tokenize_usage[] =
-    "usage: sweep tokenize --vocab FILE [--tokens] [--cased | --uncased]\n"
-    "  Reads UTF-8 lines on stdin; prints per line the WordPiece token ids separated by\n"
-    "  spaces (--tokens: the token strings). The vocabulary counts as uncased (lowercase,\n"
-    "  strip accents) unless it has uppercase entries; --cased / --uncased override.\n";
+    "usage: sweep tokenize (--model DIR | --vocab FILE [--merges FILE] | --tokenizer-json FILE)\n"
+    "                      [--tokens] [--cased | --uncased]\n"
+    "  Reads UTF-8 lines on stdin; prints per line the token ids separated by spaces\n"
+    "  (--tokens: the token strings), without special tokens.\n"
+    "  --model DIR           the tokenizer files of a checkpoint (tokenizer.json, or vocab.json\n"
+    "                        + merges.txt, or vocab.txt; with tokenizer_config.json and\n"
+    "                        special_tokens_map.json when present)\n"
+    "  --vocab vocab.txt     WordPiece; uncased (lowercase, strip accents) unless it has\n"
+    "                        uppercase entries; --cased / --uncased override\n"
+    "  --vocab vocab.json --merges merges.txt    byte-level BPE (GPT-2, RoBERTa)\n"
+    "  --tokenizer-json FILE a Hugging Face tokenizer.json alone\n";
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *vocab_path = NULL;
+    const char *vocab_path = NULL, *merges = NULL, *tj = NULL, *model = NULL;
     int tokens = 0, lowercase = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -101,6 +108,12 @@ int cmd_tokenize(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--vocab")) {
             if (!(vocab_path = cli_value("tokenize", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--merges")) {
+            if (!(merges = cli_value("tokenize", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--tokenizer-json")) {
+            if (!(tj = cli_value("tokenize", argc, argv, &i))) return 2;
+        } else if (!strcmp(argv[i], "--model")) {
+            if (!(model = cli_value("tokenize", argc, argv, &i))) return 2;
         } else if (!strcmp(argv[i], "--tokens")) {
             tokens = 1;
         } else if (!strcmp(argv[i], "--cased") || !strcmp(argv[i], "--uncased")) {
@@ -110,41 +123,47 @@ int cmd_tokenize(int argc, char **argv) {
             return 2;
         }
     }
-    if (!vocab_path) {
-        fprintf(stderr, "sweep tokenize: --vocab is required\n%s", tokenize_usage);
+    if ((model != NULL) + (vocab_path != NULL) + (tj != NULL) != 1 || (merges && !vocab_path)) {
+        fprintf(stderr, "sweep tokenize: give one of --model, --vocab (with --merges for a "
+                "vocab.json) or --tokenizer-json\n%s", tokenize_usage);
         return 2;
     }
-    WpVocab *v = NULL;
-    if (wp_vocab_load(vocab_path, &v)) {
+    Tokenizer *v = NULL;
+    TokenizerFiles tf = {.tokenizer_json = tj, .vocab = vocab_path, .merges = merges};
+    if ((model ? tokenizer_load_dir(model, &v) : tokenizer_load(&tf, &v)) ||
+        (lowercase >= 0 && tokenizer_set_lowercase(v, lowercase))) {
         fprintf(stderr, "sweep tokenize: %s\n", qa_last_error());
+        tokenizer_free(v);
         return 1;
     }
-    if (lowercase >= 0) wp_vocab_set_lowercase(v, lowercase);
-    fprintf(stderr, "tokenize: vocab %s (%d entries, %s), printing %s\n", vocab_path,
-            wp_vocab_size(v), wp_vocab_lowercase(v) ? "uncased" : "cased",
-            tokens ? "tokens" : "ids");
+    fprintf(stderr, "tokenize: %s, %d ids%s, %s input format, from", tokenizer_kind_name(v),
+            tokenizer_vocab_size(v),
+            tokenizer_kind(v) == TOKENIZER_BPE ? "" : tokenizer_lowercase(v) ? ", uncased" : ", cased",
+            tokenizer_format(v)->name);
+    for (const char *const *f = tokenizer_files(v); *f; f++) fprintf(stderr, " %s", *f);
+    fprintf(stderr, "; printing %s\n", tokens ? "tokens" : "ids");
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     int rc = 0;
     while (!rc && (len = getline(&line, &cap, stdin)) >= 0) {
         if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
-        WpToken *t = NULL;
+        TextToken *t = NULL;
         int n = 0;
-        if (wp_tokenize(v, line, (size_t)len, &t, &n)) {
+        if (tokenizer_encode(v, line, (size_t)len, &t, &n)) {
             fprintf(stderr, "sweep tokenize: %s\n", qa_last_error());
             rc = 1;
             break;
         }
         for (int k = 0; k < n; k++) {
-            if (tokens) printf(k ? " %s" : "%s", wp_token_str(v, t[k].id));
+            if (tokens) printf(k ? " %s" : "%s", tokenizer_token_str(v, t[k].id));
             else printf(k ? " %d" : "%d", t[k].id);
         }
         putchar('\n');
         free(t);
     }
     free(line);
-    wp_vocab_free(v);
+    tokenizer_free(v);
     return rc;
 }
 

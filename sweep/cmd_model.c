@@ -114,17 +114,22 @@ int cmd_eval(int argc, char **argv) {
     }
     ops_set_threads(threads);
     BertModel *m = NULL;
-    WpVocab *vocab = NULL;
+    Tokenizer *tok = NULL;
     QaSplit split = {0};
     Predictions *pred = NULL;
     char *json = NULL;
     FeatureOpts fo;
     SquadScores s;
-    char vocab_path[4096], p1[4096], p2[4096], p3[4096];
-    if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
-        checkpoint_load(model, &m) || wp_vocab_load(vocab_path, &vocab) ||
-        qa_split_load(data, vocab, &fo, &split))
+    char p1[4096], p2[4096], p3[4096];
+    if (model_feature_opts(model, &fo) || checkpoint_load(model, &m) ||
+        tokenizer_load_dir(model, &tok))
         goto fail;
+    fprintf(stderr, "eval: model %s, tokenizer %s (%s input format, %d ids) from",
+            model, tokenizer_kind_name(tok), tokenizer_format(tok)->name, tokenizer_vocab_size(tok));
+    for (const char *const *f = tokenizer_files(tok); *f; f++) fprintf(stderr, " %s", *f);
+    fprintf(stderr, "\neval: windows max_seq_len %d, doc_stride %d, max_query_len %d\n",
+            fo.max_seq_len, fo.doc_stride, fo.max_query_len);
+    if (qa_split_load(data, tok, &fo, &split)) goto fail;
     progress_update("eval: %d windows of %d questions", split.data.n, split.set->n_questions);
     if (qa_evaluate(m, &split, 64, NULL, NULL, &s, &pred)) goto fail;
     progress_done();
@@ -145,7 +150,7 @@ cleanup:
     free(json);
     predictions_free(pred);
     qa_split_free(&split);
-    wp_vocab_free(vocab);
+    tokenizer_free(tok);
     bert_free(m);
     return rc;
 }

@@ -188,13 +188,12 @@ int data_paths_in_dir(DataPaths *d, const char *dir) {
     return QA_OK;
 }
 
-/* Loads the vocabulary and the train/dev splits. */
-static int load_data(const DataPaths *data, const char *vocab_path, const FeatureOpts *fo,
-                     WpVocab **vocab, QaSplit *train, QaSplit *dev) {
+/* Loads the train/dev splits, tokenized with tok. */
+static int load_data(const DataPaths *data, Tokenizer *tok, const FeatureOpts *fo,
+                     QaSplit *train, QaSplit *dev) {
     memset(train, 0, sizeof *train);
     memset(dev, 0, sizeof *dev);
-    if (wp_vocab_load(vocab_path, vocab) || qa_split_load(data->train, *vocab, fo, train) ||
-        qa_split_load(data->dev, *vocab, fo, dev))
+    if (qa_split_load(data->train, tok, fo, train) || qa_split_load(data->dev, tok, fo, dev))
         return QA_ERR;
     return QA_OK;
 }
@@ -232,16 +231,18 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     cJSON_Delete(meta);
 
     FeatureOpts fo = {spec->max_seq_len, spec->doc_stride, spec->max_query_len};
-    WpVocab *vocab = NULL;
+    Tokenizer *tok = NULL;
+    TokenizerFiles tf = {.vocab = data->vocab};
     QaSplit train, dev;
     BertModel *m = NULL;
     char *js = NULL, *scores = NULL, *meta_text = NULL;
     int rc = QA_ERR;
-    const char *vocab_path = data->vocab;
     ops_set_threads(threads);
-    if (load_data(data, vocab_path, &fo, &vocab, &train, &dev)) goto cleanup;
+    memset(&train, 0, sizeof train);
+    memset(&dev, 0, sizeof dev);
+    if (tokenizer_load(&tf, &tok) || load_data(data, tok, &fo, &train, &dev)) goto cleanup;
     BertConfig cfg;
-    bert_config_init(&cfg, wp_vocab_size(vocab), spec->max_seq_len, spec->layers, spec->hidden,
+    bert_config_init(&cfg, tokenizer_vocab_size(tok), spec->max_seq_len, spec->layers, spec->hidden,
                      spec->heads, spec->ffn);
     cfg.hidden_dropout = cfg.attention_dropout = (float)spec->dropout;
     if (bert_create(&cfg, &m)) goto cleanup;
@@ -280,7 +281,8 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     ts.seconds -= eh.seconds;
     res->train_seconds = ts.seconds;
     if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) goto cleanup;
-    if (file_mkdirs(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
+    if (file_mkdirs(out_dir) || checkpoint_save_files(m, out_dir, tokenizer_files(tok)))
+        goto cleanup;
     js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
     scores = squad_scores_json(&res->dev);
     unsigned long long dev_hash = SPEC_HASH_INIT;
@@ -302,7 +304,7 @@ cleanup:
     bert_free(m);
     qa_split_free(&train);
     qa_split_free(&dev);
-    wp_vocab_free(vocab);
+    tokenizer_free(tok);
     return rc;
 }
 
@@ -351,7 +353,7 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
     StrategyKind kind;
     strategy_parse(spec->strategy, &kind);
     FeatureOpts fo;
-    WpVocab *vocab = NULL;
+    Tokenizer *tok = NULL;
     QaSplit train, dev;
     memset(&train, 0, sizeof train);
     memset(&dev, 0, sizeof dev);
@@ -361,12 +363,12 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
     Predictions *pred = NULL;
     char *ej = NULL;
     int rc = QA_ERR;
-    char vocab_path[4096], path[4096];
+    char path[4096];
     ops_set_threads(threads);
     if (model_feature_opts(teacher_dir, &fo) ||
-        path_join(vocab_path, sizeof vocab_path, teacher_dir, "vocab.txt") ||
+        tokenizer_load_dir(teacher_dir, &tok) ||
         checkpoint_load(teacher_dir, &teacher) ||
-        load_data(data, vocab_path, &fo, &vocab, &train, &dev))
+        load_data(data, tok, &fo, &train, &dev))
         goto cleanup;
     const BertConfig *tc = bert_config(teacher);
     int nh = bert_total_heads(tc), nf = bert_total_ffn(tc);
@@ -450,7 +452,8 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
     progress_done();
     if (out_dir) {
         char na_path[4096];
-        if (file_mkdirs(out_dir) || checkpoint_save(pruned, out_dir, vocab_path)) goto cleanup;
+        if (file_mkdirs(out_dir) || checkpoint_save_files(pruned, out_dir, tokenizer_files(tok)))
+            goto cleanup;
         if (path_join(path, sizeof path, out_dir, "predictions.json") ||
             path_join(na_path, sizeof na_path, out_dir, "na_prob.json") ||
             predictions_write(pred, path, na_path))
@@ -486,6 +489,6 @@ cleanup:
     bert_free(pruned);
     qa_split_free(&train);
     qa_split_free(&dev);
-    wp_vocab_free(vocab);
+    tokenizer_free(tok);
     return rc;
 }

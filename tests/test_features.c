@@ -187,7 +187,7 @@ static void test_roberta_windows(void) {
         "{\"data\": [{\"paragraphs\": [{\"context\": \"Bob is Al is Cy is Bob\","
         "\"qas\": [{\"id\": \"r1\", \"question\": \"  Who is it\", \"answers\": [{\"text\": \"Cy\", "
         "\"answer_start\": 13}]}]}]}]}"), &set) == 0, "%s", qa_last_error());
-    FeatureOpts fo = {.max_seq_len = 12, .doc_stride = 2, .max_query_len = 8};
+    FeatureOpts fo = {.max_seq_len = 12, .doc_stride = 2, .max_query_len = 4};
     CHECK(v && set && features_build(set, v, &fo, &f) == 0, "build: %s", qa_last_error());
     if (!f) goto cleanup;
     /* ids: <s>=256 <pad>=257 </s>=258; Who=260 Ġis=261 Ġit=262 ĠBob=263 ĠAl=264 ĠCy=265;
@@ -207,7 +207,7 @@ static void test_roberta_windows(void) {
     CHECK(f->start_pos[2] == 8 && f->end_pos[2] == 8 && f->start_pos[0] == 0, "gold positions");
     CHECK(f->ctx_start[24 + 8] == 13 && f->ctx_end[24 + 8] == 15, "span of ĠCy: %d-%d",
           f->ctx_start[24 + 8], f->ctx_end[24 + 8]);
-    /* a shorter window gets padding, mask 0, and position id padding_idx (1) there */
+    /* a shorter window gets padding, mask 0, and position id padding_idx there */
     FeatureOpts fo2 = {.max_seq_len = 20, .doc_stride = 2, .max_query_len = 8};
     features_free(f);
     f = NULL;
@@ -215,10 +215,10 @@ static void test_roberta_windows(void) {
     if (!f) goto cleanup;
     CHECK(f->input_ids[15] == 258 && f->input_ids[16] == 257 && f->mask[15] == 1 &&
           f->mask[16] == 0, "padding after </s>");
-    int32_t pos[20];
-    bert_position_ids(pos, f->input_ids, 1, 20, 2);
-    CHECK(pos[0] == 2 && pos[15] == 17 && pos[16] == 1 && pos[19] == 1, "positions %d %d %d",
-          pos[0], pos[15], pos[16]);
+    int32_t pos[20]; /* a config.json with pad_token_id 257 (this vocabulary's <pad>) */
+    bert_position_ids(pos, f->input_ids, 1, 20, 258);
+    CHECK(pos[0] == 258 && pos[15] == 273 && pos[16] == 257 && pos[19] == 257,
+          "positions %d %d %d", pos[0], pos[15], pos[16]);
 cleanup:
     features_free(f);
     squad_free(set);

@@ -62,7 +62,7 @@ struct Tokenizer {
     char from[N_SPECIAL][64];   /* where the name came from, for messages */
     char vocab_file[4096];      /* the file holding the vocabulary, for messages */
     int model_max_length;
-    char *files[6];             /* NULL-terminated, owned */
+    char *files[8];             /* NULL-terminated, owned */
 };
 
 /* What the optional files say; -1 (or "") when they say nothing. */
@@ -79,7 +79,8 @@ static const char *base_name(const char *path) {
 
 static int add_file(Tokenizer *t, const char *path) {
     int n = 0;
-    while (t->files[n]) n++;
+    while (t->files[n] && strcmp(t->files[n], path)) n++;
+    if (t->files[n]) return QA_OK; /* already listed */
     if (!(t->files[n] = strdup(path))) return qa_error("%s: out of memory", path);
     return QA_OK;
 }
@@ -528,7 +529,19 @@ int tokenizer_load_dir(const char *dir, Tokenizer **out) {
     f.config = file_exists(cfg) ? cfg : NULL;
     f.special_map = file_exists(map) ? map : NULL;
     f.model_type = type[0] ? type : NULL;
-    return tokenizer_load(&f, out);
+    if (tokenizer_load(&f, out)) return QA_ERR;
+    /* the directory's other tokenizer files travel with it when a checkpoint is saved */
+    const char *others[] = {tj, vj, mt, vt, "added_tokens.json"};
+    char added[4096];
+    if (path_join(added, sizeof added, dir, others[4])) return QA_OK;
+    others[4] = added;
+    for (int i = 0; i < 5; i++)
+        if (file_exists(others[i]) && add_file(*out, others[i])) {
+            tokenizer_free(*out);
+            *out = NULL;
+            return QA_ERR;
+        }
+    return QA_OK;
 }
 
 /* ---------------------------------------------------------------- use */
@@ -566,5 +579,11 @@ const char *tokenizer_token_str(const Tokenizer *t, int id) {
 }
 
 int tokenizer_lowercase(const Tokenizer *t) { return t->wp ? wp_vocab_lowercase(t->wp) : 0; }
+
+int tokenizer_set_lowercase(Tokenizer *t, int lowercase) {
+    if (!t->wp) return qa_error("%s: a byte-level BPE has no casing to set", t->vocab_file);
+    wp_vocab_set_lowercase(t->wp, lowercase);
+    return QA_OK;
+}
 int tokenizer_model_max_length(const Tokenizer *t) { return t->model_max_length; }
 const char *const *tokenizer_files(const Tokenizer *t) { return (const char *const *)t->files; }

@@ -84,12 +84,16 @@ int tokenizer_vocab_size(const Tokenizer *t); /* 1 + the largest id */
 const char *tokenizer_token_str(const Tokenizer *t, int id);
 /* WordPiece: 1 when text is lowercased and accent-stripped; BPE: 0. */
 int tokenizer_lowercase(const Tokenizer *t);
+/* Overrides a WordPiece tokenizer's casing; QA_ERR for a BPE (which has none). */
+int tokenizer_set_lowercase(Tokenizer *t, int lowercase);
 /* tokenizer_config.json model_max_length, 0 when not given (or effectively unlimited). */
 int tokenizer_model_max_length(const Tokenizer *t);
 
 /* The files the tokenizer was read from (tokenizer files, tokenizer_config.json,
- * special_tokens_map.json; not config.json): a NULL-terminated array of paths, borrowed. A
- * checkpoint saved from this model copies each of them. */
+ * special_tokens_map.json; not config.json) and, after tokenizer_load_dir, the other
+ * tokenizer files of that directory (a vocab.txt beside a tokenizer.json, added_tokens.json):
+ * a NULL-terminated array of paths, borrowed. A checkpoint saved with this tokenizer copies
+ * each of them. */
 const char *const *tokenizer_files(const Tokenizer *t);
 
 /* The input format of a config.json model_type; NULL (with a qa_error line naming the
