@@ -79,7 +79,7 @@ int cmd_teacher(int argc, char **argv) {
         return 1;
     }
     if (r.reused)
-        printf("teacher: reused %s (same settings and data, hash %016llx)\n", out, r.hash);
+        printf("teacher: reused %s (same settings and data, hash %s)\n", out, r.hash);
     else
         printf("teacher: trained in %.1f s, saved to %s\n", r.train_seconds, out);
     print_scores("teacher dev", &r.dev);

@@ -10,6 +10,7 @@
 #include "core/qa/features.h"
 #include "core/qa/squad_metric.h"
 #include "core/util/fileio.h"
+#include "core/util/hash.h"
 #include "sweep/spec.h"
 
 /* How the embedded default teacher is built and trained (its identity, with the data). */
@@ -31,20 +32,23 @@ typedef struct {
     SquadScores dev;      /* the teacher's dev scores */
     double train_seconds; /* 0 when reused from the cache */
     int reused;
-    unsigned long long hash;
+    char hash[HASH_HEX]; /* teacher_hash: what its qaprune.json records */
 } TeacherResult;
 
 /* The data of a run: SQuAD-format train and dev files and, for training a teacher, the
- * WordPiece vocabulary (a pruned or scored model always uses its own checkpoint's). */
+ * WordPiece vocabulary (a pruned or scored model always uses its own checkpoint's).
+ * windows_dir (may be ""): where the tokenized training windows are cached by content
+ * (core/qa/windows.h), so that the points of a sweep tokenize the training set once. */
 typedef struct {
     char train[4096], dev[4096], vocab[4096];
+    char windows_dir[4096];
 } DataPaths;
 
 /* Fills d with DIR/train.json, DIR/dev.json, DIR/vocab.txt; QA_ERR if a path is too long. */
 int data_paths_in_dir(DataPaths *d, const char *dir);
 
 /* Hash of the teacher's identity: its settings and the bytes of its three data files. */
-int teacher_hash(const TeacherSpec *spec, const DataPaths *data, unsigned long long *h);
+int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_HEX]);
 
 /* Trains a teacher on data->train (vocabulary data->vocab), scores it on data->dev and saves
  * it to out_dir as a checkpoint plus out_dir/qaprune.json (its spec, hash and scores). When
@@ -95,6 +99,11 @@ typedef struct {
  * eval.json into out_dir (NULL: save nothing). */
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res);
+
+/* Builds the training windows of data for the teacher in teacher_dir (its vocabulary and
+ * feature settings) into data->windows_dir, unless a file with their content key is there
+ * already. The sweep calls it once before its workers start. */
+int prune_prepare_windows(const char *teacher_dir, const DataPaths *data);
 
 /* Training stages stop (failing with "interrupted") within ~2 s once *flag is non-zero;
  * the sweep points it at its SIGINT/SIGTERM flag. NULL: never stop. */

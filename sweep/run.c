@@ -192,47 +192,61 @@ static int stage_register(Sweep *s) {
 
 /* ---------------------------------------------------------------- prepare */
 
+/* 1 when the stamp file starts with want[0..n) and lists the current hash of each file. */
+static int stamp_matches(Sweep *s, const char *stamp, const char *want, int n,
+                         const char *const files[3]) {
+    char *have = NULL;
+    size_t len;
+    if (!file_exists(stamp) || file_read(stamp, 1 << 16, &have, &len) != QA_OK) return 0;
+    int ok = !strncmp(have, want, (size_t)n) && len == (size_t)n + 3 * HASH_HEX;
+    const char *line = have + n;
+    for (int i = 0; i < 3 && ok; i++) {
+        char h[HASH_HEX];
+        ok = file_exists(files[i]) && identity_file(s->cache, files[i], h) == QA_OK &&
+             !strncmp(line, h, HASH_HEX - 1) && line[HASH_HEX - 1] == '\n';
+        line += HASH_HEX;
+    }
+    free(have);
+    return ok;
+}
+
 /* Generates the synthetic data once: OUT/data/stamp records the generator's settings and
  * the content hash of each file it wrote, and data whose files no longer match (edited,
  * truncated, missing) is generated again rather than trusted. */
 static int prepare_data(Sweep *s) {
     const Grid *g = s->g;
     if (!g->synthetic) return QA_OK;
-    char dir[4200], stamp[4300], want[512], *have = NULL;
-    size_t len;
+    char dir[4200], stamp[4300], want[512];
     snprintf(dir, sizeof dir, "%s/data", g->out);
     snprintf(stamp, sizeof stamp, "%s/stamp", dir);
     int n = snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
                      SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev,
                      g->synth_lookup);
     const char *files[3] = {g->data.train, g->data.dev, g->data.vocab};
-    if (file_exists(stamp) && file_read(stamp, 1 << 16, &have, &len) == QA_OK &&
-        !strncmp(have, want, (size_t)n)) {
-        int ok = 1;
-        const char *line = have + n;
-        for (int i = 0; i < 3 && ok; i++) {
+    if (stamp_matches(s, stamp, want, n, files)) return QA_OK;
+    /* one writer at a time: a second sweep on a fresh OUT waits, then finds the stamp */
+    char lock[4300];
+    snprintf(lock, sizeof lock, "%s/data.lock", g->out);
+    int fd = open(lock, O_CREAT | O_RDWR, 0666);
+    if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
+    flock(fd, LOCK_EX);
+    int rc = QA_OK;
+    if (!stamp_matches(s, stamp, want, n, files)) {
+        progress_update("sweep: writing the synthetic data to %s", dir);
+        rc = file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train,
+                                                g->synth_dev, g->synth_lookup)
+                 ? QA_ERR
+                 : QA_OK;
+        for (int i = 0; i < 3 && rc == QA_OK; i++) {
             char h[HASH_HEX];
-            ok = file_exists(files[i]) && identity_file(s->cache, files[i], h) == QA_OK &&
-                 !strncmp(line, h, HASH_HEX - 1) && line[HASH_HEX - 1] == '\n';
-            line += HASH_HEX;
+            rc = identity_file(s->cache, files[i], h);
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s\n", h);
         }
-        free(have);
-        if (ok) return QA_OK;
-        fprintf(stderr, "sweep: %s does not match its stamp; writing it again\n", dir);
-    } else {
-        free(have);
+        progress_done();
+        if (rc == QA_OK) rc = file_write_atomic(stamp, want, strlen(want));
     }
-    progress_update("sweep: writing the synthetic data to %s", dir);
-    if (file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train,
-                                           g->synth_dev, g->synth_lookup))
-        return QA_ERR;
-    for (int i = 0; i < 3; i++) {
-        char h[HASH_HEX];
-        if (identity_file(s->cache, files[i], h)) return QA_ERR;
-        snprintf(want + strlen(want), sizeof want - strlen(want), "%s\n", h);
-    }
-    progress_done();
-    return file_write_atomic(stamp, want, strlen(want));
+    close(fd);
+    return rc;
 }
 
 /* Makes teacher k ready: checks a given checkpoint loads, or trains (or reuses) the
@@ -277,7 +291,10 @@ static int stage_prepare(Sweep *s) {
         double f1;
         if (prepare_teacher(g, k, &f1) == QA_OK) {
             if (k == 0) teacher_f1 = f1;
-            continue;
+            /* the training windows for this teacher's tokenizer, once for every point */
+            progress_update("sweep: tokenizing the training data for teacher %s",
+                            g->teachers[k].name);
+            if (prune_prepare_windows(g->teachers[k].dir, &g->data) == QA_OK) continue;
         }
         if (interrupted) break;
         char err[1200];
@@ -601,6 +618,11 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     pipeline_set_stop_flag(&interrupted);
+    if (path_join(s.g->data.windows_dir, sizeof s.g->data.windows_dir, s.g->out, "cache")) {
+        fprintf(stderr, "sweep run: %s\n", qa_last_error());
+        rc = 2;
+        goto cleanup;
+    }
     if (stage_register(&s) || stage_prepare(&s) || stage_train(&s) ||
         (!interrupted && stage_measure(&s))) {
         progress_done();

@@ -122,20 +122,3 @@ void spec_print(void *fp, const char *title, const SpecField *fields, int n, con
         fprintf(f, " %s\n", fields[i].help ? fields[i].help : "");
     }
 }
-
-unsigned long long spec_hash(unsigned long long h, const void *data, size_t n) {
-    const unsigned char *b = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-int spec_hash_file(unsigned long long *h, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return qa_error("%s: cannot open for reading", path);
-    unsigned char buf[1 << 16];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, f)) > 0) *h = spec_hash(*h, buf, k);
-    int bad = ferror(f);
-    fclose(f);
-    return bad ? qa_error("%s: read error", path) : QA_OK;
-}

@@ -30,10 +30,4 @@ char *spec_to_json(const SpecField *fields, int n, const void *dst);
 /* Prints "  key  value" lines of dst's fields to f (the effective settings). */
 void spec_print(void *f, const char *title, const SpecField *fields, int n, const void *dst);
 
-/* 64-bit FNV-1a of bytes, chained: start with SPEC_HASH_INIT. */
-#define SPEC_HASH_INIT 0xcbf29ce484222325ULL
-unsigned long long spec_hash(unsigned long long h, const void *data, size_t n);
-/* Hash of a file's bytes chained onto h; QA_ERR naming the file if unreadable. */
-int spec_hash_file(unsigned long long *h, const char *path);
-
 #endif

@@ -124,7 +124,7 @@ static void test_gain_and_l0(void) {
     o.steps = 300;
     L0Stats stats;
     float la_h[8], la_f[64];
-    CHECK(strategy_l0_train(m, &d, &t, &o, 0.5, 0.7, la_h, la_f, &stats) == QA_OK, "l0: %s",
+    CHECK(l0_train(m, &d, &t, &o, 0.5, 0.7, la_h, la_f, &stats) == QA_OK, "l0: %s",
           qa_last_error());
     printf("l0 toy: expected sparsity heads %.3f (target 0.5), ffn %.3f (target 0.7); "
            "lambda heads %.3g %.3g\n",

@@ -35,26 +35,28 @@ void adamw_free(AdamW *a) {
     free(a);
 }
 
+void optim_adam_update(float *p, const float *g, float *m, float *v, long n, float lr,
+                       float b1, float b2, float eps, long t, float decay) {
+    double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    float step = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+#pragma omp parallel for schedule(static) if (n >= 32768)
+    for (long k = 0; k < n; k++) {
+        p[k] *= decay;
+        m[k] = b1 * m[k] + (1.f - b1) * g[k];
+        v[k] = b2 * v[k] + (1.f - b2) * g[k] * g[k];
+        p[k] -= step * m[k] / (sqrtf(v[k]) / bc2_sqrt + eps);
+    }
+}
+
 void adamw_step(AdamW *a, BertModel *m, float lr) {
     float *p = bert_params(m), *g = bert_grads(m);
     if (!g) return;
     a->t++;
-    double bc1 = 1.0 - pow(a->o.beta1, (double)a->t), bc2 = 1.0 - pow(a->o.beta2, (double)a->t);
-    float step = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-    float b1 = a->o.beta1, b2 = a->o.beta2, eps = a->o.eps;
     for (int i = 0; i < bert_num_tensors(m); i++) {
         const BertTensor *t = bert_tensor(m, i);
         float decay = t->decay ? 1.f - lr * a->o.weight_decay : 1.f;
-        float *pp = p + t->offset, *gg = g + t->offset;
-        float *mm = a->mom + t->offset, *vv = a->vel + t->offset;
-        long n = (long)t->numel;
-#pragma omp parallel for schedule(static) if (n >= 32768)
-        for (long k = 0; k < n; k++) {
-            pp[k] *= decay;
-            mm[k] = b1 * mm[k] + (1.f - b1) * gg[k];
-            vv[k] = b2 * vv[k] + (1.f - b2) * gg[k] * gg[k];
-            pp[k] -= step * mm[k] / (sqrtf(vv[k]) / bc2_sqrt + eps);
-        }
+        optim_adam_update(p + t->offset, g + t->offset, a->mom + t->offset, a->vel + t->offset,
+                          (long)t->numel, lr, a->o.beta1, a->o.beta2, a->o.eps, a->t, decay);
     }
 }
 

@@ -20,6 +20,12 @@ void adamw_free(AdamW *opt); /* accepts NULL */
  * p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
 void adamw_step(AdamW *opt, BertModel *m, float lr);
 
+/* The Adam update of n values at step t >= 1 (the kernel of adamw_step, also used for
+ * parameters outside a model, such as the l0 gates): p *= decay; m = b1 m + (1-b1) g;
+ * v = b2 v + (1-b2) g^2; p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). */
+void optim_adam_update(float *p, const float *g, float *m, float *v, long n, float lr,
+                       float b1, float b2, float eps, long t, float decay);
+
 /* Scales the gradients so that their global L2 norm is at most max_norm (as
  * torch.nn.utils.clip_grad_norm_: factor max_norm / (norm + 1e-6) when below 1); returns the
  * norm before clipping (NaN or inf when a gradient is). */

@@ -61,6 +61,19 @@ void qa_batch_free(QaBatch *b) {
     memset(b, 0, sizeof *b);
 }
 
+const char *const FINETUNE_NAMES[FINETUNE_N] = {"none", "standard", "distill"};
+
+int finetune_parse(const char *name, FinetuneMode *out) {
+    for (int i = 0; i < FINETUNE_N; i++)
+        if (!strcmp(name, FINETUNE_NAMES[i])) {
+            *out = (FinetuneMode)i;
+            return QA_OK;
+        }
+    return qa_error("finetune '%s' is not one of %s", name, FINETUNE_NAMES_TEXT);
+}
+
+const char *finetune_name(FinetuneMode m) { return FINETUNE_NAMES[m]; }
+
 void train_opts_init(TrainOpts *o) {
     memset(o, 0, sizeof *o);
     o->batch_size = 32;

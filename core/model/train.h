@@ -64,6 +64,16 @@ typedef struct {
     void *progress_ctx;
 } TrainOpts;
 
+/* Fine-tuning after pruning (DESIGN.md, step 5): none, the gold span loss, or distillation
+ * from the unpruned teacher mixed with the gold loss. FINETUNE_NAMES is the one list the
+ * grid parser, the settings checks and the help texts read. */
+typedef enum { FINETUNE_NONE, FINETUNE_STANDARD, FINETUNE_DISTILL, FINETUNE_N } FinetuneMode;
+extern const char *const FINETUNE_NAMES[FINETUNE_N];
+#define FINETUNE_NAMES_TEXT "none | standard | distill"
+/* Parses a name of FINETUNE_NAMES; QA_ERR naming the value otherwise. */
+int finetune_parse(const char *name, FinetuneMode *out);
+const char *finetune_name(FinetuneMode m);
+
 typedef struct {
     long steps;
     float final_loss; /* running mean at the end */

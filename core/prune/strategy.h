@@ -17,12 +17,35 @@
 #include "core/model/bert.h"
 #include "core/util/rng.h"
 #include "core/model/train.h"
+#include "core/prune/l0.h"
 
-typedef enum { STRATEGY_RANDOM, STRATEGY_GAIN, STRATEGY_L0 } StrategyKind;
+typedef enum { STRATEGY_RANDOM, STRATEGY_GAIN, STRATEGY_L0, STRATEGY_N } StrategyKind;
 
-/* Parses "random" | "gain" | "l0"; returns QA_ERR (naming the value) otherwise. */
+/* The strategy names, in StrategyKind order: the one list the grid parser, the settings
+ * checks and the help texts read. STRATEGY_NAMES_TEXT is them joined with " | ". */
+extern const char *const STRATEGY_NAMES[STRATEGY_N];
+#define STRATEGY_NAMES_TEXT "random | gain | l0"
+
+/* Parses a name of STRATEGY_NAMES; returns QA_ERR (naming the value) otherwise. */
 int strategy_parse(const char *name, StrategyKind *out);
 const char *strategy_name(StrategyKind k);
+
+/* What strategy_select needs. */
+typedef struct {
+    StrategyKind kind;
+    double head_sparsity, ffn_sparsity; /* fractions of all heads / all neurons removed */
+    uint64_t seed;
+    int gain_batches, batch_size;       /* gain: batches averaged and their size */
+    L0Opts l0;                          /* l0: the gates' training */
+    TrainOpts train;                    /* l0: the model's optimiser settings and progress */
+} StrategyOpts;
+
+/* Chooses the heads and neurons to keep: keep [total heads + total ffn] (heads first), with
+ * exactly strategy_keep_count of each. random and gain leave *source NULL (prune the teacher
+ * itself); l0 trains a copy of the teacher jointly with its gates and returns it in *source
+ * (new; free with bert_free): the model to prune. l0_stats (may be NULL) gets l0's end state. */
+int strategy_select(BertModel *teacher, const QaData *train, const StrategyOpts *o,
+                    uint8_t *keep, BertModel **source, L0Stats *l0_stats);
 
 /* Number of units kept when a fraction `sparsity` of total is removed (rounded to nearest). */
 int strategy_keep_count(int total, double sparsity);
@@ -36,43 +59,5 @@ void strategy_random(uint64_t seed, int n, int keep, uint8_t *out);
  * ffn_score [total ffn]. m's weights are not changed. */
 int strategy_gain_scores(BertModel *m, const QaData *d, int batch_size, int n_batches,
                          uint64_t seed, float *head_score, float *ffn_score);
-
-/* ---- hard-concrete gates (Louizos, Welling & Kingma 2018) ---- */
-#define HC_BETA (2.0f / 3.0f)
-#define HC_GAMMA (-0.1f)
-#define HC_ZETA 1.1f
-
-/* z = clamp(sbar, 0, 1), sbar = sigmoid((log u - log(1-u) + log_alpha) / beta) (zeta - gamma)
- * + gamma, u ~ U(0,1). s[n] keeps sigmoid(...) for hc_backward. */
-void hc_sample(float *z, float *s, const float *log_alpha, int n, Rng *r);
-/* dlog_alpha += dz * dz/dlog_alpha (0 where the clamp is active). */
-void hc_backward(float *dlog_alpha, const float *dz, const float *s, int n);
-/* P(z != 0) = sigmoid(log_alpha - beta log(-gamma / zeta)): the expected L0 norm per gate. */
-float hc_prob_nonzero(float log_alpha);
-/* The deterministic test-time gate clamp(sigmoid(log_alpha) (zeta - gamma) + gamma, 0, 1). */
-float hc_deterministic(float log_alpha);
-
-typedef struct {
-    long steps;          /* joint training steps */
-    float lr_log_alpha;  /* Adam learning rate of log alpha (0.1) */
-    float lr_lambda;     /* ascent rate of the Lagrange multipliers (0.1) */
-    float target_warmup; /* fraction of steps over which the target rises from 0 (0.5) */
-    float init_drop;     /* initial drop rate: log alpha = log((1 - p) / p) (0.3) */
-} L0Opts;
-
-void l0_opts_init(L0Opts *o);
-
-typedef struct {
-    float exp_head_sparsity, exp_ffn_sparsity; /* expected sparsities at the end */
-    float lambda_head[2], lambda_ffn[2];       /* final multipliers */
-} L0Stats;
-
-/* Trains m jointly with hard-concrete gates (train gives the model's optimiser settings,
- * batch, seed, distillation; its hooks are replaced) so that the expected sparsities reach
- * head_sparsity and ffn_sparsity; writes the learned log alpha (score for top-k) into
- * head_score [total heads] and ffn_score [total ffn]. */
-int strategy_l0_train(BertModel *m, const QaData *d, const TrainOpts *train, const L0Opts *o,
-                      double head_sparsity, double ffn_sparsity, float *head_score,
-                      float *ffn_score, L0Stats *stats);
 
 #endif

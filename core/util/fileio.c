@@ -67,14 +67,15 @@ int file_atomic_open(const char *path, FileAtomic **out) {
     *out = NULL;
     FileAtomic *w = calloc(1, sizeof *w);
     size_t n = strlen(path);
-    if (w) w->path = malloc(n + 1), w->tmp = malloc(n + 5);
+    if (w) w->path = malloc(n + 1), w->tmp = malloc(n + 32);
     if (!w || !w->path || !w->tmp) {
         if (w) free(w->path), free(w->tmp);
         free(w);
         return qa_error("%s: out of memory", path);
     }
     memcpy(w->path, path, n + 1);
-    snprintf(w->tmp, n + 5, "%s.tmp", path);
+    /* the process id in the name: two processes writing one path never share a temporary */
+    snprintf(w->tmp, n + 32, "%s.%ld.tmp", path, (long)getpid());
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (w->fd < 0) {
         int e = errno;

@@ -1,6 +1,6 @@
 /* core/util/fileio.h: the one place that reads, writes and creates files and directories.
  *
- * Every file qaprune writes goes through an atomic writer: the bytes go to PATH.tmp, which is
+ * Every file qaprune writes goes through an atomic writer: the bytes go to PATH.PID.tmp, which is
  * fsynced and renamed over PATH, and then PATH's directory is fsynced, so a reader (or a
  * crash) sees the old file or the whole new one, never a part. Every function that can fail
  * returns QA_OK or QA_ERR with one qa_error() line naming the path and the cause. */

@@ -1,0 +1,128 @@
+/* core/qa/windows.c: see windows.h. */
+#include "core/qa/windows.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/util/error.h"
+#include "core/util/fileio.h"
+
+#define WIN_MAGIC "QAPRWIN"
+#define WIN_VERSION 1u
+#define WIN_HEADER 64
+
+typedef struct {
+    char magic[8];
+    uint32_t version, header_bytes;
+    int64_t n, T;
+    char key[32];
+} WinHeader;
+_Static_assert(sizeof(WinHeader) == WIN_HEADER, "the header is 64 bytes");
+
+struct WindowsMap {
+    void *base;
+    size_t size;
+};
+
+int windows_key(const char *train_path, const Tokenizer *tok, const FeatureOpts *fo,
+                char key[HASH_HEX]) {
+    char th[HASH_HEX], vh[HASH_HEX], text[1024];
+    if (hash_file(train_path, th)) return QA_ERR;
+    int k = snprintf(text, sizeof text, "qaprune train windows v%u %s %s", WIN_VERSION, th,
+                     tokenizer_format(tok)->name);
+    for (const char *const *f = tokenizer_files(tok); *f && k < (int)sizeof text; f++) {
+        if (hash_file(*f, vh)) return QA_ERR;
+        k += snprintf(text + k, sizeof text - (size_t)k, " %s", vh);
+    }
+    if (k < (int)sizeof text)
+        snprintf(text + k, sizeof text - (size_t)k, " %d %d %d", fo->max_seq_len,
+                 fo->doc_stride, fo->max_query_len);
+    hash_bytes(text, strlen(text), key);
+    return QA_OK;
+}
+
+static size_t data_bytes(int64_t n, int64_t T) {
+    return sizeof(int32_t) * (size_t)(3 * n * T + 2 * n);
+}
+
+int windows_write(const char *path, const QaData *d, const char *key) {
+    WinHeader h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, WIN_MAGIC, 8);
+    h.version = WIN_VERSION;
+    h.header_bytes = WIN_HEADER;
+    h.n = d->n;
+    h.T = d->T;
+    memcpy(h.key, key, 32);
+    size_t nt = (size_t)d->n * (size_t)d->T;
+    FileAtomic *w;
+    if (file_atomic_open(path, &w)) return QA_ERR;
+    int bad = file_atomic_write(w, &h, sizeof h) ||
+              file_atomic_write(w, d->ids, nt * sizeof(int32_t)) ||
+              file_atomic_write(w, d->types, nt * sizeof(int32_t)) ||
+              file_atomic_write(w, d->mask, nt * sizeof(int32_t)) ||
+              file_atomic_write(w, d->start, (size_t)d->n * sizeof(int32_t)) ||
+              file_atomic_write(w, d->end, (size_t)d->n * sizeof(int32_t));
+    if (bad) {
+        file_atomic_abort(w);
+        return QA_ERR;
+    }
+    return file_atomic_commit(w);
+}
+
+int windows_map(const char *path, const char *key, WindowsMap **out, QaData *view) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return qa_error("%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    WinHeader h;
+    if (fstat(fd, &sb) != 0 || sb.st_size < WIN_HEADER ||
+        pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+        close(fd);
+        return qa_error("%s: not a windows file (shorter than its %d-byte header)", path,
+                        WIN_HEADER);
+    }
+    if (memcmp(h.magic, WIN_MAGIC, 8) || h.version != WIN_VERSION || h.header_bytes != WIN_HEADER) {
+        close(fd);
+        return qa_error("%s: not a windows file of version %u", path, WIN_VERSION);
+    }
+    if (strncmp(h.key, key, 32)) {
+        close(fd);
+        return qa_error("%s: built from other data or settings (key %.32s, expected %.32s)",
+                        path, h.key, key);
+    }
+    if (h.n < 0 || h.T <= 0 || h.n > INT32_MAX || h.T > 65536 ||
+        (size_t)sb.st_size != WIN_HEADER + data_bytes(h.n, h.T)) {
+        close(fd);
+        return qa_error("%s: %lld bytes, expected %zu for %lld windows of %lld tokens", path,
+                        (long long)sb.st_size, WIN_HEADER + data_bytes(h.n, h.T),
+                        (long long)h.n, (long long)h.T);
+    }
+    WindowsMap *m = malloc(sizeof *m);
+    void *base = m ? mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    close(fd);
+    if (base == MAP_FAILED) {
+        free(m);
+        return qa_error("%s: cannot map: %s", path, strerror(errno));
+    }
+    m->base = base;
+    m->size = (size_t)sb.st_size;
+    const int32_t *a = (const int32_t *)((const char *)base + WIN_HEADER);
+    size_t nt = (size_t)h.n * (size_t)h.T;
+    *view = (QaData){(int)h.n, (int)h.T, a, a + nt, a + 2 * nt, a + 3 * nt, a + 3 * nt + h.n};
+    *out = m;
+    return QA_OK;
+}
+
+void windows_unmap(WindowsMap *m) {
+    if (!m) return;
+    munmap(m->base, m->size);
+    free(m);
+}

@@ -1,0 +1,281 @@
+/* sweep/prune.c: one pruning point (prune_run, see pipeline.h), as its stages:
+ *   load      the teacher, its vocabulary and feature settings, the training windows (mapped
+ *             from the sweep's cache when there is one) and the dev split;
+ *   teacher   the teacher's dev scores (from its qaprune.json when made on this dev file);
+ *   choose    the strategy's keep flags (core/prune/strategy.h);
+ *   remove    physical pruning, and the pruned model's scores;
+ *   finetune  none, the gold loss, or distillation from the teacher;
+ *   score     the final scores and predictions;
+ *   save      the pruned checkpoint, predictions.json, na_prob.json, eval.json, qaprune.json. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/model/checkpoint.h"
+#include "core/model/latency.h"
+#include "core/model/ops.h"
+#include "core/prune/strategy.h"
+#include "core/qa/qa.h"
+#include "core/qa/windows.h"
+#include "core/util/error.h"
+#include "core/util/fileio.h"
+#include "core/util/hash.h"
+#include "sweep/pipeline.h"
+#include "sweep/pipeline_private.h"
+#include "sweep/progress.h"
+
+/* Everything one point holds while it runs; prune_work_free releases it. */
+typedef struct {
+    const PruneSpec *spec;
+    const char *teacher_dir;
+    const DataPaths *data;
+    StrategyKind kind;
+    FinetuneMode mode;
+    FeatureOpts fo;
+    Tokenizer *tok;          /* the teacher's tokenizer files */
+    BertModel *teacher;
+    BertModel *source; /* l0: the jointly trained copy that is pruned; NULL otherwise */
+    BertModel *pruned;
+    QaData train;            /* the training windows: a view into train_map or train_split */
+    WindowsMap *train_map;
+    QaSplit train_split, dev;
+    uint8_t *keep;           /* [total heads + total ffn] */
+    Predictions *pred;       /* the final predictions */
+    PruneResult *res;
+} PruneWork;
+
+static void prune_work_free(PruneWork *w) {
+    windows_unmap(w->train_map);
+    qa_split_free(&w->train_split);
+    qa_split_free(&w->dev);
+    tokenizer_free(w->tok);
+    bert_free(w->teacher);
+    bert_free(w->source);
+    bert_free(w->pruned);
+    free(w->keep);
+    predictions_free(w->pred);
+}
+
+/* ---------------------------------------------------------------- load */
+
+/* Builds the training windows (or maps them from data->windows_dir). With the cache set and
+ * no file for their content key yet, the built windows are written there for later points. */
+static int load_train_windows(PruneWork *w) {
+    const DataPaths *d = w->data;
+    char key[HASH_HEX], path[4300];
+    if (*d->windows_dir) {
+        if (windows_key(d->train, w->tok, &w->fo, key)) return QA_ERR;
+        snprintf(path, sizeof path, "%s/windows-%s.bin", d->windows_dir, key);
+        if (file_exists(path)) return windows_map(path, key, &w->train_map, &w->train);
+    }
+    progress_update("prune: tokenizing %s", d->train);
+    if (qa_split_load(d->train, w->tok, &w->fo, &w->train_split)) return QA_ERR;
+    w->train = w->train_split.data;
+    if (*d->windows_dir && (file_mkdirs(d->windows_dir) || windows_write(path, &w->train, key)))
+        return QA_ERR;
+    return QA_OK;
+}
+
+static int stage_load(PruneWork *w) {
+    if (prune_spec_check(w->spec, "prune")) return QA_ERR;
+    strategy_parse(w->spec->strategy, &w->kind);
+    finetune_parse(w->spec->finetune, &w->mode);
+    if (model_feature_opts(w->teacher_dir, &w->fo) ||
+        checkpoint_load(w->teacher_dir, &w->teacher) || tokenizer_load_dir(w->teacher_dir, &w->tok) ||
+        load_train_windows(w) || qa_split_load(w->data->dev, w->tok, &w->fo, &w->dev))
+        return QA_ERR;
+    const BertConfig *tc = bert_config(w->teacher);
+    int nh = bert_total_heads(tc), nf = bert_total_ffn(tc);
+    w->res->heads_total = nh;
+    w->res->ffn_total = nf;
+    w->res->teacher_params = bert_num_params(w->teacher);
+    w->res->teacher_flops = bert_forward_flops(tc, 1, w->fo.max_seq_len);
+    w->keep = malloc((size_t)(nh + nf + 1));
+    if (!w->keep) return qa_error("prune: out of memory");
+    return QA_OK;
+}
+
+int prune_prepare_windows(const char *teacher_dir, const DataPaths *data) {
+    PruneWork w = {.teacher_dir = teacher_dir, .data = data};
+    int rc = QA_ERR;
+    if (model_feature_opts(teacher_dir, &w.fo) ||
+        tokenizer_load_dir(teacher_dir, &w.tok) || load_train_windows(&w))
+        goto cleanup;
+    rc = QA_OK;
+cleanup:
+    progress_done();
+    prune_work_free(&w);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- teacher */
+
+/* The teacher's dev scores from its qaprune.json when they were computed on this very dev
+ * file (same bytes); QA_ERR (no message needed) otherwise. */
+static int cached_teacher_scores(const char *teacher_dir, const char *dev_path, SquadScores *s) {
+    cJSON *meta = pipeline_read_meta(teacher_dir);
+    const cJSON *h = meta ? cJSON_GetObjectItem(meta, "dev_hash") : NULL;
+    const cJSON *dev = meta ? cJSON_GetObjectItem(meta, "dev") : NULL;
+    char want[HASH_HEX];
+    int rc = QA_ERR;
+    if (cJSON_IsString(h) && dev && hash_file(dev_path, want) == QA_OK &&
+        !strcmp(want, h->valuestring)) {
+        pipeline_scores_from_json(dev, s);
+        rc = QA_OK;
+    }
+    cJSON_Delete(meta);
+    return rc;
+}
+
+static int stage_teacher(PruneWork *w) {
+    if (cached_teacher_scores(w->teacher_dir, w->data->dev, &w->res->teacher) == QA_OK)
+        return QA_OK;
+    progress_update("prune: scoring the teacher on %d dev questions", w->dev.set->n_questions);
+    return qa_evaluate(w->teacher, &w->dev, w->spec->eval_batch, NULL, NULL, &w->res->teacher,
+                       NULL);
+}
+
+/* ---------------------------------------------------------------- choose, remove */
+
+/* The optimiser settings of l0's joint training and of fine-tuning. */
+static void train_opts(const PruneSpec *spec, TrainOpts *to) {
+    train_opts_init(to);
+    to->batch_size = spec->batch_size;
+    to->lr = (float)spec->ft_lr;
+    to->seed = (uint64_t)spec->seed;
+    to->progress = pipeline_on_progress;
+}
+
+static int stage_choose(PruneWork *w) {
+    const PruneSpec *spec = w->spec;
+    StrategyOpts so = {.kind = w->kind, .head_sparsity = spec->head_sparsity,
+                       .ffn_sparsity = spec->ffn_sparsity, .seed = (uint64_t)spec->seed,
+                       .gain_batches = spec->gain_batches, .batch_size = spec->batch_size};
+    l0_opts_init(&so.l0);
+    so.l0.steps = spec->l0_steps;
+    so.l0.lr_log_alpha = (float)spec->l0_lr;
+    so.l0.lr_lambda = (float)spec->l0_lambda_lr;
+    train_opts(spec, &so.train);
+    so.train.progress_ctx = "l0";
+    if (w->kind == STRATEGY_GAIN)
+        progress_update("prune: gain importance over %d batches", spec->gain_batches);
+    double t0 = latency_now_ms();
+    L0Stats ls;
+    if (strategy_select(w->teacher, &w->train, &so, w->keep, &w->source, &ls)) return QA_ERR;
+    progress_done();
+    /* the strategy's compute (gain's gradients, l0's joint steps) is training time */
+    w->res->train_seconds += (latency_now_ms() - t0) / 1000.0;
+    if (w->kind == STRATEGY_L0) {
+        fprintf(stderr, "l0: expected sparsity heads %.3f (target %.3f), ffn %.3f (target %.3f)\n",
+                ls.exp_head_sparsity, spec->head_sparsity, ls.exp_ffn_sparsity,
+                spec->ffn_sparsity);
+    }
+    return QA_OK;
+}
+
+static int stage_remove(PruneWork *w) {
+    const BertModel *from = w->source ? w->source : w->teacher;
+    int nh = w->res->heads_total;
+    if (bert_prune(from, w->keep, w->keep + nh, &w->pruned)) return QA_ERR;
+    const BertConfig *c = bert_config(w->pruned);
+    PruneResult *r = w->res;
+    r->layers = c->num_layers;
+    for (int l = 0; l < c->num_layers; l++) {
+        r->layer_heads[l] = c->heads[l];
+        r->layer_ffn[l] = c->ffn[l];
+    }
+    r->heads_kept = bert_total_heads(c);
+    r->ffn_kept = bert_total_ffn(c);
+    r->params = bert_num_params(w->pruned);
+    r->flops = bert_forward_flops(c, 1, w->fo.max_seq_len);
+    bert_free(w->source); /* the pruned copy holds what is needed */
+    w->source = NULL;
+    progress_update("prune: scoring the pruned model");
+    /* without fine-tuning these are the final predictions too */
+    Predictions **pred = w->mode == FINETUNE_NONE || w->spec->ft_steps == 0 ? &w->pred : NULL;
+    return qa_evaluate(w->pruned, &w->dev, w->spec->eval_batch, NULL, NULL, &r->pruned, pred);
+}
+
+/* ---------------------------------------------------------------- finetune, score */
+
+static int stage_finetune(PruneWork *w) {
+    if (w->mode == FINETUNE_NONE || w->spec->ft_steps == 0) return QA_OK;
+    TrainOpts to;
+    train_opts(w->spec, &to);
+    to.steps = w->spec->ft_steps;
+    to.progress_ctx = "fine-tune";
+    if (w->mode == FINETUNE_DISTILL) {
+        to.teacher = w->teacher; /* run on each batch: only the windows trained on */
+        to.distill_alpha = (float)w->spec->distill_alpha;
+        to.distill_temp = (float)w->spec->distill_temp;
+    }
+    TrainStats ts;
+    if (train_qa(w->pruned, &w->train, &to, &ts)) return QA_ERR;
+    progress_done();
+    w->res->train_seconds += ts.seconds;
+    return QA_OK;
+}
+
+static int stage_score(PruneWork *w) {
+    if (w->pred) { /* not fine-tuned: the pruned model's scores are final */
+        w->res->final = w->res->pruned;
+        return QA_OK;
+    }
+    progress_update("prune: scoring the fine-tuned model");
+    int rc = qa_evaluate(w->pruned, &w->dev, w->spec->eval_batch, NULL, NULL, &w->res->final,
+                         &w->pred);
+    progress_done();
+    return rc;
+}
+
+/* ---------------------------------------------------------------- save */
+
+/* OUT/qaprune.json: the teacher's feature settings (not its cache identity or scores). */
+static int save_meta(const PruneWork *w, const char *out_dir) {
+    cJSON *meta = pipeline_read_meta(w->teacher_dir);
+    if (!meta) return QA_OK;
+    cJSON_DeleteItemFromObject(meta, "hash");
+    cJSON_DeleteItemFromObject(meta, "dev_hash");
+    cJSON_DeleteItemFromObject(meta, "dev");
+    cJSON_DeleteItemFromObject(meta, "train_seconds");
+    cJSON_DeleteItemFromObject(meta, "format");
+    cJSON_AddStringToObject(meta, "format", "qaprune pruned v1");
+    char *mt = cJSON_Print(meta), path[4096];
+    cJSON_Delete(meta);
+    int rc = !mt ? qa_error("%s: out of memory", out_dir)
+                 : path_join(path, sizeof path, out_dir, "qaprune.json") ||
+                       file_write_atomic(path, mt, strlen(mt));
+    free(mt);
+    return rc ? QA_ERR : QA_OK;
+}
+
+static int stage_save(PruneWork *w, const char *out_dir) {
+    char path[4096], na_path[4096];
+    if (file_mkdirs(out_dir) || checkpoint_save_files(w->pruned, out_dir, tokenizer_files(w->tok)) ||
+        path_join(path, sizeof path, out_dir, "predictions.json") ||
+        path_join(na_path, sizeof na_path, out_dir, "na_prob.json") ||
+        predictions_write(w->pred, path, na_path))
+        return QA_ERR;
+    char *ej = squad_scores_json(&w->res->final);
+    int rc = !ej || path_join(path, sizeof path, out_dir, "eval.json") ||
+             file_write_atomic(path, ej, strlen(ej));
+    free(ej);
+    return rc ? QA_ERR : save_meta(w, out_dir);
+}
+
+/* ---------------------------------------------------------------- the point */
+
+int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
+              const char *out_dir, int threads, PruneResult *res) {
+    memset(res, 0, sizeof *res);
+    PruneWork w = {.spec = spec, .teacher_dir = teacher_dir, .data = data, .res = res};
+    ops_set_threads(threads);
+    int rc = stage_load(&w) || stage_teacher(&w) || stage_choose(&w) || stage_remove(&w) ||
+                     stage_finetune(&w) || stage_score(&w) || (out_dir && stage_save(&w, out_dir))
+                 ? QA_ERR
+                 : QA_OK;
+    progress_done();
+    prune_work_free(&w);
+    return rc;
+}
