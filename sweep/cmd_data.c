@@ -1,7 +1,7 @@
 /* sweep/cmd_data.c: the data commands of bin/sweep.
  *   sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]
  *   sweep tokenize --model DIR | --vocab FILE [--merges FILE] | --tokenizer-json FILE [--tokens]
- *   sweep gen-data --out DIR --seed S [--train N] [--dev M]
+ *   sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1] [--bpe-merges K]
  * Results go to stdout; the resolved settings and errors go to stderr. */
 #include <errno.h>
 #include <stdint.h>
@@ -14,7 +14,9 @@
 #include "core/qa/squad.h"
 #include "core/qa/squad_metric.h"
 #include "core/qa/synth.h"
+#include "core/text/bpe_train.h"
 #include "core/text/tokenizer.h"
+#include "core/util/fileio.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 
@@ -169,15 +171,44 @@ int cmd_tokenize(int argc, char **argv) {
 
 static const char gen_data_usage[] =
     "usage: sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1]\n"
+    "                      [--bpe-merges K]\n"
     "  Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
     "  with DIR/vocab.txt covering both; the same seed gives the same files.\n"
     "  --train (default 200000) and --dev (2000) count questions. --lookup 1 (default) adds\n"
     "  two lookup questions per training paragraph (\"Where is X mentioned?\", \"What does\n"
-    "  the text say about X?\"), part of the --train count; dev.json never has them.\n";
+    "  the text say about X?\"), part of the --train count; dev.json never has them.\n"
+    "  --bpe-merges K (default 0: none) also writes DIR/vocab.json and DIR/merges.txt, a\n"
+    "  byte-level BPE (RoBERTa layout) of K merges learnt on train.json and dev.json.\n";
+
+/* A byte-level BPE of n_merges merges learnt on the contexts and questions of
+ * dir/train.json and dir/dev.json, written as dir/vocab.json and dir/merges.txt. Returns the
+ * merges learnt, or QA_ERR. */
+static int write_bpe(const char *dir, int n_merges) {
+    static const char *const splits[2] = {"train.json", "dev.json"};
+    char path[4096], merges[4096];
+    BpeTrainer *t = NULL;
+    int rc = bpe_trainer_new(&t);
+    for (int s = 0; s < 2 && rc == QA_OK; s++) {
+        SquadSet *set = NULL;
+        rc = path_join(path, sizeof path, dir, splits[s]) || squad_load(path, &set) ? QA_ERR : QA_OK;
+        for (int i = 0; rc == QA_OK && i < set->n_paragraphs; i++)
+            rc = bpe_trainer_add(t, set->contexts[i], strlen(set->contexts[i]));
+        for (int i = 0; rc == QA_OK && i < set->n_questions; i++)
+            rc = bpe_trainer_add(t, set->questions[i].question, strlen(set->questions[i].question));
+        squad_free(set);
+    }
+    if (rc == QA_OK && (path_join(path, sizeof path, dir, "vocab.json") ||
+                        path_join(merges, sizeof merges, dir, "merges.txt")))
+        rc = QA_ERR;
+    if (rc == QA_OK) rc = bpe_trainer_write(t, n_merges, path, merges);
+    bpe_trainer_free(t);
+    return rc;
+}
 
 int cmd_gen_data(int argc, char **argv) {
     const char *out_dir = NULL, *v;
     long seed = -1, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV, lookup = 1;
+    long bpe_merges = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(gen_data_usage, stdout);
@@ -192,6 +223,9 @@ int cmd_gen_data(int argc, char **argv) {
         } else if (!strcmp(argv[i], "--lookup")) {
             if (!(v = cli_value("gen-data", argc, argv, &i))) return 2;
             if (cli_int("gen-data", argv[i - 1], v, 0, 1, &lookup)) return 2;
+        } else if (!strcmp(argv[i], "--bpe-merges")) {
+            if (!(v = cli_value("gen-data", argc, argv, &i))) return 2;
+            if (cli_int("gen-data", argv[i - 1], v, 0, 1000000L, &bpe_merges)) return 2;
         } else {
             fprintf(stderr, "sweep gen-data: unknown argument '%s'\n%s", argv[i], gen_data_usage);
             return 2;
@@ -201,13 +235,22 @@ int cmd_gen_data(int argc, char **argv) {
         fprintf(stderr, "sweep gen-data: --out and --seed are required\n%s", gen_data_usage);
         return 2;
     }
-    fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions, lookup %ld\n",
-            out_dir, seed, n_train, n_dev, lookup);
+    fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions, "
+            "lookup %ld, bpe merges %ld\n", out_dir, seed, n_train, n_dev, lookup, bpe_merges);
     if (synth_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev, (int)lookup)) {
         fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
         return 1;
     }
     fprintf(stderr, "gen-data: wrote %s/train.json, %s/dev.json, %s/vocab.txt\n", out_dir,
             out_dir, out_dir);
+    if (bpe_merges > 0) {
+        int learnt = write_bpe(out_dir, (int)bpe_merges);
+        if (learnt < 0) {
+            fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
+            return 1;
+        }
+        fprintf(stderr, "gen-data: wrote %s/vocab.json, %s/merges.txt (%d merges)\n", out_dir,
+                out_dir, learnt);
+    }
     return 0;
 }

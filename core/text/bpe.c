@@ -264,6 +264,22 @@ static int piece_end(const int32_t *c, int n, int i) {
     return i + 1; /* not reached: every code point is in one of the classes */
 }
 
+int bpe_pretokenize(const char *text, size_t len, int (*fn)(void *ctx, int start, int end),
+                    void *ctx) {
+    int32_t *cps = NULL;
+    int *bstart = NULL, n = 0, rc = QA_OK;
+    if (len > INT_MAX / 4) return qa_error("bpe: text of %zu bytes is too long", len);
+    if (text_decode(text, len, &cps, &n, &bstart)) return QA_ERR;
+    for (int i = 0; i < n && !rc;) {
+        int end = piece_end(cps, n, i);
+        rc = fn(ctx, bstart[i], bstart[end]);
+        i = end;
+    }
+    free(cps);
+    free(bstart);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- merging */
 
 /* Merges the symbols sym[0..*n) (ids) with byte lengths len[] in place (see bpe.h step 4). */

@@ -67,6 +67,12 @@ BpeOpts bpe_opts(const BpeModel *b);
  * one model must not be used by two threads at once. */
 int bpe_encode(BpeModel *b, const char *text, size_t len, TextToken **out, int *n);
 
+/* Step 2 alone (no prefix space): calls fn(ctx, start, end) with the byte span of every piece
+ * of text[0..len) in order; stops at and returns the first non-zero result of fn. QA_ERR
+ * when out of memory. For the trainer (bpe_train.h). */
+int bpe_pretokenize(const char *text, size_t len, int (*fn)(void *ctx, int start, int end),
+                    void *ctx);
+
 /* Appends the bytes of token id to buf (room for its length needed: at most 4 bytes per
  * character of its string) and returns how many were written: the inverse of step 3, so
  * the concatenated bytes of a text's tokens are the text. -1 for an unknown id. */
