@@ -7,7 +7,7 @@
  *   - `sweep eval` gives its answer texts and no-answer scores (1e-4), and the same with
  *     tokenizer.json as the only tokenizer file;
  *   - `sweep prune` saves a checkpoint with copies of every tokenizer file, which `sweep
- *     eval` scores exactly as prune reported;
+ *     eval` scores exactly as prune reported; a whole `sweep run` with it as the teacher;
  *   - a bad merges.txt: one line naming the file, exit 1, nothing written. */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -233,6 +233,24 @@ static void test_cli(const char *bin) {
     CHECK(same_file(a, b), "and gives the same predictions");
     cJSON_Delete(ja);
     cJSON_Delete(jb);
+
+    /* a whole sweep with this RoBERTa as the teacher: every point done (latency included) */
+    char grid[700], cwd[4096];
+    snprintf(grid, sizeof grid, "%s/grid.json", dir);
+    FILE *g = fopen(grid, "w");
+    if (g && getcwd(cwd, sizeof cwd)) {
+        fprintf(g, "{\"out\": \"%s/sweep\", \"data\": {\"train\": \"%s/%s/train.json\", "
+                "\"dev\": \"%s/%s/dev.json\"}, \"teacher\": {\"checkpoint\": \"%s/%s\"},\n"
+                " \"axes\": {\"strategy\": [\"random\", \"gain\", \"l0\"], \"targets\": "
+                "[{\"heads\": 0.25, \"ffn\": 0.5}], \"finetune\": [\"none\", \"distill\"]},\n"
+                " \"prune\": {\"ft_steps\": 4, \"l0_steps\": 4, \"gain_batches\": 2, "
+                "\"batch_size\": 4}, \"bench\": {\"repeats\": 3, \"warmup\": 1}, "
+                "\"threads\": 1}\n", dir, cwd, DATA, cwd, DATA, cwd, CK);
+        fclose(g);
+    }
+    rc = run(out, sizeof out, "%s run %s --jobs 1", bin, grid);
+    CHECK(rc == 0 && strstr(out, "points of this grid: 6 done, 0 failed"),
+          "sweep run with a RoBERTa teacher: %s", out + (strlen(out) > 600 ? strlen(out) - 600 : 0));
 
     /* a merges.txt naming a token that is not in vocab.json */
     rc = run(out, sizeof out, "mkdir -p %s/bad && ln -sf $PWD/%s/config.json $PWD/%s/model.safetensors "

@@ -35,10 +35,10 @@ int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
         goto cleanup;
     }
     int32_t *types = ids + N, *mask = types + N;
-    int V = bert_config(teacher)->vocab_size;
+    int V = bert_config(teacher)->vocab_size, two_types = bert_config(teacher)->type_vocab_size > 1;
     for (int i = 0; i < N; i++) {
         ids[i] = (int32_t)((i * 7919 + 13) % V);
-        types[i] = i % o->seq >= o->seq / 4;
+        types[i] = two_types && i % o->seq >= o->seq / 4; /* RoBERTa has one token type */
         mask[i] = 1;
     }
     BertBatch b = {o->batch, o->seq, ids, types, mask};
