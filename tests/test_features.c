@@ -215,6 +215,14 @@ static void test_roberta_windows(void) {
     if (!f) goto cleanup;
     CHECK(f->input_ids[15] == 258 && f->input_ids[16] == 257 && f->mask[15] == 1 &&
           f->mask[16] == 0, "padding after </s>");
+    /* a tokenizer_config.json model_max_length below max_seq_len is an error */
+    Tokenizer *short_tok = NULL;
+    Features *none = NULL;
+    tf.config = write_tmp("r_config.json", "{\"model_max_length\": 16}");
+    CHECK(tokenizer_load(&tf, &short_tok) == 0 && features_build(set, short_tok, &fo2, &none) &&
+              !none && strstr(qa_last_error(), "max_seq_len 20 exceeds the tokenizer's "
+                              "model_max_length 16"), "model_max_length: %s", qa_last_error());
+    tokenizer_free(short_tok);
     int32_t pos[20]; /* a config.json with pad_token_id 257 (this vocabulary's <pad>) */
     bert_position_ids(pos, f->input_ids, 1, 20, 258);
     CHECK(pos[0] == 258 && pos[15] == 273 && pos[16] == 257 && pos[19] == 257,

@@ -174,6 +174,10 @@ int features_build(const SquadSet *set, Tokenizer *tok, const FeatureOpts *opts,
     const InputFormat *fmt = tokenizer_format(tok);
     int n_special = 2 + fmt->seps_between; /* cls, the separators, the final sep */
     int max_doc = opts->max_seq_len - opts->max_query_len - n_special;
+    int max_len = tokenizer_model_max_length(tok);
+    if (max_len > 0 && opts->max_seq_len > max_len)
+        return qa_error("features: max_seq_len %d exceeds the tokenizer's model_max_length %d "
+                        "(tokenizer_config.json)", opts->max_seq_len, max_len);
     if (opts->max_query_len < 1 || max_doc < 1 || opts->doc_stride < 1)
         return qa_error("features: max_seq_len %d leaves no room for the context after a "
                         "question of up to %d tokens (or doc_stride %d < 1)", opts->max_seq_len,

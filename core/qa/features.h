@@ -64,7 +64,7 @@ typedef struct {
 } Features;
 
 /* Builds the windows of every question of set with tok (its cls, sep and pad tokens must
- * exist: tokenizer_check_special). On success *out gets new Features (all arrays owned; free
+ * exist: tokenizer_check_special; max_seq_len must not exceed its model_max_length). On success *out gets new Features (all arrays owned; free
  * with features_free()) and 0 is returned; QA_ERR on bad options, missing special tokens or
  * when out of memory. */
 int features_build(const SquadSet *set, Tokenizer *tok, const FeatureOpts *opts,

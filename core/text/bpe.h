@@ -14,7 +14,9 @@
  *   4. merges by rank: the adjacent pair of symbols with the lowest merge rank is merged,
  *      every non-overlapping occurrence from left to right, until no pair has a rank;
  *      results are cached per piece.
- * There are no unknown tokens: every byte has a symbol (required when loading).
+ * There are no unknown tokens: every byte has a symbol (required when loading). Text like
+ * "<s>" in the input is ordinary text, as in the WordPiece tokenizer (Hugging Face would
+ * match its added tokens there first; SQuAD text does not hold them).
  *
  * Spans: every token carries the BYTE span [start, end) of the original text it came from,
  * widened to whole UTF-8 characters (a character split over two tokens is in both spans,
