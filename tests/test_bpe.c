@@ -7,6 +7,8 @@
  *     same ids and spans;
  *   - a small hand-made vocabulary: pre-tokenisation cases, merge order, add_prefix_space,
  *     trim_offsets, special tokens from tokenizer_config.json / special_tokens_map.json;
+ *   - WordPiece from vocab.txt (casing inferred, or read from tokenizer_config.json) and from
+ *     tokenizer.json (its normalizer's lowercase, overridden by tokenizer_config.json);
  *   - bad files: one line naming the file and what is wrong. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -290,6 +292,56 @@ static void test_small(void) {
     tokenizer_free(t);
 }
 
+/* ---------------------------------------------------------------- WordPiece files */
+
+/* ids of text through the tokenizer in directory sub, as "5 6 ..." */
+static void expect_ids(const char *sub, const char *text, const char *want, int lowercase) {
+    Tokenizer *t = small_dir(sub);
+    TextToken *tk = NULL;
+    int n = 0;
+    char got[256] = "";
+    if (!t) return;
+    CHECK(tokenizer_kind(t) == TOKENIZER_WORDPIECE && !strcmp(tokenizer_format(t)->name, "bert"),
+          "%s: WordPiece, BERT format", sub);
+    CHECK(tokenizer_lowercase(t) == lowercase, "%s: lowercase %d", sub, tokenizer_lowercase(t));
+    CHECK(tokenizer_encode(t, text, strlen(text), &tk, &n) == QA_OK, "%s", qa_last_error());
+    for (int i = 0; i < n; i++) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%d", i ? " " : "", tk[i].id);
+    CHECK(!strcmp(got, want), "%s: '%s' -> '%s', want '%s'", sub, text, got, want);
+    free(tk);
+    tokenizer_free(t);
+}
+
+static void test_wordpiece_files(void) {
+    static const char vocab[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\nworld\nHello\n##s\n";
+    static const char json[] =
+        "{\"model\": {\"type\": \"WordPiece\", \"unk_token\": \"[UNK]\", "
+        "\"continuing_subword_prefix\": \"##\", \"vocab\": {\"[PAD]\": 0, \"[UNK]\": 1, "
+        "\"[CLS]\": 2, \"[SEP]\": 3, \"[MASK]\": 4, \"hello\": 5, \"world\": 6, \"Hello\": 7, "
+        "\"##s\": 8}}, \"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": %s}}";
+    char buf[1024];
+    /* a bare vocab.txt: casing inferred from its entries ("Hello" makes it cased) */
+    file_mkdirs(tmp_path("w1"));
+    write_tmp("w1/vocab.txt", vocab);
+    expect_ids("w1", "Hello worlds", "7 6 8", 0);
+    /* tokenizer_config.json says do_lower_case: no guessing */
+    file_mkdirs(tmp_path("w2"));
+    write_tmp("w2/vocab.txt", vocab);
+    write_tmp("w2/tokenizer_config.json", "{\"do_lower_case\": true}");
+    expect_ids("w2", "Hello worlds", "5 6 8", 1);
+    /* tokenizer.json alone: its BertNormalizer's lowercase */
+    file_mkdirs(tmp_path("w3"));
+    snprintf(buf, sizeof buf, json, "false");
+    write_tmp("w3/tokenizer.json", buf);
+    expect_ids("w3", "Hello worlds", "7 6 8", 0);
+    file_mkdirs(tmp_path("w4"));
+    snprintf(buf, sizeof buf, json, "true");
+    write_tmp("w4/tokenizer.json", buf);
+    expect_ids("w4", "Hello worlds", "5 6 8", 1);
+    /* ... overridden by tokenizer_config.json, as transformers' BertTokenizerFast does */
+    write_tmp("w4/tokenizer_config.json", "{\"do_lower_case\": false}");
+    expect_ids("w4", "Hello worlds", "7 6 8", 0);
+}
+
 /* ---------------------------------------------------------------- bad files */
 
 static void expect_fail(const TokenizerFiles *f, const char *dir_path, const char *a, const char *b) {
@@ -342,6 +394,7 @@ int main(void) {
     }
     test_gpt2();
     test_small();
+    test_wordpiece_files();
     test_bad();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
