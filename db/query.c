@@ -1,7 +1,8 @@
-/* db/query.c: printing SQL results as tables, and the point lists the charts read
- * (contract in results.h). */
+/* db/query.c: printing SQL results as tables, CSV or JSON, and the point lists the charts
+ * read (contract in results.h). */
 #include "db/results.h"
 
+#include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -135,19 +136,157 @@ cleanup:
     return rc;
 }
 
-int db_query_print(Db *db, const char *sql, FILE *out) {
+/* ---------------------------------------------------------------- CSV and JSON */
+
+/* The shortest %.Ng (N = 15..17) of a finite x that strtod reads back as x, into buf. */
+static void real_text(double x, char *buf, size_t n) {
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
+/* A blob's bytes as lowercase hex; a new string, or NULL when out of memory. */
+static char *blob_hex(sqlite3_stmt *st, int c) {
+    const unsigned char *b = sqlite3_column_blob(st, c);
+    int n = sqlite3_column_bytes(st, c);
+    char *s = malloc(2 * (size_t)n + 1);
+    if (!s) return NULL;
+    for (int i = 0; i < n; i++) snprintf(s + 2 * i, 3, "%02x", b[i]);
+    s[2 * n] = '\0';
+    return s;
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a double quote, CR or LF. */
+static void csv_field(const char *s, FILE *out) {
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+static int csv_row(Db *db, sqlite3_stmt *st, int ncol, FILE *out) {
+    char buf[64];
+    for (int c = 0; c < ncol; c++) {
+        if (c) fputc(',', out);
+        switch (sqlite3_column_type(st, c)) {
+        case SQLITE_NULL: break;
+        case SQLITE_INTEGER:
+            fprintf(out, "%lld", (long long)sqlite3_column_int64(st, c));
+            break;
+        case SQLITE_FLOAT:
+            real_text(sqlite3_column_double(st, c), buf, sizeof buf);
+            fputs(buf, out);
+            break;
+        case SQLITE_BLOB: {
+            char *hex = blob_hex(st, c);
+            if (!hex) return qa_error("%s: query: out of memory", db->path);
+            fputs(hex, out);
+            free(hex);
+            break;
+        }
+        default: {
+            const char *t = (const char *)sqlite3_column_text(st, c);
+            csv_field(t ? t : "", out);
+        }
+        }
+    }
+    fputs("\r\n", out);
+    return QA_OK;
+}
+
+/* The value of column c as a new cJSON item (NULL when out of memory). Integers go in as raw
+ * text so that 64-bit values stay exact (cJSON keeps numbers as doubles). */
+static cJSON *json_value(sqlite3_stmt *st, int c) {
+    char buf[64];
+    switch (sqlite3_column_type(st, c)) {
+    case SQLITE_NULL: return cJSON_CreateNull();
+    case SQLITE_INTEGER:
+        snprintf(buf, sizeof buf, "%lld", (long long)sqlite3_column_int64(st, c));
+        return cJSON_CreateRaw(buf);
+    case SQLITE_FLOAT: {
+        double x = sqlite3_column_double(st, c);
+        if (!isfinite(x)) return cJSON_CreateNull();
+        real_text(x, buf, sizeof buf);
+        return cJSON_CreateRaw(buf);
+    }
+    case SQLITE_BLOB: {
+        char *hex = blob_hex(st, c);
+        cJSON *v = hex ? cJSON_CreateString(hex) : NULL;
+        free(hex);
+        return v;
+    }
+    default: {
+        const char *t = (const char *)sqlite3_column_text(st, c);
+        return cJSON_CreateString(t ? t : "");
+    }
+    }
+}
+
+/* The current row as one JSON object printed to out. */
+static int json_row(Db *db, sqlite3_stmt *st, int ncol, FILE *out) {
+    cJSON *row = cJSON_CreateObject();
+    int ok = row != NULL;
+    for (int c = 0; ok && c < ncol; c++) {
+        cJSON *v = json_value(st, c);
+        ok = v && cJSON_AddItemToObject(row, sqlite3_column_name(st, c), v);
+        if (!ok) cJSON_Delete(v);
+    }
+    char *text = ok ? cJSON_PrintUnformatted(row) : NULL;
+    cJSON_Delete(row);
+    if (!text) return qa_error("%s: query: out of memory", db->path);
+    fputs(text, out);
+    free(text);
+    return QA_OK;
+}
+
+/* Steps one prepared statement to the end, printing its rows as CSV or JSON as they come. */
+static int stream_statement(Db *db, sqlite3_stmt *st, DbFormat fmt, FILE *out) {
+    int ncol = sqlite3_column_count(st), step, rows = 0;
+    if (ncol > 0 && fmt == DB_FORMAT_CSV) {
+        for (int c = 0; c < ncol; c++) {
+            if (c) fputc(',', out);
+            csv_field(sqlite3_column_name(st, c), out);
+        }
+        fputs("\r\n", out);
+    }
+    if (ncol > 0 && fmt == DB_FORMAT_JSON) fputc('[', out);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (ncol == 0) continue;
+        if (fmt == DB_FORMAT_JSON && rows) fputc(',', out);
+        if ((fmt == DB_FORMAT_CSV ? csv_row : json_row)(db, st, ncol, out)) return QA_ERR;
+        rows++;
+    }
+    if (ncol > 0 && fmt == DB_FORMAT_JSON) fputs("]\n", out);
+    if (step != SQLITE_DONE) return qa_error("%s: SQL error: %s", db->path, sqlite3_errmsg(db->h));
+    return QA_OK;
+}
+
+int db_query_write(Db *db, const char *sql, DbFormat fmt, FILE *out) {
     const char *tail = sql;
     while (tail && *tail) {
         sqlite3_stmt *st;
         const char *next;
         if (sqlite3_prepare_v2(db->h, tail, -1, &st, &next) != SQLITE_OK)
             return qa_error("%s: SQL error: %s", db->path, sqlite3_errmsg(db->h));
-        int rc = st ? print_statement(db, st, out) : QA_OK;
+        int rc = !st ? QA_OK
+                 : fmt == DB_FORMAT_TABLE ? print_statement(db, st, out)
+                                          : stream_statement(db, st, fmt, out);
         sqlite3_finalize(st);
         if (rc) return QA_ERR;
         tail = next;
     }
     return QA_OK;
+}
+
+int db_query_print(Db *db, const char *sql, FILE *out) {
+    return db_query_write(db, sql, DB_FORMAT_TABLE, out);
 }
 
 /* ---------------------------------------------------------------- points for the charts */

@@ -126,11 +126,26 @@ int db_get_meta(Db *db, const char *key, char *buf, size_t cap, int *found);
  * pointer may be NULL. */
 int db_counts(Db *db, int only_grid, int *pending, int *running, int *done, int *failed);
 
-/* Runs sql (one or more statements) and prints each statement that yields columns as a table:
- * a header, a rule, one aligned row per result row (numbers right-aligned, NULL as "NULL",
- * reals with 6 significant digits), or "(no rows)". A statement without columns prints
- * "(N rows changed)" when it changed rows. An SQL error is QA_ERR with SQLite's message; the
- * statements before it have taken effect. */
+/* Output formats of db_query_write (as sqlite3's .mode table, csv and json). */
+typedef enum {
+    DB_FORMAT_TABLE, /* a header, a rule, one aligned row per result row (numbers right-aligned,
+                      * NULL as "NULL", reals with 6 significant digits), or "(no rows)"; a
+                      * statement without columns prints "(N rows changed)" when it changed rows */
+    DB_FORMAT_CSV,   /* RFC 4180: a header line of column names, then one line per row, lines
+                      * ending in CRLF; a field holding a comma, a double quote, CR or LF is
+                      * quoted, its quotes doubled; NULL is an empty field; reals in the
+                      * shortest form that reads back to the same double; blobs as hex */
+    DB_FORMAT_JSON   /* per statement one line holding an array of objects (column name ->
+                      * value): integers and reals as JSON numbers (reals as in CSV; an infinite
+                      * real is null), text as strings, NULL as null, blobs as hex strings */
+} DbFormat;
+
+/* Runs sql (one or more statements) and prints what each statement that yields columns
+ * returns in format fmt (statements without columns print nothing in CSV and JSON). An SQL
+ * error is QA_ERR with SQLite's message; the statements before it have taken effect and
+ * their output is printed. */
+int db_query_write(Db *db, const char *sql, DbFormat fmt, FILE *out);
+/* db_query_write(db, sql, DB_FORMAT_TABLE, out). */
 int db_query_print(Db *db, const char *sql, FILE *out);
 
 /* The (teacher, data) groups that have done runs, by teacher and data name; with

@@ -44,67 +44,50 @@ cleanup:
     return rc;
 }
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: sweep bench [--layers 12] [--hidden 768] [--heads 12] [--ffn 3072]\n"
-            "                   [--seq 384] [--batch 1] [--threads 1] [--mode forward|train]\n"
-            "                   [--heads-per-layer JSON] [--ffn-per-layer JSON]\n"
-            "                   [--reps 10] [--warmup 2] [--vocab 30522]\n");
-}
-
+/* Fills o from argv: CLI_CONTINUE, or the exit code (0 after --help, 2 after an error). */
 static int parse_opts(int argc, char **argv, BenchOpts *o) {
     *o = (BenchOpts){12, 768, 12, 3072, 384, 1, 1, 10, 2, 30522, NULL, NULL, "forward"};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int *ip = !strcmp(a, "--layers")    ? &o->layers
-                  : !strcmp(a, "--hidden")  ? &o->hidden
-                  : !strcmp(a, "--heads")   ? &o->heads
-                  : !strcmp(a, "--ffn")     ? &o->ffn
-                  : !strcmp(a, "--seq")     ? &o->seq
-                  : !strcmp(a, "--batch")   ? &o->batch
-                  : !strcmp(a, "--threads") ? &o->threads
-                  : !strcmp(a, "--reps")    ? &o->reps
-                  : !strcmp(a, "--warmup")  ? &o->warmup
-                  : !strcmp(a, "--vocab")   ? &o->vocab
-                                            : NULL;
-        const char **sp = !strcmp(a, "--heads-per-layer") ? &o->heads_per_layer
-                          : !strcmp(a, "--ffn-per-layer") ? &o->ffn_per_layer
-                          : !strcmp(a, "--mode")          ? &o->mode
-                                                          : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 1;
-        }
-        if ((!ip && !sp) || !v) {
-            fprintf(stderr, "sweep bench: %s '%s'\n", v ? "unknown option" : "missing value for",
-                    a);
-            usage(stderr);
-            return 2;
-        }
-        if (ip) {
-            long x;
-            if (cli_int("bench", a, v, 0, 1000000, &x)) return 2;
-            *ip = (int)x;
-        } else {
-            *sp = v;
-        }
-        i++;
-    }
+    const long MAX = 1000000;
+    const CliOpt opts[] = {
+        {"layers", CLI_INT, &o->layers, 0, MAX, "L", "encoder layers", CLI_OPTIONAL},
+        {"hidden", CLI_INT, &o->hidden, 0, MAX, "C", "hidden size", CLI_OPTIONAL},
+        {"heads", CLI_INT, &o->heads, 0, MAX, "NH", "attention heads per layer", CLI_OPTIONAL},
+        {"ffn", CLI_INT, &o->ffn, 0, MAX, "F", "FFN width per layer", CLI_OPTIONAL},
+        {"seq", CLI_INT, &o->seq, 1, MAX, "T", "tokens per sequence", CLI_OPTIONAL},
+        {"batch", CLI_INT, &o->batch, 1, MAX, "B", "sequences per step", CLI_OPTIONAL},
+        {"threads", CLI_INT, &o->threads, 1, 256, "N", "threads for GEMMs and loops",
+         CLI_OPTIONAL},
+        {"mode", CLI_STRING, &o->mode, 0, 0, "forward|train",
+         "time a forward, or a training step (forward, backward, AdamW)", CLI_OPTIONAL},
+        {"heads-per-layer", CLI_STRING, &o->heads_per_layer, 0, 0, "JSON",
+         "a list of L head counts (a pruned shape; default: --heads in every layer)",
+         CLI_OPTIONAL},
+        {"ffn-per-layer", CLI_STRING, &o->ffn_per_layer, 0, 0, "JSON",
+         "a list of L FFN widths (default: --ffn in every layer)", CLI_OPTIONAL},
+        {"reps", CLI_INT, &o->reps, 1, MAX, "N", "timed repeats (the median is reported)",
+         CLI_OPTIONAL},
+        {"warmup", CLI_INT, &o->warmup, 0, MAX, "N", "untimed steps first", CLI_OPTIONAL},
+        {"vocab", CLI_INT, &o->vocab, 1, MAX, "V", "vocabulary size", CLI_OPTIONAL},
+    };
+    const CliSpec cli = {
+        .cmd = "bench",
+        .about = "Times the engine on random weights for one shape and prints one JSON line.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+    };
+    int rc = cli_parse(&cli, argc, argv, NULL);
+    if (rc != CLI_CONTINUE) return rc;
     if (strcmp(o->mode, "forward") && strcmp(o->mode, "train")) {
         fprintf(stderr, "sweep bench: --mode must be forward or train, got '%s'\n", o->mode);
         return 2;
     }
-    if (o->threads < 1 || o->reps < 1 || o->seq < 1 || o->batch < 1) {
-        fprintf(stderr, "sweep bench: --threads, --reps, --seq and --batch must be >= 1\n");
-        return 2;
-    }
-    return 0;
+    return CLI_CONTINUE;
 }
 
 int cmd_bench(int argc, char **argv) {
     BenchOpts o;
     int rc = parse_opts(argc, argv, &o);
-    if (rc) return rc == 1 ? 0 : rc;
+    if (rc != CLI_CONTINUE) return rc;
     BertConfig cfg;
     bert_config_init(&cfg, o.vocab, o.seq > 512 ? o.seq : 512, o.layers, o.hidden, o.heads,
                      o.ffn);

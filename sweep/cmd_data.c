@@ -1,9 +1,9 @@
-/* sweep/cmd_data.c: the data commands of bin/sweep.
+/* sweep/cmd_data.c: the data commands of bin/sweep (each one's option table is its --help).
  *   sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]
- *   sweep tokenize --model DIR | --vocab FILE [--merges FILE] | --tokenizer-json FILE [--tokens]
+ *   sweep tokenize (--model DIR | --vocab FILE [--merges FILE] | --tokenizer-json FILE)
+ *                  [--tokens] [--cased | --uncased]
  *   sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1] [--bpe-merges K]
  * Results go to stdout; the resolved settings and errors go to stderr. */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,52 +20,27 @@
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 
-/* Parses a whole-string number into *out; returns 0, or 2 (usage error) after a message. */
-static int parse_double(const char *cmd, const char *opt, const char *s, double *out) {
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    if (errno || end == s || *end) {
-        fprintf(stderr, "sweep %s: %s: expected a number, got '%s'\n", cmd, opt, s);
-        return 2;
-    }
-    return 0;
-}
-
-static const char score_usage[] =
-    "usage: sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]\n"
-    "  Prints the official SQuAD 2.0 evaluation (evaluate-v2.0.py) as JSON.\n"
-    "  --na-prob FILE        no-answer scores (id -> number); adds the best_* figures\n"
-    "  --na-prob-thresh T    a no-answer score above T predicts no answer (default 1.0)\n";
-
 int cmd_score(int argc, char **argv) {
     const char *files[2] = {NULL, NULL}, *na_path = NULL;
     double thresh = SQUAD_NA_PROB_THRESH;
-    int n_files = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(score_usage, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--na-prob")) {
-            if (!(na_path = cli_value("score", argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--na-prob-thresh")) {
-            if (!(v = cli_value("score", argc, argv, &i))) return 2;
-            if (parse_double("score", argv[i - 1], v, &thresh)) return 2;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "sweep score: unknown option '%s'\n%s", argv[i], score_usage);
-            return 2;
-        } else if (n_files < 2) {
-            files[n_files++] = argv[i];
-        } else {
-            fprintf(stderr, "sweep score: too many arguments\n%s", score_usage);
-            return 2;
-        }
-    }
-    if (n_files != 2) {
-        fputs(score_usage, stderr);
-        return 2;
-    }
+    const CliOpt opts[] = {
+        {"na-prob", CLI_STRING, &na_path, 0, 0, "FILE",
+         "no-answer scores (id -> number); adds the best_* figures", CLI_OPTIONAL},
+        {"na-prob-thresh", CLI_DOUBLE, &thresh, 0, 0, "T",
+         "a no-answer score above T predicts no answer", CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "score",
+        .synopsis = "DATA.json PREDICTIONS.json",
+        .about = "Prints the official SQuAD 2.0 evaluation (evaluate-v2.0.py) as JSON.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .pos = files,
+        .min_pos = 2,
+        .max_pos = 2,
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     fprintf(stderr, "score: data %s, predictions %s, na-prob %s, na-prob-thresh %g\n", files[0],
             files[1], na_path ? na_path : "(none)", thresh);
     SquadSet *set = NULL;
@@ -88,46 +63,41 @@ int cmd_score(int argc, char **argv) {
     return rc;
 }
 
-static const char tokenize_usage[] =
-    "usage: sweep tokenize (--model DIR | --vocab FILE [--merges FILE] | --tokenizer-json FILE)\n"
-    "                      [--tokens] [--cased | --uncased]\n"
-    "  Reads UTF-8 lines on stdin; prints per line the token ids separated by spaces\n"
-    "  (--tokens: the token strings), without special tokens.\n"
-    "  --model DIR           the tokenizer files of a checkpoint (tokenizer.json, or vocab.json\n"
-    "                        + merges.txt, or vocab.txt; with tokenizer_config.json and\n"
-    "                        special_tokens_map.json when present)\n"
-    "  --vocab vocab.txt     WordPiece; uncased (lowercase, strip accents) unless it has\n"
-    "                        uppercase entries; --cased / --uncased override\n"
-    "  --vocab vocab.json --merges merges.txt    byte-level BPE (GPT-2, RoBERTa)\n"
-    "  --tokenizer-json FILE a Hugging Face tokenizer.json alone\n";
-
 int cmd_tokenize(int argc, char **argv) {
     const char *vocab_path = NULL, *merges = NULL, *tj = NULL, *model = NULL;
     int tokens = 0, lowercase = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(tokenize_usage, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--vocab")) {
-            if (!(vocab_path = cli_value("tokenize", argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--merges")) {
-            if (!(merges = cli_value("tokenize", argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--tokenizer-json")) {
-            if (!(tj = cli_value("tokenize", argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--model")) {
-            if (!(model = cli_value("tokenize", argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--tokens")) {
-            tokens = 1;
-        } else if (!strcmp(argv[i], "--cased") || !strcmp(argv[i], "--uncased")) {
-            lowercase = !strcmp(argv[i], "--uncased");
-        } else {
-            fprintf(stderr, "sweep tokenize: unknown argument '%s'\n%s", argv[i], tokenize_usage);
-            return 2;
-        }
-    }
+    const CliOpt opts[] = {
+        {"model", CLI_STRING, &model, 0, 0, "DIR", "the tokenizer files of a checkpoint",
+         CLI_OPTIONAL},
+        {"vocab", CLI_STRING, &vocab_path, 0, 0, "FILE",
+         "a WordPiece vocab.txt, or a BPE vocab.json (with --merges)", CLI_OPTIONAL},
+        {"merges", CLI_STRING, &merges, 0, 0, "FILE", "the BPE merges.txt of --vocab",
+         CLI_OPTIONAL},
+        {"tokenizer-json", CLI_STRING, &tj, 0, 0, "FILE", "a Hugging Face tokenizer.json alone",
+         CLI_OPTIONAL},
+        {"tokens", CLI_FLAG, &tokens, 0, 0, NULL,
+         "print the token strings instead of ids", CLI_OPTIONAL},
+        {"cased", CLI_CONST, &lowercase, 0, 0, NULL, "keep case and accents", CLI_OPTIONAL},
+        {"uncased", CLI_CONST, &lowercase, 1, 0, NULL, "lowercase and strip accents", CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "tokenize",
+        .about =
+            "Reads UTF-8 lines on stdin; prints per line the token ids separated by spaces\n"
+            "(--tokens: the token strings), without special tokens. Give one of --model (a\n"
+            "checkpoint's tokenizer.json, or vocab.json + merges.txt, or vocab.txt, with its\n"
+            "tokenizer_config.json and special_tokens_map.json), --vocab vocab.txt (WordPiece),\n"
+            "--vocab vocab.json --merges merges.txt (byte-level BPE) or --tokenizer-json. A bare\n"
+            "vocab.txt counts as uncased unless it has uppercase entries; --cased / --uncased\n"
+            "override (WordPiece only).\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     if ((model != NULL) + (vocab_path != NULL) + (tj != NULL) != 1 || (merges && !vocab_path)) {
         fprintf(stderr, "sweep tokenize: give one of --model, --vocab (with --merges for a "
-                "vocab.json) or --tokenizer-json\n%s", tokenize_usage);
+                "vocab.json) or --tokenizer-json (see sweep tokenize --help)\n");
         return 2;
     }
     Tokenizer *v = NULL;
@@ -169,17 +139,6 @@ int cmd_tokenize(int argc, char **argv) {
     return rc;
 }
 
-static const char gen_data_usage[] =
-    "usage: sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1]\n"
-    "                      [--bpe-merges K]\n"
-    "  Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
-    "  with DIR/vocab.txt covering both; the same seed gives the same files.\n"
-    "  --train (default 200000) and --dev (2000) count questions. --lookup 1 (default) adds\n"
-    "  two lookup questions per training paragraph (\"Where is X mentioned?\", \"What does\n"
-    "  the text say about X?\"), part of the --train count; dev.json never has them.\n"
-    "  --bpe-merges K (default 0: none) also writes DIR/vocab.json and DIR/merges.txt, a\n"
-    "  byte-level BPE (RoBERTa layout) of K merges learnt on train.json and dev.json.\n";
-
 /* A byte-level BPE of n_merges merges learnt on the contexts and questions of
  * dir/train.json and dir/dev.json, written as dir/vocab.json and dir/merges.txt. Returns the
  * merges learnt, or QA_ERR. */
@@ -206,35 +165,33 @@ static int write_bpe(const char *dir, int n_merges) {
 }
 
 int cmd_gen_data(int argc, char **argv) {
-    const char *out_dir = NULL, *v;
-    long seed = -1, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV, lookup = 1;
+    const char *out_dir = NULL;
+    long seed = 0, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV, lookup = 1;
     long bpe_merges = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(gen_data_usage, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--out")) {
-            if (!(out_dir = cli_value("gen-data", argc, argv, &i))) return 2;
-        } else if (!strcmp(argv[i], "--seed") || !strcmp(argv[i], "--train") ||
-                   !strcmp(argv[i], "--dev")) {
-            long *dst = argv[i][2] == 's' ? &seed : argv[i][2] == 't' ? &n_train : &n_dev;
-            if (!(v = cli_value("gen-data", argc, argv, &i))) return 2;
-            if (cli_int("gen-data", argv[i - 1], v, 0, 100000000L, dst)) return 2;
-        } else if (!strcmp(argv[i], "--lookup")) {
-            if (!(v = cli_value("gen-data", argc, argv, &i))) return 2;
-            if (cli_int("gen-data", argv[i - 1], v, 0, 1, &lookup)) return 2;
-        } else if (!strcmp(argv[i], "--bpe-merges")) {
-            if (!(v = cli_value("gen-data", argc, argv, &i))) return 2;
-            if (cli_int("gen-data", argv[i - 1], v, 0, 1000000L, &bpe_merges)) return 2;
-        } else {
-            fprintf(stderr, "sweep gen-data: unknown argument '%s'\n%s", argv[i], gen_data_usage);
-            return 2;
-        }
-    }
-    if (!out_dir || seed < 0) {
-        fprintf(stderr, "sweep gen-data: --out and --seed are required\n%s", gen_data_usage);
-        return 2;
-    }
+    const CliOpt opts[] = {
+        {"out", CLI_STRING, &out_dir, 0, 0, "DIR",
+         "where train.json, dev.json, vocab.txt go", CLI_REQUIRED},
+        {"seed", CLI_LONG, &seed, 0, 100000000L, "S", "the generator's seed", CLI_REQUIRED},
+        {"train", CLI_LONG, &n_train, 0, 100000000L, "N", "training questions", CLI_OPTIONAL},
+        {"dev", CLI_LONG, &n_dev, 0, 100000000L, "M", "dev questions", CLI_OPTIONAL},
+        {"lookup", CLI_LONG, &lookup, 0, 1, "0|1",
+         "1: two lookup questions per training paragraph", CLI_OPTIONAL},
+        {"bpe-merges", CLI_LONG, &bpe_merges, 0, 1000000L, "K",
+         "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)", CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "gen-data",
+        .about =
+            "Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
+            "with DIR/vocab.txt covering both; the same seed gives the same files. The lookup\n"
+            "questions (\"Where is X mentioned?\", \"What does the text say about X?\") are part of\n"
+            "the --train count; dev.json never has them. --bpe-merges K also writes DIR/vocab.json\n"
+            "and DIR/merges.txt, a byte-level BPE (RoBERTa's layout) learnt on both files.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions, "
             "lookup %ld, bpe merges %ld\n", out_dir, seed, n_train, n_dev, lookup, bpe_merges);
     if (synth_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev, (int)lookup)) {

@@ -1,5 +1,6 @@
 /* sweep/cmd_model.c: `sweep teacher`, `sweep eval`, `sweep prune`: the pipeline's stages
  * one at a time (the sweep runs them for every grid point). */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,8 @@
 #include "core/model/checkpoint.h"
 #include "core/util/error.h"
 #include "core/model/ops.h"
+#include "core/model/train.h"
+#include "core/prune/strategy.h"
 #include "core/qa/qa.h"
 #include "core/text/text.h"
 #include "sweep/cli.h"
@@ -15,56 +18,45 @@
 #include "sweep/progress.h"
 #include "core/util/fileio.h"
 
-/* --threads: an integer in [1, 256]. */
-static int parse_threads(const char *v, const char *cmd, int *out) {
-    long t;
-    if (cli_int(cmd, "--threads", v, 1, 256, &t)) return 2;
-    *out = (int)t;
-    return 0;
-}
-
 static void print_scores(const char *label, const SquadScores *s) {
     printf("%-22s F1 %6.2f  EM %6.2f  HasAns F1 %6.2f  NoAns F1 %6.2f  (best F1 %6.2f)\n", label,
            s->f1, s->exact, s->has_ans_f1, s->no_ans_f1, s->best_f1);
 }
 
+/* --help's settings table of `sweep teacher`. */
+static void teacher_help(FILE *f, void *ctx) {
+    TeacherSpec s;
+    teacher_spec_default(&s);
+    spec_print(f, "settings for --config (defaults):", TEACHER_FIELDS, TEACHER_NFIELDS, &s);
+}
+
 int cmd_teacher(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *config = NULL;
     int threads = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: sweep teacher --data DIR --out DIR [--config FILE] [--threads 2]\n"
-                   "                     [--eval-every N]\n"
-                   "Trains the embedded default's teacher on DIR/train.json (vocab DIR/vocab.txt),\n"
-                   "scores it on DIR/dev.json and saves a checkpoint to --out; reuses --out when it\n"
-                   "already holds a teacher of the same settings and data. --config: a JSON object\n"
-                   "overriding the settings listed below. --eval-every N: also score the dev set\n"
-                   "every N steps while training (progress only; the checkpoint is the same).\n");
-            TeacherSpec s;
-            teacher_spec_default(&s);
-            spec_print(stdout, "settings (defaults):", TEACHER_FIELDS, TEACHER_NFIELDS, &s);
-            return 0;
-        }
-        if (!(v = cli_value("teacher", argc, argv, &i))) return 2;
-        if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--config")) config = v;
-        else if (!strcmp(a, "--threads")) {
-            if (parse_threads(v, "teacher", &threads)) return 2;
-        } else if (!strcmp(a, "--eval-every")) {
-            long n;
-            if (cli_int("teacher", a, v, 0, 1000000000L, &n)) return 2;
-            pipeline_set_eval_every(n);
-        } else {
-            fprintf(stderr, "sweep teacher: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-    }
-    if (!data || !out) {
-        fprintf(stderr, "sweep teacher: --data and --out are required (see --help)\n");
-        return 2;
-    }
+    long eval_every = 0;
+    const CliOpt opts[] = {
+        {"data", CLI_STRING, &data, 0, 0, "DIR",
+         "train.json, dev.json and vocab.txt", CLI_REQUIRED},
+        {"out", CLI_STRING, &out, 0, 0, "DIR", "where the checkpoint goes", CLI_REQUIRED},
+        {"config", CLI_STRING, &config, 0, 0, "FILE",
+         "a JSON object overriding the settings below", CLI_OPTIONAL},
+        {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
+        {"eval-every", CLI_LONG, &eval_every, 0, 1000000000L, "N",
+         "also score the dev set every N steps (progress only; 0: never)", CLI_OPTIONAL},
+    };
+    const CliSpec cli = {
+        .cmd = "teacher",
+        .about =
+            "Trains the embedded default's teacher on DIR/train.json (vocab DIR/vocab.txt), scores\n"
+            "it on DIR/dev.json and saves a checkpoint to --out; reuses --out when it already\n"
+            "holds a teacher of the same settings and data.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .help_more = teacher_help,
+    };
+    int prc = cli_parse(&cli, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
+    pipeline_set_eval_every(eval_every);
     TeacherSpec spec;
     teacher_spec_default(&spec);
     if (config && spec_apply_file(config, TEACHER_FIELDS, TEACHER_NFIELDS, &spec)) {
@@ -73,7 +65,7 @@ int cmd_teacher(int argc, char **argv) {
     }
     spec_print(stderr, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &spec);
     TeacherResult r;
-    DataPaths paths;
+    DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
     if (data_paths_in_dir(&paths, data) || teacher_build(&spec, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep teacher: %s\n", qa_last_error());
         return 1;
@@ -89,29 +81,26 @@ int cmd_teacher(int argc, char **argv) {
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *out = NULL;
     int threads = 2, rc = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: sweep eval --model DIR --data FILE.json --out DIR [--threads 2]\n"
-                   "Scores a checkpoint on a SQuAD file; writes OUT/predictions.json,\n"
-                   "OUT/na_prob.json and OUT/eval.json (official SQuAD 2.0 keys).\n");
-            return 0;
-        }
-        if (!(v = cli_value("eval", argc, argv, &i))) return 2;
-        if (!strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--threads")) {
-            if (parse_threads(v, "eval", &threads)) return 2;
-        } else {
-            fprintf(stderr, "sweep eval: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-    }
-    if (!model || !data || !out) {
-        fprintf(stderr, "sweep eval: --model, --data and --out are required (see --help)\n");
-        return 2;
-    }
+    const CliOpt opts[] = {
+        {"model", CLI_STRING, &model, 0, 0, "DIR",
+         "the checkpoint (ours or Hugging Face's)", CLI_REQUIRED},
+        {"data", CLI_STRING, &data, 0, 0, "FILE.json", "a SQuAD-format file", CLI_REQUIRED},
+        {"out", CLI_STRING, &out, 0, 0, "DIR", "where the outputs go", CLI_REQUIRED},
+        {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
+    };
+    const CliSpec cli = {
+        .cmd = "eval",
+        .about =
+            "Scores a checkpoint on a SQuAD file; writes OUT/predictions.json, OUT/na_prob.json\n"
+            "and OUT/eval.json (official SQuAD 2.0 keys). The checkpoint's tokenizer files are\n"
+            "used: tokenizer.json, or vocab.json + merges.txt, or vocab.txt, with\n"
+            "tokenizer_config.json and special_tokens_map.json; config.json's model_type sets\n"
+            "the input format.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+    };
+    int prc = cli_parse(&cli, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     ops_set_threads(threads);
     BertModel *m = NULL;
     Tokenizer *tok = NULL;
@@ -155,10 +144,50 @@ cleanup:
     return rc;
 }
 
-static int find_field(const char *key) {
+/* The settings field --name sets (--heads and --ffn stand for head_sparsity and
+ * ffn_sparsity), or -1. */
+static int prune_field(const char *name) {
+    const char *key = !strcmp(name, "heads") ? "head_sparsity"
+                      : !strcmp(name, "ffn") ? "ffn_sparsity"
+                                             : name;
     for (int i = 0; i < PRUNE_NFIELDS; i++)
         if (!strcmp(PRUNE_FIELDS[i].key, key)) return i;
     return -1;
+}
+
+static int prune_known(void *ctx, const char *name) { return prune_field(name) >= 0; }
+
+/* Sets one setting from its command-line text through the settings table, so that it is
+ * validated exactly as in a grid file: {"key": value} with value a JSON string for string
+ * settings, else the text read as JSON (a number or true/false; anything else goes in as a
+ * string, which the table then refuses with its one-line type error). */
+static int prune_apply(void *ctx, const char *name, const char *value) {
+    const SpecField *f = &PRUNE_FIELDS[prune_field(name)];
+    cJSON *obj = cJSON_CreateObject(), *v = NULL;
+    if (f->type != SPEC_STRING) v = cJSON_ParseWithOpts(value, NULL, 1);
+    if (!v) v = cJSON_CreateString(value);
+    char *json = NULL;
+    if (obj && v && cJSON_AddItemToObject(obj, f->key, v)) {
+        v = NULL;
+        json = cJSON_PrintUnformatted(obj);
+    }
+    cJSON_Delete(v);
+    cJSON_Delete(obj);
+    int rc = 2;
+    if (!json)
+        fprintf(stderr, "sweep prune: out of memory\n");
+    else if (spec_apply_json(json, "command line", "", PRUNE_FIELDS, PRUNE_NFIELDS, ctx))
+        fprintf(stderr, "sweep prune: %s\n", qa_last_error());
+    else
+        rc = 0;
+    free(json);
+    return rc;
+}
+
+/* --help's settings table of `sweep prune`: every one is also an option. */
+static void prune_help(FILE *f, void *ctx) {
+    spec_print(f, "settings, each also an option --name VALUE (defaults):", PRUNE_FIELDS,
+               PRUNE_NFIELDS, ctx);
 }
 
 int cmd_prune(int argc, char **argv) {
@@ -166,51 +195,36 @@ int cmd_prune(int argc, char **argv) {
     int threads = 2;
     PruneSpec spec;
     prune_spec_default(&spec);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: sweep prune --teacher DIR --data DIR --strategy random|gain|l0\n"
-                   "                   --heads F --ffn F --finetune none|standard|distill --out DIR\n"
-                   "                   [--threads 2] [--SETTING VALUE ...]\n"
-                   "Runs one pruning point end to end. --heads/--ffn are the fractions removed.\n"
-                   "Every setting below can be given as --name value (e.g. --ft_steps 800).\n");
-            spec_print(stdout, "settings (defaults):", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
-            return 0;
-        }
-        if (!(v = cli_value("prune", argc, argv, &i))) return 2;
-        char json[1200];
-        const char *key = !strcmp(a, "--heads") ? "head_sparsity" : !strcmp(a, "--ffn") ? "ffn_sparsity" : a + 2;
-        if (!strcmp(a, "--teacher")) teacher = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--threads")) {
-            if (parse_threads(v, "prune", &threads)) return 2;
-        } else if (!strncmp(a, "--", 2) && find_field(key) >= 0) {
-            int f = find_field(key);
-            if (PRUNE_FIELDS[f].type == SPEC_STRING)
-                snprintf(json, sizeof json, "{\"%s\": \"%s\"}", key, v);
-            else
-                snprintf(json, sizeof json, "{\"%s\": %s}", key, v);
-            if (spec_apply_json(json, "command line", "", PRUNE_FIELDS, PRUNE_NFIELDS, &spec)) {
-                fprintf(stderr, "sweep prune: %s\n", qa_last_error());
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "sweep prune: unknown option '%s' (see --help)\n", a);
-            return 2;
-        }
-    }
-    if (!teacher || !data || !out) {
-        fprintf(stderr, "sweep prune: --teacher, --data and --out are required (see --help)\n");
-        return 2;
-    }
+    const CliOpt opts[] = {
+        {"teacher", CLI_STRING, &teacher, 0, 0, "DIR", "the unpruned checkpoint", CLI_REQUIRED},
+        {"data", CLI_STRING, &data, 0, 0, "DIR",
+         "train.json, dev.json (and vocab.txt)", CLI_REQUIRED},
+        {"out", CLI_STRING, &out, 0, 0, "DIR", "where the pruned checkpoint goes", CLI_REQUIRED},
+        {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
+    };
+    const CliExtra settings = {prune_known, prune_apply, &spec};
+    const CliSpec cli = {
+        .cmd = "prune",
+        .about =
+            "Runs one pruning point end to end: --strategy " STRATEGY_NAMES_TEXT ", --heads F and\n"
+            "--ffn F (the fractions of all heads / all FFN neurons removed; short for\n"
+            "--head_sparsity and --ffn_sparsity), --finetune " FINETUNE_NAMES_TEXT ",\n"
+            "and any setting below.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .extra = &settings,
+        .help_more = prune_help,
+        .help_ctx = &spec,
+    };
+    int prc = cli_parse(&cli, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     if (prune_spec_check(&spec, "command line")) {
         fprintf(stderr, "sweep prune: %s\n", qa_last_error());
         return 2;
     }
     spec_print(stderr, "prune settings:", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
     PruneResult r;
-    DataPaths paths;
+    DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
     if (data_paths_in_dir(&paths, data) || prune_run(&spec, teacher, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep prune: %s\n", qa_last_error());
         return 1;

@@ -16,36 +16,30 @@
 int cmd_run(int argc, char **argv) {
     RunOpts o = {.jobs = 1};
     const char *grid = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: sweep run GRID.json [--jobs N] [--retry-failed] [--no-plots] [--dry-run]\n"
-                   "Runs every point of the grid not done yet (see README.md for grid.json);\n"
-                   "results go to OUT/results.db, charts to OUT/plots/. Safe to interrupt and\n"
-                   "re-run: it resumes. --jobs: worker processes for the training phase.\n"
-                   "--dry-run: validate the grid and print its settings and points only.\n");
-            return 0;
-        } else if (!strcmp(argv[i], "--jobs")) {
-            const char *v = cli_value("run", argc, argv, &i);
-            long j;
-            if (!v || cli_int("run", "--jobs", v, 1, 64, &j)) return 2;
-            o.jobs = (int)j;
-        } else if (!strcmp(argv[i], "--retry-failed")) {
-            o.retry_failed = 1;
-        } else if (!strcmp(argv[i], "--no-plots")) {
-            o.no_plots = 1;
-        } else if (!strcmp(argv[i], "--dry-run")) {
-            o.dry_run = 1;
-        } else if (argv[i][0] != '-' && !grid) {
-            grid = argv[i];
-        } else {
-            fprintf(stderr, "sweep run: unexpected argument '%s' (see --help)\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!grid) {
-        fprintf(stderr, "sweep run: which grid? usage: sweep run GRID.json (see --help)\n");
-        return 2;
-    }
+    const CliOpt opts[] = {
+        {"jobs", CLI_INT, &o.jobs, 1, 64, "N",
+         "worker processes for the training phase", CLI_OPTIONAL},
+        {"retry-failed", CLI_FLAG, &o.retry_failed, 0, 0, NULL,
+         "run failed points again", CLI_OPTIONAL},
+        {"no-plots", CLI_FLAG, &o.no_plots, 0, 0, NULL,
+         "do not draw the charts at the end", CLI_OPTIONAL},
+        {"dry-run", CLI_FLAG, &o.dry_run, 0, 0, NULL,
+         "validate the grid and print its settings and points only", CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "run",
+        .synopsis = "GRID.json",
+        .about =
+            "Runs every point of the grid not done yet (see README.md for grid.json); results go\n"
+            "to OUT/results.db, charts to OUT/plots/. Safe to interrupt and re-run: it resumes.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .pos = &grid,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int rc = cli_parse(&spec, argc, argv, NULL);
+    if (rc != CLI_CONTINUE) return rc;
     return sweep_run(grid, &o);
 }
 
@@ -98,16 +92,22 @@ cleanup:
 }
 
 int cmd_status(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') {
-        printf("usage: sweep status GRID.json|OUT_DIR\n"
-               "Prints the grid's points (or, for OUT_DIR, every point recorded there) with\n"
-               "their status, teacher and results.\n");
-        return argc == 2 ? 0 : 2;
-    }
+    const char *what = NULL;
+    const CliSpec spec = {
+        .cmd = "status",
+        .synopsis = "GRID.json|OUT_DIR",
+        .about = "Prints the grid's points (or, for OUT_DIR, every point recorded there) with\n"
+                 "their status, teacher and results.\n",
+        .pos = &what,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096];
     int is_grid;
-    if (open_results(argv[1], &db, out, sizeof out, &is_grid)) {
+    if (open_results(what, &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep status: %s\n", qa_last_error());
         return 1;
     }
@@ -131,16 +131,36 @@ int cmd_status(int argc, char **argv) {
 }
 
 int cmd_query(int argc, char **argv) {
-    if (argc != 3) {
-        printf("usage: sweep query GRID.json|OUT_DIR \"SQL\"\n"
-               "Runs SQL on the results (tables runs, results, layers; view pareto).\n");
-        return argc == 2 && argv[1][0] == '-' ? 0 : 2;
-    }
+    const char *pos[2] = {NULL, NULL};
+    int format = DB_FORMAT_TABLE;
+    const CliOpt opts[] = {
+        {"csv", CLI_CONST, &format, DB_FORMAT_CSV, 0, NULL,
+         "print CSV (RFC 4180): a header line, then one line per row; NULL as an empty field",
+         CLI_OPTIONAL},
+        {"json", CLI_CONST, &format, DB_FORMAT_JSON, 0, NULL,
+         "print JSON: per statement an array of objects, numbers as numbers, NULL as null",
+         CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "query",
+        .synopsis = "GRID.json|OUT_DIR SQL",
+        .about =
+            "Runs SQL on the results (tables runs, results, layers; view pareto) and prints each\n"
+            "statement's rows as an aligned table (default), CSV or JSON (the last of --csv and\n"
+            "--json given wins).\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .pos = pos,
+        .min_pos = 2,
+        .max_pos = 2,
+    };
+    int rc = cli_parse(&spec, argc, argv, NULL);
+    if (rc != CLI_CONTINUE) return rc;
     Db *db = NULL;
     char out[4096];
     int is_grid;
-    if (open_results(argv[1], &db, out, sizeof out, &is_grid) ||
-        db_query_print(db, argv[2], stdout)) {
+    if (open_results(pos[0], &db, out, sizeof out, &is_grid) ||
+        db_query_write(db, pos[1], (DbFormat)format, stdout)) {
         fprintf(stderr, "sweep query: %s\n", qa_last_error());
         db_close(db);
         return 1;
@@ -150,15 +170,22 @@ int cmd_query(int argc, char **argv) {
 }
 
 int cmd_plot(int argc, char **argv) {
-    if (argc != 2 || argv[1][0] == '-') {
-        printf("usage: sweep plot GRID.json|OUT_DIR\nDraws the charts into OUT/plots/ (PNG and SVG).\n");
-        return argc == 2 ? 0 : 2;
-    }
+    const char *what = NULL;
+    const CliSpec spec = {
+        .cmd = "plot",
+        .synopsis = "GRID.json|OUT_DIR",
+        .about = "Draws the charts into OUT/plots/ (PNG and SVG).\n",
+        .pos = &what,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096], dir[4200];
     PlotsReport rep;
     int is_grid;
-    if (open_results(argv[1], &db, out, sizeof out, &is_grid)) {
+    if (open_results(what, &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep plot: %s\n", qa_last_error());
         return 1;
     }

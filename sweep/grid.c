@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core/model/checkpoint.h"
+#include "core/model/train.h"
+#include "core/prune/strategy.h"
 #include "core/util/error.h"
 #include "core/qa/synth.h"
 #include "core/text/text.h"
@@ -203,12 +205,10 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
                                        "finetune", "seed"};
     if (!a) return qa_error("%s: axes: missing (strategy, targets or head_sparsity x ffn_sparsity, finetune)", f);
     if (check_keys(a, f, "axes", keys, 6)) return QA_ERR;
-    static const char *const strategies[] = {"random", "gain", "l0"};
-    static const char *const modes[] = {"none", "standard", "distill"};
     StrList st, ft;
     NumList hs, fs, seeds;
-    if (get_strings(a, "strategy", f, strategies, 3, &st) ||
-        get_strings(a, "finetune", f, modes, 3, &ft) ||
+    if (get_strings(a, "strategy", f, STRATEGY_NAMES, STRATEGY_N, &st) ||
+        get_strings(a, "finetune", f, FINETUNE_NAMES, FINETUNE_N, &ft) ||
         get_numbers(a, "head_sparsity", f, 0, 1, 0, &hs) ||
         get_numbers(a, "ffn_sparsity", f, 0, 1, 0, &fs) ||
         get_numbers(a, "seed", f, 0, 2147483647, 1, &seeds))

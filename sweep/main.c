@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sweep/cli.h"
 #include "sweep/commands.h"
 
 typedef struct {
@@ -27,7 +28,8 @@ static const Command commands[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: sweep COMMAND [options]   (sweep COMMAND --help for its options)\n\n");
+    fprintf(f, "usage: sweep COMMAND [options]   (sweep COMMAND --help for its options)\n"
+               "       sweep --version\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
@@ -50,9 +52,13 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "--version")) {
+        printf("sweep (qaprune) %s\n", QAPRUNE_VERSION);
+        return 0;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "sweep: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "sweep: unknown %s '%s' (see sweep --help)\n",
+            argv[1][0] == '-' ? "option" : "command", argv[1]);
     return 2;
 }

@@ -158,6 +158,7 @@ void pipeline_scores_from_json(const cJSON *o, SquadScores *s) {
 }
 
 int data_paths_in_dir(DataPaths *d, const char *dir) {
+    d->windows_dir[0] = '\0'; /* no cache unless the caller sets one */
     if (path_join(d->train, sizeof d->train, dir, "train.json") ||
         path_join(d->dev, sizeof d->dev, dir, "dev.json") ||
         path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt"))

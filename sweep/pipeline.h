@@ -100,10 +100,11 @@ typedef struct {
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res);
 
-/* Builds the training windows of data for the teacher in teacher_dir (its vocabulary and
- * feature settings) into data->windows_dir, unless a file with their content key is there
- * already. The sweep calls it once before its workers start. */
-int prune_prepare_windows(const char *teacher_dir, const DataPaths *data);
+/* What every point of a sweep on this teacher and data shares, done once before the workers
+ * start, into data->windows_dir: the training windows (its vocabulary and feature settings)
+ * and the teacher's dev scores, each under a key of the contents it comes from, unless
+ * already there. prune_run then maps and reads them instead of redoing them. */
+int prune_prepare(const char *teacher_dir, const DataPaths *data, int eval_batch);
 
 /* Training stages stop (failing with "interrupted") within ~2 s once *flag is non-zero;
  * the sweep points it at its SIGINT/SIGTERM flag. NULL: never stop. */

@@ -1,5 +1,5 @@
 /* sweep/prune.c: one pruning point (prune_run, see pipeline.h), as its stages:
- *   load      the teacher, its vocabulary and feature settings, the training windows (mapped
+ *   load      the teacher, its tokenizer and feature settings, the training windows (mapped
  *             from the sweep's cache when there is one) and the dev split;
  *   teacher   the teacher's dev scores (from its qaprune.json when made on this dev file);
  *   choose    the strategy's keep flags (core/prune/strategy.h);
@@ -43,6 +43,7 @@ typedef struct {
     uint8_t *keep;           /* [total heads + total ffn] */
     Predictions *pred;       /* the final predictions */
     PruneResult *res;
+    const char *out_dir;     /* NULL: save nothing */
 } PruneWork;
 
 static void prune_work_free(PruneWork *w) {
@@ -96,19 +97,6 @@ static int stage_load(PruneWork *w) {
     return QA_OK;
 }
 
-int prune_prepare_windows(const char *teacher_dir, const DataPaths *data) {
-    PruneWork w = {.teacher_dir = teacher_dir, .data = data};
-    int rc = QA_ERR;
-    if (model_feature_opts(teacher_dir, &w.fo) ||
-        tokenizer_load_dir(teacher_dir, &w.tok) || load_train_windows(&w))
-        goto cleanup;
-    rc = QA_OK;
-cleanup:
-    progress_done();
-    prune_work_free(&w);
-    return rc;
-}
-
 /* ---------------------------------------------------------------- teacher */
 
 /* The teacher's dev scores from its qaprune.json when they were computed on this very dev
@@ -128,12 +116,67 @@ static int cached_teacher_scores(const char *teacher_dir, const char *dev_path, 
     return rc;
 }
 
+/* dir/teacher-KEY.json: the teacher's dev scores, keyed by the contents of its weights,
+ * configuration and tokenizer files, the dev file and the feature settings. */
+static int teacher_scores_path(const PruneWork *w, char *path, size_t cap) {
+    char f[4300], h[3][HASH_HEX], key[HASH_HEX], text[1024];
+    const char *names[2] = {"config.json", "model.safetensors"};
+    for (int i = 0; i < 2; i++)
+        if (path_join(f, sizeof f, w->teacher_dir, names[i]) || hash_file(f, h[i]))
+            return QA_ERR;
+    if (hash_file(w->data->dev, h[2])) return QA_ERR;
+    int k = snprintf(text, sizeof text, "qaprune teacher scores v1 %s %s %s %d %d %d", h[0], h[1],
+                     h[2], w->fo.max_seq_len, w->fo.doc_stride, w->fo.max_query_len);
+    for (const char *const *t = tokenizer_files(w->tok); *t && k < (int)sizeof text; t++) {
+        char th[HASH_HEX];
+        if (hash_file(*t, th)) return QA_ERR;
+        k += snprintf(text + k, sizeof text - (size_t)k, " %s", th);
+    }
+    hash_bytes(text, strlen(text), key);
+    snprintf(path, cap, "%s/teacher-%s.json", w->data->windows_dir, key);
+    return QA_OK;
+}
+
+/* The teacher's dev scores: from its qaprune.json when made on this dev file, else from the
+ * sweep's cache, else computed (and cached when there is a cache). */
 static int stage_teacher(PruneWork *w) {
     if (cached_teacher_scores(w->teacher_dir, w->data->dev, &w->res->teacher) == QA_OK)
         return QA_OK;
+    char path[4400] = "", *text = NULL;
+    size_t len;
+    if (*w->data->windows_dir && teacher_scores_path(w, path, sizeof path)) return QA_ERR;
+    if (*path && file_exists(path) && file_read(path, 1 << 16, &text, &len) == QA_OK) {
+        cJSON *j = cJSON_Parse(text);
+        free(text);
+        if (cJSON_IsObject(j) && cJSON_IsNumber(cJSON_GetObjectItem(j, "f1"))) {
+            pipeline_scores_from_json(j, &w->res->teacher);
+            cJSON_Delete(j);
+            return QA_OK;
+        }
+        cJSON_Delete(j);
+    }
     progress_update("prune: scoring the teacher on %d dev questions", w->dev.set->n_questions);
-    return qa_evaluate(w->teacher, &w->dev, w->spec->eval_batch, NULL, NULL, &w->res->teacher,
-                       NULL);
+    if (qa_evaluate(w->teacher, &w->dev, w->spec->eval_batch, NULL, NULL, &w->res->teacher,
+                    NULL))
+        return QA_ERR;
+    if (!*path) return QA_OK;
+    char *sj = squad_scores_json(&w->res->teacher);
+    int rc = !sj || file_mkdirs(w->data->windows_dir) || file_write_atomic(path, sj, strlen(sj));
+    free(sj);
+    return rc ? QA_ERR : QA_OK;
+}
+
+int prune_prepare(const char *teacher_dir, const DataPaths *data, int eval_batch) {
+    PruneSpec spec;
+    prune_spec_default(&spec);
+    spec.eval_batch = eval_batch;
+    PruneResult res;
+    memset(&res, 0, sizeof res);
+    PruneWork w = {.spec = &spec, .teacher_dir = teacher_dir, .data = data, .res = &res};
+    int rc = stage_load(&w) || stage_teacher(&w) ? QA_ERR : QA_OK;
+    progress_done();
+    prune_work_free(&w);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- choose, remove */
@@ -266,16 +309,37 @@ static int stage_save(PruneWork *w, const char *out_dir) {
 
 /* ---------------------------------------------------------------- the point */
 
+typedef int (*Stage)(PruneWork *w);
+
+static int stage_save_out(PruneWork *w) { return w->out_dir ? stage_save(w, w->out_dir) : QA_OK; }
+
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res) {
+    static const struct {
+        const char *name;
+        Stage run;
+    } stages[] = {{"load", stage_load},         {"teacher", stage_teacher},
+                  {"choose", stage_choose},     {"remove", stage_remove},
+                  {"finetune", stage_finetune}, {"score", stage_score},
+                  {"save", stage_save_out}};
+    enum { N_STAGES = sizeof stages / sizeof stages[0] };
     memset(res, 0, sizeof *res);
-    PruneWork w = {.spec = spec, .teacher_dir = teacher_dir, .data = data, .res = res};
+    PruneWork w = {.spec = spec, .teacher_dir = teacher_dir, .data = data, .res = res,
+                   .out_dir = out_dir};
     ops_set_threads(threads);
-    int rc = stage_load(&w) || stage_teacher(&w) || stage_choose(&w) || stage_remove(&w) ||
-                     stage_finetune(&w) || stage_score(&w) || (out_dir && stage_save(&w, out_dir))
-                 ? QA_ERR
-                 : QA_OK;
+    double seconds[N_STAGES] = {0};
+    int rc = QA_OK;
+    for (int i = 0; i < N_STAGES && rc == QA_OK; i++) {
+        double t0 = latency_now_ms();
+        rc = stages[i].run(&w);
+        seconds[i] = (latency_now_ms() - t0) / 1000.0;
+    }
     progress_done();
+    if (rc == QA_OK) { /* where a point's time goes */
+        fprintf(stderr, "prune: seconds per stage:");
+        for (int i = 0; i < N_STAGES; i++) fprintf(stderr, " %s %.2f", stages[i].name, seconds[i]);
+        fprintf(stderr, "\n");
+    }
     prune_work_free(&w);
     return rc;
 }

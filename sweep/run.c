@@ -291,10 +291,12 @@ static int stage_prepare(Sweep *s) {
         double f1;
         if (prepare_teacher(g, k, &f1) == QA_OK) {
             if (k == 0) teacher_f1 = f1;
-            /* the training windows for this teacher's tokenizer, once for every point */
-            progress_update("sweep: tokenizing the training data for teacher %s",
+            /* its training windows and dev scores, once for every point */
+            progress_update("sweep: tokenizing the data and scoring teacher %s",
                             g->teachers[k].name);
-            if (prune_prepare_windows(g->teachers[k].dir, &g->data) == QA_OK) continue;
+            if (prune_prepare(g->teachers[k].dir, &g->data, g->points[0].spec.eval_batch) ==
+                QA_OK)
+                continue;
         }
         if (interrupted) break;
         char err[1200];

@@ -59,6 +59,20 @@ static inline int test_close(double a, double b, double tol) {
             test_skipped ? " (some skipped, see above)" : ""),                \
      test_failed ? 1 : 0)
 
+/* names[0..n) joined by sep into buf (cap bytes, truncated); returns buf. For checking that a
+ * name list's hand-written text (e.g. STRATEGY_NAMES_TEXT) still says what the list holds. */
+static inline char *test_join(const char *const *names, int n, const char *sep, char *buf,
+                              size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", i ? sep : "", names[i]);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+    return buf;
+}
+
 /* The CLI under test: $SWEEP_BIN, else bin/sweep (tests run from the project root). */
 static inline const char *test_sweep_bin(void) {
     const char *s = getenv("SWEEP_BIN");

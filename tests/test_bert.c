@@ -44,29 +44,46 @@ static float *read_any(const SafeTensors *st, const char *name, size_t *n) {
     return x;
 }
 
+/* An integer item of the fixture's config; a missing or non-numeric item is a failed CHECK
+ * and gives -1, so a fixture that lacks a key fails loudly instead of crashing. */
+static int int_item(const cJSON *item, const char *what) {
+    if (cJSON_IsNumber(item)) return item->valueint;
+    CHECK(0, "fixture config: %s is missing or not a number", what);
+    return -1;
+}
+
 static int config_from_fixture(const SafeTensors *st, BertConfig *c) {
     cJSON *j = cJSON_Parse(st_metadata(st, "config"));
+    CHECK(j != NULL, "fixture config: not JSON");
     if (!j) return -1;
-#define NUM(k) (int)cJSON_GetObjectItem(j, k)->valuedouble
-    bert_config_init(c, NUM("vocab_size"), NUM("max_position_embeddings"),
-                     NUM("num_hidden_layers"), NUM("hidden_size"), NUM("num_attention_heads"),
-                     NUM("intermediate_size"));
-    c->type_vocab_size = NUM("type_vocab_size");
-#undef NUM
+    int before = test_failed;
+    static const char *keys[7] = {"vocab_size", "max_position_embeddings", "num_hidden_layers",
+                                  "hidden_size", "num_attention_heads", "intermediate_size",
+                                  "type_vocab_size"};
+    int v[7];
+    for (int k = 0; k < 7; k++) v[k] = int_item(cJSON_GetObjectItem(j, keys[k]), keys[k]);
+    if (test_failed != before) {
+        cJSON_Delete(j);
+        return -1;
+    }
+    bert_config_init(c, v[0], v[1], v[2], v[3], v[4], v[5]);
+    c->type_vocab_size = v[6];
     c->hidden_dropout = c->attention_dropout = 0.f;
     cJSON *hl = cJSON_GetObjectItem(j, "heads_per_layer"), *fl = cJSON_GetObjectItem(j, "ffn_per_layer");
     cJSON *kh = cJSON_GetObjectItem(j, "kept_heads");
-    for (int l = 0; l < c->num_layers; l++) {
-        c->heads[l] = cJSON_GetArrayItem(hl, l)->valueint;
-        c->ffn[l] = cJSON_GetArrayItem(fl, l)->valueint;
+    for (int l = 0; test_failed == before && l < c->num_layers; l++) {
+        c->heads[l] = int_item(cJSON_GetArrayItem(hl, l), "heads_per_layer[l]");
+        c->ffn[l] = int_item(cJSON_GetArrayItem(fl, l), "ffn_per_layer[l]");
         for (int h = 0; h < c->heads[l]; h++)
-            c->head_ids[l][h] = (int8_t)cJSON_GetArrayItem(cJSON_GetArrayItem(kh, l), h)->valueint;
+            c->head_ids[l][h] = (int8_t)int_item(cJSON_GetArrayItem(cJSON_GetArrayItem(kh, l), h),
+                                                 "kept_heads[l][h]");
     }
     cJSON_Delete(j);
-    return 0;
+    return test_failed == before ? 0 : -1;
 }
 
-/* Concatenates the per-layer tensors prefix.0, prefix.1, ... into out (layer-major). */
+/* Concatenates the per-layer tensors prefix.0, prefix.1, ... into out (layer-major); a
+ * missing tensor is a failed CHECK (the gates would otherwise stay 0). */
 static void read_per_layer(const SafeTensors *st, const char *prefix, int L, float *out) {
     size_t off = 0;
     for (int l = 0; l < L; l++) {
@@ -74,6 +91,7 @@ static void read_per_layer(const SafeTensors *st, const char *prefix, int L, flo
         snprintf(name, sizeof name, "%s.%d", prefix, l);
         size_t n = 0;
         float *x = read_any(st, name, &n);
+        if (!x) CHECK(0, "fixture tensor %s is missing", name);
         if (x) memcpy(out + off, x, n * sizeof(float));
         off += n;
         free(x);

@@ -2,9 +2,13 @@
  * task: gen-data -> teacher (trained, then reused from its cache) -> prune with each
  * strategy -> eval of the saved pruned checkpoint, which must score exactly as prune said;
  * exact sparsity, determinism for a seed, and one-line errors for bad input. */
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/test.h"
@@ -33,11 +37,17 @@ static int run(char *out, size_t n, const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The number after "key": in text (a JSON object, possibly among other output lines), or
+ * NAN when the key is missing or not followed by a number: NAN equals nothing, so a check
+ * comparing two outputs fails when either lacks the key instead of passing on two defaults. */
 static double json_number(const char *text, const char *key) {
-    char pat[64];
+    char pat[64], *end;
     snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(text, pat);
-    return p ? atof(p + strlen(pat)) : -1.0;
+    const char *p = text ? strstr(text, pat) : NULL;
+    if (!p) return NAN;
+    p += strlen(pat);
+    double v = strtod(p, &end);
+    return end == p ? NAN : v;
 }
 
 static char *slurp(const char *path) {
@@ -92,18 +102,30 @@ int main(void) {
         CHECK(ev != NULL, "%s written", path);
         rc = run(out, sizeof out, "%s eval --model %s/p_%s --data %s/data/dev.json --out %s/e_%s --threads 1",
                  bin, dir, strategies[i], dir, dir, strategies[i]);
-        CHECK(rc == 0 && ev && json_number(out, "f1") == json_number(ev, "f1") &&
+        CHECK(rc == 0 && json_number(out, "f1") == json_number(ev, "f1") &&
                   json_number(out, "exact") == json_number(ev, "exact"),
-              "%s: reloaded checkpoint scores identically (%g vs %g)", strategies[i],
-              json_number(out, "f1"), ev ? json_number(ev, "f1") : -1);
+              "%s: reloaded checkpoint scores identically (f1 %g vs %g, exact %g vs %g)",
+              strategies[i], json_number(out, "f1"), json_number(ev, "f1"),
+              json_number(out, "exact"), json_number(ev, "exact"));
         free(ev);
     }
-    /* determinism: the same point twice gives the same predictions */
+    /* determinism: the same point twice gives the same predictions; run from an empty
+     * working directory, which it must leave empty (outputs go only where they are asked) */
+    char cwd[512], absbin[4096];
+    snprintf(cwd, sizeof cwd, "%s/cwd", dir);
+    CHECK(mkdir(cwd, 0755) == 0 && realpath(bin, absbin), "empty working directory %s", cwd);
     rc = run(out, sizeof out,
-             "%s prune --teacher %s/teacher --data %s/data --strategy gain --heads 0.5 --ffn 0.75 "
-             "--finetune distill --out %s/p_gain2 --threads 1 --ft_steps 10 --batch_size 8 "
-             "--gain_batches 3",
-             bin, dir, dir, dir);
+             "cd %s && %s prune --teacher %s/teacher --data %s/data --strategy gain --heads 0.5 "
+             "--ffn 0.75 --finetune distill --out %s/p_gain2 --threads 1 --ft_steps 10 "
+             "--batch_size 8 --gain_batches 3",
+             cwd, absbin, dir, dir, dir);
+    DIR *cd = opendir(cwd);
+    int strays = 0;
+    for (struct dirent *e; cd && (e = readdir(cd));)
+        strays += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (cd) closedir(cd);
+    CHECK(cd && strays == 0, "prune wrote nothing into its working directory (%d entries)",
+          strays);
     char p1[512], p2[512];
     snprintf(p1, sizeof p1, "%s/p_gain/predictions.json", dir);
     snprintf(p2, sizeof p2, "%s/p_gain2/predictions.json", dir);

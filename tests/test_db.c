@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 #include "core/util/error.h"
@@ -26,7 +27,18 @@ static void path_in(char *buf, size_t cap, const char *name) {
     snprintf(buf, cap, "%s/%s", dir, name);
 }
 
-/* Runs sql through db_query_print and returns what it printed (new string; free()). */
+/* Runs sql through db_query_write in format fmt and returns what it printed (new string;
+ * free()). */
+static char *query_as(Db *db, const char *sql, DbFormat fmt, int *rc) {
+    char *text = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&text, &n);
+    *rc = db_query_write(db, sql, fmt, f);
+    fclose(f);
+    return text;
+}
+
+/* The same through db_query_print (the table). */
 static char *query_text(Db *db, const char *sql, int *rc) {
     char *text = NULL;
     size_t n = 0;
@@ -36,16 +48,18 @@ static char *query_text(Db *db, const char *sql, int *rc) {
     return text;
 }
 
-/* The single number a one-cell query prints (the last line of its table), or -1. */
+/* The single number a one-cell query yields, read from its CSV (a header line, then exactly
+ * one line holding a number); NAN, which no check accepts, when the query fails, yields no
+ * row, more rows or columns, NULL or text. */
 static double query_num(Db *db, const char *sql) {
     int rc;
-    char *text = query_text(db, sql, &rc);
-    double v = -1;
-    char *last = text ? strrchr(text, '\n') : NULL;
-    if (rc == QA_OK && last) {
-        *last = '\0';
-        char *line = strrchr(text, '\n');
-        v = strtod(line ? line + 1 : text, NULL);
+    char *text = query_as(db, sql, DB_FORMAT_CSV, &rc), *end;
+    char *row = text ? strstr(text, "\r\n") : NULL;
+    double v = NAN;
+    if (rc == QA_OK && row) {
+        row += 2;
+        double x = strtod(row, &end);
+        if (end != row && !strcmp(end, "\r\n")) v = x;
     }
     free(text);
     return v;
@@ -443,6 +457,70 @@ static void test_query_print(Db *db) {
     free(t);
 }
 
+/* CSV (RFC 4180) and JSON: exact text for the awkward values, and the JSON read back with
+ * cJSON for types, exact 64-bit integers and round-tripping reals. */
+static void test_query_formats(Db *db) {
+    static const char sql[] =
+        "SELECT 1 AS n, 'a,b' AS \"c,1\", 'say \"hi\"' AS q, 'two' || char(10) || 'lines' AS t,"
+        " NULL AS z, 0.1 AS r, 9007199254740993 AS big, x'00ff' AS b, 'h\u00e9' AS u,"
+        " 1.0 / 3 AS third"
+        " UNION ALL SELECT -2, '', 'x', 'cr' || char(13), NULL, 1e308 * 10, -1, x'', '', 0.1 + 0.2";
+    int rc;
+    char *t = query_as(db, sql, DB_FORMAT_CSV, &rc);
+    const char *want =
+        "n,\"c,1\",q,t,z,r,big,b,u,third\r\n"
+        "1,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",,0.1,9007199254740993,00ff,h\u00e9,0.3333333333333333\r\n"
+        "-2,,x,\"cr\r\",,inf,-1,,,0.30000000000000004\r\n";
+    CHECK(rc == QA_OK && t && !strcmp(t, want), "csv:\n%s", t ? t : "(null)");
+    free(t);
+
+    t = query_as(db, sql, DB_FORMAT_JSON, &rc);
+    cJSON *j = t ? cJSON_Parse(t) : NULL;
+    CHECK(rc == QA_OK && cJSON_IsArray(j) && cJSON_GetArraySize(j) == 2, "json parses: %s", t);
+    cJSON *r0 = cJSON_GetArrayItem(j, 0), *r1 = cJSON_GetArrayItem(j, 1);
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItem(r0, "n")) &&
+              cJSON_GetObjectItem(r0, "n")->valuedouble == 1 &&
+              cJSON_GetObjectItem(r1, "n")->valuedouble == -2, "integers are numbers");
+    CHECK(cJSON_IsString(cJSON_GetObjectItem(r0, "c,1")) &&
+              !strcmp(cJSON_GetObjectItem(r0, "c,1")->valuestring, "a,b") &&
+              !strcmp(cJSON_GetObjectItem(r0, "q")->valuestring, "say \"hi\"") &&
+              !strcmp(cJSON_GetObjectItem(r0, "t")->valuestring, "two\nlines") &&
+              !strcmp(cJSON_GetObjectItem(r0, "u")->valuestring, "h\u00e9"),
+          "text is strings, escaped and read back");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(r0, "z")) && cJSON_IsNull(cJSON_GetObjectItem(r1, "r")),
+          "NULL and an infinite real are null");
+    CHECK(cJSON_IsNumber(cJSON_GetObjectItem(r0, "r")) &&
+              cJSON_GetObjectItem(r0, "r")->valuedouble == 0.1 &&
+              cJSON_GetObjectItem(r0, "third")->valuedouble == 1.0 / 3 &&
+              cJSON_GetObjectItem(r1, "third")->valuedouble == 0.1 + 0.2,
+          "reals read back as the same doubles");
+    CHECK(t && strstr(t, "\"big\":9007199254740993,") && strstr(t, "\"r\":0.1,"),
+          "2^53 + 1 stays exact, reals in shortest form: %s", t);
+    CHECK(!strcmp(cJSON_GetObjectItem(r0, "b")->valuestring, "00ff") &&
+              !strcmp(cJSON_GetObjectItem(r1, "b")->valuestring, ""), "blobs as hex");
+    CHECK(t && strchr(t, '\n') == t + strlen(t) - 1, "one statement, one line");
+    cJSON_Delete(j);
+    free(t);
+
+    t = query_as(db, "SELECT 1 AS a; UPDATE meta SET value = value; SELECT 2 AS b WHERE 0;"
+                     " SELECT 'x' AS c", DB_FORMAT_JSON, &rc);
+    CHECK(rc == QA_OK && t && !strcmp(t, "[{\"a\":1}]\n[]\n[{\"c\":\"x\"}]\n"),
+          "per statement one array, none for a statement without columns: %s", t);
+    free(t);
+    t = query_as(db, "SELECT 1 AS a WHERE 0; UPDATE meta SET value = value", DB_FORMAT_CSV, &rc);
+    CHECK(rc == QA_OK && t && !strcmp(t, "a\r\n"), "csv: the header of an empty result: %s", t);
+    free(t);
+    t = query_as(db, "SELECT 1 AS a; SELEC 2", DB_FORMAT_JSON, &rc);
+    CHECK(rc == QA_ERR && strstr(qa_last_error(), "syntax error") && t &&
+              !strcmp(t, "[{\"a\":1}]\n"), "an error after a statement: %s", t);
+    free(t);
+    CHECK(query_num(db, "SELECT 1 WHERE 0") != query_num(db, "SELECT 1 WHERE 0") &&
+              isnan(query_num(db, "SELECT NULL")) && isnan(query_num(db, "SELECT 1, 2")) &&
+              isnan(query_num(db, "SELECT 1 UNION ALL SELECT 2")) &&
+              query_num(db, "SELECT 2.5") == 2.5,
+          "the test's query_num accepts exactly one number");
+}
+
 /* A version 1 file (as qaprune wrote it before teachers and file hashes were recorded) opens
  * migrated: its rows kept, the new columns NULL, the pareto view per teacher. */
 static void test_migrate_v1(void) {
@@ -579,6 +657,7 @@ int main(void) {
         test_ingest(db);
         test_bad_files(db);
         test_query_print(db);
+        test_query_formats(db);
         test_pareto();
         test_groups();
         test_file_hashes(db);

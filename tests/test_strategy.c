@@ -5,6 +5,7 @@
 
 #include "core/model/bert.h"
 #include "core/util/error.h"
+#include "core/model/loss.h"
 #include "core/model/ops.h"
 #include "core/prune/strategy.h"
 #include "core/model/train.h"
@@ -29,8 +30,16 @@ static void test_counts_and_topk(void) {
     StrategyKind kind;
     CHECK(strategy_parse("gain", &kind) == QA_OK && kind == STRATEGY_GAIN, "parse gain");
     CHECK(strategy_parse("magnitude", &kind) == QA_ERR &&
-              strstr(qa_last_error(), "'magnitude'"),
-          "unknown strategy named in the error");
+              strstr(qa_last_error(), "'magnitude' is not one of " STRATEGY_NAMES_TEXT),
+          "unknown strategy named in the error with the choices: %s", qa_last_error());
+    for (int k = 0; k < STRATEGY_N; k++)
+        CHECK(strategy_parse(strategy_name((StrategyKind)k), &kind) == QA_OK && (int)kind == k,
+              "strategy %d parses from its name", k);
+    char list[128];
+    CHECK(!strcmp(test_join(STRATEGY_NAMES, STRATEGY_N, " | ", list, sizeof list),
+                  STRATEGY_NAMES_TEXT),
+          "STRATEGY_NAMES_TEXT says what STRATEGY_NAMES holds: '%s' vs '%s'", list,
+          STRATEGY_NAMES_TEXT);
 }
 
 static void test_hard_concrete(void) {
@@ -89,6 +98,54 @@ static void make_toy(QaData *d, int n, int T, int32_t *buf) {
     *d = (QaData){n, T, ids, types, mask, st, en};
 }
 
+/* The gain scores by their definition, with every derivative taken by central finite
+ * differences of the loss (accumulated in double): for the same batches as
+ * strategy_gain_scores draws (B windows uniformly with replacement from the seeded Rng),
+ * score_i = mean_b |(L_b(g_i = 1 + h) - L_b(g_i = 1 - h)) / 2h| with every other gate at 1 and
+ * no dropout, L_b = the span loss of batch b, then L2-normalised per layer. */
+static void gain_reference(BertModel *m, const QaData *d, int B, int n_batches, uint64_t seed,
+                           double *head_ref, double *ffn_ref) {
+    const BertConfig *c = bert_config(m);
+    int nh = bert_total_heads(c), nf = bert_total_ffn(c), n = nh + nf;
+    const double h = 1e-2;
+    float *gate = malloc(sizeof(float) * (size_t)n);
+    float *ds = malloc(sizeof(float) * (size_t)B * d->T), *de = malloc(sizeof(float) * (size_t)B * d->T);
+    double *score = calloc((size_t)n, sizeof(double));
+    int *idx = malloc(sizeof(int) * (size_t)B);
+    QaBatch batch = {0};
+    Rng r;
+    rng_seed(&r, seed);
+    for (int b = 0; b < n_batches; b++) {
+        for (int i = 0; i < B; i++) idx[i] = (int)rng_below(&r, (uint64_t)d->n);
+        qa_batch_fill(&batch, d, idx, B);
+        BertBatch bb = {B, batch.Tb, batch.ids, batch.types, batch.mask};
+        for (int k = 0; k < n; k++) {
+            double loss[2];
+            for (int side = 0; side < 2; side++) {
+                for (int q = 0; q < n; q++) gate[q] = 1.f;
+                gate[k] = (float)(1.0 + (side ? -h : h));
+                BertGates g = {gate, gate + nh};
+                bert_forward(m, &bb, &g, 0, 0);
+                loss[side] = loss_span(ds, de, bert_start_logits(m), bert_end_logits(m),
+                                       batch.start, batch.end, B, batch.Tb);
+            }
+            score[k] += fabs((loss[0] - loss[1]) / (2 * h)) / n_batches;
+        }
+    }
+    for (int l = 0; l < c->num_layers; l++) {
+        BertSlice sl = bert_slice(c, l);
+        double sh = 0, sf = 0;
+        for (int i = 0; i < c->heads[l]; i++) sh += score[sl.head_off + i] * score[sl.head_off + i];
+        for (int i = 0; i < c->ffn[l]; i++)
+            sf += score[nh + sl.ffn_off + i] * score[nh + sl.ffn_off + i];
+        for (int i = 0; i < c->heads[l]; i++) head_ref[sl.head_off + i] = score[sl.head_off + i] / sqrt(sh);
+        for (int i = 0; i < c->ffn[l]; i++)
+            ffn_ref[sl.ffn_off + i] = score[nh + sl.ffn_off + i] / sqrt(sf);
+    }
+    qa_batch_free(&batch);
+    free(gate), free(ds), free(de), free(score), free(idx);
+}
+
 static void test_gain_and_l0(void) {
     BertConfig c;
     bert_config_init(&c, 16, 16, 2, 16, 4, 32);
@@ -113,6 +170,15 @@ static void test_gain_and_l0(void) {
         CHECK_CLOSE(sf, 1.0, 1e-5, "layer %d neuron scores have unit L2 norm", l);
     }
     CHECK(bert_config(m)->hidden_dropout == c.hidden_dropout, "gain restores dropout");
+    double href[8], fref[64], worst_h = 0, worst_f = 0;
+    gain_reference(m, &d, 16, 4, 7, href, fref);
+    for (int i = 0; i < nh; i++) worst_h = fmax(worst_h, fabs(hs[i] - href[i]));
+    for (int i = 0; i < nf; i++) worst_f = fmax(worst_f, fabs(fs[i] - fref[i]));
+    printf("gain vs finite differences: worst head score difference %.2g, neuron %.2g\n",
+           worst_h, worst_f);
+    CHECK(worst_h < 1e-3 && worst_f < 1e-3,
+          "gain scores = mean |dL/dgate| by central differences, normalised per layer (worst "
+          "%.2g heads, %.2g neurons)", worst_h, worst_f);
 
     TrainOpts t;
     train_opts_init(&t);

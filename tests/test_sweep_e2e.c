@@ -64,14 +64,16 @@ static void write_files_grid(const char *name, const char *out, const char *data
     fclose(f);
 }
 
-static long long scalar(const char *out, const char *sql) {
+/* The single number sql yields on OUT's database, or NAN when the query fails or yields no
+ * number (NAN compares false with everything, so no check passes on a failed query). */
+static double scalar(const char *out, const char *sql) {
     char path[512], cmd[1024];
     snprintf(path, sizeof path, "%s/%s/results.db", dir, out);
     snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"%s\"", path, sql);
     FILE *p = popen(cmd, "r");
-    long long v = -1;
-    if (p && fscanf(p, "%lld", &v) != 1) v = -1;
-    if (p) pclose(p);
+    double v;
+    if (!p || fscanf(p, "%lf", &v) != 1) v = NAN;
+    if (p && pclose(p) != 0) v = NAN;
     return v;
 }
 
@@ -201,10 +203,10 @@ int main(void) {
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    long long done_before = scalar("out2", "SELECT count(*) FROM runs WHERE status='done'");
+    double done_before = scalar("out2", "SELECT count(*) FROM runs WHERE status='done'");
     trained = count_trained("out2");
     rc = sh("%s run %s/grid2.json > %s/run2b.log 2>&1", bin, dir, dir);
-    CHECK(trained >= 1 && done_before < 12, "the kill came mid-run (%d trained, %lld done)",
+    CHECK(trained >= 1 && done_before < 12, "the kill came mid-run (%d trained, %g done)",
           trained, done_before);
     CHECK(rc == 0 && scalar("out2", "SELECT count(*) FROM runs WHERE status='done'") == 12 &&
               scalar("out2", "SELECT count(*) FROM results") == 12 &&

@@ -1,6 +1,7 @@
 /* tests/test_train.c: the training loop's distillation: the teacher runs on each batch and
  * the loss the trainer optimises is loss_distill of the student's and the teacher's logits
- * on exactly that batch (same windows, same positions). */
+ * on exactly that batch (same windows, same positions); and training lowers the span loss,
+ * measured outside the trainer before and after. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,71 @@ static float reference_loss(BertModel *student, BertModel *teacher, const QaData
     return loss_distill(ds, de, ss, se, ts, te, d->start, d->end, N, Tb, temp, alpha);
 }
 
+/* The gold span loss of m (inference, no dropout) over all windows of d as one batch
+ * trimmed to the longest window. */
+static float span_loss(BertModel *m, const QaData *d) {
+    int idx[N];
+    for (int i = 0; i < N; i++) idx[i] = i;
+    QaBatch b = {0};
+    float ds[N * T], de[N * T], loss = NAN;
+    if (qa_batch_fill(&b, d, idx, N) == QA_OK) {
+        BertBatch bb = {N, b.Tb, b.ids, b.types, b.mask};
+        if (bert_forward(m, &bb, NULL, 0, 0) == QA_OK)
+            loss = loss_span(ds, de, bert_start_logits(m), bert_end_logits(m), b.start, b.end,
+                             N, b.Tb);
+    }
+    qa_batch_free(&b);
+    return loss;
+}
+
+/* 150 AdamW steps on the gold loss (batches of 4 of the 8 windows, dropout on) must bring the
+ * span loss of the 8 windows well down: a sign error, a missing update, a wrong gradient or a
+ * schedule stuck at lr 0 leaves it where it was or raises it. */
+static void test_training_lowers_loss(const BertConfig *c0) {
+    BertConfig c = *c0;
+    c.hidden_dropout = c.attention_dropout = 0.1f;
+    BertModel *m = NULL;
+    CHECK(bert_create(&c, &m) == QA_OK, "create: %s", qa_last_error());
+    if (!m) return;
+    bert_init_random(m, 5, 0.1f);
+    int32_t buf[3 * N * T + 2 * N];
+    QaData d;
+    make_data(&d, buf, 1);
+    TrainOpts o;
+    train_opts_init(&o);
+    o.batch_size = 4;
+    o.steps = 150;
+    o.lr = 3e-3f;
+    o.seed = 3;
+    TrainStats s;
+    float before = span_loss(m, &d);
+    CHECK(train_qa(m, &d, &o, &s) == QA_OK && s.steps == 150, "train: %s", qa_last_error());
+    float after = span_loss(m, &d);
+    printf("span loss of the 8 windows: %.4f before training, %.4f after %ld steps "
+           "(trainer's running mean %.4f)\n", before, after, s.steps, s.final_loss);
+    CHECK(isfinite(before) && before > 2.0f, "the untrained loss is near log(T) (%.4f)", before);
+    CHECK(after < 0.25f * before, "training lowers the loss: %.4f -> %.4f", before, after);
+    CHECK(s.final_loss < 0.75f * before, "the trainer's running loss went down too (%.4f)",
+          s.final_loss);
+    bert_free(m);
+}
+
+static void test_finetune_names(void) {
+    FinetuneMode m;
+    for (int k = 0; k < FINETUNE_N; k++)
+        CHECK(finetune_parse(finetune_name((FinetuneMode)k), &m) == QA_OK && (int)m == k,
+              "fine-tune mode %d parses from its name", k);
+    CHECK(finetune_parse("distill", &m) == QA_OK && m == FINETUNE_DISTILL, "parse distill");
+    CHECK(finetune_parse("Distill", &m) == QA_ERR &&
+              strstr(qa_last_error(), "'Distill' is not one of " FINETUNE_NAMES_TEXT),
+          "unknown mode named with the choices: %s", qa_last_error());
+    char list[128];
+    CHECK(!strcmp(test_join(FINETUNE_NAMES, FINETUNE_N, " | ", list, sizeof list),
+                  FINETUNE_NAMES_TEXT),
+          "FINETUNE_NAMES_TEXT says what FINETUNE_NAMES holds: '%s' vs '%s'", list,
+          FINETUNE_NAMES_TEXT);
+}
+
 int main(void) {
     ops_set_threads(2);
     BertConfig c;
@@ -104,5 +170,7 @@ int main(void) {
           s.final_loss);
     bert_free(student);
     bert_free(teacher);
+    test_training_lowers_loss(&c);
+    test_finetune_names();
     return TEST_DONE();
 }
