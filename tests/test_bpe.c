@@ -6,7 +6,8 @@
  *   - the same vocabulary as one tokenizer.json (merges as "a b" strings and as pairs): the
  *     same ids and spans;
  *   - a small hand-made vocabulary: pre-tokenisation cases, merge order, add_prefix_space,
- *     trim_offsets, special tokens from tokenizer_config.json / special_tokens_map.json;
+ *     trim_offsets, special tokens from tokenizer_config.json / special_tokens_map.json and
+ *     matched in the text (lstrip / rstrip);
  *   - WordPiece from vocab.txt (casing inferred, or read from tokenizer_config.json) and from
  *     tokenizer.json (its normalizer's lowercase, overridden by tokenizer_config.json);
  *   - bad files: one line naming the file and what is wrong. */
@@ -272,6 +273,21 @@ static void test_small(void) {
     expect(t, "a\nb  ", "a:0-1 Ċ:1-2 b:2-3 ĠĠ:5-5");
     /* a split character: both tokens carry its whole span */
     expect(t, "\xc3\xa9t", "Ã:0-2 ©:0-2 t:2-3");
+    /* special tokens in the text are matched first; the text between is tokenized on its
+     * own (so "b " ends in a lone Ġ, as RoBERTa's "hello </s>" does) */
+    expect(t, "a<s>b </s> the", "a:0-1 <s>:1-4 b:4-5 Ġ:6-6 </s>:6-10 Ġthe:11-14");
+    tokenizer_free(t);
+
+    /* <mask> takes the whitespace to its left (RobertaTokenizer's lstrip) unless a file
+     * says otherwise */
+    write_small("m", "<s> <pad> </s> <unk> <mask> Ġc", "Ġ c\n");
+    t = small_dir("m");
+    expect(t, "a <mask> c<mask>", "a:0-1 <mask>:1-8 Ġc:9-10 <mask>:10-16");
+    tokenizer_free(t);
+    write_tmp("m/special_tokens_map.json",
+              "{\"mask_token\": {\"content\": \"<mask>\", \"lstrip\": false, \"rstrip\": true}}");
+    t = small_dir("m");
+    expect(t, "a <mask> c", "a:0-1 Ġ:2-2 <mask>:2-9 c:9-10");
     tokenizer_free(t);
 
     /* add_prefix_space from tokenizer_config.json; special names from special_tokens_map */

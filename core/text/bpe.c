@@ -26,6 +26,13 @@ typedef struct {
 } MergeSlot;
 #define EMPTY_KEY UINT64_MAX
 
+/* An added token (bpe_add_special): matched in the raw text, optionally with the whitespace
+ * to its left (lstrip) or right (rstrip). */
+typedef struct {
+    int id;
+    int lstrip, rstrip;
+} Added;
+
 /* Storage for cache keys that never moves (StrMap borrows its keys). */
 typedef struct ArenaBlock {
     struct ArenaBlock *next;
@@ -44,6 +51,8 @@ struct BpeModel {
     size_t merge_cap, n_merges;
     int next_rank;          /* rank of the next bpe_add_merge */
     BpeOpts opts;
+    Added *added;           /* tokens matched in the text before pre-tokenisation */
+    int n_added;
     StrMap *cache;          /* piece bytes -> offset of its entry in cache_data */
     int32_t *cache_data;    /* entries: count, then count (id, byte length) pairs */
     size_t cache_len, cache_cap, cache_entries;
@@ -82,6 +91,7 @@ void bpe_free(BpeModel *b) {
     free(b->merges);
     strmap_free(b->cache);
     free(b->cache_data);
+    free(b->added);
     for (ArenaBlock *a = b->arena, *next; a; a = next) {
         next = a->next;
         free(a);
@@ -173,6 +183,18 @@ int bpe_add_merge(BpeModel *b, const char *left, size_t nl, const char *right, s
     }
     free(joined);
     if (merge_put(b, pair_key(a, c), b->next_rank++, id)) return qa_error("%s: out of memory", file);
+    return QA_OK;
+}
+
+int bpe_add_special(BpeModel *b, int id, int lstrip, int rstrip) {
+    if (!bpe_token_str(b, id) || !*bpe_token_str(b, id))
+        return qa_error("bpe: added token id %d is not in the vocabulary", id);
+    for (int i = 0; i < b->n_added; i++)
+        if (b->added[i].id == id) return QA_OK; /* the first registration's flags stay */
+    Added *a = realloc(b->added, (size_t)(b->n_added + 1) * sizeof *a);
+    if (!a) return qa_error("bpe: out of memory");
+    b->added = a;
+    b->added[b->n_added++] = (Added){id, lstrip != 0, rstrip != 0};
     return QA_OK;
 }
 
@@ -350,7 +372,13 @@ static void cache_put(BpeModel *b, const char *p, size_t m, const int32_t *sym,
 
 /* ---------------------------------------------------------------- encoding */
 
-/* One bpe_encode call: the text as code points (with the prefix space, if any), the byte
+/* The growing output of one bpe_encode call. */
+typedef struct {
+    TextToken *t;
+    int n, cap;
+} Out;
+
+/* One segment of a bpe_encode call: the text as code points (with the prefix space, if any), the byte
  * offset of each, and the growing output. */
 typedef struct {
     BpeModel *b;
@@ -361,19 +389,19 @@ typedef struct {
     int *bstart;          /* [n_cp + 1] byte offset of each code point of the original */
     int *char_at;         /* [len] index of the code point holding each original byte */
     int32_t *sym, *slen;  /* [longest piece] scratch for merging */
-    TextToken *out;
-    int n_out, cap_out;
+    int base;             /* byte offset of text in the whole text (a segment between added tokens) */
+    Out *out;
 } Enc;
 
-static int emit(Enc *e, int id, int start, int end) {
-    if (e->n_out == e->cap_out) {
-        int cap = e->cap_out ? 2 * e->cap_out : 64;
-        TextToken *t = realloc(e->out, (size_t)cap * sizeof *t);
+static int emit(Out *o, int id, int start, int end) {
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 64;
+        TextToken *t = realloc(o->t, (size_t)cap * sizeof *t);
         if (!t) return qa_error("bpe: out of memory");
-        e->out = t;
-        e->cap_out = cap;
+        o->t = t;
+        o->cap = cap;
     }
-    e->out[e->n_out++] = (TextToken){id, start, end};
+    o->t[o->n++] = (TextToken){id, start, end};
     return QA_OK;
 }
 
@@ -392,13 +420,13 @@ static int emit_span(Enc *e, int id, int p, int q) {
         int lead = 0, trail = 0;
         while (p + lead < q && e->work[p + lead] == ' ') lead++;
         while (q - trail > p && e->work[q - trail - 1] == ' ') trail++;
-        if (lead > 0 && (e->n_out == 0 || start == 0) && e->b->opts.add_prefix_space &&
-            lead == 1)
+        if (lead > 0 && (e->out->n == 0 || start + e->base == 0) &&
+            e->b->opts.add_prefix_space && lead == 1)
             lead = 0; /* the first token keeps the space add_prefix_space gave it */
         if (lead > 0) start = start + lead < end ? start + lead : end;
         if (trail > 0 && end >= trail) end = end - trail > start ? end - trail : start;
     }
-    return emit(e, id, start, end);
+    return emit(e->out, id, e->base + start, e->base + end);
 }
 
 /* Tokenizes one piece, work bytes [p, q). */
@@ -425,14 +453,13 @@ static int encode_piece(Enc *e, int p, int q) {
     return QA_OK;
 }
 
-int bpe_encode(BpeModel *b, const char *text, size_t len, TextToken **out, int *n_out) {
-    *out = NULL;
-    *n_out = 0;
-    Enc e = {.b = b, .text = text, .len = len, .work = text};
+/* Tokenizes text[0..len), which sits at byte base of the whole text, appending to o. */
+static int encode_segment(BpeModel *b, const char *text, size_t len, int base, Out *o) {
+    Enc e = {.b = b, .text = text, .len = len, .work = text, .base = base, .out = o};
     int32_t *cps = NULL, *wcp = NULL;
     char *work = NULL;
     int n = 0, rc = QA_ERR;
-    if (len > INT_MAX / 4) return qa_error("bpe: text of %zu bytes is too long", len);
+    if (len == 0) return QA_OK;
     if (text_decode(text, len, &cps, &n, &e.bstart)) return QA_ERR;
     e.shift = b->opts.add_prefix_space && len > 0 && text[0] != ' ';
     int nw = n + e.shift;
@@ -445,11 +472,10 @@ int bpe_encode(BpeModel *b, const char *text, size_t len, TextToken **out, int *
         memcpy(work + 1, text, len);
         e.work = work;
     }
-    if (!wcp || !e.char_at || !e.sym || !e.slen || (e.shift && !work) || emit(&e, 0, 0, 0)) {
+    if (!wcp || !e.char_at || !e.sym || !e.slen || (e.shift && !work)) {
         qa_error("bpe: out of memory for %zu bytes of text", len);
         goto cleanup;
     }
-    e.n_out = 0;
     for (int k = 0; k < n; k++)
         for (int i = e.bstart[k]; i < e.bstart[k + 1]; i++) e.char_at[i] = k;
     if (e.shift) wcp[0] = ' ';
@@ -462,9 +488,6 @@ int bpe_encode(BpeModel *b, const char *text, size_t len, TextToken **out, int *
         i = end;
     }
 #undef WORK_BYTE
-    *out = e.out;
-    *n_out = e.n_out;
-    e.out = NULL;
     rc = QA_OK;
 cleanup:
     free(cps);
@@ -474,6 +497,63 @@ cleanup:
     free(e.char_at);
     free(e.sym);
     free(e.slen);
-    free(e.out);
     return rc;
+}
+
+/* The leftmost added token in text[from..len), the longest of those starting there: its
+ * index in b->added and its byte span (with the whitespace lstrip / rstrip take, lstrip
+ * not reaching before from) in *start, *end; -1 when there is none. */
+static int find_added(const BpeModel *b, const char *text, size_t len, size_t from,
+                      size_t *start, size_t *end) {
+    for (size_t q = from; q < len; q++) {
+        int best = -1;
+        size_t best_len = 0;
+        for (int i = 0; i < b->n_added; i++) {
+            const char *s = b->tok[b->added[i].id];
+            size_t k = strlen(s);
+            if (k > best_len && k <= len - q && !memcmp(text + q, s, k)) best = i, best_len = k;
+        }
+        if (best < 0) continue;
+        size_t lo = q, hi = q + best_len;
+        while (b->added[best].lstrip && lo > from) { /* whitespace code points to the left */
+            size_t p = lo - 1;
+            while (p > from && ((unsigned char)text[p] & 0xC0) == 0x80) p--;
+            size_t at = p;
+            if (!is_ws(text_next(text, len, &at)) || at != lo) break;
+            lo = p;
+        }
+        while (b->added[best].rstrip && hi < len) {
+            size_t at = hi;
+            if (!is_ws(text_next(text, len, &at))) break;
+            hi = at;
+        }
+        *start = lo;
+        *end = hi;
+        return best;
+    }
+    return -1;
+}
+
+int bpe_encode(BpeModel *b, const char *text, size_t len, TextToken **out, int *n_out) {
+    Out o = {0};
+    *out = NULL;
+    *n_out = 0;
+    if (len > INT_MAX / 4) return qa_error("bpe: text of %zu bytes is too long", len);
+    if (emit(&o, 0, 0, 0)) return QA_ERR; /* allocates, so the result is never NULL */
+    o.n = 0;
+    size_t at = 0, start = 0, end = 0;
+    while (at <= len) {
+        int a = b->n_added ? find_added(b, text, len, at, &start, &end) : -1;
+        if (a < 0) start = end = len;
+        if (encode_segment(b, text + at, start - at, (int)at, &o) ||
+            (a >= 0 && emit(&o, b->added[a].id, (int)start, (int)end))) {
+            free(o.t);
+            return QA_ERR;
+        }
+        if (a < 0) break;
+        at = end;
+    }
+    *out = o.t;
+    *n_out = o.n;
+    return QA_OK;
 }

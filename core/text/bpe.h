@@ -14,9 +14,13 @@
  *   4. merges by rank: the adjacent pair of symbols with the lowest merge rank is merged,
  *      every non-overlapping occurrence from left to right, until no pair has a rank;
  *      results are cached per piece.
- * There are no unknown tokens: every byte has a symbol (required when loading). Text like
- * "<s>" in the input is ordinary text, as in the WordPiece tokenizer (Hugging Face would
- * match its added tokens there first; SQuAD text does not hold them).
+ * There are no unknown tokens: every byte has a symbol (required when loading).
+ * Added tokens (bpe_add_special: the special tokens, tokenizer.json's added_tokens) are found
+ * in the raw text first, as tokenizers' AddedVocabulary does: the leftmost match, the longest
+ * of those starting there, with the whitespace to its left when lstrip (RoBERTa's <mask>) and
+ * to its right when rstrip; the text between matches is tokenized as above, piece by piece,
+ * and the added token's span is its match with that whitespace. (single_word is not
+ * supported: such a token matches anywhere.)
  *
  * Spans: every token carries the BYTE span [start, end) of the original text it came from,
  * widened to whole UTF-8 characters (a character split over two tokens is in both spans,
@@ -53,6 +57,9 @@ int bpe_add_token(BpeModel *b, const char *tok, size_t len, int id, const char *
 int bpe_add_merge(BpeModel *b, const char *left, size_t nl, const char *right, size_t nr,
                   const char *file, int line);
 int bpe_finish(BpeModel *b, const BpeOpts *opts, const char *file);
+/* Makes token id (in the vocabulary) an added token, matched in the text before anything
+ * else; a second call for the same id changes nothing. QA_ERR for an unknown id. */
+int bpe_add_special(BpeModel *b, int id, int lstrip, int rstrip);
 void bpe_free(BpeModel *b); /* accepts NULL */
 
 /* Returns the id of token tok (exact match, len bytes), or -1. */

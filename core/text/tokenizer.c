@@ -70,6 +70,7 @@ typedef struct {
     int lowercase, add_prefix_space, trim_offsets, use_regex, model_max_length;
     char name[N_SPECIAL][128];
     char from[N_SPECIAL][64];
+    int lstrip[N_SPECIAL], rstrip[N_SPECIAL]; /* an AddedToken object's flags; -1: not said */
 } Settings;
 
 static const char *base_name(const char *path) {
@@ -123,25 +124,27 @@ static int json_bool(const char *path, const cJSON *o, const char *key, int *out
     return QA_OK;
 }
 
-/* A special token under key: a string, or an AddedToken object {"content": "..."}. */
-static int json_token(const char *path, const cJSON *o, const char *key, char *name, size_t n,
-                      char *from, size_t nf) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+/* Special token k under its key: a string, or an AddedToken object {"content": "...",
+ * "lstrip": ..., "rstrip": ...}. */
+static int json_token(const char *path, const cJSON *o, int k, Settings *s) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, SPECIAL_KEYS[k]);
     if (!v || cJSON_IsNull(v)) return QA_OK;
-    if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content");
-    if (!cJSON_IsString(v) || strlen(v->valuestring) >= n)
+    if (cJSON_IsObject(v)) {
+        if (json_bool(path, v, "lstrip", &s->lstrip[k]) || json_bool(path, v, "rstrip", &s->rstrip[k]))
+            return QA_ERR;
+        v = cJSON_GetObjectItemCaseSensitive(v, "content");
+    }
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof s->name[k])
         return qa_error("%s: \"%s\" is not a token string (or an object with \"content\")",
-                        path, key);
-    snprintf(name, n, "%s", v->valuestring);
-    snprintf(from, nf, "%s", base_name(path));
+                        path, SPECIAL_KEYS[k]);
+    snprintf(s->name[k], sizeof s->name[k], "%s", v->valuestring);
+    snprintf(s->from[k], sizeof s->from[k], "%s", base_name(path));
     return QA_OK;
 }
 
 static int read_special_keys(const char *path, const cJSON *o, Settings *s) {
     for (int k = 0; k < N_SPECIAL; k++)
-        if (json_token(path, o, SPECIAL_KEYS[k], s->name[k], sizeof s->name[k], s->from[k],
-                       sizeof s->from[k]))
-            return QA_ERR;
+        if (json_token(path, o, k, s)) return QA_ERR;
     return QA_OK;
 }
 
@@ -332,6 +335,10 @@ static int json_added(Tokenizer *t, const cJSON *added, const char *path) {
             return qa_error("%s: added_tokens[%d] \"%s\" is not in the WordPiece vocabulary",
                             path, i, s);
         if (have < 0 && bpe_add_token(t->bpe, s, strlen(s), id->valueint, path)) return QA_ERR;
+        int lstrip = 0, rstrip = 0;
+        if (t->bpe && (json_bool(path, a, "lstrip", &lstrip) || json_bool(path, a, "rstrip", &rstrip) ||
+                       bpe_add_special(t->bpe, id->valueint, lstrip, rstrip)))
+            return QA_ERR;
     }
     return QA_OK;
 }
@@ -386,6 +393,7 @@ static int load_tokenizer_json(Tokenizer *t, const char *path, Settings *js) {
 static void settings_init(Settings *s) {
     memset(s, 0, sizeof *s);
     s->lowercase = s->add_prefix_space = s->trim_offsets = s->use_regex = -1;
+    for (int k = 0; k < N_SPECIAL; k++) s->lstrip[k] = s->rstrip[k] = -1;
 }
 
 /* Overlays the fields a says something about onto s. */
@@ -399,6 +407,8 @@ static void settings_overlay(Settings *s, const Settings *a) {
         if (a->name[k][0]) {
             memcpy(s->name[k], a->name[k], sizeof s->name[k]);
             memcpy(s->from[k], a->from[k], sizeof s->from[k]);
+            s->lstrip[k] = a->lstrip[k];
+            s->rstrip[k] = a->rstrip[k];
         }
 }
 
@@ -433,6 +443,13 @@ static int finish(Tokenizer *t, const TokenizerFiles *f, const Settings *js, int
         if (s.trim_offsets >= 0) o.trim_offsets = s.trim_offsets;
         if (s.use_regex >= 0) o.use_regex = s.use_regex;
         if (bpe_finish(t->bpe, &o, t->vocab_file)) return QA_ERR;
+        /* the special tokens are added tokens (RobertaTokenizer: <mask> takes the whitespace
+         * to its left unless a file says otherwise); tokenizer.json's flags came first */
+        for (int k = 0; k < N_SPECIAL; k++) {
+            int lstrip = s.lstrip[k] >= 0 ? s.lstrip[k] : k == SP_MASK;
+            if (t->ids[k] >= 0 && bpe_add_special(t->bpe, t->ids[k], lstrip, s.rstrip[k] > 0))
+                return QA_ERR;
+        }
     } else {
         /* BertTokenizer's do_lower_case defaults to true; only a bare vocab.txt is inferred */
         if (s.lowercase >= 0) wp_vocab_set_lowercase(t->wp, s.lowercase);
