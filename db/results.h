@@ -80,6 +80,9 @@ typedef struct {
  * than DB_SCHEMA_VERSION is an error. On success *out is a new handle (close with
  * db_close()); on failure *out is NULL. One handle per process: do not use it across fork(). */
 int db_open(const char *path, Db **out);
+/* Opens an existing results database read-only, for user SQL: statements that write fail
+ * with "attempt to write a readonly database" and ATTACH is refused. */
+int db_open_readonly(const char *path, Db **out);
 /* Closes the handle; NULL is allowed. */
 void db_close(Db *db);
 /* The path the handle was opened with; borrowed, valid until db_close. */

@@ -225,6 +225,33 @@ fail:
     return QA_ERR;
 }
 
+int db_open_readonly(const char *path, Db **out) {
+    *out = NULL;
+    Db *db = calloc(1, sizeof *db);
+    if (!db || !(db->path = strdup(path))) {
+        free(db);
+        return qa_error("%s: out of memory", path);
+    }
+    long long app_id;
+    if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        dbsql_sql_error(db, "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+    sqlite3_limit(db->h, SQLITE_LIMIT_ATTACHED, 0); /* ATTACH would create files */
+    if (dbsql_query_int(db, "PRAGMA application_id", 0, &app_id)) goto fail;
+    if (app_id != APPLICATION_ID) {
+        qa_error("%s: not a qaprune results database (application_id 0x%llx)", db->path,
+                 (unsigned long long)app_id);
+        goto fail;
+    }
+    *out = db;
+    return QA_OK;
+fail:
+    db_close(db);
+    return QA_ERR;
+}
+
 void db_close(Db *db) {
     if (!db) return;
     sqlite3_close_v2(db->h);

@@ -111,6 +111,7 @@ int cmd_eval(int argc, char **argv) {
     SquadScores s;
     char p1[4096], p2[4096], p3[4096];
     if (model_feature_opts(model, &fo) || checkpoint_load(model, &m) ||
+        bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
         tokenizer_load_dir(model, &tok))
         goto fail;
     fprintf(stderr, "eval: model %s, tokenizer %s (%s input format, %d ids) from",

@@ -83,7 +83,9 @@ static int stage_load(PruneWork *w) {
     strategy_parse(w->spec->strategy, &w->kind);
     finetune_parse(w->spec->finetune, &w->mode);
     if (model_feature_opts(w->teacher_dir, &w->fo) ||
-        checkpoint_load(w->teacher_dir, &w->teacher) || tokenizer_load_dir(w->teacher_dir, &w->tok) ||
+        checkpoint_load(w->teacher_dir, &w->teacher) ||
+        bert_check_seq_len(bert_config(w->teacher), w->fo.max_seq_len, w->teacher_dir) ||
+        tokenizer_load_dir(w->teacher_dir, &w->tok) ||
         load_train_windows(w) || qa_split_load(w->data->dev, w->tok, &w->fo, &w->dev))
         return QA_ERR;
     const BertConfig *tc = bert_config(w->teacher);

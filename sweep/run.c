@@ -126,6 +126,10 @@ static int stage_open(Sweep *s, const char *grid_path) {
     char path[4300];
     if (grid_load(grid_path, &s->g) || !(s->cache = hash_cache_new())) goto bad;
     snprintf(path, sizeof path, "%s/results.db", s->g->out);
+    if (!s->o->dry_run && file_exists(s->g->out) && access(s->g->out, W_OK) != 0) {
+        qa_env_error(errno, "%s: cannot write there: %s", s->g->out, strerror(errno));
+        goto bad;
+    }
     if (file_exists(path)) {
         if (db_open(path, &s->db)) goto bad;
         if (hash_cache_attach(s->cache, s->db)) goto bad;
@@ -146,7 +150,7 @@ static int stage_open(Sweep *s, const char *grid_path) {
 bad:
     progress_done();
     fprintf(stderr, "sweep run: %s\n", qa_last_error());
-    return 2;
+    return qa_error_is_env() ? 1 : 2; /* the machine's fault is not a bad grid */
 }
 
 /* ---------------------------------------------------------------- register */
@@ -241,6 +245,9 @@ static int prepare_data(Sweep *s) {
     flock(fd, LOCK_EX);
     int rc = QA_OK;
     if (!stamp_matches(s, stamp, want, n, files)) {
+        if (file_exists(stamp))
+            fprintf(stderr, "sweep: %s does not match its stamp (a file missing, edited or "
+                            "from other settings); writing it again\n", dir);
         progress_update("sweep: writing the synthetic data to %s", dir);
         rc = file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train,
                                                 g->synth_dev, g->synth_lookup)
@@ -282,6 +289,7 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     int rc = teacher_build(&g->teacher, &g->data, dir, g->threads, &tr);
     close(fd);
     if (rc == QA_OK) {
+        fault_at("teacher");
         *teacher_f1 = tr.dev.f1;
         fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", dir,
                 tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
@@ -497,6 +505,7 @@ static int start_worker(Sweep *s, int i, int threads) {
     close(fds[1]);
     s->msg_fd[i] = fds[0];
     point_started(&s->pts, i, pid);
+    fault_at("train");
     s->running++;
     const PruneSpec *p = &s->g->points[i].spec;
     char stage[640];
@@ -561,6 +570,7 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
         return point_fail(&s->pts, i, msg);
     }
     bert_free(pruned);
+    fault_at("latency");
     r.metrics.latency_ms = lat.pruned_ms;
     r.metrics.teacher_latency_ms = lat.teacher_ms;
     r.metrics.speedup = lat.speedup;
@@ -573,6 +583,12 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
  * every trained point against its teacher. */
 static int stage_measure(Sweep *s) {
     const Grid *g = s->g;
+    const char *f = getenv("QAPRUNE_FAULT");
+    if (f && !strcmp(f, "delete-db")) { /* the test hook of fault_at: a user deletes it */
+        char path[4300];
+        snprintf(path, sizeof path, "%s/results.db", g->out);
+        unlink(path);
+    }
     BertModel *teacher = NULL;
     int rc = QA_OK, loaded = -1, locked = 0;
     for (int i = 0; i < g->n_points && !interrupted && rc == QA_OK; i++) {
@@ -616,6 +632,7 @@ static int stage_report(Sweep *s) {
         pending += st == DB_PENDING;
         running += st == DB_RUNNING;
     }
+    fault_at("plot");
     if (!s->o->no_plots) {
         char pdir[4300];
         snprintf(pdir, sizeof pdir, "%s/plots", g->out);

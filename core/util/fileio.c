@@ -14,6 +14,10 @@
 
 int file_read(const char *path, size_t max, char **out, size_t *len) {
     *out = NULL;
+    struct stat pre;
+    /* before opening: a FIFO (or device) in a file's place would block the open */
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
+        return qa_error("%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return qa_error("%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
