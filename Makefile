@@ -1,6 +1,8 @@
 # qaprune: one plain Makefile.  Override CC, CFLAGS, LDLIBS on the command line.
 #   make          build bin/sweep and build/libqacore.a
-#   make test     install missing packages, build and run every test (tests/test_*.c)
+#   make test     install missing packages, build and run every test (tests/test_*.c), then
+#                 the same tests under ASan/UBSan (make debug); CI runs exactly this
+#   make check    build and run the tests once, in $(B) (no package install, no sanitizers)
 #   make run      install missing packages, build, run the embedded default (configs/grid.json)
 #   make bench    run the engine benchmarks (slow; not part of make test)
 #   make debug    build with ASan/UBSan into build/debug and run the tests there
@@ -28,7 +30,7 @@ SWEEP_OBJ := $(SWEEP_SRC:%.c=$(B)/%.o)
 SWEEP_LIB_OBJ := $(filter-out $(B)/sweep/main.o,$(SWEEP_OBJ))
 TESTS     := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test run bench debug clean
+.PHONY: all test check run bench debug clean
 all: $(BIN)/sweep $(B)/libqacore.a $(TESTS)
 
 $(B)/libqacore.a: $(CORE_OBJ)
@@ -38,7 +40,7 @@ $(BIN)/sweep: $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 
-$(B)/tests/%: tests/%.c tests/test.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
+$(B)/tests/%: tests/%.c tests/test.h tests/e2e.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 
@@ -52,6 +54,10 @@ $(B)/%.o: %.c
 # .ci/deps first installs what a fresh machine lacks (instant when nothing is missing).
 test:
 	@sh .ci/deps
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory debug
+
+check:
 	@$(MAKE) --no-print-directory all
 	@SWEEP_BIN=$(BIN)/sweep sh tests/run_all.sh $(TESTS)
 
@@ -67,7 +73,7 @@ bench: all
 debug:
 	$(MAKE) B=build/debug BIN=build/debug/bin \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fopenmp -fsanitize=address,undefined" test
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" check
 
 clean:
 	rm -rf build bin

@@ -19,6 +19,9 @@
  *   view pareto: done runs joined with results that no other done run of the same teacher
  *        and data dominates in (speedup up, f1 up): none has speedup >= and f1 >= with one of
  *        them strictly greater (equal points are all kept). Ordered by teacher, data, speedup.
+ *   view summary: the done runs pooled over seeds (same resolved settings but the seed): teacher,
+ *        data, strategy, head_sparsity, ffn_sparsity, finetune, n, f1_mean, f1_std (sample;
+ *        NULL for n = 1), speedup_mean, train_seconds_mean, params, flops.
  *   temp table grid(config_hash): per connection, filled by db_select_grid, so queries can
  *        keep to one grid's points (JOIN grid USING (config_hash)).
  * Times are ISO 8601 UTC text. The file is in WAL mode (readers never block the writer), waits

@@ -31,7 +31,11 @@ int cmd_run(int argc, char **argv) {
         .synopsis = "GRID.json",
         .about =
             "Runs every point of the grid not done yet (see README.md for grid.json); results go\n"
-            "to OUT/results.db, charts to OUT/plots/. Safe to interrupt and re-run: it resumes.\n",
+            "to OUT/results.db, charts to OUT/plots/. Safe to interrupt and re-run: it resumes.\n"
+            "Limits: grid file 1 MiB, 64 values per axis, 128 sparsity targets, 8 teachers,\n"
+            "100,000 points. Exit codes: 0 all done, 1 some failed or the machine stopped the\n"
+            "sweep (disk full, read-only; the points stay pending), 2 invalid grid or input,\n"
+            "130 interrupted.\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .pos = &grid,

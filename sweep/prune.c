@@ -196,7 +196,8 @@ static int stage_choose(PruneWork *w) {
     const PruneSpec *spec = w->spec;
     StrategyOpts so = {.kind = w->kind, .head_sparsity = spec->head_sparsity,
                        .ffn_sparsity = spec->ffn_sparsity, .seed = (uint64_t)spec->seed,
-                       .gain_batches = spec->gain_batches, .batch_size = spec->batch_size};
+                       .gain_batches = spec->gain_batches, .gain_steps = spec->gain_steps,
+                       .batch_size = spec->batch_size};
     l0_opts_init(&so.l0);
     so.l0.steps = spec->l0_steps;
     so.l0.lr_log_alpha = (float)spec->l0_lr;

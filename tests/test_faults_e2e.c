@@ -18,21 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[256];
 static const char *bin;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The one number sqlite3 prints for sql on OUT's database; NAN when there is none. */
 static double scalar(const char *out, const char *sql) {
@@ -43,16 +33,6 @@ static double scalar(const char *out, const char *sql) {
     if (p && fscanf(p, "%lf", &v) != 1) v = NAN;
     if (p) pclose(p);
     return v;
-}
-
-static int file_contains(const char *path, const char *needle) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    static char buf[1 << 20];
-    size_t k = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[k] = '\0';
-    return strstr(buf, needle) != NULL;
 }
 
 /* A 4-point grid (2 strategies x 2 fine-tune modes) on a tiny trained teacher, output out;
