@@ -14,31 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[256];
-
-/* Runs a shell command with the CLI path substituted for %s; returns its exit status and
- * its stdout (and stderr) in out. */
-static int run(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#include <stdarg.h>
-static int run(char *out, size_t n, const char *fmt, ...) {
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[2300];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    size_t k = 0;
-    if (out) out[0] = '\0';
-    int c;
-    while ((c = fgetc(p)) != EOF)
-        if (out && k + 1 < n) out[k++] = (char)c, out[k] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The number after "key": in text (a JSON object, possibly among other output lines), or
  * NAN when the key is missing or not followed by a number: NAN equals nothing, so a check
@@ -51,18 +30,6 @@ static double json_number(const char *text, const char *key) {
     p += strlen(pat);
     double v = strtod(p, &end);
     return end == p ? NAN : v;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = '\0';
-    fclose(f);
-    return s;
 }
 
 /* The small PyTorch-made checkpoints (24 and 16 positions) as teachers of the synthetic

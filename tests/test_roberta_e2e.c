@@ -10,7 +10,6 @@
  *     eval` scores exactly as prune reported; a whole `sweep run` with it as the teacher;
  *   - a bad merges.txt: one line naming the file, exit 1, nothing written. */
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "core/qa/qa.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 #define CK "tests/data/torch_roberta_bpe"
@@ -29,36 +29,6 @@
 #define EXPECTED "tests/data/torch_roberta_bpe_expected"
 
 static char dir[] = "/tmp/qaprune_roberta_XXXXXX";
-
-static int run(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t n, const char *fmt, ...) {
-    char cmd[4096], full[4200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    size_t k = 0;
-    int c;
-    if (out) out[0] = '\0';
-    while ((c = fgetc(p)) != EOF)
-        if (out && k + 1 < n) out[k++] = (char)c, out[k] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = '\0';
-    fclose(f);
-    return s;
-}
 
 static cJSON *read_json(const char *path) {
     char *s = slurp(path);
