@@ -15,5 +15,6 @@ int cmd_plot(int argc, char **argv);    /* sweep/cmd_sweep.c */
 int cmd_tokenize(int argc, char **argv);   /* sweep/cmd_data.c */
 int cmd_score(int argc, char **argv);      /* sweep/cmd_data.c */
 int cmd_gen_data(int argc, char **argv);   /* sweep/cmd_data.c */
+int cmd_export(int argc, char **argv);     /* sweep/cmd_export.c */
 
 #endif

@@ -25,6 +25,7 @@ static const Command commands[] = {
     {"teacher", cmd_teacher, "train (or reuse) the default teacher on a synthetic/SQuAD dir"},
     {"eval", cmd_eval, "score a checkpoint on a SQuAD file; write predictions and eval.json"},
     {"prune", cmd_prune, "run one pruning point: strategy, physical pruning, fine-tuning"},
+    {"export", cmd_export, "write a checkpoint as an ONNX model (+ tokenizer, qaprune.json)"},
     {"gen-data", cmd_gen_data, "write the synthetic QA task (train/dev JSON + vocab.txt)"},
 };
 

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/export/artifact.h"
 #include "core/model/checkpoint.h"
 #include "core/model/latency.h"
 #include "core/model/ops.h"
@@ -545,6 +546,21 @@ static int stage_train(Sweep *s) {
 
 /* ---------------------------------------------------------------- measure */
 
+/* With "export": {"onnx": true}: the measured point's checkpoint as
+ * OUT/points/HASH/onnx/model.onnx with its strategy, F1 and speedup. A failed export is
+ * reported and leaves the point's results alone. */
+static void export_point(Sweep *s, int i, const DbResult *r) {
+    char dir[4400], onnx[4500];
+    point_dir(&s->pts, i, dir, sizeof dir);
+    snprintf(onnx, sizeof onnx, "%s/onnx/model.onnx", dir);
+    OnnxExportOpts o;
+    ExportMeta meta = {s->g->points[i].spec.strategy, r->metrics.f1, r->metrics.speedup};
+    onnx_export_opts_default(&o);
+    if (export_artifact(dir, onnx, &o, &meta, NULL))
+        fprintf(stderr, "sweep: point %s: ONNX export failed: %s\n", s->pts.hash[i],
+                qa_last_error());
+}
+
 /* Times teacher and pruned model of trained point i, interleaved, and finishes the point
  * (done with its latency, or failed with why the timing failed). */
 static int measure_point(Sweep *s, int i, BertModel *teacher) {
@@ -576,6 +592,7 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
     r.metrics.speedup = lat.speedup;
     r.finished_at[0] = '\0';
     point_measured(&s->pts, i);
+    if (s->g->export_onnx) export_point(s, i, &r);
     return point_finish(&s->pts, i, &r);
 }
 
