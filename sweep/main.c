@@ -19,6 +19,8 @@ static const Command commands[] = {
     {"status", cmd_status, "print every point of a sweep with its status and results"},
     {"query", cmd_query, "run SQL on a sweep's results"},
     {"plot", cmd_plot, "draw a sweep's charts (PNG and SVG) into OUT/plots/"},
+    {"report", cmd_report, "write a sweep's OUT/report.html (table, charts, a card per point)"},
+    {"compare", cmd_compare, "write one HTML page comparing sweeps (chart and table)"},
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},
     {"tokenize", cmd_tokenize, "tokenize lines of stdin (WordPiece or byte-level BPE files)"},
     {"score", cmd_score, "score predictions with the official SQuAD 2.0 metric (JSON)"},

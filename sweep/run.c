@@ -4,7 +4,7 @@
  *   prepare   the synthetic data and the teachers, once for the whole sweep;
  *   train     workers train the points (sweep/point.h is each point's state machine);
  *   measure   latency of every trained point with the machine to itself;
- *   report    charts and the end-of-run tables, per teacher and data. */
+ *   report    charts, OUT/report.html and the end-of-run tables, per teacher and data. */
 #include "sweep/run.h"
 
 #include <errno.h>
@@ -27,6 +27,7 @@
 #include "core/util/fileio.h"
 #include "db/results.h"
 #include "plots/plots.h"
+#include "plots/report.h"
 #include "sweep/grid.h"
 #include "sweep/point.h"
 #include "sweep/progress.h"
@@ -657,6 +658,10 @@ static int stage_report(Sweep *s) {
         if (plots_render(s->db, pdir, &pr))
             fprintf(stderr, "sweep: charts not drawn: %s\n", qa_last_error());
     }
+    char report[4300];
+    snprintf(report, sizeof report, "%s/report.html", g->out);
+    if (report_write(s->db, 1, g->file, report))
+        fprintf(stderr, "sweep: report not written: %s\n", qa_last_error());
     printf("Pareto frontier (speedup vs F1) per teacher and data, of this grid's points:\n");
     db_query_print(s->db,
                    "SELECT teacher, data, strategy, finetune, head_sparsity AS heads,"
@@ -670,6 +675,7 @@ static int stage_report(Sweep *s) {
     printf("results: %s/results.db (sqlite3 %s/results.db 'SELECT * FROM pareto')\n", g->out,
            g->out);
     if (!s->o->no_plots) printf("charts:  %s/plots/\n", g->out);
+    printf("report:  %s\n", report);
     return failed || pending || running ? 1 : 0;
 }
 
