@@ -45,8 +45,8 @@ static int run(char *out, size_t n, const char *fmt, ...) {
 
 /* The whole file at path in a new NUL-terminated buffer (free with free()); NULL when it
  * cannot be read. */
-static char *slurp(const char *path) __attribute__((unused));
-static char *slurp(const char *path) {
+static char *slurp_file(const char *path) __attribute__((unused));
+static char *slurp_file(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);

@@ -58,7 +58,7 @@ static void test_outside_checkpoints(const char *bin, char *out, size_t n) {
         CHECK(rc == 0 && strstr(out, "heads kept"), "%s: prune as a teacher: %s", names[i], out);
         char path[512], *ev;
         snprintf(path, sizeof path, "%s/tp_%s/eval.json", dir, names[i]);
-        ev = slurp(path);
+        ev = slurp_file(path);
         rc = run(out, n, "%s eval --model %s/tp_%s --data %s/data/dev.json --out %s/te_%s "
                  "--threads 1", bin, dir, names[i], dir, dir, names[i]);
         CHECK(rc == 0 && ev && json_number(out, "f1") == json_number(ev, "f1"),
@@ -103,7 +103,7 @@ int main(void) {
         /* the saved checkpoint, reloaded and scored, gives the same metric */
         char path[512], *ev;
         snprintf(path, sizeof path, "%s/p_%s/eval.json", dir, strategies[i]);
-        ev = slurp(path);
+        ev = slurp_file(path);
         CHECK(ev != NULL, "%s written", path);
         rc = run(out, sizeof out, "%s eval --model %s/p_%s --data %s/data/dev.json --out %s/e_%s --threads 1",
                  bin, dir, strategies[i], dir, dir, strategies[i]);
@@ -134,7 +134,7 @@ int main(void) {
     char p1[512], p2[512];
     snprintf(p1, sizeof p1, "%s/p_gain/predictions.json", dir);
     snprintf(p2, sizeof p2, "%s/p_gain2/predictions.json", dir);
-    char *a = slurp(p1), *b = slurp(p2);
+    char *a = slurp_file(p1), *b = slurp_file(p2);
     CHECK(rc == 0 && a && b && !strcmp(a, b), "same seed, same predictions");
     free(a), free(b);
 

@@ -31,14 +31,14 @@
 static char dir[] = "/tmp/qaprune_roberta_XXXXXX";
 
 static cJSON *read_json(const char *path) {
-    char *s = slurp(path);
+    char *s = slurp_file(path);
     cJSON *j = s ? cJSON_Parse(s) : NULL;
     free(s);
     return j;
 }
 
 static int same_file(const char *a, const char *b) {
-    char *x = slurp(a), *y = slurp(b);
+    char *x = slurp_file(a), *y = slurp_file(b);
     int same = x && y && !strcmp(x, y);
     free(x);
     free(y);
