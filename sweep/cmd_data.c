@@ -1,8 +1,10 @@
 /* sweep/cmd_data.c: the data commands of bin/sweep (each one's option table is its --help).
  *   sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]
  *   sweep score --nq GOLD PREDICTIONS.json
- *   sweep tokenize --vocab FILE [--tokens] [--cased | --uncased]
- *   sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1] [--format nq]
+ *   sweep tokenize (--model DIR | --vocab FILE [--merges FILE] | --tokenizer-json FILE)
+ *                  [--tokens] [--cased | --uncased]
+ *   sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1]
+ *                  [--bpe-merges K] [--format nq]
  * Results go to stdout; the resolved settings and errors go to stderr. */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,8 +17,10 @@
 #include "core/qa/squad.h"
 #include "core/qa/squad_metric.h"
 #include "core/qa/synth.h"
+#include "core/text/bpe_train.h"
+#include "core/text/tokenizer.h"
+#include "core/util/fileio.h"
 #include "core/qa/synth_nq.h"
-#include "core/text/wordpiece.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 #include "sweep/progress.h"
@@ -107,10 +111,17 @@ int cmd_score(int argc, char **argv) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *vocab_path = NULL;
+    const char *vocab_path = NULL, *merges = NULL, *tj = NULL, *model = NULL;
     int tokens = 0, lowercase = -1;
     const CliOpt opts[] = {
-        {"vocab", CLI_STRING, &vocab_path, 0, 0, "FILE", "the WordPiece vocab.txt", CLI_REQUIRED},
+        {"model", CLI_STRING, &model, 0, 0, "DIR", "the tokenizer files of a checkpoint",
+         CLI_OPTIONAL},
+        {"vocab", CLI_STRING, &vocab_path, 0, 0, "FILE",
+         "a WordPiece vocab.txt, or a BPE vocab.json (with --merges)", CLI_OPTIONAL},
+        {"merges", CLI_STRING, &merges, 0, 0, "FILE", "the BPE merges.txt of --vocab",
+         CLI_OPTIONAL},
+        {"tokenizer-json", CLI_STRING, &tj, 0, 0, "FILE", "a Hugging Face tokenizer.json alone",
+         CLI_OPTIONAL},
         {"tokens", CLI_FLAG, &tokens, 0, 0, NULL,
          "print the token strings instead of ids", CLI_OPTIONAL},
         {"cased", CLI_CONST, &lowercase, 0, 0, NULL, "keep case and accents", CLI_OPTIONAL},
@@ -119,51 +130,91 @@ int cmd_tokenize(int argc, char **argv) {
     const CliSpec spec = {
         .cmd = "tokenize",
         .about =
-            "Reads UTF-8 lines on stdin; prints per line the WordPiece token ids separated by\n"
-            "spaces (--tokens: the token strings). The vocabulary counts as uncased (lowercase,\n"
-            "strip accents) unless it has uppercase entries; --cased / --uncased override.\n",
+            "Reads UTF-8 lines on stdin; prints per line the token ids separated by spaces\n"
+            "(--tokens: the token strings), without special tokens. Give one of --model (a\n"
+            "checkpoint's tokenizer.json, or vocab.json + merges.txt, or vocab.txt, with its\n"
+            "tokenizer_config.json and special_tokens_map.json), --vocab vocab.txt (WordPiece),\n"
+            "--vocab vocab.json --merges merges.txt (byte-level BPE) or --tokenizer-json. A bare\n"
+            "vocab.txt counts as uncased unless it has uppercase entries; --cased / --uncased\n"
+            "override (WordPiece only).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
     };
     int prc = cli_parse(&spec, argc, argv, NULL);
     if (prc != CLI_CONTINUE) return prc;
-    WpVocab *v = NULL;
-    if (wp_vocab_load(vocab_path, &v)) {
+    if ((model != NULL) + (vocab_path != NULL) + (tj != NULL) != 1 || (merges && !vocab_path)) {
+        fprintf(stderr, "sweep tokenize: give one of --model, --vocab (with --merges for a "
+                "vocab.json) or --tokenizer-json (see sweep tokenize --help)\n");
+        return 2;
+    }
+    Tokenizer *v = NULL;
+    TokenizerFiles tf = {.tokenizer_json = tj, .vocab = vocab_path, .merges = merges};
+    if ((model ? tokenizer_load_dir(model, &v) : tokenizer_load(&tf, &v)) ||
+        (lowercase >= 0 && tokenizer_set_lowercase(v, lowercase))) {
         fprintf(stderr, "sweep tokenize: %s\n", qa_last_error());
+        tokenizer_free(v);
         return 1;
     }
-    if (lowercase >= 0) wp_vocab_set_lowercase(v, lowercase);
-    fprintf(stderr, "tokenize: vocab %s (%d entries, %s), printing %s\n", vocab_path,
-            wp_vocab_size(v), wp_vocab_lowercase(v) ? "uncased" : "cased",
-            tokens ? "tokens" : "ids");
+    fprintf(stderr, "tokenize: %s, %d ids%s, %s input format, from", tokenizer_kind_name(v),
+            tokenizer_vocab_size(v),
+            tokenizer_kind(v) == TOKENIZER_BPE ? "" : tokenizer_lowercase(v) ? ", uncased" : ", cased",
+            tokenizer_format(v)->name);
+    for (const char *const *f = tokenizer_files(v); *f; f++) fprintf(stderr, " %s", *f);
+    fprintf(stderr, "; printing %s\n", tokens ? "tokens" : "ids");
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     int rc = 0;
     while (!rc && (len = getline(&line, &cap, stdin)) >= 0) {
         if (len > 0 && line[len - 1] == '\n') line[--len] = '\0';
-        WpToken *t = NULL;
+        TextToken *t = NULL;
         int n = 0;
-        if (wp_tokenize(v, line, (size_t)len, &t, &n)) {
+        if (tokenizer_encode(v, line, (size_t)len, &t, &n)) {
             fprintf(stderr, "sweep tokenize: %s\n", qa_last_error());
             rc = 1;
             break;
         }
         for (int k = 0; k < n; k++) {
-            if (tokens) printf(k ? " %s" : "%s", wp_token_str(v, t[k].id));
+            if (tokens) printf(k ? " %s" : "%s", tokenizer_token_str(v, t[k].id));
             else printf(k ? " %d" : "%d", t[k].id);
         }
         putchar('\n');
         free(t);
     }
     free(line);
-    wp_vocab_free(v);
+    tokenizer_free(v);
+    return rc;
+}
+
+/* A byte-level BPE of n_merges merges learnt on the contexts and questions of
+ * dir/train.json and dir/dev.json, written as dir/vocab.json and dir/merges.txt. Returns the
+ * merges learnt, or QA_ERR. */
+static int write_bpe(const char *dir, int n_merges) {
+    static const char *const splits[2] = {"train.json", "dev.json"};
+    char path[4096], merges[4096];
+    BpeTrainer *t = NULL;
+    int rc = bpe_trainer_new(&t);
+    for (int s = 0; s < 2 && rc == QA_OK; s++) {
+        SquadSet *set = NULL;
+        rc = path_join(path, sizeof path, dir, splits[s]) || squad_load(path, &set) ? QA_ERR : QA_OK;
+        for (int i = 0; rc == QA_OK && i < set->n_paragraphs; i++)
+            rc = bpe_trainer_add(t, set->contexts[i], strlen(set->contexts[i]));
+        for (int i = 0; rc == QA_OK && i < set->n_questions; i++)
+            rc = bpe_trainer_add(t, set->questions[i].question, strlen(set->questions[i].question));
+        squad_free(set);
+    }
+    if (rc == QA_OK && (path_join(path, sizeof path, dir, "vocab.json") ||
+                        path_join(merges, sizeof merges, dir, "merges.txt")))
+        rc = QA_ERR;
+    if (rc == QA_OK) rc = bpe_trainer_write(t, n_merges, path, merges);
+    bpe_trainer_free(t);
     return rc;
 }
 
 int cmd_gen_data(int argc, char **argv) {
     const char *out_dir = NULL;
     long seed = 0, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV, lookup = 1;
+    long bpe_merges = 0;
     const char *format = "squad";
     const CliOpt opts[] = {
         {"format", CLI_STRING, &format, 0, 0, "squad|nq",
@@ -175,6 +226,8 @@ int cmd_gen_data(int argc, char **argv) {
         {"dev", CLI_LONG, &n_dev, 0, 100000000L, "M", "dev questions", CLI_OPTIONAL},
         {"lookup", CLI_LONG, &lookup, 0, 1, "0|1",
          "1: two lookup questions per training paragraph", CLI_OPTIONAL},
+        {"bpe-merges", CLI_LONG, &bpe_merges, 0, 1000000L, "K",
+         "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)", CLI_OPTIONAL},
     };
     const CliSpec spec = {
         .cmd = "gen-data",
@@ -182,7 +235,9 @@ int cmd_gen_data(int argc, char **argv) {
             "Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
             "with DIR/vocab.txt covering both; the same seed gives the same files. The lookup\n"
             "questions (\"Where is X mentioned?\", \"What does the text say about X?\") are part of\n"
-            "the --train count; dev.json never has them. --format nq: the same task as Natural\n"
+            "the --train count; dev.json never has them. --bpe-merges K also writes DIR/vocab.json\n"
+            "and DIR/merges.txt, a byte-level BPE (RoBERTa's layout) learnt on both files.\n"
+            "--format nq: the same task as Natural\n"
             "Questions documents (HTML blocks as long-answer candidates, yes/no questions, five\n"
             "annotations per dev example): DIR/nq-train.jsonl.gz, DIR/nq-dev.jsonl.gz and\n"
             "DIR/vocab.txt (with BERT-joint's markup tokens); the SQuAD files stay in DIR/squad/.\n",
@@ -197,7 +252,7 @@ int cmd_gen_data(int argc, char **argv) {
         return 2;
     }
     fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions, lookup %ld, "
-            "format %s\n", out_dir, seed, n_train, n_dev, lookup, format);
+            "format %s, bpe merges %ld\n", out_dir, seed, n_train, n_dev, lookup, format, bpe_merges);
     if (!strcmp(format, "nq")) {
         if (synth_nq_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev, (int)lookup)) {
             fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
@@ -213,5 +268,14 @@ int cmd_gen_data(int argc, char **argv) {
     }
     fprintf(stderr, "gen-data: wrote %s/train.json, %s/dev.json, %s/vocab.txt\n", out_dir,
             out_dir, out_dir);
+    if (bpe_merges > 0) {
+        int learnt = write_bpe(out_dir, (int)bpe_merges);
+        if (learnt < 0) {
+            fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
+            return 1;
+        }
+        fprintf(stderr, "gen-data: wrote %s/vocab.json, %s/merges.txt (%d merges)\n", out_dir,
+                out_dir, learnt);
+    }
     return 0;
 }

@@ -170,7 +170,10 @@ int cmd_eval(int argc, char **argv) {
         .cmd = "eval",
         .about =
             "Scores a checkpoint on a SQuAD file; writes OUT/predictions.json, OUT/na_prob.json\n"
-            "and OUT/eval.json (official SQuAD 2.0 keys). --nq: the file is Natural Questions\n"
+            "and OUT/eval.json (official SQuAD 2.0 keys). The checkpoint's tokenizer files are\n"
+            "used: tokenizer.json, or vocab.json + merges.txt, or vocab.txt, with\n"
+            "tokenizer_config.json and special_tokens_map.json; config.json's model_type sets\n"
+            "the input format. --nq: the file is Natural Questions\n"
             "(JSON lines, gzipped or plain, original or simplified): BERT-joint windows, the\n"
             "answer-type head when the checkpoint has one; OUT/predictions.json in the official\n"
             "NQ format and OUT/eval.json with nq_eval.py's keys.\n",
@@ -183,21 +186,26 @@ int cmd_eval(int argc, char **argv) {
     ops_set_threads(threads);
     if (nq) return eval_nq(model, data, out);
     BertModel *m = NULL;
-    WpVocab *vocab = NULL;
+    Tokenizer *tok = NULL;
     QaSplit split = {0};
     Predictions *pred = NULL;
     char *json = NULL;
     FeatureOpts fo;
     SquadScores s;
-    char vocab_path[4096], p1[4096], p2[4096], p3[4096];
-    if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
-        checkpoint_load(model, &m) || bert_set_precision(m, prec) ||
+    char p1[4096], p2[4096], p3[4096];
+    if (model_feature_opts(model, &fo) || checkpoint_load(model, &m) ||
+        bert_set_precision(m, prec) ||
         bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
-        wp_vocab_load(vocab_path, &vocab) ||
-        qa_split_load(data, vocab, &fo, &split))
+        tokenizer_load_dir(model, &tok))
         goto fail;
+    fprintf(stderr, "eval: model %s, tokenizer %s (%s input format, %d ids) from",
+            model, tokenizer_kind_name(tok), tokenizer_format(tok)->name, tokenizer_vocab_size(tok));
+    for (const char *const *f = tokenizer_files(tok); *f; f++) fprintf(stderr, " %s", *f);
+    fprintf(stderr, "\neval: windows max_seq_len %d, doc_stride %d, max_query_len %d\n",
+            fo.max_seq_len, fo.doc_stride, fo.max_query_len);
     fprintf(stderr, "eval: threads %d, gemm %s, precision %s\n", threads,
             gemm_backend_name(gemm_backend()), bert_precision_name(prec));
+    if (qa_split_load(data, tok, &fo, &split)) goto fail;
     progress_update("eval: %d windows of %d questions", split.data.n, split.set->n_questions);
     if (qa_evaluate(m, &split, 64, NULL, NULL, &s, &pred)) goto fail;
     progress_done();
@@ -218,7 +226,7 @@ cleanup:
     free(json);
     predictions_free(pred);
     qa_split_free(&split);
-    wp_vocab_free(vocab);
+    tokenizer_free(tok);
     bert_free(m);
     return rc;
 }

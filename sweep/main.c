@@ -22,7 +22,7 @@ static const Command commands[] = {
     {"report", cmd_report, "write a sweep's OUT/report.html (table, charts, a card per point)"},
     {"compare", cmd_compare, "write one HTML page comparing sweeps (chart and table)"},
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},
-    {"tokenize", cmd_tokenize, "WordPiece-tokenize lines of stdin with a vocab.txt"},
+    {"tokenize", cmd_tokenize, "tokenize lines of stdin (WordPiece or byte-level BPE files)"},
     {"score", cmd_score, "score predictions with the official SQuAD 2.0 or NQ metric (JSON)"},
     {"teacher", cmd_teacher, "train (or reuse) the default teacher on a synthetic/SQuAD dir"},
     {"eval", cmd_eval, "score a checkpoint on a SQuAD file; write predictions and eval.json"},

@@ -215,12 +215,11 @@ int data_paths_in_dir(DataPaths *d, const char *dir) {
     return QA_OK;
 }
 
-int pipeline_load_data(const DataPaths *data, const char *vocab_path, const FeatureOpts *fo,
-                     WpVocab **vocab, QaSplit *train, QaSplit *dev) {
+int pipeline_load_data(const DataPaths *data, Tokenizer *tok, const FeatureOpts *fo,
+                       QaSplit *train, QaSplit *dev) {
     memset(train, 0, sizeof *train);
     memset(dev, 0, sizeof *dev);
-    if (wp_vocab_load(vocab_path, vocab) || qa_split_load(data->train, *vocab, fo, train) ||
-        qa_split_load(data->dev, *vocab, fo, dev))
+    if (qa_split_load(data->train, tok, fo, train) || qa_split_load(data->dev, tok, fo, dev))
         return QA_ERR;
     return QA_OK;
 }

@@ -104,7 +104,7 @@ typedef struct {
 } PruneResult;
 
 /* Runs one point: loads the teacher checkpoint (teacher_dir), the data (data->train and
- * data->dev, tokenized with the teacher's vocab.txt), selects gates, prunes physically,
+ * data->dev, tokenized with the teacher's tokenizer files, tokenizer_load_dir), selects gates, prunes physically,
  * fine-tunes, scores, and saves the pruned checkpoint, predictions.json, na_prob.json and
  * eval.json into out_dir (NULL: save nothing). */
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,

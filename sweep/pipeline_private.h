@@ -20,7 +20,7 @@ cJSON *pipeline_read_meta(const char *dir);
 void pipeline_scores_from_json(const cJSON *o, SquadScores *s);
 
 /* Loads the vocabulary at vocab_path and the train and dev splits of data. */
-int pipeline_load_data(const DataPaths *data, const char *vocab_path, const FeatureOpts *fo,
-                       WpVocab **vocab, QaSplit *train, QaSplit *dev);
+int pipeline_load_data(const DataPaths *data, Tokenizer *tok, const FeatureOpts *fo,
+                       QaSplit *train, QaSplit *dev);
 
 #endif

@@ -1,5 +1,5 @@
 /* sweep/prune.c: one pruning point (prune_run, see pipeline.h), as its stages:
- *   load      the teacher, its vocabulary and feature settings, the training windows (mapped
+ *   load      the teacher, its tokenizer and feature settings, the training windows (mapped
  *             from the sweep's cache when there is one) and the dev split;
  *   teacher   the teacher's dev scores (from its qaprune.json when made on this dev file);
  *   choose    the strategy's keep flags (core/prune/strategy.h);
@@ -34,8 +34,7 @@ typedef struct {
     StrategyKind kind;
     FinetuneMode mode;
     FeatureOpts fo;
-    char vocab_path[4096];
-    WpVocab *vocab;
+    Tokenizer *tok;          /* the teacher's tokenizer files */
     BertModel *teacher;
     BertModel *source; /* l0: the jointly trained copy that is pruned; NULL otherwise */
     BertModel *pruned;
@@ -52,7 +51,7 @@ static void prune_work_free(PruneWork *w) {
     windows_unmap(w->train_map);
     qa_split_free(&w->train_split);
     qa_split_free(&w->dev);
-    wp_vocab_free(w->vocab);
+    tokenizer_free(w->tok);
     bert_free(w->teacher);
     bert_free(w->source);
     bert_free(w->pruned);
@@ -68,12 +67,12 @@ static int load_train_windows(PruneWork *w) {
     const DataPaths *d = w->data;
     char key[HASH_HEX], path[4300];
     if (*d->windows_dir) {
-        if (windows_key(d->train, w->vocab_path, &w->fo, key)) return QA_ERR;
+        if (windows_key(d->train, w->tok, &w->fo, key)) return QA_ERR;
         snprintf(path, sizeof path, "%s/windows-%s.bin", d->windows_dir, key);
         if (file_exists(path)) return windows_map(path, key, &w->train_map, &w->train);
     }
     progress_update("prune: tokenizing %s", d->train);
-    if (qa_split_load(d->train, w->vocab, &w->fo, &w->train_split)) return QA_ERR;
+    if (qa_split_load(d->train, w->tok, &w->fo, &w->train_split)) return QA_ERR;
     w->train = w->train_split.data;
     if (*d->windows_dir && (file_mkdirs(d->windows_dir) || windows_write(path, &w->train, key)))
         return QA_ERR;
@@ -85,11 +84,10 @@ static int stage_load(PruneWork *w) {
     strategy_parse(w->spec->strategy, &w->kind);
     finetune_parse(w->spec->finetune, &w->mode);
     if (model_feature_opts(w->teacher_dir, &w->fo) ||
-        path_join(w->vocab_path, sizeof w->vocab_path, w->teacher_dir, "vocab.txt") ||
         checkpoint_load(w->teacher_dir, &w->teacher) ||
         bert_check_seq_len(bert_config(w->teacher), w->fo.max_seq_len, w->teacher_dir) ||
-        wp_vocab_load(w->vocab_path, &w->vocab) ||
-        load_train_windows(w) || qa_split_load(w->data->dev, w->vocab, &w->fo, &w->dev))
+        tokenizer_load_dir(w->teacher_dir, &w->tok) ||
+        load_train_windows(w) || qa_split_load(w->data->dev, w->tok, &w->fo, &w->dev))
         return QA_ERR;
     const BertConfig *tc = bert_config(w->teacher);
     int nh = bert_total_heads(tc), nf = bert_total_ffn(tc);
@@ -121,17 +119,22 @@ static int cached_teacher_scores(const char *teacher_dir, const char *dev_path, 
     return rc;
 }
 
-/* dir/teacher-KEY.json: the teacher's dev scores, keyed by the contents of its weights and
- * configuration, the dev file and the feature settings. */
+/* dir/teacher-KEY.json: the teacher's dev scores, keyed by the contents of its weights,
+ * configuration and tokenizer files, the dev file and the feature settings. */
 static int teacher_scores_path(const PruneWork *w, char *path, size_t cap) {
-    char f[4300], h[3][HASH_HEX], key[HASH_HEX], text[512];
+    char f[4300], h[3][HASH_HEX], key[HASH_HEX], text[1024];
     const char *names[2] = {"config.json", "model.safetensors"};
     for (int i = 0; i < 2; i++)
         if (path_join(f, sizeof f, w->teacher_dir, names[i]) || hash_file(f, h[i]))
             return QA_ERR;
     if (hash_file(w->data->dev, h[2])) return QA_ERR;
-    snprintf(text, sizeof text, "qaprune teacher scores v1 %s %s %s %d %d %d", h[0], h[1], h[2],
-             w->fo.max_seq_len, w->fo.doc_stride, w->fo.max_query_len);
+    int k = snprintf(text, sizeof text, "qaprune teacher scores v1 %s %s %s %d %d %d", h[0], h[1],
+                     h[2], w->fo.max_seq_len, w->fo.doc_stride, w->fo.max_query_len);
+    for (const char *const *t = tokenizer_files(w->tok); *t && k < (int)sizeof text; t++) {
+        char th[HASH_HEX];
+        if (hash_file(*t, th)) return QA_ERR;
+        k += snprintf(text + k, sizeof text - (size_t)k, " %s", th);
+    }
     hash_bytes(text, strlen(text), key);
     snprintf(path, cap, "%s/teacher-%s.json", w->data->windows_dir, key);
     return QA_OK;
@@ -305,7 +308,7 @@ static int save_meta(const PruneWork *w, const char *out_dir) {
 
 static int stage_save(PruneWork *w, const char *out_dir) {
     char path[4096], na_path[4096];
-    if (file_mkdirs(out_dir) || checkpoint_save(w->pruned, out_dir, w->vocab_path) ||
+    if (file_mkdirs(out_dir) || checkpoint_save_files(w->pruned, out_dir, tokenizer_files(w->tok)) ||
         path_join(path, sizeof path, out_dir, "predictions.json") ||
         path_join(na_path, sizeof na_path, out_dir, "na_prob.json") ||
         predictions_write(w->pred, path, na_path))

@@ -84,17 +84,20 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     cJSON_Delete(meta);
 
     FeatureOpts fo = {spec->max_seq_len, spec->doc_stride, spec->max_query_len};
-    WpVocab *vocab = NULL;
+    Tokenizer *tok = NULL;
+    TokenizerFiles tf = {.vocab = data->vocab};
     QaSplit train, dev;
     BertModel *m = NULL;
     char *meta_text = NULL;
     cJSON *meta_out = NULL;
     int rc = QA_ERR;
-    const char *vocab_path = data->vocab;
     ops_set_threads(threads);
-    if (pipeline_load_data(data, vocab_path, &fo, &vocab, &train, &dev)) goto cleanup;
+    memset(&train, 0, sizeof train);
+    memset(&dev, 0, sizeof dev);
+    if (tokenizer_load(&tf, &tok) || pipeline_load_data(data, tok, &fo, &train, &dev))
+        goto cleanup;
     BertConfig cfg;
-    bert_config_init(&cfg, wp_vocab_size(vocab), spec->max_seq_len, spec->layers, spec->hidden,
+    bert_config_init(&cfg, tokenizer_vocab_size(tok), spec->max_seq_len, spec->layers, spec->hidden,
                      spec->heads, spec->ffn);
     cfg.hidden_dropout = cfg.attention_dropout = (float)spec->dropout;
     if (bert_create(&cfg, &m)) goto cleanup;
@@ -133,7 +136,8 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     ts.seconds -= eh.seconds;
     res->train_seconds = ts.seconds;
     if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) goto cleanup;
-    if (file_mkdirs(out_dir) || checkpoint_save(m, out_dir, vocab_path)) goto cleanup;
+    if (file_mkdirs(out_dir) || checkpoint_save_files(m, out_dir, tokenizer_files(tok)))
+        goto cleanup;
     /* qaprune.json: the settings, the identity this teacher was built for, its scores */
     char dev_hash[HASH_HEX];
     if (hash_file(data->dev, dev_hash)) goto cleanup;
@@ -167,7 +171,7 @@ cleanup:
     bert_free(m);
     qa_split_free(&train);
     qa_split_free(&dev);
-    wp_vocab_free(vocab);
+    tokenizer_free(tok);
     return rc;
 }
 

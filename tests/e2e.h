@@ -21,6 +21,43 @@ static int sh(const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs the printf-formatted command with /bin/sh, its stderr joined to its stdout, which
+ * goes to out (n bytes, NUL-terminated, cut when longer; out may be NULL); its exit code, or
+ * -1 when it did not exit. */
+static int run(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4), unused));
+static int run(char *out, size_t n, const char *fmt, ...) {
+    char cmd[8192], full[8300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    size_t k = 0;
+    int c;
+    if (out) out[0] = '\0';
+    if (!p) return -1;
+    while ((c = fgetc(p)) != EOF)
+        if (out && k + 1 < n) out[k++] = (char)c, out[k] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The whole file at path in a new NUL-terminated buffer (free with free()); NULL when it
+ * cannot be read. */
+static char *slurp_file(const char *path) __attribute__((unused));
+static char *slurp_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? calloc((size_t)n + 1, 1) : NULL;
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = '\0';
+    fclose(f);
+    return s;
+}
+
 /* 1 when the file at path (its first MiB) contains needle; 0 when not or unreadable. */
 static int __attribute__((unused)) file_contains(const char *path, const char *needle) {
     FILE *f = fopen(path, "rb");

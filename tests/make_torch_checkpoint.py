@@ -24,7 +24,8 @@ with LayerNorm eps 1e-12 and, with sinusoidal_pos_embds, the fixed position tabl
 create_sinusoidal_embeddings. ElectraForQuestionAnswering is BERT with embedding tables and
 their LayerNorm of width embedding_size, followed by embeddings_project Linear(E, hidden).
 Run from anywhere:  /usr/bin/python3 tests/make_torch_checkpoint.py
-Needs only torch; safetensors files are written by save_safetensors() below."""
+Needs torch (and, for the byte-level BPE RoBERTa at the end, python3-regex); safetensors
+files are written by save_safetensors() below."""
 
 import json
 import math
@@ -172,6 +173,7 @@ def make_inputs(s, gen):
 def forward(s, p, ids, types, mask):
     """Start and end logits [B, T] of Bert/RobertaForQuestionAnswering (padding included)."""
     C, hs, e = s["hidden"], s["hidden"] // s["heads"], s["prefix"] + "embeddings."
+    B, T = ids.shape
 
     def lin(name, z):
         return z @ p[name + ".weight"].T + p[name + ".bias"]
@@ -287,8 +289,328 @@ def make(s):
                       "start_logits": start.float(), "end_logits": end.float()})
 
 
+# ---------------------------------------------------------------- RoBERTa with byte-level BPE
+# A RoBERTa QA checkpoint as Hugging Face saves one (config.json, model.safetensors, vocab.json,
+# merges.txt, tokenizer_config.json, special_tokens_map.json; and the same tokenizer as one
+# tokenizer.json), a small SQuAD 2.0 file, and what `sweep eval` must give on it: the input ids
+# of every window, the start/end logits, the predictions and the no-answer scores.
+#   tests/data/torch_roberta_bpe/            the checkpoint
+#   tests/data/torch_roberta_bpe_json/       tokenizer.json alone
+#   tests/data/torch_roberta_bpe_data/       dev.json (= train.json, for `sweep prune`)
+#   tests/data/torch_roberta_bpe_expected.safetensors, ..._expected.json
+# Everything here is independent of the C code: the GPT-2 pattern through the `regex`
+# module (Debian python3-regex), GPT-2's encoder.py merge loop, run_squad.py's windows
+# (doc_stride is the step), run_qa.py's question.lstrip(), transformers' RoBERTa layout
+# and position ids, run_squad.py's n-best decoding with the SQuAD 2.0 null score.
+
+import regex  # noqa: E402  (only this part needs it)
+
+GPT2_PATTERN = regex.compile(
+    r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+WINDOW = dict(max_seq_len=384, doc_stride=128, max_query_len=64)  # qaprune's defaults
+RB = dict(name="torch_roberta_bpe", model_type="roberta", arch="RobertaForQuestionAnswering",
+          prefix="roberta.", vocab=0, maxpos=WINDOW["max_seq_len"] + 8, types=1, hidden=32,
+          heads=4, ffn=48, layers=2, eps=1e-5, pad=1, prune={1: [2]}, narrow={0: 37}, half={},
+          seed=1910065)
+SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]  # ids 0-3 as in RoBERTa; <mask> is the last id
+
+
+def bytes_to_unicode():
+    """GPT-2 encoder.py: printable Latin-1 bytes stand for themselves, the rest 256 onwards."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+BYTE_CHAR = bytes_to_unicode()
+
+
+def corpus():
+    """Paragraphs (one long enough for several windows) and their questions."""
+    people = ["Ångström", "Zoë", "Bob", "Müller-Lüdenscheidt", "Ōtani", "Nuñez", "Ada"]
+    places = ["Reykjavík", "São Paulo", "Kraków", "Zürich", "Tōkyō", "Lyon"]
+    paras = []
+    for i in range(6):
+        p, q = people[i % len(people)], places[i % len(places)]
+        other = people[(i + 3) % len(people)]
+        sents = ["%s was born in %s in %d." % (p, q, 1900 + 7 * i),
+                 "%s's mentor, %s, didn't like the café's naïve façade." % (p, other),
+                 "They've  said it's %d%% true \u2014 or 'mostly' (%d)." % (10 * i, i)]
+        if i == 2:  # the long one: several windows
+            sents += ["In year %d, %s visited %s and wrote %d letters." %
+                      (1950 + k, people[k % 7], places[k % 6], k * 3) for k in range(45)]
+        ctx = " ".join(sents) + ("\n%s lives in %s." % (other, places[(i + 2) % 6]))
+        qas = [dict(id="q%d-born" % i, question="  Where was %s born?" % p, ans=q),
+               dict(id="q%d-year" % i, question="When was %s born?" % p, ans=str(1900 + 7 * i)),
+               dict(id="q%d-lives" % i, question="Where does %s live?" % other,
+                    ans=places[(i + 2) % 6]),
+               dict(id="q%d-none" % i, question="What did %s sell?" % p, ans=None)]
+        if i == 2:
+            qas.append(dict(id="q2-late", question="What did Ada visit in year 1993?",
+                            ans=places[43 % 6]))
+        paras.append((ctx, qas))
+    return paras
+
+
+def squad_json(paras):
+    data = []
+    for ctx, qas in paras:
+        out = []
+        for q in qas:
+            if q["ans"] is None:
+                out.append({"id": q["id"], "question": q["question"], "answers": [],
+                            "is_impossible": True})
+            else:
+                start = ctx.rfind(q["ans"]) if q["id"] == "q2-late" else ctx.find(q["ans"])
+                out.append({"id": q["id"], "question": q["question"], "is_impossible": False,
+                            "answers": [{"text": q["ans"], "answer_start": start}]})
+        data.append({"context": ctx, "qas": out})
+    return {"version": "v2.0", "data": [{"title": "mirror", "paragraphs": data}]}
+
+
+def pieces(text):
+    return [m for m in GPT2_PATTERN.finditer(text)]
+
+
+def train_bpe(texts, n_merges):
+    """Most frequent adjacent pair within pieces, ties to the smallest pair; n_merges times."""
+    words = {}
+    for t in texts:
+        for m in pieces(t):
+            w = tuple(BYTE_CHAR[b] for b in m.group().encode("utf-8"))
+            words[w] = words.get(w, 0) + 1
+    merges = []
+    for _ in range(n_merges):
+        count = {}
+        for w, c in words.items():
+            for a, b in zip(w, w[1:]):
+                count[(a, b)] = count.get((a, b), 0) + c
+        if not count:
+            break
+        best = min(count, key=lambda pr: (-count[pr], pr))
+        merges.append(best)
+        new = {}
+        for w, c in words.items():
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(w[i] + w[i + 1])
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            new[tuple(out)] = new.get(tuple(out), 0) + c
+        words = new
+    vocab = {t: i for i, t in enumerate(SPECIALS)}
+    for b in range(256):
+        vocab[BYTE_CHAR[b]] = len(vocab)
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    vocab["<mask>"] = len(vocab)
+    return vocab, merges
+
+
+def bpe_word(word, ranks):
+    """GPT-2 encoder.py bpe(): merge the lowest-ranked pair everywhere until none is left."""
+    word = list(word)
+    while len(word) > 1:
+        pairs = set(zip(word, word[1:]))
+        best = min(pairs, key=lambda pr: ranks.get(pr, float("inf")))
+        if best not in ranks:
+            break
+        out, i = [], 0
+        while i < len(word):
+            if i + 1 < len(word) and (word[i], word[i + 1]) == best:
+                out.append(word[i] + word[i + 1])
+                i += 2
+            else:
+                out.append(word[i])
+                i += 1
+        word = out
+    return word
+
+
+def encode(text, vocab, ranks):
+    """[(id, char start, char end)]: ByteLevel offsets trimmed of the token's spaces."""
+    out = []
+    for m in pieces(text):
+        raw = m.group().encode("utf-8")
+        char_of = [k for k, ch in enumerate(m.group()) for _ in ch.encode("utf-8")]
+        at = 0
+        for tok in bpe_word([BYTE_CHAR[b] for b in raw], ranks):
+            n = len(tok)
+            start, end = m.start() + char_of[at], m.start() + char_of[at + n - 1] + 1
+            lead = len(tok) - len(tok.lstrip("\u0120"))
+            trail = len(tok) - len(tok.rstrip("\u0120"))
+            if lead:
+                start = min(start + lead, end)
+            if trail and end >= trail:
+                end = max(end - trail, start)
+            out.append((vocab[tok], start, end))
+            at += n
+    return out
+
+
+def features(squad, vocab, ranks):
+    """run_squad.py windows in the RoBERTa layout: <s> q </s></s> window </s> <pad>..."""
+    seq, stride, mq = WINDOW["max_seq_len"], WINDOW["doc_stride"], WINDOW["max_query_len"]
+    rows = []
+    for para in squad["data"][0]["paragraphs"]:
+        ctx = encode(para["context"], vocab, ranks)
+        for qa in para["qas"]:
+            q = [t[0] for t in encode(qa["question"].lstrip(), vocab, ranks)][:mq]
+            per = seq - len(q) - 4
+            starts, s = [], 0
+            while True:
+                starts.append(s)
+                n = min(per, len(ctx) - s)
+                if s + n >= len(ctx):
+                    break
+                s += min(n, stride)
+            lens = [min(per, len(ctx) - s) for s in starts]
+            for w, s in enumerate(starts):
+                ids = [0] + q + [2, 2]
+                off = len(ids)
+                spans, maxc = {}, {}
+                for j in range(lens[w]):
+                    tid, a, b = ctx[s + j]
+                    spans[len(ids)] = (a, b)
+                    best, best_score = None, None
+                    for k, (s2, n2) in enumerate(zip(starts, lens)):
+                        if s2 <= s + j <= s2 + n2 - 1:
+                            sc = min(s + j - s2, s2 + n2 - 1 - (s + j)) + 0.01 * n2
+                            if best is None or sc > best_score:
+                                best, best_score = k, sc
+                    maxc[len(ids)] = best == w
+                    ids.append(tid)
+                ids.append(2)
+                mask = [1] * len(ids) + [0] * (seq - len(ids))
+                ids += [1] * (seq - len(ids))
+                rows.append(dict(qid=qa["id"], ctx=para["context"], ids=ids, mask=mask,
+                                 spans=spans, maxc=maxc, off=off))
+    return rows
+
+
+def best_indexes(logits, n):
+    return sorted(range(len(logits)), key=lambda i: -logits[i])[:n]
+
+
+def decode(rows, start, end, n_best=20, max_len=30):
+    """run_squad.py write_predictions, SQuAD 2.0: the top candidate against the null score."""
+    preds, na = {}, {}
+    order = []
+    for r in rows:
+        if r["qid"] not in order:
+            order.append(r["qid"])
+    for qid in order:
+        cands, null = [], float("inf")
+        for w, r in enumerate(rows):
+            if r["qid"] != qid:
+                continue
+            s, e = start[w], end[w]
+            null = min(null, s[0] + e[0])
+            for a in best_indexes(s, n_best):
+                for b in best_indexes(e, n_best):
+                    if a not in r["spans"] or b not in r["spans"] or not r["maxc"][a]:
+                        continue
+                    if b < a or b - a + 1 > max_len:
+                        continue
+                    cands.append((s[a] + e[b], r["ctx"][r["spans"][a][0]:r["spans"][b][1]]))
+        cands.sort(key=lambda c: -c[0])
+        if not cands:
+            preds[qid], na[qid] = "", 3.4028234663852886e38
+            continue
+        na[qid] = null - cands[0][0]
+        preds[qid] = "" if na[qid] > 0 else cands[0][1]
+    return preds, na
+
+
+def make_roberta_bpe():
+    paras = corpus()
+    squad = squad_json(paras)
+    texts = [c for c, _ in paras] + [q["question"] for _, qs in paras for q in qs]
+    vocab, merges = train_bpe(texts, 160)
+    ranks = {m: i for i, m in enumerate(merges)}
+    s = dict(RB, vocab=len(vocab))
+    gen = torch.Generator().manual_seed(s["seed"])
+    p = full_params(s, gen)
+    prune(s, p, gen)
+    stored = {n: t.to(torch.float32) for n, t in p.items()}
+    p = {n: t.to(DT) for n, t in stored.items()}
+    rows = features(squad, vocab, ranks)
+    ids = torch.tensor([r["ids"] for r in rows])
+    mask = torch.tensor([r["mask"] for r in rows])
+    types = torch.zeros_like(ids)
+    start, end = forward(s, p, ids, types, mask)
+    preds, na = decode(rows, start.float().double().tolist(), end.float().double().tolist())
+
+    d = os.path.join(DATA, s["name"])
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        f.write(config_json(s))
+    save_safetensors(os.path.join(d, "model.safetensors"), stored)
+    with open(os.path.join(d, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump(vocab, f, ensure_ascii=False)
+    with open(os.path.join(d, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "".join("%s %s\n" % m for m in merges))
+    special = {"bos_token": "<s>", "cls_token": "<s>", "eos_token": "</s>", "sep_token": "</s>",
+               "pad_token": "<pad>", "unk_token": "<unk>",
+               "mask_token": {"content": "<mask>", "lstrip": True, "normalized": False,
+                              "rstrip": False, "single_word": False}}
+    with open(os.path.join(d, "special_tokens_map.json"), "w") as f:
+        json.dump(special, f, indent=2)
+    with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+        json.dump({"add_prefix_space": False, "errors": "replace", "model_max_length": 512,
+                   "tokenizer_class": "RobertaTokenizer", "trim_offsets": True,
+                   "bos_token": "<s>", "eos_token": "</s>", "cls_token": "<s>",
+                   "sep_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>",
+                   "mask_token": "<mask>"}, f, indent=2)
+    tj = os.path.join(DATA, s["name"] + "_json")
+    os.makedirs(tj, exist_ok=True)
+    added = [{"id": vocab[t], "content": t, "single_word": False, "lstrip": t == "<mask>",
+              "rstrip": False, "normalized": t != "<mask>", "special": True}
+             for t in SPECIALS + ["<mask>"]]
+    with open(os.path.join(tj, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump({"version": "1.0", "truncation": None, "padding": None, "added_tokens": added,
+                   "normalizer": None,
+                   "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False,
+                                     "trim_offsets": True, "use_regex": True},
+                   "post_processor": {"type": "RobertaProcessing", "sep": ["</s>", 2],
+                                      "cls": ["<s>", 0], "trim_offsets": True,
+                                      "add_prefix_space": False},
+                   "decoder": {"type": "ByteLevel", "add_prefix_space": True,
+                               "trim_offsets": True, "use_regex": True},
+                   "model": {"type": "BPE", "dropout": None, "unk_token": None,
+                             "continuing_subword_prefix": "", "end_of_word_suffix": "",
+                             "fuse_unk": False, "byte_fallback": False, "vocab": vocab,
+                             "merges": [" ".join(m) for m in merges]}},
+                  f, ensure_ascii=False)
+    dd = os.path.join(DATA, s["name"] + "_data")
+    os.makedirs(dd, exist_ok=True)
+    for name in ("dev.json", "train.json"):
+        with open(os.path.join(dd, name), "w", encoding="utf-8") as f:
+            json.dump(squad, f, ensure_ascii=False, indent=1)
+    save_safetensors(os.path.join(DATA, s["name"] + "_expected.safetensors"),
+                     {"input_ids": ids, "attention_mask": mask, "start_logits": start.float(),
+                      "end_logits": end.float()})
+    samples = ["Ångström's café  didn't open in 1999.", texts[0][:60]]
+    with open(os.path.join(DATA, s["name"] + "_expected.json"), "w", encoding="utf-8") as f:
+        json.dump({"predictions": preds, "na_prob": na,
+                   "samples": [{"text": t, "ids": [x[0] for x in encode(t, vocab, ranks)]}
+                               for t in samples]}, f, ensure_ascii=False, indent=1)
+    print("%s: %d ids, %d merges, %d windows, %d questions, %d answered" %
+          (s["name"], len(vocab), len(merges), len(rows), len(preds),
+           sum(1 for v in preds.values() if v)))
+
+
 if __name__ == "__main__":
     make(BERT)
     make(ROBERTA)
     make(DISTILBERT)
     make(ELECTRA)
+    make_roberta_bpe()

@@ -86,7 +86,8 @@ static void test_help(void) {
         {"plot", {"GRID.json|OUT_DIR"}},
         {"bench", {"--layers L", "(default 12)", "--mode forward|train", "(default forward)",
                    "--heads-per-layer JSON", "--ffn-per-layer JSON", "--reps N", "--vocab V"}},
-        {"tokenize", {"--vocab FILE", "(required)", "--tokens", "--cased", "--uncased"}},
+        {"tokenize", {"--model DIR", "--vocab FILE", "--merges FILE", "--tokenizer-json FILE",
+                      "--tokens", "--cased", "--uncased"}},
         {"score", {"DATA.json PREDICTIONS.json", "--na-prob FILE", "--na-prob-thresh T",
                    "(default 1)"}},
         {"teacher", {"--data DIR", "--out DIR", "--config FILE", "--threads N", "(default 2)",
@@ -95,7 +96,7 @@ static void test_help(void) {
         {"prune", {"--teacher DIR", "--data DIR", "--out DIR", "--threads N", "strategy",
                    "ft_steps", "distill_temp", "--heads F"}},
         {"gen-data", {"--out DIR", "--seed S", "--train N", "(default 200000)", "--dev M",
-                      "(default 2000)", "--lookup 0|1"}},
+                      "(default 2000)", "--lookup 0|1", "--bpe-merges K"}},
     };
     CHECK(sizeof helps / sizeof helps[0] == NCMD, "every command's help is checked");
     for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++) {

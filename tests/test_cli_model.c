@@ -14,31 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[256];
-
-/* Runs a shell command with the CLI path substituted for %s; returns its exit status and
- * its stdout (and stderr) in out. */
-static int run(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-#include <stdarg.h>
-static int run(char *out, size_t n, const char *fmt, ...) {
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[2300];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    size_t k = 0;
-    if (out) out[0] = '\0';
-    int c;
-    while ((c = fgetc(p)) != EOF)
-        if (out && k + 1 < n) out[k++] = (char)c, out[k] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The number after "key": in text (a JSON object, possibly among other output lines), or
  * NAN when the key is missing or not followed by a number: NAN equals nothing, so a check
@@ -51,18 +30,6 @@ static double json_number(const char *text, const char *key) {
     p += strlen(pat);
     double v = strtod(p, &end);
     return end == p ? NAN : v;
-}
-
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = '\0';
-    fclose(f);
-    return s;
 }
 
 /* The small PyTorch-made checkpoints (24 and 16 positions) as teachers of the synthetic
@@ -91,7 +58,7 @@ static void test_outside_checkpoints(const char *bin, char *out, size_t n) {
         CHECK(rc == 0 && strstr(out, "heads kept"), "%s: prune as a teacher: %s", names[i], out);
         char path[512], *ev;
         snprintf(path, sizeof path, "%s/tp_%s/eval.json", dir, names[i]);
-        ev = slurp(path);
+        ev = slurp_file(path);
         rc = run(out, n, "%s eval --model %s/tp_%s --data %s/data/dev.json --out %s/te_%s "
                  "--threads 1", bin, dir, names[i], dir, dir, names[i]);
         CHECK(rc == 0 && ev && json_number(out, "f1") == json_number(ev, "f1"),
@@ -136,7 +103,7 @@ int main(void) {
         /* the saved checkpoint, reloaded and scored, gives the same metric */
         char path[512], *ev;
         snprintf(path, sizeof path, "%s/p_%s/eval.json", dir, strategies[i]);
-        ev = slurp(path);
+        ev = slurp_file(path);
         CHECK(ev != NULL, "%s written", path);
         rc = run(out, sizeof out, "%s eval --model %s/p_%s --data %s/data/dev.json --out %s/e_%s --threads 1",
                  bin, dir, strategies[i], dir, dir, strategies[i]);
@@ -155,7 +122,7 @@ int main(void) {
     {
         char path[512], *ev;
         snprintf(path, sizeof path, "%s/p_gain/eval.json", dir);
-        ev = slurp(path);
+        ev = slurp_file(path);
         double want = ev ? json_number(ev, "f1") : -1;
         rc = run(out, sizeof out, "%s eval --model %s/p_gain --data %s/data/dev.json --out %s/e_ob "
                  "--threads 1 --gemm openblas", bin, dir, dir, dir);
@@ -194,7 +161,7 @@ int main(void) {
     char p1[512], p2[512];
     snprintf(p1, sizeof p1, "%s/p_gain/predictions.json", dir);
     snprintf(p2, sizeof p2, "%s/p_gain2/predictions.json", dir);
-    char *a = slurp(p1), *b = slurp(p2);
+    char *a = slurp_file(p1), *b = slurp_file(p2);
     CHECK(rc == 0 && a && b && !strcmp(a, b), "same seed, same predictions");
     free(a), free(b);
 

@@ -13,11 +13,13 @@
 #include "core/qa/predictions.h"
 #include "core/qa/squad.h"
 #include "core/qa/squad_metric.h"
-#include "core/text/wordpiece.h"
+#include "core/model/bert.h"
+#include "core/text/tokenizer.h"
 #include "tests/test.h"
 
 #define SQUAD_DEV "../shared/data/squad/dev-v2.0.json"
 #define BERT_VOCAB "../shared/data/bert-vocab/vocab.txt"
+#define GPT2 "../shared/data/gpt2-bpe"
 
 static char tmp_dir[] = "/tmp/qaprune_feat_XXXXXX";
 
@@ -70,11 +72,12 @@ static void test_reader_errors(void) {
 static void test_windows_and_decode(void) {
     char vocab_text[256] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
     for (char c = 'a'; c <= 'z'; c++) sprintf(vocab_text + strlen(vocab_text), "%c\n", c);
-    WpVocab *v = NULL;
+    Tokenizer *v = NULL;
     SquadSet *set = NULL;
     Features *f = NULL;
     Predictions *p = NULL;
-    CHECK(wp_vocab_load(write_tmp("vocab.txt", vocab_text), &v) == 0, "%s", qa_last_error());
+    TokenizerFiles tf = {.vocab = write_tmp("vocab.txt", vocab_text)};
+    CHECK(tokenizer_load(&tf, &v) == 0, "%s", qa_last_error());
     CHECK(squad_load(write_tmp("win.json",
         "{\"data\": [{\"paragraphs\": [{\"context\": \"a b c d e f g h i j k l m n o p q r s t\","
         "\"qas\": [{\"id\": \"q1\", \"question\": \"X y\", \"answers\": [{\"text\": \"h i\", "
@@ -142,29 +145,117 @@ cleanup:
     predictions_free(p);
     features_free(f);
     squad_free(set);
-    wp_vocab_free(v);
+    tokenizer_free(v);
+}
+
+/* The RoBERTa format with a byte-level BPE: <s> q </s></s> c </s> <pad>..., all types 0,
+ * the question without its leading spaces, 4 special tokens per window, position ids as
+ * transformers computes them, spans without the tokens' leading spaces. Vocabulary: the 256
+ * byte symbols at ids 0-255 (GPT-2's map), then <s> <pad> </s> <unk>, then whole words. */
+static void test_roberta_windows(void) {
+    static const char *const words[] = {"<s>", "<pad>", "</s>", "<unk>", "Who", "Ġis", "Ġit",
+                                        "ĠBob", "ĠAl", "ĠCy", "Wh", "Ġi", "ĠB", "ĠBo", "ĠA",
+                                        "ĠC", NULL};
+    char vocab[8192] = "{";
+    for (int x = 0, m = 0; x < 256; x++) {
+        int printable = (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || x >= 0xAE;
+        int cp = printable ? x : 256 + m++;
+        char u[8] = {0};
+        if (cp == '"' || cp == '\\') u[0] = '\\', u[1] = (char)cp;
+        else if (cp < 0x80) u[0] = (char)cp;
+        else u[0] = (char)(0xC0 | (cp >> 6)), u[1] = (char)(0x80 | (cp & 0x3F));
+        snprintf(vocab + strlen(vocab), sizeof vocab - strlen(vocab), "\"%s\": %d, ", u, x);
+    }
+    for (int i = 0; words[i]; i++)
+        snprintf(vocab + strlen(vocab), sizeof vocab - strlen(vocab), "%s\"%s\": %d", i ? ", " : "",
+                 words[i], 256 + i);
+    strcat(vocab, "}");
+    char merges[] = "#version: 0.2\nW h\nWh o\nĠ i\nĠi s\nĠi t\nĠ B\nĠB o\nĠBo b\nĠ A\nĠA l\n"
+                    "Ġ C\nĠC y\n";
+    write_tmp("r_vocab.json", vocab);
+    write_tmp("r_merges.txt", merges);
+    Tokenizer *v = NULL;
+    SquadSet *set = NULL;
+    Features *f = NULL;
+    char vp[256], mp[256];
+    snprintf(vp, sizeof vp, "%s/r_vocab.json", tmp_dir);
+    snprintf(mp, sizeof mp, "%s/r_merges.txt", tmp_dir);
+    TokenizerFiles tf = {.vocab = vp, .merges = mp, .model_type = "roberta"};
+    int rc = tokenizer_load(&tf, &v);
+    CHECK(rc == 0, "%s", qa_last_error());
+    CHECK(squad_load(write_tmp("r.json",
+        "{\"data\": [{\"paragraphs\": [{\"context\": \"Bob is Al is Cy is Bob\","
+        "\"qas\": [{\"id\": \"r1\", \"question\": \"  Who is it\", \"answers\": [{\"text\": \"Cy\", "
+        "\"answer_start\": 13}]}]}]}]}"), &set) == 0, "%s", qa_last_error());
+    FeatureOpts fo = {.max_seq_len = 12, .doc_stride = 2, .max_query_len = 4};
+    CHECK(v && set && features_build(set, v, &fo, &f) == 0, "build: %s", qa_last_error());
+    if (!f) goto cleanup;
+    /* ids: <s>=256 <pad>=257 </s>=258; Who=260 Ġis=261 Ġit=262 ĠBob=263 ĠAl=264 ĠCy=265;
+     * "Bob" at the context's start has no space: B o b bytes 66 111 98 (no merge "B o") */
+    int B = 'B', o = 'o', b = 'b';
+    /* question: Who Ġis Ġit (3) -> 12 - 3 - 4 = 5 context tokens per window;
+     * context: B o b Ġis ĠAl Ġis ĠCy Ġis ĠBob (9): windows start 0 2 4 */
+    CHECK(f->n == 3, "windows: %d", f->n);
+    const int32_t row0[12] = {256, 260, 261, 262, 258, 258, B, o, b, 261, 264, 258};
+    CHECK(!memcmp(f->input_ids, row0, sizeof row0), "window 0: <s> q </s></s> c </s>");
+    const int32_t row2[12] = {256, 260, 261, 262, 258, 258, 264, 261, 265, 261, 263, 258};
+    CHECK(!memcmp(f->input_ids + 24, row2, sizeof row2), "window 2 ids");
+    int types = 0;
+    for (int i = 0; i < f->n * f->seq; i++) types += f->type_ids[i] != 0;
+    CHECK(types == 0, "RoBERTa token types are all 0 (%d are not)", types);
+    /* "Cy" is context token 6 -> window 2 (start 4) position 6 + 2 = 8; its span has no space */
+    CHECK(f->start_pos[2] == 8 && f->end_pos[2] == 8 && f->start_pos[0] == 0, "gold positions");
+    CHECK(f->ctx_start[24 + 8] == 13 && f->ctx_end[24 + 8] == 15, "span of ĠCy: %d-%d",
+          f->ctx_start[24 + 8], f->ctx_end[24 + 8]);
+    /* a shorter window gets padding, mask 0, and position id padding_idx there */
+    FeatureOpts fo2 = {.max_seq_len = 20, .doc_stride = 2, .max_query_len = 8};
+    features_free(f);
+    f = NULL;
+    CHECK(features_build(set, v, &fo2, &f) == 0 && f->n == 1, "one window");
+    if (!f) goto cleanup;
+    CHECK(f->input_ids[15] == 258 && f->input_ids[16] == 257 && f->mask[15] == 1 &&
+          f->mask[16] == 0, "padding after </s>");
+    /* a tokenizer_config.json model_max_length below max_seq_len is an error */
+    Tokenizer *short_tok = NULL;
+    Features *none = NULL;
+    tf.config = write_tmp("r_config.json", "{\"model_max_length\": 16}");
+    CHECK(tokenizer_load(&tf, &short_tok) == 0 && features_build(set, short_tok, &fo2, &none) &&
+              !none && strstr(qa_last_error(), "max_seq_len 20 exceeds the tokenizer's "
+                              "model_max_length 16"), "model_max_length: %s", qa_last_error());
+    tokenizer_free(short_tok);
+    int32_t pos[20]; /* a config.json with pad_token_id 257 (this vocabulary's <pad>) */
+    bert_position_ids(pos, f->input_ids, 1, 20, 258);
+    CHECK(pos[0] == 258 && pos[15] == 273 && pos[16] == 257 && pos[19] == 257,
+          "positions %d %d %d", pos[0], pos[15], pos[16]);
+cleanup:
+    features_free(f);
+    squad_free(set);
+    tokenizer_free(v);
 }
 
 /* The real dev set: run_squad.py makes 12,232 windows (384/128/64; counted by a throwaway
  * Python reimplementation); logits that point at the gold windows' spans (or [CLS]) must
  * decode to the gold answers, up to answers that do not end on token boundaries. */
-static void test_real_dev(void) {
-    if (access(SQUAD_DEV, R_OK) || access(BERT_VOCAB, R_OK)) {
-        SKIP("%s or %s not found: no test on the real dev set", SQUAD_DEV, BERT_VOCAB);
+static void test_real_dev(const char *label, const TokenizerFiles *tf, int want_windows,
+                          double min_exact) {
+    if (access(SQUAD_DEV, R_OK) || access(tf->vocab, R_OK)) {
+        SKIP("%s or %s not found: no test on the real dev set", SQUAD_DEV, tf->vocab);
         return;
     }
     SquadSet *set = NULL;
-    WpVocab *v = NULL;
+    Tokenizer *v = NULL;
     Features *f = NULL;
     Predictions *p = NULL;
     FeatureOpts fo = FEATURE_OPTS_DEFAULT;
     DecodeOpts d = DECODE_OPTS_DEFAULT;
-    if (squad_load(SQUAD_DEV, &set) || wp_vocab_load(BERT_VOCAB, &v) ||
+    if (squad_load(SQUAD_DEV, &set) || tokenizer_load(tf, &v) ||
         features_build(set, v, &fo, &f)) {
         CHECK(0, "%s", qa_last_error());
         goto cleanup;
     }
-    CHECK(f->n == 12232, "windows %d, run_squad.py makes 12232", f->n);
+    printf("%s: %d windows of dev-v2.0\n", label, f->n);
+    CHECK(want_windows < 0 || f->n == want_windows, "windows %d, run_squad.py makes %d", f->n,
+          want_windows);
     size_t nt = (size_t)f->n * f->seq;
     float *sl = malloc(nt * sizeof *sl), *el = malloc(nt * sizeof *el);
     if (!sl || !el) goto cleanup;
@@ -177,9 +268,9 @@ static void test_real_dev(void) {
     SquadScores s;
     CHECK(decode_predictions(set, f, sl, el, &d, &p) == 0 && squad_evaluate(set, p, 1.0, &s) == 0,
           "%s", qa_last_error());
-    printf("oracle decode of dev-v2.0: HasAns exact %.3f f1 %.3f, NoAns exact %.3f\n",
-           s.has_ans_exact, s.has_ans_f1, s.no_ans_exact);
-    CHECK(s.no_ans_exact == 100.0 && s.has_ans_f1 > 99.0 && s.has_ans_exact > 97.0,
+    printf("%s: oracle decode of dev-v2.0: HasAns exact %.3f f1 %.3f, NoAns exact %.3f\n",
+           label, s.has_ans_exact, s.has_ans_f1, s.no_ans_exact);
+    CHECK(s.no_ans_exact == 100.0 && s.has_ans_f1 > 99.0 && s.has_ans_exact > min_exact,
           "oracle decode: HasAns exact %.3f f1 %.3f, NoAns %.3f", s.has_ans_exact, s.has_ans_f1,
           s.no_ans_exact);
     free(sl);
@@ -187,7 +278,7 @@ static void test_real_dev(void) {
 cleanup:
     predictions_free(p);
     features_free(f);
-    wp_vocab_free(v);
+    tokenizer_free(v);
     squad_free(set);
 }
 
@@ -198,7 +289,16 @@ int main(void) {
     }
     test_reader_errors();
     test_windows_and_decode();
-    test_real_dev();
+    test_roberta_windows();
+    TokenizerFiles wp = {.vocab = BERT_VOCAB};
+    test_real_dev("wordpiece", &wp, 12232, 97.0);
+    /* GPT-2's vocabulary has no <s> </s> <pad>: its one special token stands for all three */
+    TokenizerFiles bpe = {.vocab = GPT2 "/vocab.json", .merges = GPT2 "/merges.txt",
+                          .special_map = write_tmp("special_tokens_map.json",
+                              "{\"cls_token\": \"<|endoftext|>\", \"sep_token\": "
+                              "\"<|endoftext|>\", \"pad_token\": \"<|endoftext|>\"}"),
+                          .model_type = "roberta"};
+    test_real_dev("bpe (roberta format)", &bpe, -1, 97.0);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp_dir);
     if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp_dir);

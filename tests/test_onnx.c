@@ -304,17 +304,18 @@ int main(void) {
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", data);
     snprintf(dev, sizeof dev, "%s/dev.json", data);
-    WpVocab *vocab = NULL;
+    Tokenizer *vocab = NULL;
+    TokenizerFiles vocab_files = {.vocab = vocab_path};
     QaSplit split = {0};
     FeatureOpts fo = {.max_seq_len = 48, .doc_stride = 16, .max_query_len = 16};
-    CHECK(synth_generate(data, 5, 300, 8, 0) == 0 && wp_vocab_load(vocab_path, &vocab) == 0 &&
+    CHECK(synth_generate(data, 5, 300, 8, 0) == 0 && tokenizer_load(&vocab_files, &vocab) == 0 &&
               qa_split_load(dev, vocab, &fo, &split) == 0,
           "synthetic windows");
     if (!split.feat) return TEST_DONE();
     const Features *f = split.feat;
     int B = f->n < MAX_WINDOWS ? f->n : MAX_WINDOWS;
 
-    int V = wp_vocab_size(vocab);
+    int V = tokenizer_vocab_size(vocab);
     BertModel *full = random_model(V, BERT_FAMILY_BERT);
     BertModel *rob_full = random_model(V, BERT_FAMILY_ROBERTA);
     BertModel *dis_full = random_model(V, BERT_FAMILY_DISTILBERT);
@@ -436,7 +437,7 @@ int main(void) {
     bert_free(point);
     bert_free(empty);
     qa_split_free(&split);
-    wp_vocab_free(vocab);
+    tokenizer_free(vocab);
     if (!test_failed) sh("rm -rf %s", dir);
     return TEST_DONE();
 }

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/model/bert.h"
 #include "core/model/ops.h"
 #include "core/util/rng.h"
 #include "tests/test.h"
@@ -293,12 +294,14 @@ static void ref_gelu_gate(Ref *r) {
         }
 }
 
+static const int32_t *ref_pos; /* the position ids of the embed case */
+
 static void ref_embed(Ref *r) {
-    int B = r->dims[0], T = r->dims[1], C = r->dims[2], off = r->dims[3];
+    int B = r->dims[0], T = r->dims[1], C = r->dims[2];
     for (int n = 0; n < B * T; n++)
         for (int c = 0; c < C; c++)
-            r->out[n * C + c] = r->in[0][r->ids[n] * C + c] +
-                                r->in[1][(off + n % T) * C + c] + r->in[2][r->types[n] * C + c];
+            r->out[n * C + c] = r->in[0][r->ids[n] * C + c] + r->in[1][ref_pos[n] * C + c] +
+                                r->in[2][r->types[n] * C + c];
 }
 
 static void test_gates_and_embed(void) {
@@ -340,7 +343,15 @@ static void test_gates_and_embed(void) {
     }
     {
         int B = 2, T = 4, C = 3, V = 5, P = 7, TV = 2, off = 2, N = B * T;
-        int32_t ids[8] = {0, 4, 4, 1, 2, 2, 3, 0}, types[8] = {0, 0, 1, 1, 0, 1, 1, 1};
+        int32_t ids[8] = {0, 4, 4, 1, 2, 2, 3, 1}, types[8] = {0, 0, 1, 1, 0, 1, 1, 1};
+        /* RoBERTa positions (padding_idx 1): real tokens 2, 3, ...; the pad id 1 sits at 1 */
+        int32_t pos[8], want_pos[8] = {2, 3, 4, 1, 2, 3, 4, 1};
+        bert_position_ids(pos, ids, B, T, off);
+        CHECK(!memcmp(pos, want_pos, sizeof pos), "RoBERTa position ids");
+        int32_t bpos[8], want_bpos[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+        bert_position_ids(bpos, ids, B, T, 0);
+        CHECK(!memcmp(bpos, want_bpos, sizeof bpos), "BERT position ids");
+        ref_pos = pos;
         Ref r = {.fwd = ref_embed, .n_out = N * C, .dims = {B, T, C, off}, .ids = ids,
                  .types = types};
         r.in[0] = drand_arr(V * C, 1.0);
@@ -351,10 +362,10 @@ static void test_gates_and_embed(void) {
         float *wte = to_f(r.in[0], V * C), *wpe = to_f(r.in[1], P * C), *wtt = to_f(r.in[2], TV * C);
         float *out = fzeros(N * C), *dout = to_f(r.rw, N * C);
         float *dwte = fzeros(V * C), *dwpe = fzeros(P * C), *dwtt = fzeros(TV * C);
-        embed_forward(out, ids, types, wte, wpe, wtt, B, T, C, off);
+        embed_forward(out, ids, types, pos, wte, wpe, wtt, N, C);
         ref_embed(&r);
         check_fwd("embed", out, r.out, N * C);
-        embed_backward(dwte, dwpe, dwtt, dout, ids, types, B, T, C, off);
+        embed_backward(dwte, dwpe, dwtt, dout, ids, types, pos, N, C);
         check_grad("embed dwte", &r, r.in[0], V * C, dwte);
         check_grad("embed dwpe", &r, r.in[1], P * C, dwpe);
         check_grad("embed dwtt", &r, r.in[2], TV * C, dwtt);

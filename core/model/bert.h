@@ -204,6 +204,12 @@ void bert_init_sinusoid_positions(BertModel *m);
  * The init functions call it themselves for a model with frozen_positions. */
 void bert_set_fixed_positions(BertModel *m);
 
+/* The position ids of a batch ids [B,T] into pos [B,T]: t for BERT (position_offset 0); for
+ * RoBERTa (position_offset = padding_idx + 1) transformers' create_position_ids_from_input_ids,
+ * padding_idx + the count of non-padding ids up to and including t, and padding_idx itself
+ * where ids[t] is padding_idx, so padded positions match Hugging Face's too. */
+void bert_position_ids(int32_t *pos, const int32_t *ids, int B, int T, int position_offset);
+
 /* Runs the model on a batch. train = 1 keeps every activation for bert_backward and applies
  * dropout drawn from seed; train = 0 keeps only what the next layer needs. Returns QA_ERR on
  * an out-of-range token id, type id or length (naming it) or when memory runs out. */

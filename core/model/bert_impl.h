@@ -35,6 +35,7 @@ struct BertModel {
     size_t acts_cap; /* floats allocated in acts */
     float *acts;
     int32_t *ids, *types, *mask; /* [N] copies of the batch */
+    int32_t *pos;                /* [N] its position ids (bert_position_ids) */
     size_t batch_cap;
     float *emb_sum, *emb_mean, *emb_rstd; /* [N,E], [N], [N] */
     float *emb_out;                       /* [N,E] dropout(LN(emb_sum)); = x0 when E = C */

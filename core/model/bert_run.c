@@ -86,18 +86,31 @@ static int reserve_acts(BertModel *m, int B, int T, int train) {
     size_t n = (size_t)B * T;
     if (n > m->batch_cap) {
         free(m->ids);
-        m->ids = malloc(3 * n * sizeof(int32_t));
+        m->ids = malloc(4 * n * sizeof(int32_t));
         m->batch_cap = m->ids ? n : 0;
         if (!m->ids) return qa_error("bert: out of memory for a batch of %zu tokens", n);
     }
     m->types = m->ids + n;
     m->mask = m->ids + 2 * n;
+    m->pos = m->ids + 3 * n;
     p = (Planner){.base = m->acts};
     plan_acts(m, &p, B, T, train);
     m->B = B;
     m->T = T;
     m->train = train;
     return QA_OK;
+}
+
+void bert_position_ids(int32_t *pos, const int32_t *ids, int B, int T, int position_offset) {
+    int pad = position_offset - 1;
+    for (int b = 0; b < B; b++) {
+        int real = 0;
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t;
+            if (position_offset == 0) pos[i] = t;
+            else pos[i] = ids[i] != pad ? pad + ++real : pad;
+        }
+    }
 }
 
 static int check_batch(const BertModel *m, const BertBatch *b) {
@@ -149,6 +162,7 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
     if (c->type_vocab_size) memcpy(m->types, bt->types, sizeof(int32_t) * N);
     else memset(m->types, 0, sizeof(int32_t) * N);
     memcpy(m->mask, bt->mask, sizeof(int32_t) * N);
+    bert_position_ids(m->pos, m->ids, B, T, c->position_offset);
     int nh = bert_total_heads(c), nf = bert_total_ffn(c);
     for (int i = 0; i < (nh > nf ? nh : nf); i++) m->ones[i] = 1.f;
     const float *hgate = NULL, *fgate = NULL;
@@ -162,8 +176,7 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
     m->drop_attn_out = bert_family(c->family)->attn_output_dropout ? m->drop_hidden
                                                                    : (Dropout){0.f, seed};
 
-    embed_forward(m->emb_sum, m->ids, m->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, E,
-                  c->position_offset);
+    embed_forward(m->emb_sum, m->ids, m->types, m->pos, m->w.wte, m->w.wpe, m->w.wtt, N, E);
     layernorm_forward(m->emb_out, m->emb_mean, m->emb_rstd, m->emb_sum, m->w.lnew, m->w.lneb, N,
                       E, c->layer_norm_eps);
     dropout_apply(m->emb_out, (long)N * E, &m->drop_hidden, SITE_EMB);
@@ -360,6 +373,6 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
     layernorm_backward(d.dsum, g->lnew, g->lneb, demb, m->emb_sum, m->emb_mean, m->emb_rstd,
                        m->w.lnew, N, E);
     embed_backward(g->wte, c->frozen_positions ? NULL : g->wpe, g->wtt, d.dsum, m->ids,
-                   m->types, B, T, E, c->position_offset);
+                   m->types, m->pos, N, E);
     return QA_OK;
 }

@@ -526,18 +526,36 @@ static int save_tensors(const BertModel *m, const char *path) {
     return rc;
 }
 
-int checkpoint_save(const BertModel *m, const char *dir, const char *vocab_src_path) {
-    char path[PATH_MAX], *vocab = NULL;
-    size_t nvocab;
-    if (file_read(vocab_src_path, VOCAB_MAX_BYTES, &vocab, &nvocab)) return QA_ERR;
-    int rc = file_mkdirs(dir);
+enum { MAX_TOKENIZER_FILES = 16 };
+
+int checkpoint_save_files(const BertModel *m, const char *dir, const char *const *files) {
+    char path[PATH_MAX], *data[MAX_TOKENIZER_FILES] = {0};
+    size_t size[MAX_TOKENIZER_FILES];
+    int n = 0, rc = QA_OK;
+    for (; files && files[n] && !rc; n++) {
+        if (n == MAX_TOKENIZER_FILES) {
+            rc = qa_error("%s: more than %d tokenizer files", dir, MAX_TOKENIZER_FILES);
+            break;
+        }
+        rc = file_read(files[n], VOCAB_MAX_BYTES, &data[n], &size[n]);
+    }
+    if (!rc) rc = file_mkdirs(dir);
     if (!rc && (path_join(path, PATH_MAX, dir, "config.json") || save_config(bert_config(m), path)))
         rc = QA_ERR;
     if (!rc && (path_join(path, PATH_MAX, dir, "model.safetensors") || save_tensors(m, path))) rc = QA_ERR;
-    if (!rc && (path_join(path, PATH_MAX, dir, "vocab.txt") || file_write_atomic(path, vocab, nvocab)))
-        rc = QA_ERR;
-    free(vocab);
+    for (int i = 0; i < n && !rc; i++) {
+        const char *base = strrchr(files[i], '/');
+        if (path_join(path, PATH_MAX, dir, base ? base + 1 : files[i]) ||
+            file_write_atomic(path, data[i], size[i]))
+            rc = QA_ERR;
+    }
+    for (int i = 0; i < n; i++) free(data[i]);
     if (rc) return QA_ERR;
     file_sync_dir(dir); /* make the renames durable */
     return QA_OK;
+}
+
+int checkpoint_save(const BertModel *m, const char *dir, const char *vocab_src_path) {
+    const char *files[2] = {vocab_src_path, NULL};
+    return checkpoint_save_files(m, dir, files);
 }

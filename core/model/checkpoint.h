@@ -6,7 +6,9 @@
  *                      distilbert, electra; anything else is refused naming the field);
  *   model.safetensors  the parameters under their Hugging Face names (F32 when we write;
  *                      F32, F16, BF16 or F64 accepted on read);
- *   vocab.txt          the WordPiece vocabulary, one token per line (copied, not parsed).
+ *   tokenizer files    vocab.txt, or vocab.json + merges.txt, or tokenizer.json, with
+ *                      tokenizer_config.json and special_tokens_map.json (copied, not parsed
+ *                      here: core/text/tokenizer.h reads them).
  *
  * Pruning is recorded the way transformers records it, so a checkpoint we write loads there:
  *   - removed heads in config.json "pruned_heads": {"layer": [original head indices]}, as
@@ -50,9 +52,12 @@ int checkpoint_read_config(const char *path, BertConfig *cfg);
 int checkpoint_load(const char *dir, BertModel **out);
 
 /* Writes m into dir (created if missing, parent must exist): config.json, model.safetensors
- * (F32) and vocab.txt copied from vocab_src_path. Each file is written to a temporary name,
- * fsynced and renamed over the old one, so each is either old or new, never torn.
- * Returns QA_OK or QA_ERR. */
+ * (F32) and a copy of every file of tokenizer_files (a NULL-terminated list of paths, e.g.
+ * tokenizer_files(); each keeps its base name). Every file is read before anything is
+ * written; each is written to a temporary name, fsynced and renamed over the old one, so
+ * each is either old or new, never torn. Returns QA_OK or QA_ERR. */
+int checkpoint_save_files(const BertModel *m, const char *dir, const char *const *tokenizer_files);
+/* The same with one tokenizer file (a WordPiece vocab.txt). */
 int checkpoint_save(const BertModel *m, const char *dir, const char *vocab_src_path);
 
 #endif

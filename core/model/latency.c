@@ -2,6 +2,7 @@
 #include "core/model/latency.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "core/util/error.h"
@@ -47,6 +48,8 @@ int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
     }
     int32_t *types = ids + N, *mask = types + N;
     latency_inputs(o->batch, o->seq, bert_config(teacher)->vocab_size, ids, types, mask);
+    if (bert_config(teacher)->type_vocab_size < 2) /* RoBERTa: one token type */
+        memset(types, 0, sizeof(int32_t) * N);
     BertBatch b = {o->batch, o->seq, ids, types, mask};
     BertModel *models[2] = {teacher, pruned};
     for (int it = 0; it < o->warmup + o->repeats; it++)

@@ -100,11 +100,11 @@ void dropout_apply(float *x, long n, const Dropout *d, uint64_t site) {
 
 /* ---------------------------------------------------------------- embeddings */
 
-void embed_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
-                   const float *wpe, const float *wtt, int B, int T, int C, int pos_offset) {
-#pragma omp parallel for schedule(static) if (PARALLEL((long)B * T * C))
-    for (int n = 0; n < B * T; n++) {
-        const float *w = wte + (long)ids[n] * C, *p = wpe + (long)(pos_offset + n % T) * C;
+void embed_forward(float *out, const int32_t *ids, const int32_t *types, const int32_t *pos,
+                   const float *wte, const float *wpe, const float *wtt, int N, int C) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
+    for (int n = 0; n < N; n++) {
+        const float *w = wte + (long)ids[n] * C, *p = wpe + (long)pos[n] * C;
         float *o = out + (long)n * C;
         for (int c = 0; c < C; c++) o[c] = w[c] + p[c];
         if (!wtt) continue;
@@ -114,15 +114,14 @@ void embed_forward(float *out, const int32_t *ids, const int32_t *types, const f
 }
 
 void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
-                    const int32_t *ids, const int32_t *types, int B, int T, int C,
-                    int pos_offset) {
+                    const int32_t *ids, const int32_t *types, const int32_t *pos, int N, int C) {
     /* Scatter-add: rows collide (same token twice), so this stays serial and ordered. */
-    for (int n = 0; n < B * T; n++) {
+    for (int n = 0; n < N; n++) {
         const float *d = dout + (long)n * C;
         float *w = dwte + (long)ids[n] * C;
         for (int c = 0; c < C; c++) w[c] += d[c];
         if (dwpe) {
-            float *p = dwpe + (long)(pos_offset + n % T) * C;
+            float *p = dwpe + (long)pos[n] * C;
             for (int c = 0; c < C; c++) p[c] += d[c];
         }
         if (dwtt) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text/text.h"
 #include "core/util/error.h"
 
 void features_free(Features *f) {
@@ -24,9 +25,9 @@ void features_free(Features *f) {
 
 /* Tokens of every context (by paragraph) and question (cut to max_query_len). */
 typedef struct {
-    WpToken **ctx;
+    TextToken **ctx;
     int *n_ctx;
-    WpToken **q;
+    TextToken **q;
     int *n_q;
 } Tokens;
 
@@ -39,7 +40,14 @@ static void tokens_free(Tokens *t, const SquadSet *set) {
     free(t->n_q);
 }
 
-static int tokenize_all(const SquadSet *set, const WpVocab *v, int max_query_len, Tokens *t) {
+/* Bytes of leading Python-whitespace (str.isspace) in s: run_qa.py's question.lstrip(). */
+static size_t leading_space(const char *s, size_t len) {
+    size_t pos = 0, at = 0;
+    while (pos < len && text_is_space(text_next(s, len, &pos))) at = pos;
+    return at;
+}
+
+static int tokenize_all(const SquadSet *set, Tokenizer *v, int max_query_len, Tokens *t) {
     t->ctx = calloc(set->n_paragraphs + 1, sizeof *t->ctx);
     t->n_ctx = calloc(set->n_paragraphs + 1, sizeof *t->n_ctx);
     t->q = calloc(set->n_questions + 1, sizeof *t->q);
@@ -47,11 +55,12 @@ static int tokenize_all(const SquadSet *set, const WpVocab *v, int max_query_len
     if (!t->ctx || !t->n_ctx || !t->q || !t->n_q) return qa_error("features: out of memory");
     for (int i = 0; i < set->n_paragraphs; i++) {
         const char *c = set->contexts[i];
-        if (wp_tokenize(v, c, strlen(c), &t->ctx[i], &t->n_ctx[i])) return QA_ERR;
+        if (tokenizer_encode(v, c, strlen(c), &t->ctx[i], &t->n_ctx[i])) return QA_ERR;
     }
     for (int i = 0; i < set->n_questions; i++) {
         const char *q = set->questions[i].question;
-        if (wp_tokenize(v, q, strlen(q), &t->q[i], &t->n_q[i])) return QA_ERR;
+        size_t len = strlen(q), skip = leading_space(q, len);
+        if (tokenizer_encode(v, q + skip, len - skip, &t->q[i], &t->n_q[i])) return QA_ERR;
         if (t->n_q[i] > max_query_len) t->n_q[i] = max_query_len;
     }
     return QA_OK;
@@ -88,7 +97,8 @@ static int is_max_context(const int *start, const int *len, int nw, int w, int p
 }
 
 /* The gold token span [*ts, *te] of q's first answer among the context tokens; -1 if none. */
-static void gold_tokens(const SquadQuestion *q, const WpToken *ctx, int n_ctx, int *ts, int *te) {
+static void gold_tokens(const SquadQuestion *q, const TextToken *ctx, int n_ctx, int *ts,
+                        int *te) {
     *ts = *te = -1;
     if (q->n_answers == 0 || q->answers[0].start < 0) return;
     int a = q->answers[0].start, b = q->answers[0].end;
@@ -120,32 +130,33 @@ static int alloc_arrays(Features *f) {
 
 /* One context's tokens and its windows. */
 typedef struct {
-    const WpToken *tok;
+    const TextToken *tok;
     int n_tok;
     const int *start, *len; /* [n_win] first context token and token count of each window */
     int n_win;
 } Doc;
 
-/* Fills window w: [CLS] question [SEP] window wi of d [SEP] padding, and its gold span from
- * the context token span [ts, te] (ts < 0: none). Returns 1 when the gold span is inside. */
-static int fill_window(Features *f, int w, const WpToken *q, int nq, const Doc *d, int wi,
-                       const WpSpecial *sp, int ts, int te) {
+/* Fills window w: cls question sep (x seps_between) window wi of d sep padding, and its
+ * gold span from the context token span [ts, te] (ts < 0: none). Returns 1 when the gold
+ * span is inside. */
+static int fill_window(Features *f, int w, const TextToken *q, int nq, const Doc *d, int wi,
+                       const TokSpecial *sp, const InputFormat *fmt, int ts, int te) {
     size_t row = (size_t)w * f->seq;
     int32_t *ids = f->input_ids + row, *ty = f->type_ids + row, *m = f->mask + row;
     int k = 0;
     ids[k++] = sp->cls;
     for (int i = 0; i < nq; i++) ids[k++] = q[i].id;
-    ids[k++] = sp->sep;
+    for (int i = 0; i < fmt->seps_between; i++) ids[k++] = sp->sep;
     int offset = k, ds = d->start[wi], dl = d->len[wi];
     for (int j = 0; j < dl; j++, k++) {
-        const WpToken *t = &d->tok[ds + j];
+        const TextToken *t = &d->tok[ds + j];
         ids[k] = t->id;
-        ty[k] = 1;
+        ty[k] = fmt->context_type;
         f->ctx_start[row + k] = t->start;
         f->ctx_end[row + k] = t->end;
         f->max_context[row + k] = (uint8_t)is_max_context(d->start, d->len, d->n_win, wi, ds + j);
     }
-    ty[k] = 1;
+    ty[k] = fmt->context_type;
     ids[k++] = sp->sep;
     for (int i = 0; i < k; i++) m[i] = 1;
     for (int i = k; i < f->seq; i++) ids[i] = sp->pad;
@@ -155,13 +166,18 @@ static int fill_window(Features *f, int w, const WpToken *q, int nq, const Doc *
     return inside;
 }
 
-int features_build(const SquadSet *set, const WpVocab *vocab, const FeatureOpts *opts,
+int features_build(const SquadSet *set, Tokenizer *tok, const FeatureOpts *opts,
                    Features **out) {
     *out = NULL;
-    WpSpecial sp = wp_special(vocab);
-    if (sp.cls < 0 || sp.sep < 0 || sp.pad < 0)
-        return qa_error("features: the vocabulary lacks [CLS], [SEP] or [PAD]");
-    int max_doc = opts->max_seq_len - opts->max_query_len - 3;
+    if (tokenizer_check_special(tok)) return QA_ERR;
+    TokSpecial sp = tokenizer_special(tok);
+    const InputFormat *fmt = tokenizer_format(tok);
+    int n_special = 2 + fmt->seps_between; /* cls, the separators, the final sep */
+    int max_doc = opts->max_seq_len - opts->max_query_len - n_special;
+    int max_len = tokenizer_model_max_length(tok);
+    if (max_len > 0 && opts->max_seq_len > max_len)
+        return qa_error("features: max_seq_len %d exceeds the tokenizer's model_max_length %d "
+                        "(tokenizer_config.json)", opts->max_seq_len, max_len);
     if (opts->max_query_len < 1 || max_doc < 1 || opts->doc_stride < 1)
         return qa_error("features: max_seq_len %d leaves no room for the context after a "
                         "question of up to %d tokens (or doc_stride %d < 1)", opts->max_seq_len,
@@ -173,12 +189,12 @@ int features_build(const SquadSet *set, const WpVocab *vocab, const FeatureOpts 
         qa_error("features: out of memory");
         goto cleanup;
     }
-    if (tokenize_all(set, vocab, opts->max_query_len, &t)) goto cleanup;
+    if (tokenize_all(set, tok, opts->max_query_len, &t)) goto cleanup;
     f->seq = opts->max_seq_len;
     f->n_questions = set->n_questions;
     for (int i = 0; i < set->n_questions; i++) { /* pass 1: count the windows */
         const SquadQuestion *q = &set->questions[i];
-        int nw = window_starts(t.n_ctx[q->paragraph], opts->max_seq_len - t.n_q[i] - 3,
+        int nw = window_starts(t.n_ctx[q->paragraph], opts->max_seq_len - t.n_q[i] - n_special,
                                opts->doc_stride, NULL);
         f->n += nw;
         if (nw > longest) longest = nw;
@@ -193,7 +209,7 @@ int features_build(const SquadSet *set, const WpVocab *vocab, const FeatureOpts 
     int w = 0;
     for (int i = 0; i < set->n_questions; i++) { /* pass 2: fill them */
         const SquadQuestion *q = &set->questions[i];
-        int n_doc = t.n_ctx[q->paragraph], per_window = opts->max_seq_len - t.n_q[i] - 3;
+        int n_doc = t.n_ctx[q->paragraph], per_window = opts->max_seq_len - t.n_q[i] - n_special;
         Doc d = {t.ctx[q->paragraph], n_doc, start, len,
                  window_starts(n_doc, per_window, opts->doc_stride, start)};
         for (int k = 0; k < d.n_win; k++)
@@ -202,7 +218,7 @@ int features_build(const SquadSet *set, const WpVocab *vocab, const FeatureOpts 
         gold_tokens(q, d.tok, n_doc, &ts, &te);
         f->first_window[i] = w;
         for (int k = 0; k < d.n_win; k++, w++) {
-            found |= fill_window(f, w, t.q[i], t.n_q[i], &d, k, &sp, ts, te);
+            found |= fill_window(f, w, t.q[i], t.n_q[i], &d, k, &sp, fmt, ts, te);
             f->question[w] = i;
         }
         f->n_answers_outside += ts >= 0 && !found;

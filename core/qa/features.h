@@ -1,16 +1,22 @@
 /* core/qa/features.h: model inputs for a SquadSet, as the reference BERT SQuAD recipe builds
- * them (google-research/bert run_squad.py, convert_examples_to_features).
+ * them (google-research/bert run_squad.py, convert_examples_to_features), in the input format
+ * of the tokenizer's family (core/text/tokenizer.h).
  *
  * Each question becomes one or more windows over its context:
- *     [CLS] question [SEP] context-window [SEP] [PAD]...
- * The question is cut to max_query_len tokens; the context is cut into windows of at most
- * max_seq_len - query_len - 3 tokens, each window starting doc_stride tokens after the
+ *     BERT:     [CLS] question [SEP] context-window [SEP] [PAD]...
+ *     RoBERTa:  <s> question </s></s> context-window </s> <pad>...
+ * The question loses its leading whitespace first (transformers' run_qa.py lstrip; no token
+ * changes for WordPiece, but a byte-level BPE would make the space a token). It is cut to
+ * max_query_len tokens; the context is cut into windows of at most
+ * max_seq_len - query_len - S tokens (S special tokens: 3 for BERT, 4 for RoBERTa), each
+ * window starting doc_stride tokens after the
  * previous one (the last window ends at the context's end). Every window is padded to
  * max_seq_len, so the arrays below are [n * seq] and batch directly (row w = window w).
  *
  * Shapes: n windows, seq = max_seq_len, Q = number of questions of the set.
- *   input_ids  [n*seq]  token ids; [PAD]'s id after the final [SEP]
- *   type_ids   [n*seq]  0 for [CLS] question [SEP] (and padding), 1 for context + final [SEP]
+ *   input_ids  [n*seq]  token ids; the pad id after the final separator
+ *   type_ids   [n*seq]  0 for cls, question, separators (and padding); the format's context
+ *                       type for the context + final separator (BERT 1, RoBERTa 0)
  *   mask       [n*seq]  1 for real tokens, 0 for padding
  *   start_pos, end_pos [n]  gold answer token indices in the window, from the question's
  *                       first answer; 0 ([CLS]) when the question has no answer, when the
@@ -34,7 +40,7 @@
 #include <stdint.h>
 
 #include "core/qa/squad.h"
-#include "core/text/wordpiece.h"
+#include "core/text/tokenizer.h"
 
 typedef struct {
     int max_seq_len;   /* tokens per window, all special tokens included */
@@ -57,10 +63,11 @@ typedef struct {
     int n_answers_outside;                  /* answerable questions whose answer is in no window */
 } Features;
 
-/* Builds the windows of every question of set. The vocabulary must have [CLS], [SEP] and
- * [PAD]. On success *out gets new Features (all arrays owned; free with features_free())
- * and 0 is returned; QA_ERR on bad options or when out of memory. */
-int features_build(const SquadSet *set, const WpVocab *vocab, const FeatureOpts *opts,
+/* Builds the windows of every question of set with tok (its cls, sep and pad tokens must
+ * exist: tokenizer_check_special; max_seq_len must not exceed its model_max_length). On success *out gets new Features (all arrays owned; free
+ * with features_free()) and 0 is returned; QA_ERR on bad options, missing special tokens or
+ * when out of memory. */
+int features_build(const SquadSet *set, Tokenizer *tok, const FeatureOpts *opts,
                    Features **out);
 void features_free(Features *f);
 

@@ -7,10 +7,10 @@
 
 #include "core/util/error.h"
 
-int qa_split_load(const char *path, const WpVocab *vocab, const FeatureOpts *fo, QaSplit *out) {
+int qa_split_load(const char *path, Tokenizer *tok, const FeatureOpts *fo, QaSplit *out) {
     memset(out, 0, sizeof *out);
     if (squad_load(path, &out->set)) return QA_ERR;
-    if (features_build(out->set, vocab, fo, &out->feat)) {
+    if (features_build(out->set, tok, fo, &out->feat)) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", qa_last_error());
         qa_split_free(out);

@@ -9,7 +9,7 @@
 #include "core/qa/squad.h"
 #include "core/qa/squad_metric.h"
 #include "core/model/train.h"
-#include "core/text/wordpiece.h"
+#include "core/text/tokenizer.h"
 
 typedef struct {
     SquadSet *set;  /* owned */
@@ -17,9 +17,9 @@ typedef struct {
     QaData data;    /* views into feat */
 } QaSplit;
 
-/* Reads the SQuAD file at path and builds its windows with vocab and fo; QA_ERR naming the
+/* Reads the SQuAD file at path and builds its windows with tok and fo; QA_ERR naming the
  * file on failure (nothing is left allocated). Free with qa_split_free. */
-int qa_split_load(const char *path, const WpVocab *vocab, const FeatureOpts *fo, QaSplit *out);
+int qa_split_load(const char *path, Tokenizer *tok, const FeatureOpts *fo, QaSplit *out);
 void qa_split_free(QaSplit *s); /* accepts a zeroed split */
 
 /* Runs m over every window of s (inference, gates may be NULL), decodes with do_ (NULL =

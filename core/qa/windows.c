@@ -31,12 +31,19 @@ struct WindowsMap {
     size_t size;
 };
 
-int windows_key(const char *train_path, const char *vocab_path, const FeatureOpts *fo,
+int windows_key(const char *train_path, const Tokenizer *tok, const FeatureOpts *fo,
                 char key[HASH_HEX]) {
-    char th[HASH_HEX], vh[HASH_HEX], text[256];
-    if (hash_file(train_path, th) || hash_file(vocab_path, vh)) return QA_ERR;
-    snprintf(text, sizeof text, "qaprune train windows v%u %s %s %d %d %d", WIN_VERSION, th, vh,
-             fo->max_seq_len, fo->doc_stride, fo->max_query_len);
+    char th[HASH_HEX], vh[HASH_HEX], text[1024];
+    if (hash_file(train_path, th)) return QA_ERR;
+    int k = snprintf(text, sizeof text, "qaprune train windows v%u %s %s", WIN_VERSION, th,
+                     tokenizer_format(tok)->name);
+    for (const char *const *f = tokenizer_files(tok); *f && k < (int)sizeof text; f++) {
+        if (hash_file(*f, vh)) return QA_ERR;
+        k += snprintf(text + k, sizeof text - (size_t)k, " %s", vh);
+    }
+    if (k < (int)sizeof text)
+        snprintf(text + k, sizeof text - (size_t)k, " %d %d %d", fo->max_seq_len,
+                 fo->doc_stride, fo->max_query_len);
     hash_bytes(text, strlen(text), key);
     return QA_OK;
 }

@@ -17,9 +17,10 @@
 #include "core/qa/features.h"
 #include "core/util/hash.h"
 
-/* The content key of the windows of train_path tokenized with the vocabulary at vocab_path
- * under fo: a hash of both files' bytes and the settings. QA_ERR naming an unreadable file. */
-int windows_key(const char *train_path, const char *vocab_path, const FeatureOpts *fo,
+/* The content key of the windows of train_path tokenized with tok under fo: a hash of the
+ * bytes of train_path and of every file tok was read from, tok's input format and the
+ * settings. QA_ERR naming an unreadable file. */
+int windows_key(const char *train_path, const Tokenizer *tok, const FeatureOpts *fo,
                 char key[HASH_HEX]);
 
 /* Writes d to path atomically (core/util/fileio.h) under key. */

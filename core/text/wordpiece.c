@@ -35,14 +35,21 @@ static int looks_cased(const char *tok) {
 }
 
 int wp_vocab_load(const char *path, WpVocab **out) {
+    char *buf = NULL;
+    size_t len = 0;
+    *out = NULL;
+    if (file_read(path, 0, &buf, &len)) return QA_ERR;
+    return wp_vocab_from_lines(buf, len, path, out);
+}
+
+int wp_vocab_from_lines(char *buf, size_t len, const char *path, WpVocab **out) {
     *out = NULL;
     WpVocab *v = calloc(1, sizeof *v);
-    size_t len = 0;
-    if (!v) return qa_error("%s: out of memory", path);
-    if (file_read(path, 0, &v->buf, &len)) {
-        free(v);
-        return QA_ERR;
+    if (!v) {
+        free(buf);
+        return qa_error("%s: out of memory", path);
     }
+    v->buf = buf;
     int lines = 0;
     for (size_t i = 0; i < len; i++) lines += v->buf[i] == '\n';
     v->tok = malloc((lines + 1) * sizeof *v->tok);
@@ -83,6 +90,13 @@ int wp_vocab_load(const char *path, WpVocab **out) {
         return qa_error("%s: no [UNK] token in the vocabulary", path);
     }
     *out = v;
+    return QA_OK;
+}
+
+int wp_vocab_set_unk(WpVocab *v, const char *unk, const char *path) {
+    int id = wp_token_id(v, unk);
+    if (id < 0) return qa_error("%s: unk_token \"%s\" is not in the vocabulary", path, unk);
+    v->special.unk = id;
     return QA_OK;
 }
 

@@ -29,12 +29,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/text/tokenizer.h"
+
 typedef struct WpVocab WpVocab;
 
-typedef struct {
-    int32_t id;         /* vocabulary id */
-    int32_t start, end; /* byte span [start, end) in the tokenized text */
-} WpToken;
+typedef TextToken WpToken; /* id and byte span (core/text/tokenizer.h) */
 
 /* The special tokens, looked up by name in the vocabulary (-1 when absent). */
 typedef struct {
@@ -49,6 +48,12 @@ enum { WP_MAX_WORD_CHARS = 100 }; /* longer words become [UNK] (the reference's 
  * overrides. Requires [UNK]. On success *out gets a new vocabulary (free with
  * wp_vocab_free()) and 0 is returned; else QA_ERR naming the file. */
 int wp_vocab_load(const char *path, WpVocab **out);
+/* The same from buf[0..len) (the lines of a vocab.txt; takes ownership of buf, which must
+ * have room for a NUL at buf[len]); path names the source in messages. */
+int wp_vocab_from_lines(char *buf, size_t len, const char *path, WpVocab **out);
+/* Makes unk (which must be in the vocabulary) the unknown token, for files that name another
+ * than [UNK]; QA_ERR naming path otherwise. */
+int wp_vocab_set_unk(WpVocab *v, const char *unk, const char *path);
 void wp_vocab_free(WpVocab *v);
 
 /* Returns the id of token tok (exact match), or -1 when it is not in the vocabulary. */
