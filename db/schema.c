@@ -17,7 +17,7 @@
 /* ---------------------------------------------------------------- schema */
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1 brings a version 1 file to this one). */
+ * which of these shapes the file has (MIGRATE_V1, then MIGRATE_V2, bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -37,7 +37,8 @@ static const char SCHEMA[] =
     "  f1 REAL, exact REAL, has_ans_f1 REAL, no_ans_f1 REAL,\n"
     "  heads_kept INTEGER, heads_total INTEGER, ffn_kept INTEGER, ffn_total INTEGER,\n"
     "  params INTEGER, flops REAL, latency_ms REAL, teacher_latency_ms REAL, speedup REAL,\n"
-    "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL);\n"
+    "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL,\n"
+    "  host TEXT, cpu_model TEXT);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
@@ -72,6 +73,12 @@ static const char MIGRATE_V1[] =
     "ALTER TABLE runs ADD COLUMN data TEXT;\n"
     "ALTER TABLE runs ADD COLUMN data_hash TEXT;\n"
     "DROP VIEW IF EXISTS pareto;\n";
+
+/* Version 2 -> 3: results record where latency was measured (a Slurm task times its point
+ * on its own node): the host name and its CPU model (NULL for the old rows). */
+static const char MIGRATE_V2[] =
+    "ALTER TABLE results ADD COLUMN host TEXT;\n"
+    "ALTER TABLE results ADD COLUMN cpu_model TEXT;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
 
@@ -158,6 +165,9 @@ static int schema_init(Db *db) {
         }
     }
     if (version == 1 && dbsql_exec(db, MIGRATE_V1, "cannot migrate from schema version 1"))
+        goto fail;
+    if (version >= 1 && version < 3 &&
+        dbsql_exec(db, MIGRATE_V2, "cannot migrate from schema version 2"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);

@@ -18,6 +18,8 @@ static const Command commands[] = {
     {"status", cmd_status, "print every point of a sweep with its status and results"},
     {"query", cmd_query, "run SQL on a sweep's results"},
     {"plot", cmd_plot, "draw a sweep's charts (PNG and SVG) into OUT/plots/"},
+    {"cancel", cmd_cancel, "cancel a sweep's Slurm tasks (sweep run --backend slurm)"},
+    {"worker", cmd_worker, "run one grid point as a Slurm task does (no database)"},
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize lines of stdin with a vocab.txt"},
     {"score", cmd_score, "score predictions with the official SQuAD 2.0 metric (JSON)"},
