@@ -130,7 +130,8 @@ static void log_tail(const char *path, char *buf, size_t cap) {
 /* Slurm's word on task t (NULL: unknown) as "STATE (exit code C:S, reason R)". */
 static void describe(const SlurmTask *t, char *buf, size_t cap) {
     if (!t) {
-        snprintf(buf, cap, "no longer known to Slurm (scontrol, sacct)");
+        snprintf(buf, cap, "(Slurm no longer knows the task: cancelled before it started, or "
+                           "its record expired and there is no sacct)");
         return;
     }
     char ex[48] = "", why[160] = "";
