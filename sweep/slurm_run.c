@@ -125,6 +125,33 @@ static void log_tail(const char *path, char *buf, size_t cap) {
         snprintf(buf, cap, "%.*s", (int)lens[1], lines[1]);
 }
 
+/* The prepare job that array job `job` waits for, from OUT/slurm/jobs.txt ("prepare P arrays
+ * J1 J2 ... dir D" a submission); 0 when none is recorded. */
+static long prepare_of(const char *out, long job) {
+    char path[4300], *text = NULL;
+    size_t len;
+    long found = 0;
+    snprintf(path, sizeof path, "%s/slurm/jobs.txt", out);
+    if (!file_exists(path) || file_read(path, 1 << 24, &text, &len)) {
+        qa_clear_error();
+        return 0;
+    }
+    for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {
+        long prep;
+        int at;
+        if (sscanf(line, "prepare %ld arrays%n", &prep, &at) != 1) continue;
+        for (char *p = line + at; *p && !found;) {
+            char *end;
+            long j = strtol(p, &end, 10);
+            if (end == p) break;
+            if (j == job) found = prep;
+            p = end;
+        }
+    }
+    free(text);
+    return found;
+}
+
 /* ---------------------------------------------------------------- collect */
 
 /* Slurm's word on task t (NULL: unknown) as "STATE (exit code C:S, reason R)". */
@@ -187,11 +214,27 @@ static int collect_one(Collect *c, Points *pts, int i, const char *owner) {
         c->seen->ingested++;
         return QA_OK;
     }
-    describe(slurm_tasks_find(&c->ended, job, task), what, sizeof what);
-    log_tail(logp, tail, sizeof tail);
     char msg[1100];
-    snprintf(msg, sizeof msg, "slurm task %ld_%ld ended %.200s without a result; log %.300s: "
-             "%.400s", job, task, what, logp, tail);
+    long prep = file_exists(logp) ? 0 : prepare_of(c->out, job);
+    const SlurmTask *pt = NULL;
+    if (prep) { /* it never started: did the job it waited for fail? */
+        if (!(pt = slurm_tasks_find(&c->live, prep, -1)) && !slurm_tasks_find(&c->ended, prep, -1))
+            query_ended(prep, &c->ended);
+        if (!pt) pt = slurm_tasks_find(&c->ended, prep, -1);
+    }
+    if (pt && !slurm_state_live(pt->state) &&
+        (strcmp(pt->state, "COMPLETED") || pt->exit_code != 0)) {
+        snprintf(logp, sizeof logp, "%s/slurm/logs/prepare-%ld.out", c->out, prep);
+        describe(pt, what, sizeof what);
+        log_tail(logp, tail, sizeof tail);
+        snprintf(msg, sizeof msg, "slurm task %ld_%ld never ran: its prepare job %ld ended "
+                 "%.200s; log %.300s: %.400s", job, task, prep, what, logp, tail);
+    } else {
+        describe(slurm_tasks_find(&c->ended, job, task), what, sizeof what);
+        log_tail(logp, tail, sizeof tail);
+        snprintf(msg, sizeof msg, "slurm task %ld_%ld ended %.200s without a result; log "
+                 "%.300s: %.400s", job, task, what, logp, tail);
+    }
     if (c->view)
         fprintf(c->view, "%.16s %ld_%-6ld %-10s %s\n", pts->hash[i], job, task, "ENDED", msg);
     c->seen->failed++;
@@ -231,37 +274,6 @@ cleanup:
 
 /* ---------------------------------------------------------------- cancel */
 
-/* Adds the prepare job of every line of OUT/slurm/jobs.txt that lists one of jobs[0..n) as
- * an array, when it is still live, to argv (at *argc, at most cap). */
-static int add_prepare_jobs(const char *out, const long *jobs, int n, const SlurmTasks *live,
-                            char ids[][32], const char **argv, int *argc, int cap) {
-    char path[4300], *text = NULL;
-    size_t len;
-    snprintf(path, sizeof path, "%s/slurm/jobs.txt", out);
-    if (!file_exists(path)) return QA_OK;
-    if (file_read(path, 1 << 24, &text, &len)) return QA_ERR;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        long prep;
-        int at;
-        if (sscanf(line, "prepare %ld arrays%n", &prep, &at) != 1) continue;
-        int mine = 0;
-        for (char *p = line + at; *p;) {
-            char *end;
-            long j = strtol(p, &end, 10);
-            if (end == p) break;
-            for (int k = 0; k < n; k++) mine |= jobs[k] == j;
-            p = end;
-        }
-        if (mine && slurm_tasks_find(live, prep, -1) && *argc < cap) {
-            snprintf(ids[*argc], 32, "%ld", prep);
-            argv[*argc] = ids[*argc];
-            (*argc)++;
-        }
-    }
-    free(text);
-    return QA_OK;
-}
-
 int slurm_cancel(Db *db, const char *out, int only_grid, int *n_cancelled) {
     char **hashes = NULL, **owners = NULL;
     int n = 0, rc = QA_ERR;
@@ -294,7 +306,16 @@ int slurm_cancel(Db *db, const char *out, int only_grid, int *n_cancelled) {
         if (!seen) jobs[n_jobs++] = job;
     }
     *n_cancelled = argc - 1;
-    if (add_prepare_jobs(out, jobs, n_jobs, &live, ids, argv, &argc, 2 * n + 3)) goto cleanup;
+    for (int k = 0; k < n_jobs; k++) { /* the prepare jobs, while nothing else needs them */
+        long prep = prepare_of(out, jobs[k]);
+        int dup = 0;
+        for (int m = 0; m < k; m++) dup |= prepare_of(out, jobs[m]) == prep;
+        if (prep && !dup && slurm_tasks_find(&live, prep, -1)) {
+            snprintf(ids[argc], 32, "%ld", prep);
+            argv[argc] = ids[argc];
+            argc++;
+        }
+    }
     if (argc > 1 && run_cmd(argv, NULL)) goto cleanup;
     SlurmSeen seen;
     for (int t = 0; t < 120; t++) { /* up to 30 s for the tasks to end */

@@ -5,7 +5,8 @@
  * --wait, and every point is done exactly once with results like a local run's (and the node's
  * host and CPU recorded); a resubmission submits nothing; a task cancelled with scancel is
  * recorded failed with Slurm's account and rerun by --retry-failed; `sweep cancel` cancels a
- * grid's tasks and its prepare job. Says `skipped` (with the reason) where Slurm cannot be
+ * grid's tasks and its prepare job; a running task cancelled delivers its failure naming the
+ * signal; a failed prepare job fails its points naming it and its log. Says `skipped` (with the reason) where Slurm cannot be
  * started: not root, or slurm-wlm and munge not installed (.ci/deps installs them). */
 #include <fcntl.h>
 #include <signal.h>
@@ -217,6 +218,55 @@ static void test_cancel_grid(void) {
                          "'slurm task %'") == 2, "the cancelled points are recorded failed");
 }
 
+/* A running task cancelled: SIGTERM stops its training, and it delivers its failure itself. */
+static void test_killed_running(void) {
+    char path[512], log[512], owner[128], state[64] = "";
+    snprintf(path, sizeof path, "%s/grid4.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"out\": \"%s/out4\", \"data\": {\"synthetic\": {\"seed\": 7, \"train\": 400,"
+               " \"dev\": 80}}, \"teacher\": {\"train\": {\"layers\": 2, \"hidden\": 32, \"heads\":"
+               " 4, \"ffn\": 64, \"steps\": 40, \"batch_size\": 16, \"max_seq_len\": 128},"
+               " \"cache\": \"%s/cache\"}, \"axes\": {\"strategy\": [\"random\"], \"targets\":"
+               " [{\"heads\": 0.25, \"ffn\": 0.25}], \"finetune\": [\"standard\"]},"
+               " \"prune\": {\"ft_steps\": 100000, \"batch_size\": 8}, \"threads\": 1}\n",
+            dir, dir);
+    fclose(f);
+    int rc = sh("%s run %s --backend slurm > %s/run4.log 2>&1", bin, path, dir);
+    sh_line(owner, sizeof owner, "sqlite3 %s/out4/results.db \"SELECT substr(owner, 7) FROM runs\"",
+            dir);
+    snprintf(log, sizeof log, "%s/out4/slurm/logs/%s.out", dir, owner);
+    for (int t = 0; t < 600 && !file_contains(log, "sweep worker: point"); t++) usleep(100000);
+    sh_line(state, sizeof state, "squeue -h -j %s -o %%T", owner);
+    CHECK(rc == 0 && !strcmp(state, "RUNNING"), "the long task runs (%s: %s)", owner, state);
+    sh("scancel %s", owner);
+    snprintf(log, sizeof log, "%s/wait4.log", dir);
+    rc = sh("timeout 120 %s run %s --backend slurm --wait > %s 2>&1", bin, path, log);
+    CHECK(rc == 1 && scalar("out4", "SELECT count(*) FROM runs WHERE status = 'failed' AND "
+                                    "error LIKE 'stopped by signal 15%'") == 1,
+          "the killed task's point is failed with the signal named (see %s)", log);
+}
+
+/* A prepare job that fails (a teacher whose weights are cut short): its arrays never run,
+ * and their points fail naming the prepare job and its log. */
+static void test_failed_prepare(void) {
+    char tdir[512], path[512];
+    sh_line(tdir, sizeof tdir, "ls -d %s/cache/teacher-* | head -1", dir);
+    sh("mkdir -p %s/bad && cp %s/config.json %s/vocab.txt %s/bad/ && head -c 300 "
+       "%s/model.safetensors > %s/bad/model.safetensors", dir, tdir, tdir, dir, tdir, dir);
+    snprintf(path, sizeof path, "%s/grid5.json", dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "{\"out\": \"%s/out5\", \"data\": {\"synthetic\": {\"seed\": 7, \"train\": 400,"
+               " \"dev\": 80}}, \"teacher\": {\"checkpoint\": \"%s/bad\"}, \"axes\": "
+               "{\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+               "\"finetune\": [\"none\", \"distill\"]}, \"threads\": 1}\n", dir, dir);
+    fclose(f);
+    int rc = sh("timeout 120 %s run %s --backend slurm --wait > %s/run5.log 2>&1", bin, path, dir);
+    CHECK(rc == 1 && scalar("out5", "SELECT count(*) FROM runs WHERE status = 'failed' AND error"
+                                    " LIKE '%never ran: its prepare job % ended FAILED%' AND "
+                                    "error LIKE '%model.safetensors%'") == 2,
+          "both points failed, naming the prepare job and its error (see %s/run5.log)", dir);
+}
+
 int main(void) {
     bin = test_sweep_bin();
     if (getuid() != 0) {
@@ -255,6 +305,8 @@ int main(void) {
     test_sweep();
     test_cancelled_task();
     test_cancel_grid();
+    test_killed_running();
+    test_failed_prepare();
     sh("sh tests/slurm_cluster.sh stop %s >> %s/cluster.log 2>&1", cluster, dir);
     if (!test_failed) sh("rm -rf %s", dir);
     else fprintf(stderr, "kept %s for inspection\n", dir);
