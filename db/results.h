@@ -81,10 +81,16 @@ typedef struct {
  * than DB_SCHEMA_VERSION is an error. On success *out is a new handle (close with
  * db_close()); on failure *out is NULL. One handle per process: do not use it across fork(). */
 int db_open(const char *path, Db **out);
+/* Opens an existing results database read-only, for user SQL: statements that write fail
+ * with "attempt to write a readonly database" and ATTACH is refused. */
+int db_open_readonly(const char *path, Db **out);
 /* Closes the handle; NULL is allowed. */
 void db_close(Db *db);
 /* The path the handle was opened with; borrowed, valid until db_close. */
 const char *db_path(const Db *db);
+/* QA_ERR (saying so) when the file at the handle's path is no longer the one it opened:
+ * deleted, or replaced by another file, while this handle wrote into the old one. */
+int db_check_file(const Db *db);
 
 /* Records a grid point as pending unless a run with its config_hash exists (then nothing
  * changes). *inserted (may be NULL) is 1 when a row was added, else 0. */

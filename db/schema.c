@@ -2,9 +2,12 @@
  * opening and closing the file (contract in results.h). */
 #include "db/results.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,15 +87,24 @@ static const char MIGRATE_V2[] =
 
 /* Reports what failed with SQLite's message; returns QA_ERR. */
 int dbsql_sql_error(Db *db, const char *what) {
-    return qa_error("%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+    int code = sqlite3_errcode(db->h) & 0xff; /* the primary code */
+    /* a full disk, a read-only file or an I/O error are the machine's, not a point's */
+    int err = code == SQLITE_FULL ? ENOSPC : code == SQLITE_READONLY ? EROFS
+            : code == SQLITE_IOERR ? EIO : code == SQLITE_NOMEM ? ENOMEM : 0;
+    return qa_env_error(err, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
 }
 
 int dbsql_exec(Db *db, const char *sql, const char *what) {
     char *msg = NULL;
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) == SQLITE_OK) return QA_OK;
-    qa_error("%s: %s: %s", db->path, what, msg ? msg : sqlite3_errmsg(db->h));
+    if (!msg) return dbsql_sql_error(db, what);
+    char text[512];
+    snprintf(text, sizeof text, "%s", msg);
     sqlite3_free(msg);
-    return QA_ERR;
+    int code = sqlite3_errcode(db->h) & 0xff;
+    int err = code == SQLITE_FULL ? ENOSPC : code == SQLITE_READONLY ? EROFS
+            : code == SQLITE_IOERR ? EIO : code == SQLITE_NOMEM ? ENOMEM : 0;
+    return qa_env_error(err, "%s: %s: %s", db->path, what, text);
 }
 
 int dbsql_prepare(Db *db, const char *sql, sqlite3_stmt **st) {
@@ -214,6 +226,35 @@ int db_open(const char *path, Db **out) {
     }
     sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
     if (set_pragmas(db) || schema_init(db)) goto fail;
+    struct stat sb;
+    if (stat(path, &sb) == 0) db->dev = (unsigned long long)sb.st_dev, db->ino = sb.st_ino;
+    *out = db;
+    return QA_OK;
+fail:
+    db_close(db);
+    return QA_ERR;
+}
+
+int db_open_readonly(const char *path, Db **out) {
+    *out = NULL;
+    Db *db = calloc(1, sizeof *db);
+    if (!db || !(db->path = strdup(path))) {
+        free(db);
+        return qa_error("%s: out of memory", path);
+    }
+    long long app_id;
+    if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        dbsql_sql_error(db, "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+    sqlite3_limit(db->h, SQLITE_LIMIT_ATTACHED, 0); /* ATTACH would create files */
+    if (dbsql_query_int(db, "PRAGMA application_id", 0, &app_id)) goto fail;
+    if (app_id != APPLICATION_ID) {
+        qa_error("%s: not a qaprune results database (application_id 0x%llx)", db->path,
+                 (unsigned long long)app_id);
+        goto fail;
+    }
     *out = db;
     return QA_OK;
 fail:
@@ -229,4 +270,16 @@ void db_close(Db *db) {
 }
 
 const char *db_path(const Db *db) { return db->path; }
+
+int db_check_file(const Db *db) {
+    if (!db) return QA_OK;
+    struct stat sb;
+    if (stat(db->path, &sb) != 0 || (unsigned long long)sb.st_dev != db->dev ||
+        (unsigned long long)sb.st_ino != db->ino)
+        return qa_error("%s: deleted or replaced while this process wrote to it: what it "
+                        "recorded is lost with the old file; run the same command again to "
+                        "record the points once more (their files under points/ are kept)",
+                        db->path);
+    return QA_OK;
+}
 

@@ -96,6 +96,14 @@ void point_result_init(DbResult *d, const char *hash, const PruneResult *r);
  * into d's host and cpu_model. */
 void point_result_where(DbResult *d);
 
+/* Fault injection for the tests: when the environment variable QAPRUNE_FAULT names stage,
+ * the process kills itself with SIGKILL there, as a crash or the OOM killer would. The
+ * stages: "teacher" (the teacher is ready), "train" (the first worker was started),
+ * "latency" (a point's latency is measured, not yet recorded), "ingest" (its result file is
+ * written, not yet ingested), "plot" (before the charts); "delete-db" unlinks results.db
+ * before the latency stage instead (a user deleting it mid-run). */
+void fault_at(const char *stage);
+
 /* How many points are in state s. */
 int points_count(const Points *p, PointState s);
 

@@ -85,7 +85,9 @@ static int stage_load(PruneWork *w) {
     finetune_parse(w->spec->finetune, &w->mode);
     if (model_feature_opts(w->teacher_dir, &w->fo) ||
         path_join(w->vocab_path, sizeof w->vocab_path, w->teacher_dir, "vocab.txt") ||
-        checkpoint_load(w->teacher_dir, &w->teacher) || wp_vocab_load(w->vocab_path, &w->vocab) ||
+        checkpoint_load(w->teacher_dir, &w->teacher) ||
+        bert_check_seq_len(bert_config(w->teacher), w->fo.max_seq_len, w->teacher_dir) ||
+        wp_vocab_load(w->vocab_path, &w->vocab) ||
         load_train_windows(w) || qa_split_load(w->data->dev, w->vocab, &w->fo, &w->dev))
         return QA_ERR;
     const BertConfig *tc = bert_config(w->teacher);

@@ -251,8 +251,8 @@ static void test_killed_running(void) {
 static void test_failed_prepare(void) {
     char tdir[512], path[512];
     sh_line(tdir, sizeof tdir, "ls -d %s/cache/teacher-* | head -1", dir);
-    sh("mkdir -p %s/bad && cp %s/config.json %s/vocab.txt %s/bad/ && head -c 300 "
-       "%s/model.safetensors > %s/bad/model.safetensors", dir, tdir, tdir, dir, tdir, dir);
+    sh("mkdir -p %s/bad && cp %s/config.json %s/vocab.txt %s/qaprune.json %s/bad/ && head -c 300 "
+       "%s/model.safetensors > %s/bad/model.safetensors", dir, tdir, tdir, tdir, dir, tdir, dir);
     snprintf(path, sizeof path, "%s/grid5.json", dir);
     FILE *f = fopen(path, "w");
     fprintf(f, "{\"out\": \"%s/out5\", \"data\": {\"synthetic\": {\"seed\": 7, \"train\": 400,"

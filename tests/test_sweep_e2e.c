@@ -239,9 +239,9 @@ int main(void) {
           "a missing teacher exits 2 naming it, and writes nothing");
 
     /* 6. a teacher whose weights are truncated fails its points; the others finish */
-    sh("mkdir -p %s/bad-teacher && cp %s/config.json %s/vocab.txt %s/bad-teacher/ && "
-       "head -c 300 %s/model.safetensors > %s/bad-teacher/model.safetensors",
-       dir, tdir, tdir, dir, tdir, dir);
+    sh("mkdir -p %s/bad-teacher && cp %s/config.json %s/vocab.txt %s/qaprune.json %s/bad-teacher/"
+       " && head -c 300 %s/model.safetensors > %s/bad-teacher/model.safetensors",
+       dir, tdir, tdir, tdir, dir, tdir, dir);
     snprintf(teachers, sizeof teachers, "{\"checkpoint\": [\"%s\", \"%s/bad-teacher\"]}", tdir, dir);
     write_grid("grid5.json", "out5", teachers,
                "{\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
