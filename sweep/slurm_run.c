@@ -595,9 +595,21 @@ static void print_submitted(const Submit *s) {
 static int wait_tasks(SlurmRun *r) {
     double t0 = latency_now_ms() / 1e3;
     SlurmSeen seen;
-    int rc = QA_OK;
+    int rc = QA_OK, failures = 0;
     while (!*r->stop) {
-        if ((rc = slurm_collect(r->db, r->g->out, 1, NULL, &seen))) break;
+        /* a controller that does not answer for a while (a restart, a busy moment) is
+         * waited out for a minute before the head gives up; the tasks go on regardless */
+        if (slurm_collect(r->db, r->g->out, 1, NULL, &seen)) {
+            if (++failures > 12) {
+                rc = QA_ERR;
+                break;
+            }
+            progress_done();
+            fprintf(stderr, "sweep: slurm: %s (trying again in 5 s)\n", qa_last_error());
+            sleep(5);
+            continue;
+        }
+        failures = 0;
         int pending, running, done, failed;
         if ((rc = db_counts(r->db, 1, &pending, &running, &done, &failed))) break;
         progress_update("sweep: %d done, %d failed, %d running and %d queued on Slurm, %d "
