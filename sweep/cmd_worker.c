@@ -1,7 +1,7 @@
 /* sweep/cmd_worker.c: `sweep worker OUT HASH`, one grid point as a Slurm task runs it, and
  * `sweep worker --prepare GRID`, the prepare job (sweep/slurm_run.h).
  *
- * A point's task reads OUT/points/HASH/config.json (written by the head at submission: the
+ * A point's task reads OUT/points/HASH/point.json (written by the head at submission: the
  * point's settings, its teacher and data, the bench settings and threads), then as stages:
  *   train    prune_run: strategy, physical pruning, fine-tuning, scoring (OUT/points/HASH/);
  *   measure  the teacher and the pruned model timed on this node, interleaved, as the local
@@ -32,7 +32,7 @@ static volatile sig_atomic_t stopped;
 
 static void on_term(int sig) { stopped = sig; }
 
-/* Everything a task needs of its point, from config.json. */
+/* Everything a task needs of its point, from point.json. */
 typedef struct {
     PruneSpec spec;
     LatencyOpts bench;
@@ -65,11 +65,11 @@ static int get_path(const cJSON *o, const char *key, const char *path, const cha
     return QA_OK;
 }
 
-/* Reads the point's config.json (sweep/grid.c point_identity writes it) into *t. */
+/* Reads the point's point.json (sweep/grid.c point_identity writes it) into *t. */
 static int task_load(const char *out, const char *hash, Task *t) {
     char path[4400], *text = NULL;
     size_t len;
-    snprintf(path, sizeof path, "%s/points/%s/config.json", out, hash);
+    snprintf(path, sizeof path, "%s/points/%s/point.json", out, hash);
     if (file_read(path, 1 << 22, &text, &len)) return QA_ERR;
     cJSON *cfg = cJSON_Parse(text);
     free(text);

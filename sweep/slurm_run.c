@@ -399,7 +399,8 @@ static int write_file(const char *path, const char *text, mode_t mode) {
 }
 
 /* The submission's directory, its grid copy (the prepare job reads the grid as submitted,
- * not as edited later), prepare.sh, and every claimed point's config.json. */
+ * not as edited later), prepare.sh, and every claimed point's point.json (its resolved
+ * settings; config.json in that directory is the pruned checkpoint's, once saved). */
 static int write_submission(Submit *s) {
     const Grid *g = s->r->g;
     char stamp[64], path[3 * PATH_MAX], q[2][PATH_MAX * 6 + 8], text[12 * PATH_MAX + 512];
@@ -431,7 +432,7 @@ static int write_submission(Submit *s) {
         int i = s->claimed[k];
         snprintf(path, sizeof path, "%s/points/%s", g->out, g->points[i].hash);
         if (file_mkdirs(path)) return QA_ERR;
-        snprintf(path, sizeof path, "%s/points/%s/config.json", g->out, g->points[i].hash);
+        snprintf(path, sizeof path, "%s/points/%s/point.json", g->out, g->points[i].hash);
         if (file_write_atomic(path, g->points[i].config_json, strlen(g->points[i].config_json)))
             return QA_ERR;
     }

@@ -8,7 +8,7 @@
  *   2. check the request against the cluster: MaxArraySize (scontrol show config), the
  *      partition's largest node and time limit (sinfo), so that nothing pends for ever;
  *   3. claim every pending point of the grid (so a point with a live task is never submitted
- *      twice), write OUT/points/HASH/config.json for each, and under OUT/slurm/SUB/ (one
+ *      twice), write OUT/points/HASH/point.json for each, and under OUT/slurm/SUB/ (one
  *      directory per submission) a copy of the grid, prepare.sh and one array-K.sh plus
  *      array-K.hashes (its points in index order) per chunk;
  *   4. sbatch the prepare job (`sweep worker --prepare`: data, teacher, training windows,

@@ -162,6 +162,22 @@ static void test_sweep(void) {
     sh_line(left, sizeof left, "ls %s/out/results | wc -l", dir);
     CHECK(atoi(left) == 0, "every result file was ingested and removed (%s left)", left);
 
+    /* a task run again on a point it already ran (a requeue): its settings are not the
+     * pruned checkpoint's config.json; the head takes the new file without a second row */
+    char hash[128];
+    sh_line(hash, sizeof hash, "sqlite3 %s/out/results.db \"SELECT config_hash FROM runs LIMIT 1\"",
+            dir);
+    rc = sh("%s worker %s/out %s > %s/worker-again.log 2>&1", bin, dir, hash, dir);
+    char again[512];
+    snprintf(again, sizeof again, "%s/out/results/%s.json", dir, hash);
+    CHECK(rc == 0 && file_contains(again, "\"status\":\t\"done\""),
+          "a second run of a task delivers a done result (see %s/worker-again.log)", dir);
+    snprintf(log, sizeof log, "%s/status-again.log", dir);
+    rc = sh("%s status %s/out > %s 2>&1", bin, dir, log);
+    CHECK(rc == 0 && scalar("out", "SELECT count(*) FROM results") == 12 &&
+              scalar("out", "SELECT count(*) FROM runs WHERE status = 'done'") == 12,
+          "status ingests only what tasks own: nothing twice (see %s)", log);
+
     snprintf(log, sizeof log, "%s/run3.log", dir);
     rc = sh("%s run %s/grid.json --backend slurm > %s 2>&1", bin, dir, log);
     CHECK(rc == 0 && file_contains(log, "nothing to submit") &&
