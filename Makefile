@@ -1,6 +1,8 @@
 # qaprune: one plain Makefile.  Override CC, CFLAGS, LDLIBS on the command line.
 #   make          build bin/sweep and build/libqacore.a
-#   make test     install missing packages, build and run every test (tests/test_*.c)
+#   make test     install missing packages, build and run every test (tests/test_*.c), then
+#                 the same tests under ASan/UBSan (make debug); CI runs exactly this
+#   make check    build and run the tests once, in $(B) (no package install, no sanitizers)
 #   make run      install missing packages, build, run the embedded default (configs/grid.json)
 #   make bench    run the engine benchmarks (slow; not part of make test)
 #   make debug    build with ASan/UBSan into build/debug and run the tests there
@@ -11,10 +13,18 @@ OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp
 CPPFLAGS += -I. -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDFLAGS ?= -fopenmp
-LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lm -lpthread
+LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lprotobuf-c -lz -lm -lpthread
 
 B       ?= build
 BIN     ?= bin
+# ONNX's own schema (Debian libonnx-dev); protoc-c turns it into C under $(B)/gen at build time.
+ONNX_PROTO ?= $(firstword $(shell dpkg -L libonnx-dev 2>/dev/null | grep '/onnx\.proto$$') \
+                          /usr/include/onnx/onnx.proto)
+GEN     := $(B)/gen
+CPPFLAGS += -I$(GEN)
+# ONNX Runtime for the export tests and bench: npm's onnxruntime-node, installed on demand
+# outside the repository (tests/ort_setup.sh); without it those checks say "skipped".
+ORT_DIR ?= $(abspath ../ort)
 
 CORE_SRC  := $(sort $(wildcard core/*/*.c))
 DB_SRC    := $(sort $(wildcard db/*.c))
@@ -22,13 +32,13 @@ PLOTS_SRC := $(sort $(wildcard plots/*.c))
 SWEEP_SRC := $(sort $(wildcard sweep/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 
-CORE_OBJ  := $(CORE_SRC:%.c=$(B)/%.o)
+CORE_OBJ  := $(CORE_SRC:%.c=$(B)/%.o) $(GEN)/onnx.pb-c.o
 LIB_OBJ   := $(DB_SRC:%.c=$(B)/%.o) $(PLOTS_SRC:%.c=$(B)/%.o)
 SWEEP_OBJ := $(SWEEP_SRC:%.c=$(B)/%.o)
 SWEEP_LIB_OBJ := $(filter-out $(B)/sweep/main.o,$(SWEEP_OBJ))
 TESTS     := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test run bench debug clean
+.PHONY: all test check run bench debug clean
 all: $(BIN)/sweep $(B)/libqacore.a $(TESTS)
 
 $(B)/libqacore.a: $(CORE_OBJ)
@@ -38,7 +48,7 @@ $(BIN)/sweep: $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 
-$(B)/tests/%: tests/%.c tests/test.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
+$(B)/tests/%: tests/%.c tests/test.h tests/e2e.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 
@@ -46,14 +56,33 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(GEN)/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(GEN)
+	cp $< $(GEN)/onnx.proto
+	protoc-c --proto_path=$(GEN) --c_out=$(GEN) $(GEN)/onnx.proto
+$(GEN)/onnx.pb-c.h: $(GEN)/onnx.pb-c.c
+$(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+$(B)/core/export/onnx_graph.o: $(GEN)/onnx.pb-c.h
+
+# A helper (not a test) that writes random-weight checkpoints for the ONNX bench.
+$(B)/tests/onnx_fixture: tests/onnx_fixture.c $(B)/libqacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libqacore.a $(LDLIBS)
+
 -include $(CORE_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(SWEEP_OBJ:.o=.d)
 
 # Every test binary runs from the project root with SWEEP_BIN naming the CLI under test.
 # .ci/deps first installs what a fresh machine lacks (instant when nothing is missing).
 test:
 	@sh .ci/deps
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory debug
+
+check:
 	@$(MAKE) --no-print-directory all
-	@SWEEP_BIN=$(BIN)/sweep sh tests/run_all.sh $(TESTS)
+	@ORT_DIR=$(ORT_DIR) sh tests/ort_setup.sh
+	@SWEEP_BIN=$(BIN)/sweep ORT_DIR=$(ORT_DIR) sh tests/run_all.sh $(TESTS)
 
 # The embedded default: installs what is missing, builds, runs configs/grid.json.
 run:
@@ -61,13 +90,15 @@ run:
 	@$(MAKE) --no-print-directory all
 	$(BIN)/sweep run configs/grid.json --jobs 2
 
-bench: all
+bench: all $(B)/tests/onnx_fixture
 	@sh tests/bench.sh $(BIN)/sweep
+	@ORT_DIR=$(ORT_DIR) sh tests/ort_setup.sh
+	@ORT_DIR=$(ORT_DIR) sh tests/bench_onnx.sh $(BIN)/sweep $(B)/tests/onnx_fixture
 
 debug:
 	$(MAKE) B=build/debug BIN=build/debug/bin \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fopenmp -fsanitize=address,undefined" test
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" check
 
 clean:
 	rm -rf build bin

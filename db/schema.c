@@ -65,7 +65,26 @@ static const char SCHEMA[] =
     "    WHERE r2.status = 'done' AND r2.teacher_hash IS r.teacher_hash\n"
     "      AND r2.data_hash IS r.data_hash AND s2.speedup >= s.speedup AND s2.f1 >= s.f1\n"
     "      AND (s2.speedup > s.speedup OR s2.f1 > s.f1))\n"
-    "  ORDER BY r.teacher, r.data, s.speedup, s.f1 DESC, r.id;\n";
+    "  ORDER BY r.teacher, r.data, s.speedup, s.f1 DESC, r.id;\n"
+    /* Seeds pooled: one row per point setting except its seed (the resolved config without
+     * its identity and seed), with n, the mean and the sample standard deviation (NULL for
+     * n = 1) of F1, and the means of speedup and training seconds. Two passes (the mean,
+     * then the squared deviations) so the deviation does not cancel. */
+    "CREATE VIEW IF NOT EXISTS summary AS\n"
+    "  WITH d AS (SELECT r.teacher, r.teacher_hash, r.data, r.data_hash, r.strategy,\n"
+    "                    r.head_sparsity, r.ffn_sparsity, r.finetune, s.f1, s.speedup,\n"
+    "                    s.train_seconds, s.params, s.flops,\n"
+    "                    json_remove(r.config_json, '$.identity', '$.prune.seed') AS setting\n"
+    "             FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'),\n"
+    "       m AS (SELECT setting, avg(f1) AS mean FROM d GROUP BY setting)\n"
+    "  SELECT d.teacher, d.data, d.strategy, d.head_sparsity, d.ffn_sparsity, d.finetune,\n"
+    "         count(*) AS n, m.mean AS f1_mean,\n"
+    "         CASE WHEN count(*) > 1 THEN\n"
+    "           sqrt(sum((d.f1 - m.mean) * (d.f1 - m.mean)) / (count(*) - 1)) END AS f1_std,\n"
+    "         avg(d.speedup) AS speedup_mean, avg(d.train_seconds) AS train_seconds_mean,\n"
+    "         avg(d.params) AS params, avg(d.flops) AS flops, d.teacher_hash, d.data_hash\n"
+    "  FROM d JOIN m USING (setting) GROUP BY d.setting\n"
+    "  ORDER BY d.teacher, d.data, d.strategy, d.finetune, d.head_sparsity, d.ffn_sparsity;\n";
 
 /* Version 1 -> 2: runs gain the teacher and data columns (NULL for the old rows: their
  * identity held paths, not contents), the file hash cache appears (SCHEMA creates it), and

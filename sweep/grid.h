@@ -65,6 +65,7 @@ typedef struct {
     LatencyOpts bench;
     int threads;
     SlurmOpts slurm;           /* for `sweep run --backend slurm` (all unset when absent) */
+    int export_onnx;           /* "export": {"onnx": true}: OUT/points/HASH/onnx/model.onnx */
     int n_points;
     GridPoint *points;         /* [n_points]: settings by grid_load, identities by grid_resolve */
     int resolved;

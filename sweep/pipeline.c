@@ -61,6 +61,7 @@ const SpecField PRUNE_FIELDS[] = {
     PF("finetune", SPEC_STRING, finetune, 0, 0, FINETUNE_NAMES_TEXT),
     PF("seed", SPEC_INT, seed, 0, 2147483647, "strategy and fine-tuning seed"),
     PF("gain_batches", SPEC_INT, gain_batches, 1, 100000, "gain: batches averaged"),
+    PF("gain_steps", SPEC_INT, gain_steps, 1, 100, "gain: 1 one-shot; k: k rounds, re-scored"),
     PF("l0_steps", SPEC_INT, l0_steps, 1, 10000000, "l0: joint training steps"),
     PF("l0_lr", SPEC_DOUBLE, l0_lr, 0, 10, "l0: Adam lr of log alpha"),
     PF("l0_lambda_lr", SPEC_DOUBLE, l0_lambda_lr, 0, 100, "l0: Lagrange multiplier ascent rate"),
@@ -81,6 +82,7 @@ void prune_spec_default(PruneSpec *s) {
     s->ffn_sparsity = 0.7;
     s->seed = 1;
     s->gain_batches = 32;
+    s->gain_steps = 1;
     s->l0_steps = 600;
     s->l0_lr = 0.1;
     s->l0_lambda_lr = 0.1;

@@ -77,7 +77,7 @@ typedef struct {
     double head_sparsity, ffn_sparsity;
     char finetune[SPEC_STR]; /* none | standard | distill */
     int seed;
-    int gain_batches;
+    int gain_batches, gain_steps;
     int l0_steps;
     double l0_lr, l0_lambda_lr;
     int ft_steps, batch_size;

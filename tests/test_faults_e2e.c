@@ -18,21 +18,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[256];
 static const char *bin;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The one number sqlite3 prints for sql on OUT's database; NAN when there is none. */
 static double scalar(const char *out, const char *sql) {
@@ -45,19 +35,9 @@ static double scalar(const char *out, const char *sql) {
     return v;
 }
 
-static int file_contains(const char *path, const char *needle) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    static char buf[1 << 20];
-    size_t k = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[k] = '\0';
-    return strstr(buf, needle) != NULL;
-}
-
 /* A 4-point grid (2 strategies x 2 fine-tune modes) on a tiny trained teacher, output out;
  * the teacher cache is shared by every case so it is trained once. */
-static void write_grid(const char *path, const char *out) {
+static void write_grid_modes(const char *path, const char *out, const char *modes) {
     FILE *f = fopen(path, "w");
     fprintf(f,
             "{\"out\": \"%s\",\n"
@@ -66,11 +46,15 @@ static void write_grid(const char *path, const char *out) {
             " \"steps\": 10, \"batch_size\": 8, \"max_seq_len\": 64, \"doc_stride\": 32,"
             " \"max_query_len\": 16}, \"cache\": \"%s/cache\"},\n"
             " \"axes\": {\"strategy\": [\"random\", \"gain\"], \"targets\": [{\"heads\": 0.5,"
-            " \"ffn\": 0.5}], \"finetune\": [\"none\", \"distill\"]},\n"
+            " \"ffn\": 0.5}], \"finetune\": [%s]},\n"
             " \"prune\": {\"ft_steps\": 3, \"gain_batches\": 2, \"batch_size\": 8},\n"
             " \"bench\": {\"repeats\": 2, \"warmup\": 0}, \"threads\": 1}\n",
-            out, dir);
+            out, dir, modes);
     fclose(f);
+}
+
+static void write_grid(const char *path, const char *out) {
+    write_grid_modes(path, out, "\"none\", \"distill\"");
 }
 
 static int all_done_once(const char *out) {
@@ -108,6 +92,14 @@ static void test_deleted_db(void) {
           "a results.db deleted mid-run is said, exit %d", rc);
     rc = sh("%s run %s >> %s 2>&1", bin, grid, log);
     CHECK(rc == 0 && all_done_once(out), "the next run records every point again");
+    /* data under a valid stamp is checked, not trusted: a missing train.json is written
+     * again (it failed every point before) when new points need it */
+    sh("rm %s/data/train.json", out);
+    write_grid_modes(grid, out, "\"none\", \"distill\", \"standard\"");
+    rc = sh("%s run %s > %s 2>&1", bin, grid, log);
+    CHECK(rc == 0 && file_contains(log, "does not match its stamp") &&
+              scalar(out, "SELECT count(*) FROM runs WHERE status='done'") == 6,
+          "a missing train.json is written again and the new points run (see %s)", log);
 }
 
 /* A file system that fails: a tmpfs too small, or remounted read-only. */
