@@ -13,6 +13,9 @@
  *   results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1, exact, has_ans_f1,
  *        no_ans_f1, heads_kept, heads_total, ffn_kept, ffn_total, params, flops, latency_ms,
  *        teacher_latency_ms, speedup, train_seconds, f1_before_finetune, teacher_f1,
+ *        precision, gemm,                           what F1 and latency were measured in,
+ *                                                   from the run's config (prune.precision,
+ *                                                   prune.gemm)
  *        host, cpu_model)                           where latency was measured
  *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
  *        PRIMARY KEY(run_id, layer))
@@ -42,7 +45,7 @@
 
 #include "db/result_file.h"
 
-#define DB_SCHEMA_VERSION 3 /* version 1 and 2 files are migrated when opened */
+#define DB_SCHEMA_VERSION 4 /* versions 1 to 3 are migrated when opened */
 #define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
 
 typedef struct Db Db;

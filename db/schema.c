@@ -20,7 +20,7 @@
 /* ---------------------------------------------------------------- schema */
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1, then MIGRATE_V2, bring older files to it). */
+ * which of these shapes the file has (MIGRATE_V1, V2 and V3 bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -41,7 +41,7 @@ static const char SCHEMA[] =
     "  heads_kept INTEGER, heads_total INTEGER, ffn_kept INTEGER, ffn_total INTEGER,\n"
     "  params INTEGER, flops REAL, latency_ms REAL, teacher_latency_ms REAL, speedup REAL,\n"
     "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL,\n"
-    "  host TEXT, cpu_model TEXT);\n"
+    "  precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
@@ -73,11 +73,12 @@ static const char SCHEMA[] =
     "CREATE VIEW IF NOT EXISTS summary AS\n"
     "  WITH d AS (SELECT r.teacher, r.teacher_hash, r.data, r.data_hash, r.strategy,\n"
     "                    r.head_sparsity, r.ffn_sparsity, r.finetune, s.f1, s.speedup,\n"
-    "                    s.train_seconds, s.params, s.flops,\n"
+    "                    s.train_seconds, s.params, s.flops, s.precision, s.gemm,\n"
     "                    json_remove(r.config_json, '$.identity', '$.prune.seed') AS setting\n"
     "             FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'),\n"
     "       m AS (SELECT setting, avg(f1) AS mean FROM d GROUP BY setting)\n"
     "  SELECT d.teacher, d.data, d.strategy, d.head_sparsity, d.ffn_sparsity, d.finetune,\n"
+    "         d.precision, d.gemm,\n"
     "         count(*) AS n, m.mean AS f1_mean,\n"
     "         CASE WHEN count(*) > 1 THEN\n"
     "           sqrt(sum((d.f1 - m.mean) * (d.f1 - m.mean)) / (count(*) - 1)) END AS f1_std,\n"
@@ -96,9 +97,17 @@ static const char MIGRATE_V1[] =
     "ALTER TABLE runs ADD COLUMN data_hash TEXT;\n"
     "DROP VIEW IF EXISTS pareto;\n";
 
-/* Version 2 -> 3: results record where latency was measured (a Slurm task times its point
- * on its own node): the host name and its CPU model (NULL for the old rows). */
+/* Version 2 -> 3: results gain the precision (fp32, bf16) and GEMM library their F1 and
+ * latency were measured in (NULL for older rows: fp32, and OpenBLAS before oneDNN existed);
+ * the summary view shows them (the setting it pools seeds by already tells them apart). */
 static const char MIGRATE_V2[] =
+    "ALTER TABLE results ADD COLUMN precision TEXT;\n"
+    "ALTER TABLE results ADD COLUMN gemm TEXT;\n"
+    "DROP VIEW IF EXISTS summary;\n";
+
+/* Version 3 -> 4: results record where latency was measured (a Slurm task times its point
+ * on its own node): the host name and its CPU model (NULL for the old rows). */
+static const char MIGRATE_V3[] =
     "ALTER TABLE results ADD COLUMN host TEXT;\n"
     "ALTER TABLE results ADD COLUMN cpu_model TEXT;\n";
 
@@ -197,8 +206,11 @@ static int schema_init(Db *db) {
     }
     if (version == 1 && dbsql_exec(db, MIGRATE_V1, "cannot migrate from schema version 1"))
         goto fail;
-    if (version >= 1 && version < 3 &&
+    if (version >= 1 && version <= 2 &&
         dbsql_exec(db, MIGRATE_V2, "cannot migrate from schema version 2"))
+        goto fail;
+    if (version >= 1 && version <= 3 &&
+        dbsql_exec(db, MIGRATE_V3, "cannot migrate from schema version 3"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);
