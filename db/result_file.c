@@ -218,7 +218,8 @@ static int read_layers(const char *path, const cJSON *arr, DbResult *r) {
 /* Fills r from the parsed document root (types and presence; result_check does the rest). */
 static int read_root(const char *path, const cJSON *root, DbResult *r) {
     static const char *const keys[] = {"format", "config_hash", "status", "error",
-                                       "finished_at", "metrics", "layers", NULL};
+                                       "finished_at", "metrics", "layers", "host",
+                                       "cpu_model", NULL};
     char format[64], status[16];
     if (!cJSON_IsObject(root))
         return qa_error("%s: must be a JSON object, got %s", path, json_kind(root));
@@ -239,6 +240,9 @@ static int read_root(const char *path, const cJSON *root, DbResult *r) {
     if (strcmp(status, "done") != 0)
         return qa_error("%s: status: must be \"done\" or \"failed\", got \"%s\"", path, status);
     r->status = DB_DONE;
+    if (get_string(path, root, "host", 1, r->host, sizeof r->host) ||
+        get_string(path, root, "cpu_model", 1, r->cpu_model, sizeof r->cpu_model))
+        return QA_ERR;
     return read_metrics(path, cJSON_GetObjectItemCaseSensitive(root, "metrics"), &r->metrics) ||
            read_layers(path, cJSON_GetObjectItemCaseSensitive(root, "layers"), r);
 }
@@ -283,6 +287,8 @@ static cJSON *build_root(const DbResult *r) {
         cJSON_Delete(root);
         return NULL;
     }
+    if (r->host[0]) ok = ok && cJSON_AddStringToObject(root, "host", r->host);
+    if (r->cpu_model[0]) ok = ok && cJSON_AddStringToObject(root, "cpu_model", r->cpu_model);
     cJSON *metrics = ok ? cJSON_AddObjectToObject(root, "metrics") : NULL;
     cJSON *layers = metrics ? cJSON_AddArrayToObject(root, "layers") : NULL;
     ok = layers != NULL;

@@ -9,7 +9,8 @@
  *                "params": ..., "flops": ..., "latency_ms": ..., "teacher_latency_ms": ...,
  *                "speedup": ..., "train_seconds": ..., "f1_before_finetune": ...,
  *                "teacher_f1": ...},
- *    "layers": [{"layer": 0, "heads_kept": ..., "ffn_kept": ...}, ...]}
+ *    "layers": [{"layer": 0, "heads_kept": ..., "ffn_kept": ...}, ...],
+ *    "host": "node17", "cpu_model": "AMD EPYC 7B13"}       (both optional: where it was timed)
  * A done result needs every metric as a finite number (counts as non-negative integers),
  * except f1_before_finetune and teacher_f1, which may be null or absent (unknown). Layers are
  * listed in order 0, 1, ... and, when present, their kept heads and FFN neurons add up to the
@@ -25,6 +26,7 @@
 #define DB_MAX_LAYERS 48
 #define DB_HASH_MAX 65  /* config hashes are 1..64 characters */
 #define DB_ERROR_MAX 1024
+#define DB_HOST_MAX 256
 
 typedef enum { DB_PENDING, DB_RUNNING, DB_DONE, DB_FAILED } DbStatus;
 
@@ -47,6 +49,8 @@ typedef struct {
     DbMetrics metrics;          /* done only */
     int n_layers;               /* 0..DB_MAX_LAYERS; done only */
     int layer_heads[DB_MAX_LAYERS], layer_ffn[DB_MAX_LAYERS];
+    char host[DB_HOST_MAX];      /* done only: the node that measured latency ("" = unknown) */
+    char cpu_model[DB_HOST_MAX]; /* done only: its CPU ("model name" of /proc/cpuinfo) */
 } DbResult;
 
 /* Writes r to path atomically (path.tmp, fsync, rename, fsync of the directory). The result

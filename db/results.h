@@ -13,9 +13,10 @@
  *   results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1, exact, has_ans_f1,
  *        no_ans_f1, heads_kept, heads_total, ffn_kept, ffn_total, params, flops, latency_ms,
  *        teacher_latency_ms, speedup, train_seconds, f1_before_finetune, teacher_f1,
- *        precision, gemm)                           what F1 and latency were measured in,
+ *        precision, gemm,                           what F1 and latency were measured in,
  *                                                   from the run's config (prune.precision,
  *                                                   prune.gemm)
+ *        host, cpu_model)                           where latency was measured
  *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
  *        PRIMARY KEY(run_id, layer))
  *   file_hashes(path TEXT PRIMARY KEY, size, mtime_ns, inode, hash)   content-hash cache
@@ -44,7 +45,7 @@
 
 #include "db/result_file.h"
 
-#define DB_SCHEMA_VERSION 3 /* versions 1 and 2 are migrated when opened */
+#define DB_SCHEMA_VERSION 4 /* versions 1 to 3 are migrated when opened */
 #define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
 
 typedef struct Db Db;
@@ -117,6 +118,23 @@ int db_reset_stale(Db *db, const char *host, int (*alive)(int pid), int *n_reset
 /* Returns this owner's running runs to pending (a clean stop, e.g. on Ctrl-C); attempts are
  * kept. *n (may be NULL) counts them. */
 int db_release_owner(Db *db, const char *owner, int *n);
+
+/* The owner of the run with config_hash while it is running ("" otherwise) into buf;
+ * *found = 0 when there is no such run. */
+int db_get_owner(Db *db, const char *config_hash, char *buf, size_t cap, int *found);
+
+/* Hands n running runs over from owner `from` to new owners to[i] (e.g. a submitting head
+ * "host:pid" to the Slurm task "slurm:JOB_TASK" that now runs it), in one transaction; a run
+ * not running under `from` is left alone. *n_moved (may be NULL) counts the others. */
+int db_hand_over(Db *db, const char *const *hashes, const char *const *to, int n,
+                 const char *from, int *n_moved);
+
+/* The running runs whose owner begins with prefix (only_grid: of the temp grid table only):
+ * *hashes and *owners are new arrays of *n new strings each (NULL when *n is 0); free with
+ * db_strings_free(*hashes, *n) and db_strings_free(*owners, *n). */
+int db_running_owned(Db *db, int only_grid, const char *prefix, char ***hashes,
+                     char ***owners, int *n);
+void db_strings_free(char **v, int n);
 
 /* Returns every failed run to pending, clearing its error. *n (may be NULL) counts them. */
 int db_retry_failed(Db *db, int *n);

@@ -172,6 +172,105 @@ int db_retry_failed(Db *db, int *n) {
                         NULL, n, "cannot retry failed runs");
 }
 
+int db_get_owner(Db *db, const char *config_hash, char *buf, size_t cap, int *found) {
+    sqlite3_stmt *st;
+    *found = 0;
+    if (cap) buf[0] = '\0';
+    if (dbsql_prepare(db, "SELECT CASE WHEN status = 'running' THEN owner END FROM runs"
+                          " WHERE config_hash = ?1", &st))
+        return QA_ERR;
+    sqlite3_bind_text(st, 1, config_hash, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        *found = 1;
+        if (cap) snprintf(buf, cap, "%s", v ? v : "");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? QA_OK : dbsql_sql_error(db, "cannot read owner");
+}
+
+int db_hand_over(Db *db, const char *const *hashes, const char *const *to, int n,
+                 const char *from, int *n_moved) {
+    sqlite3_stmt *st = NULL;
+    int moved = 0;
+    if (n_moved) *n_moved = 0;
+    if (dbsql_begin_write(db)) return QA_ERR;
+    if (dbsql_prepare(db, "UPDATE runs SET owner = ?2 WHERE config_hash = ?1"
+                          " AND status = 'running' AND owner = ?3", &st))
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, hashes[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, to[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
+        if (dbsql_step_done(db, st, "cannot hand a run over")) goto fail;
+        moved += sqlite3_changes(db->h);
+    }
+    sqlite3_finalize(st);
+    if (dbsql_commit(db)) goto fail;
+    if (n_moved) *n_moved = moved;
+    return QA_OK;
+fail:
+    sqlite3_finalize(st);
+    dbsql_rollback(db);
+    return QA_ERR;
+}
+
+void db_strings_free(char **v, int n) {
+    for (int i = 0; v && i < n; i++) free(v[i]);
+    free(v);
+}
+
+int db_running_owned(Db *db, int only_grid, const char *prefix, char ***hashes,
+                     char ***owners, int *n) {
+    sqlite3_stmt *st;
+    char **h = NULL, **o = NULL;
+    int cnt = 0, cap = 0, step, rc = QA_ERR;
+    *hashes = *owners = NULL;
+    *n = 0;
+    if (dbsql_prepare(db, only_grid ? "SELECT config_hash, owner FROM runs JOIN temp.grid"
+                                      " USING (config_hash) WHERE status = 'running'"
+                                      " AND substr(owner, 1, length(?1)) = ?1 ORDER BY id"
+                                    : "SELECT config_hash, owner FROM runs WHERE status ="
+                                      " 'running' AND substr(owner, 1, length(?1)) = ?1"
+                                      " ORDER BY id", &st))
+        return QA_ERR;
+    sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **gh = realloc(h, sizeof *h * (size_t)cap);
+            if (gh) h = gh;
+            char **go = realloc(o, sizeof *o * (size_t)cap);
+            if (go) o = go;
+            if (!gh || !go) goto oom;
+        }
+        h[cnt] = strdup((const char *)sqlite3_column_text(st, 0));
+        o[cnt] = strdup((const char *)sqlite3_column_text(st, 1));
+        cnt++;
+        if (!h[cnt - 1] || !o[cnt - 1]) goto oom;
+    }
+    if (step != SQLITE_DONE) {
+        dbsql_sql_error(db, "cannot list running runs");
+        goto cleanup;
+    }
+    *hashes = h;
+    *owners = o;
+    *n = cnt;
+    h = o = NULL;
+    cnt = 0;
+    rc = QA_OK;
+    goto cleanup;
+oom:
+    qa_error("%s: out of memory", db->path);
+cleanup:
+    sqlite3_finalize(st);
+    db_strings_free(h, cnt);
+    db_strings_free(o, cnt);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- ingesting result files */
 
 /* Finds the run of r; *finished is the file's finished_at, or the stored one when the run is
@@ -205,13 +304,14 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
     static const char ins_result[] =
         "INSERT OR REPLACE INTO results(run_id, f1, exact, has_ans_f1, no_ans_f1, heads_kept,"
         " heads_total, ffn_kept, ffn_total, params, flops, latency_ms, teacher_latency_ms,"
-        " speedup, train_seconds, f1_before_finetune, teacher_f1, precision, gemm)"
+        " speedup, train_seconds, f1_before_finetune, teacher_f1, precision, gemm,"
+        " host, cpu_model)"
         " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
         /* what the point ran in, from its resolved config (grid points: prune.precision
          * and prune.gemm; rows from elsewhere may have neither: NULL) */
         " CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.precision')"
         " END, CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.gemm')"
-        " END FROM runs WHERE id = ?1";
+        " END, ?18, ?19 FROM runs WHERE id = ?1";
     const DbMetrics *m = &r->metrics;
     sqlite3_stmt *st = NULL;
     int rc = QA_ERR;
@@ -233,6 +333,8 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
     dbsql_bind_real(st, 15, m->train_seconds);
     dbsql_bind_real(st, 16, m->f1_before_finetune);
     dbsql_bind_real(st, 17, m->teacher_f1);
+    if (r->host[0]) sqlite3_bind_text(st, 18, r->host, -1, SQLITE_STATIC);
+    if (r->cpu_model[0]) sqlite3_bind_text(st, 19, r->cpu_model, -1, SQLITE_STATIC);
     if (dbsql_step_done(db, st, "cannot write results")) goto cleanup;
     sqlite3_finalize(st);
     if (dbsql_prepare(db, "INSERT INTO layers(run_id, layer, heads_kept, ffn_kept)"

@@ -20,7 +20,7 @@
 /* ---------------------------------------------------------------- schema */
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1 and MIGRATE_V2 bring older files to it). */
+ * which of these shapes the file has (MIGRATE_V1, V2 and V3 bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -41,7 +41,7 @@ static const char SCHEMA[] =
     "  heads_kept INTEGER, heads_total INTEGER, ffn_kept INTEGER, ffn_total INTEGER,\n"
     "  params INTEGER, flops REAL, latency_ms REAL, teacher_latency_ms REAL, speedup REAL,\n"
     "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL,\n"
-    "  precision TEXT, gemm TEXT);\n"
+    "  precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
@@ -104,6 +104,12 @@ static const char MIGRATE_V2[] =
     "ALTER TABLE results ADD COLUMN precision TEXT;\n"
     "ALTER TABLE results ADD COLUMN gemm TEXT;\n"
     "DROP VIEW IF EXISTS summary;\n";
+
+/* Version 3 -> 4: results record where latency was measured (a Slurm task times its point
+ * on its own node): the host name and its CPU model (NULL for the old rows). */
+static const char MIGRATE_V3[] =
+    "ALTER TABLE results ADD COLUMN host TEXT;\n"
+    "ALTER TABLE results ADD COLUMN cpu_model TEXT;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
 
@@ -202,6 +208,9 @@ static int schema_init(Db *db) {
         goto fail;
     if (version >= 1 && version <= 2 &&
         dbsql_exec(db, MIGRATE_V2, "cannot migrate from schema version 2"))
+        goto fail;
+    if (version >= 1 && version <= 3 &&
+        dbsql_exec(db, MIGRATE_V3, "cannot migrate from schema version 3"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);

@@ -40,6 +40,15 @@ static int store(const CliSpec *s, const CliOpt *o, const char *value) {
     case CLI_FLAG: *(int *)o->dst = 1; return 0;
     case CLI_CONST: *(int *)o->dst = (int)o->lo; return 0;
     case CLI_STRING: *(const char **)o->dst = value; return 0;
+    case CLI_LIST: {
+        CliList *l = o->dst;
+        if (l->n == CLI_LIST_MAX) {
+            fprintf(stderr, "sweep %s: %s: at most %d times\n", s->cmd, opt, CLI_LIST_MAX);
+            return 2;
+        }
+        l->v[l->n++] = value;
+        return 0;
+    }
     case CLI_INT:
         if (cli_int(s->cmd, opt, value, o->lo, o->hi, &v)) return 2;
         *(int *)o->dst = (int)v;
@@ -158,6 +167,7 @@ static void default_text(const CliOpt *o, char *buf, size_t n) {
     case CLI_INT: snprintf(buf, n, " (default %d)", *(int *)o->dst); break;
     case CLI_LONG: snprintf(buf, n, " (default %ld)", *(long *)o->dst); break;
     case CLI_DOUBLE: snprintf(buf, n, " (default %g)", *(double *)o->dst); break;
+    case CLI_LIST: snprintf(buf, n, " (repeatable)"); break;
     case CLI_FLAG:
     case CLI_CONST: break;
     }

@@ -28,8 +28,15 @@ typedef enum {
     CLI_STRING, /* const char **: the argument itself (borrowed from argv) */
     CLI_INT,    /* int *: a whole base-10 integer in [lo, hi] */
     CLI_LONG,   /* long *: a whole base-10 integer in [lo, hi] */
-    CLI_DOUBLE  /* double *: the whole argument read as a number (strtod), finite */
+    CLI_DOUBLE, /* double *: the whole argument read as a number (strtod), finite */
+    CLI_LIST    /* CliList *: each use appends its argument (borrowed from argv) */
 } CliKind;
+
+#define CLI_LIST_MAX 32
+typedef struct {
+    const char *v[CLI_LIST_MAX];
+    int n;
+} CliList;
 
 typedef struct {
     const char *name;  /* without the leading "--" */

@@ -15,11 +15,75 @@
 #include "sweep/grid.h"
 #include "sweep/identity.h"
 #include "sweep/run.h"
+#include "sweep/slurm_run.h"
+
+/* Copies the Slurm options of the command line into o->slurm, checking their formats; 0, or
+ * 2 after a one-line message. */
+static int slurm_options(RunOpts *o, const char *backend, const char *partition,
+                         const char *time, const char *mem, const CliList *args) {
+    if (!strcmp(backend, "slurm")) o->backend = RUN_BACKEND_SLURM;
+    else if (strcmp(backend, "local")) {
+        fprintf(stderr, "sweep run: --backend: expected local or slurm, got '%s'\n", backend);
+        return 2;
+    }
+    SlurmOpts *so = &o->slurm;
+    long v;
+    const char *strs[3] = {partition, time, mem};
+    char *dst[3] = {so->partition, so->time, so->mem};
+    size_t cap[3] = {sizeof so->partition, sizeof so->time, sizeof so->mem};
+    for (int i = 0; i < 3; i++)
+        if (strs[i] && (!*strs[i] || strlen(strs[i]) >= cap[i])) {
+            fprintf(stderr, "sweep run: --%s: expected a non-empty value under %zu characters\n",
+                    i == 0 ? "partition" : i == 1 ? "time" : "mem", cap[i]);
+            return 2;
+        } else if (strs[i]) {
+            snprintf(dst[i], cap[i], "%s", strs[i]);
+        }
+    if ((time && slurm_parse_time("sweep run: --time", time, &v)) ||
+        (mem && slurm_parse_mem("sweep run: --mem", mem, &v))) {
+        fprintf(stderr, "%s\n", qa_last_error());
+        return 2;
+    }
+    for (int i = 0; i < args->n; i++) {
+        if (strlen(args->v[i]) >= SLURM_ARG_MAX || args->v[i][0] != '-') {
+            fprintf(stderr, "sweep run: --sbatch-arg: expected an sbatch option (beginning with "
+                            "'-', under %d characters), got '%s'\n", SLURM_ARG_MAX, args->v[i]);
+            return 2;
+        }
+        snprintf(so->args[so->n_args++], SLURM_ARG_MAX, "%s", args->v[i]);
+    }
+    if (o->backend != RUN_BACKEND_SLURM &&
+        (partition || time || mem || args->n || so->cpus_per_task || so->array_parallelism ||
+         o->wait)) {
+        fprintf(stderr, "sweep run: the Slurm options need --backend slurm\n");
+        return 2;
+    }
+    return 0;
+}
 
 int cmd_run(int argc, char **argv) {
     RunOpts o = {.jobs = 1};
-    const char *grid = NULL;
+    const char *grid = NULL, *backend = "local", *partition = NULL, *time = NULL, *mem = NULL;
+    CliList sbatch_args = {.n = 0};
     const CliOpt opts[] = {
+        {"backend", CLI_STRING, &backend, 0, 0, "NAME",
+         "local (worker processes here) or slurm (job arrays; see README, On a cluster)",
+         CLI_OPTIONAL},
+        {"wait", CLI_FLAG, &o.wait, 0, 0, NULL,
+         "slurm: stay until every task ended, ingesting results as they come", CLI_OPTIONAL},
+        {"partition", CLI_STRING, &partition, 0, 0, "P",
+         "slurm: the partition (default: the grid's slurm.partition, else the cluster's)",
+         CLI_OPTIONAL},
+        {"time", CLI_STRING, &time, 0, 0, "T", "slurm: time limit per task (HH:MM:SS, D-HH:MM)",
+         CLI_OPTIONAL},
+        {"cpus-per-task", CLI_INT, &o.slurm.cpus_per_task, 1, 4096, "N",
+         "slurm: CPUs per task (default: the grid's threads)", CLI_OPTIONAL},
+        {"mem", CLI_STRING, &mem, 0, 0, "SIZE", "slurm: memory per task's node (4G, 500M)",
+         CLI_OPTIONAL},
+        {"array-parallelism", CLI_INT, &o.slurm.array_parallelism, 1, 4096, "K",
+         "slurm: at most K tasks of an array at once", CLI_OPTIONAL},
+        {"sbatch-arg", CLI_LIST, &sbatch_args, 0, 0, "ARG",
+         "slurm: one more sbatch argument, e.g. --sbatch-arg=--account=nlp", CLI_OPTIONAL},
         {"jobs", CLI_INT, &o.jobs, 1, 64, "N",
          "worker processes for the training phase", CLI_OPTIONAL},
         {"retry-failed", CLI_FLAG, &o.retry_failed, 0, 0, NULL,
@@ -47,6 +111,7 @@ int cmd_run(int argc, char **argv) {
     };
     int rc = cli_parse(&spec, argc, argv, NULL);
     if (rc != CLI_CONTINUE) return rc;
+    if ((rc = slurm_options(&o, backend, partition, time, mem, &sbatch_args))) return rc;
     return sweep_run(grid, &o);
 }
 
@@ -106,7 +171,9 @@ int cmd_status(int argc, char **argv) {
         .cmd = "status",
         .synopsis = "GRID.json|OUT_DIR",
         .about = "Prints the grid's points (or, for OUT_DIR, every point recorded there) with\n"
-                 "their status, teacher and results.\n",
+                 "their status, teacher and results. Points handed to Slurm tasks: delivered\n"
+                 "results are ingested first, tasks that ended without one recorded failed,\n"
+                 "and Slurm's view of the others (state, reason, log) printed after.\n",
         .pos = &what,
         .min_pos = 1,
         .max_pos = 1,
@@ -120,6 +187,15 @@ int cmd_status(int argc, char **argv) {
         fprintf(stderr, "sweep status: %s\n", qa_last_error());
         return 1;
     }
+    /* Slurm's view first (it ingests and records ended tasks), printed after the table */
+    char *view = NULL;
+    size_t view_len = 0;
+    FILE *vf = open_memstream(&view, &view_len);
+    SlurmSeen seen;
+    int slurm_rc = vf ? slurm_collect(db, out, is_grid, vf, &seen) : QA_ERR;
+    char slurm_err[1200] = "";
+    if (slurm_rc) snprintf(slurm_err, sizeof slurm_err, "%s", qa_last_error());
+    if (vf) fclose(vf);
     char sql[1024];
     snprintf(sql, sizeof sql,
              "SELECT runs.id, substr(config_hash, 1, 8) AS hash, coalesce(teacher, '') AS teacher,"
@@ -134,9 +210,43 @@ int cmd_status(int argc, char **argv) {
     if (!rc)
         printf("%s: %d done, %d failed, %d running, %d pending\n",
                is_grid ? "points of this grid" : "points in this output", d, f, r, p);
+    if (!rc && view && *view) fputs(view, stdout);
+    if (!rc && !slurm_rc && (seen.ingested || seen.failed))
+        printf("slurm: %d result(s) ingested now, %d task(s) found ended without one\n",
+               seen.ingested, seen.failed);
+    if (slurm_rc) fprintf(stderr, "sweep status: Slurm's view unavailable: %s\n", slurm_err);
+    free(view);
     if (rc) fprintf(stderr, "sweep status: %s\n", qa_last_error());
     db_close(db);
     return rc ? 1 : 0;
+}
+
+int cmd_cancel(int argc, char **argv) {
+    const char *what = NULL;
+    const CliSpec spec = {
+        .cmd = "cancel",
+        .synopsis = "GRID.json|OUT_DIR",
+        .about = "Cancels the Slurm tasks of the grid's points (for OUT_DIR: of every point\n"
+                 "there) and the prepare jobs they wait for, with scancel; the points are\n"
+                 "recorded failed (--retry-failed runs them again).\n",
+        .pos = &what,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
+    Db *db = NULL;
+    char out[4096];
+    int is_grid, n = 0;
+    if (open_results(what, 0, &db, out, sizeof out, &is_grid) ||
+        slurm_cancel(db, out, is_grid, &n)) {
+        fprintf(stderr, "sweep cancel: %s\n", qa_last_error());
+        db_close(db);
+        return 1;
+    }
+    printf("sweep cancel: %d task(s) cancelled; `sweep status %s` shows them\n", n, what);
+    db_close(db);
+    return 0;
 }
 
 int cmd_query(int argc, char **argv) {

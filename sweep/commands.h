@@ -12,6 +12,8 @@ int cmd_run(int argc, char **argv);     /* sweep/cmd_sweep.c */
 int cmd_status(int argc, char **argv);  /* sweep/cmd_sweep.c */
 int cmd_query(int argc, char **argv);   /* sweep/cmd_sweep.c */
 int cmd_plot(int argc, char **argv);    /* sweep/cmd_sweep.c */
+int cmd_cancel(int argc, char **argv);  /* sweep/cmd_sweep.c */
+int cmd_worker(int argc, char **argv);  /* sweep/cmd_worker.c */
 int cmd_report(int argc, char **argv);  /* sweep/cmd_sweep.c */
 int cmd_compare(int argc, char **argv); /* sweep/cmd_sweep.c */
 int cmd_tokenize(int argc, char **argv);   /* sweep/cmd_data.c */

@@ -15,8 +15,8 @@
 #include "core/text/text.h"
 #include "core/util/fileio.h"
 
-static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads",
-                                       "export"};
+static const char *const TOP_KEYS[] = {"out",   "data",    "teacher", "axes", "prune",
+                                       "bench", "threads", "export",  "slurm"};
 
 /* Applies the object o (may be NULL) to dst through spec fields. */
 static int apply(const cJSON *o, const char *file, const char *path, const SpecField *f, int n,
@@ -141,12 +141,14 @@ static int get_strings(const cJSON *axes, const char *key, const char *file,
 }
 
 #define BF(k, f, lo, hi, h) {k, SPEC_INT, offsetof(LatencyOpts, f), lo, hi, h}
-static const SpecField BENCH_FIELDS[] = {
+const SpecField GRID_BENCH_FIELDS[] = {
     BF("batch", batch, 1, 1024, "windows per timed forward"),
     BF("seq", seq, 0, 4096, "tokens per window (0 = the teacher's max_seq_len)"),
     BF("warmup", warmup, 0, 1000, "untimed passes of each model"),
     BF("repeats", repeats, 1, 100000, "timed passes of each model (median reported)"),
 };
+
+const int GRID_BENCH_NFIELDS = 4;
 
 static const SpecField SYNTH_FIELDS[] = {
     {"seed", SPEC_INT, 0, 0, 2147483647, "generator seed"},
@@ -220,6 +222,52 @@ static int parse_teacher(const cJSON *root, Grid *g) {
     if (teacher_spec_check(&g->teacher, f, "teacher.train")) return QA_ERR;
     if (!g->synthetic && !*g->data.vocab)
         return qa_error("%s: data.vocab: required to train a teacher on SQuAD files", f);
+    return QA_OK;
+}
+
+/* "slurm": {"partition", "time", "cpus_per_task", "mem", "array_parallelism",
+ * "sbatch_args"}; times and sizes in Slurm's formats, checked here (sweep/slurm.h). */
+static int parse_slurm(const cJSON *root, Grid *g) {
+    const char *f = g->file;
+    const cJSON *s = cJSON_GetObjectItem(root, "slurm");
+    SlurmOpts *o = &g->slurm;
+    if (!s) return QA_OK;
+    static const char *const keys[] = {"partition", "time", "cpus_per_task", "mem",
+                                       "array_parallelism", "sbatch_args"};
+    if (check_keys(s, f, "slurm", keys, 6) ||
+        get_string(s, "partition", f, "slurm", o->partition, sizeof o->partition, 0) ||
+        get_string(s, "time", f, "slurm", o->time, sizeof o->time, 0) ||
+        get_string(s, "mem", f, "slurm", o->mem, sizeof o->mem, 0))
+        return QA_ERR;
+    long v;
+    char what[4200];
+    snprintf(what, sizeof what, "%s: slurm.time", f);
+    if (*o->time && slurm_parse_time(what, o->time, &v)) return QA_ERR;
+    snprintf(what, sizeof what, "%s: slurm.mem", f);
+    if (*o->mem && slurm_parse_mem(what, o->mem, &v)) return QA_ERR;
+    const char *ints[2] = {"cpus_per_task", "array_parallelism"};
+    int *dst[2] = {&o->cpus_per_task, &o->array_parallelism};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *n = cJSON_GetObjectItem(s, ints[i]);
+        if (n && (!cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 4096 ||
+                  n->valuedouble != (int)n->valuedouble))
+            return qa_error("%s: slurm.%s: expected an integer in [1, 4096]", f, ints[i]);
+        if (n) *dst[i] = n->valueint;
+    }
+    const cJSON *a = cJSON_GetObjectItem(s, "sbatch_args");
+    if (!a) return QA_OK;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > SLURM_MAX_ARGS)
+        return qa_error("%s: slurm.sbatch_args: expected a list of at most %d strings", f,
+                        SLURM_MAX_ARGS);
+    for (int i = 0; i < cJSON_GetArraySize(a); i++) {
+        const cJSON *e = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsString(e) || !*e->valuestring ||
+            strlen(e->valuestring) >= SLURM_ARG_MAX || e->valuestring[0] != '-')
+            return qa_error("%s: slurm.sbatch_args[%d]: expected an sbatch option "
+                            "(a string beginning with '-', under %d characters)",
+                            f, i, SLURM_ARG_MAX);
+        snprintf(o->args[o->n_args++], SLURM_ARG_MAX, "%s", e->valuestring);
+    }
     return QA_OK;
 }
 
@@ -326,12 +374,13 @@ int grid_load(const char *path, Grid **out) {
         qa_error("%s: invalid JSON near line %d", path, line);
         goto cleanup;
     }
-    if (check_duplicates(root, path, "") || check_keys(root, path, "", TOP_KEYS, 8) ||
+    if (check_duplicates(root, path, "") || check_keys(root, path, "", TOP_KEYS, 9) ||
         get_string(root, "out", path, "", g->out, sizeof g->out, 1) || parse_data(root, g) ||
-        parse_teacher(root, g))
+        parse_teacher(root, g) || parse_slurm(root, g))
         goto cleanup;
     g->bench = (LatencyOpts){1, 0, 3, 20};
-    if (apply(cJSON_GetObjectItem(root, "bench"), path, "bench", BENCH_FIELDS, 4, &g->bench))
+    if (apply(cJSON_GetObjectItem(root, "bench"), path, "bench", GRID_BENCH_FIELDS,
+              GRID_BENCH_NFIELDS, &g->bench))
         goto cleanup;
     g->threads = 2;
     const cJSON *th = cJSON_GetObjectItem(root, "threads");
@@ -504,7 +553,7 @@ static int resolve_teachers(Grid *g, HashCache *cache) {
 static int point_identity(Grid *g, GridPoint *p) {
     const GridTeacher *t = &g->teachers[p->teacher];
     cJSON *prune = spec_object(PRUNE_FIELDS, PRUNE_NFIELDS, &p->spec);
-    cJSON *bench = spec_object(BENCH_FIELDS, 4, &g->bench);
+    cJSON *bench = spec_object(GRID_BENCH_FIELDS, GRID_BENCH_NFIELDS, &g->bench);
     cJSON *id = cJSON_CreateObject(), *cfg = NULL;
     int rc = QA_ERR;
     if (!prune || !bench || !id) goto oom;

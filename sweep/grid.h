@@ -14,7 +14,9 @@
  *            "precision": ["fp32", "bf16"]},   (optional; default fp32: scoring and latency)
  *   "prune": {PruneSpec settings shared by every point, e.g. "gemm": "openblas"},
  *   "bench": {"batch": 1, "seq": 0 (= the teacher's max_seq_len), "warmup": 3, "repeats": 20},
- *   "threads": 2
+ *   "threads": 2,
+ *   "slurm": {"partition": "cpu", "time": "02:00:00", "cpus_per_task": 2, "mem": "4G",
+ *             "array_parallelism": 8, "sbatch_args": ["--account=nlp"]}   (sweep/slurm.h)
  * }
  * Every key is checked before anything runs: an unknown key, a wrong type or an
  * out-of-range value gets one line with the file, the JSON path and what is allowed. */
@@ -25,6 +27,7 @@
 #include "core/util/hash.h"
 #include "sweep/identity.h"
 #include "sweep/pipeline.h"
+#include "sweep/slurm.h"
 
 /* Limits, said in `sweep run --help`: the grid file's size, the sparsity targets (targets
  * plus head_sparsity x ffn_sparsity), the points after the product of every axis. Each axis
@@ -62,11 +65,16 @@ typedef struct {
     TeacherSpec teacher;
     LatencyOpts bench;
     int threads;
+    SlurmOpts slurm;           /* for `sweep run --backend slurm` (all unset when absent) */
     int export_onnx;           /* "export": {"onnx": true}: OUT/points/HASH/onnx/model.onnx */
     int n_points;
     GridPoint *points;         /* [n_points]: settings by grid_load, identities by grid_resolve */
     int resolved;
 } Grid;
+
+/* The "bench" settings (LatencyOpts), as a point's config_json holds them. */
+extern const SpecField GRID_BENCH_FIELDS[];
+extern const int GRID_BENCH_NFIELDS;
 
 /* Reads and validates path into a new grid (free with grid_free): every setting and the
  * points' settings, but no identities yet (nothing is read but the grid file). */

@@ -19,6 +19,8 @@ static const Command commands[] = {
     {"status", cmd_status, "print every point of a sweep with its status and results"},
     {"query", cmd_query, "run SQL on a sweep's results"},
     {"plot", cmd_plot, "draw a sweep's charts (PNG and SVG) into OUT/plots/"},
+    {"cancel", cmd_cancel, "cancel a sweep's Slurm tasks (sweep run --backend slurm)"},
+    {"worker", cmd_worker, "run one grid point as a Slurm task does (no database)"},
     {"report", cmd_report, "write a sweep's OUT/report.html (table, charts, a card per point)"},
     {"compare", cmd_compare, "write one HTML page comparing sweeps (chart and table)"},
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},

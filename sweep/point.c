@@ -6,12 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util/error.h"
 #include "core/util/fileio.h"
 
 static const char *const NAMES[POINT_N_STATES] = {
-    "pending", "claimed", "trained", "measured", "done", "failed", "elsewhere",
+    "pending", "claimed", "trained", "measured", "done", "failed", "elsewhere", "submitted",
 };
 
 const char *point_state_name(PointState s) {
@@ -76,6 +77,10 @@ void point_started(Points *p, int i, pid_t pid) {
     p->pid[i] = pid;
 }
 
+void point_submitted(Points *p, int i) { move(p, i, BIT(POINT_CLAIMED), POINT_SUBMITTED); }
+
+void point_adopt(Points *p, int i) { move(p, i, BIT(POINT_PENDING), POINT_SUBMITTED); }
+
 void point_trained(Points *p, int i) {
     move(p, i, BIT(POINT_CLAIMED), POINT_TRAINED);
     p->pid[i] = 0;
@@ -91,7 +96,8 @@ static int ingest(Points *p, int i, const char *path) {
     int found = 0;
     if (db_get_status(p->db, p->hash[i], &st, &found)) return QA_ERR;
     PointState to = found && st == DB_DONE ? POINT_DONE : POINT_FAILED;
-    move(p, i, BIT(POINT_CLAIMED) | BIT(POINT_TRAINED) | BIT(POINT_MEASURED), to);
+    move(p, i, BIT(POINT_CLAIMED) | BIT(POINT_TRAINED) | BIT(POINT_MEASURED) |
+                   BIT(POINT_SUBMITTED), to);
     p->pid[i] = 0;
     p->finished_here[to]++;
     return QA_OK;
@@ -128,6 +134,45 @@ int point_finish_file(Points *p, int i) {
 void point_release(Points *p, int i) {
     move(p, i, BIT(POINT_CLAIMED) | BIT(POINT_TRAINED), POINT_PENDING);
     p->pid[i] = 0;
+}
+
+void point_result_init(DbResult *d, const char *hash, const PruneResult *r) {
+    memset(d, 0, sizeof *d);
+    snprintf(d->config_hash, sizeof d->config_hash, "%s", hash);
+    d->status = DB_DONE;
+    d->metrics = (DbMetrics){.f1 = r->final.f1, .exact = r->final.exact,
+                             .has_ans_f1 = r->final.has_ans_f1,
+                             .no_ans_f1 = r->final.no_ans_f1, .heads_kept = r->heads_kept,
+                             .heads_total = r->heads_total, .ffn_kept = r->ffn_kept,
+                             .ffn_total = r->ffn_total, .params = (long long)r->params,
+                             .flops = r->flops, .train_seconds = r->train_seconds,
+                             .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1};
+    d->n_layers = r->layers;
+    for (int l = 0; l < r->layers; l++) {
+        d->layer_heads[l] = r->layer_heads[l];
+        d->layer_ffn[l] = r->layer_ffn[l];
+    }
+}
+
+void point_result_where(DbResult *d) {
+    d->host[0] = d->cpu_model[0] = '\0';
+    gethostname(d->host, sizeof d->host - 1);
+    d->host[sizeof d->host - 1] = '\0';
+    char *text = NULL;
+    size_t len;
+    if (file_read("/proc/cpuinfo", 1 << 22, &text, &len) != QA_OK) {
+        qa_clear_error();
+        return;
+    }
+    const char *m = strstr(text, "model name");
+    const char *colon = m ? strchr(m, ':') : NULL;
+    if (colon) {
+        colon++;
+        while (*colon == ' ' || *colon == '\t') colon++;
+        size_t n = strcspn(colon, "\n");
+        snprintf(d->cpu_model, sizeof d->cpu_model, "%.*s", (int)n, colon);
+    }
+    free(text);
 }
 
 int points_count(const Points *p, PointState s) {

@@ -12,13 +12,20 @@
  * MEASURED: its latency is measured and its result is ready. Every end goes through
  * point_finish: the result is written to OUT/results/HASH.json atomically, ingested into
  * SQLite in one transaction, and the file removed, exactly as a cluster task's result would
- * be. point_release returns an unfinished point to PENDING (a clean stop). */
+ * be. point_release returns an unfinished point to PENDING (a clean stop).
+ *
+ * With the Slurm backend (sweep/slurm_run.h) a point goes PENDING --point_claim--> CLAIMED
+ * --point_submitted--> SUBMITTED: a Slurm task owns it (runs.owner "slurm:JOB_TASK") and
+ * writes its result file itself; the head ingests it with point_finish_file, or fails the
+ * point with point_fail when the task ended without one. A point whose task an earlier
+ * `sweep run` submitted enters SUBMITTED from PENDING through point_adopt. */
 #ifndef QAPRUNE_POINT_H
 #define QAPRUNE_POINT_H
 
 #include <sys/types.h>
 
 #include "db/results.h"
+#include "sweep/pipeline.h"
 
 typedef enum {
     POINT_PENDING,
@@ -28,6 +35,7 @@ typedef enum {
     POINT_DONE,
     POINT_FAILED,
     POINT_ELSEWHERE,
+    POINT_SUBMITTED,
     POINT_N_STATES
 } PointState;
 
@@ -60,11 +68,15 @@ void point_trained_path(const Points *p, int i, char *buf, size_t cap);
 int point_claim(Points *p, int i, const char *owner, int *claimed);
 /* CLAIMED -> CLAIMED with its worker's pid recorded. */
 void point_started(Points *p, int i, pid_t pid);
+/* CLAIMED -> SUBMITTED: handed to a Slurm task. */
+void point_submitted(Points *p, int i);
+/* PENDING -> SUBMITTED: a Slurm task submitted earlier owns the point. */
+void point_adopt(Points *p, int i);
 /* CLAIMED -> TRAINED. */
 void point_trained(Points *p, int i);
 /* TRAINED -> MEASURED. */
 void point_measured(Points *p, int i);
-/* CLAIMED, TRAINED or MEASURED -> DONE or FAILED, as r->status says: r is written as the
+/* CLAIMED, TRAINED, MEASURED or SUBMITTED -> DONE or FAILED, as r->status says: r is written as the
  * point's result file, ingested and the file removed. QA_ERR (the point keeps its state)
  * when the file cannot be written or the database refuses it. */
 int point_finish(Points *p, int i, const DbResult *r);
@@ -75,6 +87,14 @@ int point_fail(Points *p, int i, const char *message);
 int point_finish_file(Points *p, int i);
 /* CLAIMED or TRAINED -> PENDING, in the database too (db_release_owner does it for all). */
 void point_release(Points *p, int i);
+
+/* What a trained point measured, as a done result of point hash (latency still 0, host and
+ * CPU model empty: whoever times it fills them). */
+void point_result_init(DbResult *d, const char *hash, const PruneResult *r);
+
+/* This machine's host name and CPU model ("model name" in /proc/cpuinfo, "" when unknown)
+ * into d's host and cpu_model. */
+void point_result_where(DbResult *d);
 
 /* Fault injection for the tests: when the environment variable QAPRUNE_FAULT names stage,
  * the process kills itself with SIGKILL there, as a crash or the OOM killer would. The

@@ -32,6 +32,7 @@
 #include "sweep/grid.h"
 #include "sweep/point.h"
 #include "sweep/progress.h"
+#include "sweep/slurm_run.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -209,7 +210,7 @@ static int stage_register(Sweep *s) {
 /* ---------------------------------------------------------------- prepare */
 
 /* 1 when the stamp file starts with want[0..n) and lists the current hash of each file. */
-static int stamp_matches(Sweep *s, const char *stamp, const char *want, int n,
+static int stamp_matches(HashCache *cache, const char *stamp, const char *want, int n,
                          const char *const files[3]) {
     char *have = NULL;
     size_t len;
@@ -218,7 +219,7 @@ static int stamp_matches(Sweep *s, const char *stamp, const char *want, int n,
     const char *line = have + n;
     for (int i = 0; i < 3 && ok; i++) {
         char h[HASH_HEX];
-        ok = file_exists(files[i]) && identity_file(s->cache, files[i], h) == QA_OK &&
+        ok = file_exists(files[i]) && identity_file(cache, files[i], h) == QA_OK &&
              !strncmp(line, h, HASH_HEX - 1) && line[HASH_HEX - 1] == '\n';
         line += HASH_HEX;
     }
@@ -229,8 +230,7 @@ static int stamp_matches(Sweep *s, const char *stamp, const char *want, int n,
 /* Generates the synthetic data once: OUT/data/stamp records the generator's settings and
  * the content hash of each file it wrote, and data whose files no longer match (edited,
  * truncated, missing) is generated again rather than trusted. */
-static int prepare_data(Sweep *s) {
-    const Grid *g = s->g;
+static int prepare_data(const Grid *g, HashCache *cache) {
     if (!g->synthetic) return QA_OK;
     char dir[4200], stamp[4300], want[512];
     snprintf(dir, sizeof dir, "%s/data", g->out);
@@ -239,7 +239,7 @@ static int prepare_data(Sweep *s) {
                      SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev,
                      g->synth_lookup);
     const char *files[3] = {g->data.train, g->data.dev, g->data.vocab};
-    if (stamp_matches(s, stamp, want, n, files)) return QA_OK;
+    if (stamp_matches(cache, stamp, want, n, files)) return QA_OK;
     /* one writer at a time: a second sweep on a fresh OUT waits, then finds the stamp */
     char lock[4300];
     snprintf(lock, sizeof lock, "%s/data.lock", g->out);
@@ -247,7 +247,7 @@ static int prepare_data(Sweep *s) {
     if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
     flock(fd, LOCK_EX);
     int rc = QA_OK;
-    if (!stamp_matches(s, stamp, want, n, files)) {
+    if (!stamp_matches(cache, stamp, want, n, files)) {
         if (file_exists(stamp))
             fprintf(stderr, "sweep: %s does not match its stamp (a file missing, edited or "
                             "from other settings); writing it again\n", dir);
@@ -258,7 +258,7 @@ static int prepare_data(Sweep *s) {
                  : QA_OK;
         for (int i = 0; i < 3 && rc == QA_OK; i++) {
             char h[HASH_HEX];
-            rc = identity_file(s->cache, files[i], h);
+            rc = identity_file(cache, files[i], h);
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s\n", h);
         }
         progress_done();
@@ -304,8 +304,8 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
  * ready fails its pending points (they cannot run without it); an interruption fails none. */
 static int stage_prepare(Sweep *s) {
     const Grid *g = s->g;
-    if (s->todo == 0) return QA_OK;
-    if (prepare_data(s)) return QA_ERR;
+    if (s->todo == 0 || s->o->backend == RUN_BACKEND_SLURM) return QA_OK; /* a prepare job */
+    if (prepare_data(g, s->cache)) return QA_ERR;
     double teacher_f1 = -1;
     for (int k = 0; k < g->n_teachers && !interrupted; k++) {
         double f1;
@@ -338,6 +338,20 @@ static int stage_prepare(Sweep *s) {
     return QA_OK;
 }
 
+int sweep_prepare_inputs(const Grid *g, HashCache *cache) {
+    if (prepare_data(g, cache)) return QA_ERR;
+    for (int k = 0; k < g->n_teachers; k++) {
+        double f1;
+        if (prepare_teacher(g, k, &f1) ||
+            prune_prepare(g->teachers[k].dir, &g->data, g->points[0].spec.eval_batch)) {
+            char err[1200];
+            snprintf(err, sizeof err, "%s", qa_last_error());
+            return qa_error("teacher %s: %s", g->teachers[k].dir, err);
+        }
+    }
+    return QA_OK;
+}
+
 /* ---------------------------------------------------------------- train */
 
 /* OUT/points/HASH/trained.json: what a worker measured, in the result-file format itself
@@ -345,21 +359,7 @@ static int stage_prepare(Sweep *s) {
  * point with it. */
 static int trained_write(const char *path, const char *hash, const PruneResult *r) {
     DbResult d;
-    memset(&d, 0, sizeof d);
-    snprintf(d.config_hash, sizeof d.config_hash, "%s", hash);
-    d.status = DB_DONE;
-    d.metrics = (DbMetrics){.f1 = r->final.f1, .exact = r->final.exact,
-                            .has_ans_f1 = r->final.has_ans_f1, .no_ans_f1 = r->final.no_ans_f1,
-                            .heads_kept = r->heads_kept, .heads_total = r->heads_total,
-                            .ffn_kept = r->ffn_kept, .ffn_total = r->ffn_total,
-                            .params = (long long)r->params, .flops = r->flops,
-                            .train_seconds = r->train_seconds,
-                            .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1};
-    d.n_layers = r->layers;
-    for (int l = 0; l < r->layers; l++) {
-        d.layer_heads[l] = r->layer_heads[l];
-        d.layer_ffn[l] = r->layer_ffn[l];
-    }
+    point_result_init(&d, hash, r);
     return db_write_result_file(path, &d);
 }
 
@@ -518,8 +518,15 @@ static int start_worker(Sweep *s, int i, int threads) {
     return QA_OK;
 }
 
-/* Keeps up to --jobs workers busy until no pending point is left (or Ctrl-C). */
+/* Keeps up to --jobs workers busy until no pending point is left (or Ctrl-C); with the Slurm
+ * backend, submits the pending points as job arrays instead (and waits with --wait). */
 static int stage_train(Sweep *s) {
+    if (s->o->backend == RUN_BACKEND_SLURM) {
+        SlurmRun r = {.g = s->g, .db = s->db, .pts = &s->pts, .owner = s->owner,
+                      .opts = &s->o->slurm, .wait = s->o->wait,
+                      .retry_failed = s->o->retry_failed, .stop = &interrupted};
+        return slurm_stage(&r);
+    }
     int jobs = s->o->jobs > 0 ? s->o->jobs : 1;
     int per_worker = s->g->threads / jobs;
     if (per_worker < 1) per_worker = 1;
@@ -600,6 +607,7 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
     r.metrics.teacher_latency_ms = lat.teacher_ms;
     r.metrics.speedup = lat.speedup;
     r.finished_at[0] = '\0';
+    point_result_where(&r);
     point_measured(&s->pts, i);
     if (s->g->export_onnx) export_point(s, i, &r);
     return point_finish(&s->pts, i, &r);
@@ -680,11 +688,13 @@ static int stage_report(Sweep *s) {
                    stdout);
     printf("points of this grid: %d done, %d failed, %d pending, %d running\n", done, failed,
            pending, running);
+    /* submitted without --wait: the points still queued or running are the expected state */
+    int submitted_only = s->o->backend == RUN_BACKEND_SLURM && !s->o->wait;
     printf("results: %s/results.db (sqlite3 %s/results.db 'SELECT * FROM pareto')\n", g->out,
            g->out);
     if (!s->o->no_plots) printf("charts:  %s/plots/\n", g->out);
-    printf("report:  %s\n", report);
-    return failed || pending || running ? 1 : 0;
+printf("report:  %s\n", report);
+    return failed || (!submitted_only && (pending || running)) ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- the sweep */

@@ -18,7 +18,15 @@
 #ifndef QAPRUNE_RUN_H
 #define QAPRUNE_RUN_H
 
+#include "sweep/grid.h"
+
+typedef enum { RUN_BACKEND_LOCAL, RUN_BACKEND_SLURM } RunBackend;
+
 typedef struct {
+    RunBackend backend; /* local worker processes, or Slurm job arrays (sweep/slurm_run.h) */
+    SlurmOpts slurm;   /* Slurm: the command line's settings; those given ("" or 0 = not given)
+                        * override the grid's "slurm" object, and args are added to its args */
+    int wait;          /* Slurm: stay and ingest results as tasks finish */
     int jobs;          /* worker processes (1) */
     int retry_failed;  /* 1: failed points run again */
     int no_plots;      /* 1: skip the charts at the end */
@@ -29,5 +37,11 @@ typedef struct {
  * the sweep, 2 for a grid file that does not validate (nothing is written then), 130 when
  * interrupted. */
 int sweep_run(const char *grid_path, const RunOpts *o);
+
+/* The work done once per sweep before any point runs: the synthetic data (when the grid
+ * generates it), every teacher (trained or reused from the cache, or checked to load) and its
+ * training windows and dev scores under g->data.windows_dir. Never opens the database, so a
+ * Slurm prepare job runs it on a node. QA_ERR naming the teacher or file. */
+int sweep_prepare_inputs(const Grid *g, HashCache *cache);
 
 #endif

@@ -139,7 +139,7 @@ static void test_open(void) {
     free(mode);
     CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          strcmp(buf, "3") == 0, "schema_version %s", buf);
+          strcmp(buf, "4") == 0, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
                         "('runs','results','layers','pareto','summary','meta','file_hashes')") == 7,
           "schema objects");
@@ -557,9 +557,12 @@ static void test_migrate_v1(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "3"), "migrated to version %s", buf);
+          !strcmp(buf, "4"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND precision IS NULL "
                         "AND gemm IS NULL") == 1, "old results gain precision and gemm, NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host IS "
+                        "NULL AND cpu_model IS NULL") == 1,
+          "the old result stays, host and cpu_model NULL (v3 -> v4)");
     CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash = 'old1' AND teacher IS "
                         "NULL AND data_hash IS NULL") == 1, "the old row stays, teacher NULL");
     CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE teacher IS NULL") == 1,
@@ -678,6 +681,43 @@ static void test_file_hashes(Db *db) {
           !strcmp(h, "def"), "a new hash replaces the old");
 }
 
+/* A Slurm hand-over: a head claims, hands the runs to its tasks, lists them by owner prefix;
+ * a task's result records its host and CPU model. */
+static void test_hand_over(Db *db) {
+    int claimed, n, found;
+    char owner[64];
+    add_run(db, "ho1", "gain", 0.1);
+    add_run(db, "ho2", "gain", 0.2);
+    add_run(db, "ho3", "gain", 0.3);
+    CHECK(db_claim(db, "ho1", "head:9", &claimed) == QA_OK && claimed &&
+              db_claim(db, "ho2", "head:9", &claimed) == QA_OK && claimed,
+          "claim ho1, ho2");
+    const char *h[3] = {"ho1", "ho2", "ho3"}, *to[3] = {"slurm:7_0", "slurm:7_1", "slurm:7_2"};
+    CHECK(db_hand_over(db, h, to, 3, "head:9", &n) == QA_OK && n == 2,
+          "two running runs handed over (%d); the pending one is left alone", n);
+    CHECK(db_get_owner(db, "ho2", owner, sizeof owner, &found) == QA_OK && found &&
+              !strcmp(owner, "slurm:7_1"), "owner %s", owner);
+    CHECK(db_get_owner(db, "ho3", owner, sizeof owner, &found) == QA_OK && found && !*owner,
+          "a pending run has no owner");
+    char **hs, **os;
+    CHECK(db_running_owned(db, 0, "slurm:", &hs, &os, &n) == QA_OK && n == 2 &&
+              !strcmp(hs[0], "ho1") && !strcmp(os[1], "slurm:7_1"),
+          "running runs by owner prefix (%d)", n);
+    db_strings_free(hs, n);
+    db_strings_free(os, n);
+    DbResult r;
+    make_done(&r, "ho1", 60, 2);
+    snprintf(r.host, sizeof r.host, "node7");
+    snprintf(r.cpu_model, sizeof r.cpu_model, "Test CPU \"x\" 3GHz");
+    CHECK(ingest(db, &r, "ho1.json") == QA_OK, "ingest with host: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id = run_id WHERE "
+                        "config_hash = 'ho1' AND host = 'node7' AND cpu_model = "
+                        "'Test CPU \"x\" 3GHz'") == 1, "host and cpu_model stored");
+    CHECK(db_running_owned(db, 0, "slurm:", &hs, &os, &n) == QA_OK && n == 1, "one left");
+    db_strings_free(hs, n);
+    db_strings_free(os, n);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/qaprune_test_db_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -702,6 +742,7 @@ int main(void) {
         test_groups();
         test_summary();
         test_file_hashes(db);
+        test_hand_over(db);
     }
     test_migrate_v1();
     db_close(db);

@@ -333,6 +333,93 @@ static void test_state_machine(void) {
     db_close(db);
 }
 
+/* The "slurm" object: read into the grid, every key checked with one line naming it. */
+static void test_slurm_section(void) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/slurm.json", dir);
+    const char *head = "{\"out\": \"o\", \"data\": {\"synthetic\": {\"seed\": 1}}, \"axes\": "
+                       "{\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+                       "\"finetune\": [\"none\"]}, \"slurm\": ";
+    struct {
+        const char *slurm, *error; /* NULL: valid */
+    } cases[] = {
+        {"{\"partition\": \"cpu\", \"time\": \"1-02:00\", \"cpus_per_task\": 4, \"mem\": \"8G\", "
+         "\"array_parallelism\": 3, \"sbatch_args\": [\"--account=nlp\", \"--qos=low\"]}", NULL},
+        {"{\"partitions\": \"cpu\"}", "slurm.partitions: unknown key"},
+        {"{\"time\": \"2 hours\"}", "slurm.time: expected a Slurm time"},
+        {"{\"mem\": \"lots\"}", "slurm.mem: expected a memory size"},
+        {"{\"cpus_per_task\": 0}", "slurm.cpus_per_task: expected an integer"},
+        {"{\"array_parallelism\": 2.5}", "slurm.array_parallelism: expected an integer"},
+        {"{\"sbatch_args\": [\"account=nlp\"]}", "slurm.sbatch_args[0]: expected an sbatch option"},
+        {"{\"sbatch_args\": \"--hold\"}", "slurm.sbatch_args: expected a list"},
+        {"[]", "slurm: expected a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        FILE *f = fopen(path, "w");
+        fprintf(f, "%s%s}\n", head, cases[i].slurm);
+        fclose(f);
+        Grid *g = NULL;
+        int rc = grid_load(path, &g);
+        if (!cases[i].error) {
+            CHECK(rc == QA_OK && !strcmp(g->slurm.partition, "cpu") &&
+                      !strcmp(g->slurm.time, "1-02:00") && g->slurm.cpus_per_task == 4 &&
+                      !strcmp(g->slurm.mem, "8G") && g->slurm.array_parallelism == 3 &&
+                      g->slurm.n_args == 2 && !strcmp(g->slurm.args[1], "--qos=low"),
+                  "a valid slurm object is read: %s", qa_last_error());
+        } else {
+            CHECK(rc == QA_ERR && strstr(qa_last_error(), cases[i].error) &&
+                      strstr(qa_last_error(), path),
+                  "%s: '%s' (got '%s')", cases[i].slurm, cases[i].error, qa_last_error());
+        }
+        grid_free(g);
+    }
+}
+
+/* A point handed to a Slurm task: CLAIMED -> SUBMITTED -> (its result file) DONE; a point an
+ * earlier head submitted is adopted PENDING -> SUBMITTED and failed when its task is gone. */
+static void test_submitted_states(void) {
+    char db_path[300], out[300], sub[400], path[4500];
+    snprintf(db_path, sizeof db_path, "%s/submitted.db", dir);
+    snprintf(out, sizeof out, "%s/sub", dir);
+    snprintf(sub, sizeof sub, "%s/results", out);
+    file_mkdirs(sub);
+    Db *db = NULL;
+    if (db_open(db_path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    const char *hashes[] = {"s-task", "s-gone"};
+    for (int i = 0; i < 2; i++) {
+        DbRun r = {.config_hash = hashes[i], .strategy = "gain", .finetune = "none",
+                   .head_sparsity = 0.5, .ffn_sparsity = 0.5, .seed = 1, .config_json = "{}"};
+        db_add_run(db, &r, NULL);
+    }
+    Points pts;
+    int claimed;
+    CHECK(points_init(&pts, 2, hashes, out, db) == QA_OK, "init");
+    CHECK(point_claim(&pts, 0, "head:1", &claimed) == QA_OK && claimed, "claim");
+    point_submitted(&pts, 0);
+    CHECK(pts.state[0] == POINT_SUBMITTED && !strcmp(point_state_name(POINT_SUBMITTED), "submitted"),
+          "claimed -> submitted");
+    DbResult r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.config_hash, sizeof r.config_hash, "s-task");
+    r.status = DB_FAILED;
+    snprintf(r.error, sizeof r.error, "worker: boom");
+    point_result_path(&pts, 0, path, sizeof path);
+    DbStatus st;
+    int found;
+    CHECK(db_write_result_file(path, &r) == QA_OK && point_finish_file(&pts, 0) == QA_OK &&
+              pts.state[0] == POINT_FAILED && !file_exists(path) &&
+              db_get_status(db, "s-task", &st, &found) == QA_OK && st == DB_FAILED,
+          "the task's own result file ends the point");
+    point_adopt(&pts, 1);
+    CHECK(pts.state[1] == POINT_SUBMITTED && point_fail(&pts, 1, "task gone") == QA_OK &&
+              pts.state[1] == POINT_FAILED, "adopted, then failed");
+    points_free(&pts);
+    db_close(db);
+}
+
 /* Loads a grid made of body (the top-level object's contents) and returns grid_load's code;
  * with resolve, also grid_resolve's. */
 static int try_grid(const char *body, int resolve) {
@@ -430,6 +517,8 @@ int main(void) {
     test_synthetic_identity();
     test_cache();
     test_state_machine();
+    test_slurm_section();
+    test_submitted_states();
     test_validation();
     if (!test_failed) {
         char cmd[128];
