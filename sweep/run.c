@@ -373,7 +373,7 @@ static void worker_main(Sweep *s, int i, int threads, int msg_fd) {
     point_trained_path(&s->pts, i, trained, sizeof trained);
     point_result_path(&s->pts, i, result, sizeof result);
     snprintf(log, sizeof log, "%s/log.txt", dir);
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    snprintf(cfg, sizeof cfg, "%s/point.json", dir);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed head takes its workers with it */
     signal(SIGINT, SIG_IGN);
     if (file_mkdirs(dir) == QA_OK && freopen(log, "w", stderr)) setvbuf(stderr, NULL, _IOLBF, 0);
