@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(d.n >= 0 && d.T > 0, "%d windows of %d tokens", d.n, d.T);
     volatile int64_t sum = 0;
     for (size_t i = 0; i < (size_t)d.n * (size_t)d.T; i++)
-        sum += d.ids[i] + d.types[i] + d.mask[i]; /* touches every page: the map covers it */
+        sum += (int64_t)d.ids[i] + d.types[i] + d.mask[i]; /* touches every page: the map covers it */
     for (int w = 0; w < d.n; w++)
         FUZZ_CHECK(d.start[w] >= 0 && d.start[w] < d.T && d.end[w] >= 0 && d.end[w] < d.T,
                    "window %d: gold [%d, %d] of %d tokens", w, d.start[w], d.end[w], d.T);
