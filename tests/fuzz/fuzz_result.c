@@ -7,13 +7,21 @@
 #include "db/result_file.h"
 #include "tests/fuzz/fuzz.h"
 
-/* The result file written back goes to a real file: the writer is atomic (rename). */
-static char out_path[64];
+/* The result file written back goes to a real directory (the writer renames into place), in
+ * memory where there is /dev/shm (the writer fsyncs), removed at exit. */
+static char out_dir[64], out_path[96];
+
+static void remove_out(void) {
+    unlink(out_path);
+    rmdir(out_dir);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    char dir[] = "/tmp/qaprune-fuzz-result-XXXXXX";
-    FUZZ_CHECK(mkdtemp(dir), "mkdtemp");
-    snprintf(out_path, sizeof out_path, "%s/result.json", dir);
+    snprintf(out_dir, sizeof out_dir, "%s/qaprune-fuzz-result-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    FUZZ_CHECK(mkdtemp(out_dir), "mkdtemp");
+    snprintf(out_path, sizeof out_path, "%s/result.json", out_dir);
+    atexit(remove_out);
     return 0;
 }
 
