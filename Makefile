@@ -1,11 +1,14 @@
 # qaprune: one plain Makefile.  Override CC, CFLAGS, LDLIBS on the command line.
 #   make          build bin/sweep and build/libqacore.a
-#   make test     install missing packages, build and run every test (tests/test_*.c)
+#   make test     install missing packages, build and run every test (tests/test_*.c), then
+#                 the same tests under ASan/UBSan (make debug), then make fuzz-smoke when
+#                 clang has libFuzzer; CI runs exactly this
+#   make check    build and run the tests once, in $(B) (no package install, no sanitizers)
 #   make run      install missing packages, build, run the embedded default (configs/grid.json)
 #   make bench    run the engine benchmarks (slow; not part of make test)
 #   make debug    build with ASan/UBSan into build/debug and run the tests there
 #   make fuzz     run every libFuzzer harness (tests/fuzz/fuzz_*.c) for FUZZ_SECONDS each
-#   make fuzz-smoke  the same for 3 s each (the end of make test, when clang has libFuzzer)
+#   make fuzz-smoke  the same for 3 s each (the end of make test)
 #   make clean
 
 CC      ?= cc
@@ -30,7 +33,7 @@ SWEEP_OBJ := $(SWEEP_SRC:%.c=$(B)/%.o)
 SWEEP_LIB_OBJ := $(filter-out $(B)/sweep/main.o,$(SWEEP_OBJ))
 TESTS     := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test run bench debug clean fuzz fuzz-smoke fuzz-bins
+.PHONY: all test check run bench debug clean fuzz fuzz-smoke fuzz-bins
 all: $(BIN)/sweep $(B)/libqacore.a $(TESTS)
 
 $(B)/libqacore.a: $(CORE_OBJ)
@@ -40,7 +43,7 @@ $(BIN)/sweep: $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 
-$(B)/tests/%: tests/%.c tests/test.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
+$(B)/tests/%: tests/%.c tests/test.h tests/e2e.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 
@@ -54,11 +57,14 @@ $(B)/%.o: %.c
 # .ci/deps first installs what a fresh machine lacks (instant when nothing is missing).
 test:
 	@sh .ci/deps
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory debug
+	@if [ -n "$(HAVE_LIBFUZZER)" ]; then $(MAKE) --no-print-directory fuzz-smoke; \
+	 else echo "skipped: fuzz-smoke (clang/libFuzzer not installed)"; fi
+
+check:
 	@$(MAKE) --no-print-directory all
 	@SWEEP_BIN=$(BIN)/sweep sh tests/run_all.sh $(TESTS)
-	@if [ "$(FUZZ_SMOKE)" != 1 ]; then echo "skipped: fuzz-smoke (make test runs it)"; \
-	 elif [ -n "$(HAVE_LIBFUZZER)" ]; then $(MAKE) --no-print-directory fuzz-smoke; \
-	 else echo "skipped: fuzz-smoke (clang/libFuzzer not installed)"; fi
 
 # The embedded default: installs what is missing, builds, runs configs/grid.json.
 run:
@@ -70,16 +76,15 @@ bench: all
 	@sh tests/bench.sh $(BIN)/sweep
 
 debug:
-	$(MAKE) B=build/debug BIN=build/debug/bin FUZZ_SMOKE=0 \
+	$(MAKE) B=build/debug BIN=build/debug/bin \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-	  LDFLAGS="-fopenmp -fsanitize=address,undefined" test
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" check
 
 # Fuzzing (tests/fuzz/fuzz.h): each tests/fuzz/fuzz_NAME.c with its seeds tests/fuzz/corpus/NAME,
 # the library built again by clang with libFuzzer's coverage, ASan and UBSan into build/fuzz;
 # the harnesses run one at a time. FUZZ_ONLY=NAME runs one.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE   ?= 1
 FUZZ_B       := build/fuzz
 FUZZ_NAMES   := $(or $(FUZZ_ONLY),$(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c))))
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -19,6 +19,9 @@
  *   view pareto: done runs joined with results that no other done run of the same teacher
  *        and data dominates in (speedup up, f1 up): none has speedup >= and f1 >= with one of
  *        them strictly greater (equal points are all kept). Ordered by teacher, data, speedup.
+ *   view summary: the done runs pooled over seeds (same resolved settings but the seed): teacher,
+ *        data, strategy, head_sparsity, ffn_sparsity, finetune, n, f1_mean, f1_std (sample;
+ *        NULL for n = 1), speedup_mean, train_seconds_mean, params, flops.
  *   temp table grid(config_hash): per connection, filled by db_select_grid, so queries can
  *        keep to one grid's points (JOIN grid USING (config_hash)).
  * Times are ISO 8601 UTC text. The file is in WAL mode (readers never block the writer), waits
@@ -80,10 +83,16 @@ typedef struct {
  * than DB_SCHEMA_VERSION is an error. On success *out is a new handle (close with
  * db_close()); on failure *out is NULL. One handle per process: do not use it across fork(). */
 int db_open(const char *path, Db **out);
+/* Opens an existing results database read-only, for user SQL: statements that write fail
+ * with "attempt to write a readonly database" and ATTACH is refused. */
+int db_open_readonly(const char *path, Db **out);
 /* Closes the handle; NULL is allowed. */
 void db_close(Db *db);
 /* The path the handle was opened with; borrowed, valid until db_close. */
 const char *db_path(const Db *db);
+/* QA_ERR (saying so) when the file at the handle's path is no longer the one it opened:
+ * deleted, or replaced by another file, while this handle wrote into the old one. */
+int db_check_file(const Db *db);
 
 /* Records a grid point as pending unless a run with its config_hash exists (then nothing
  * changes). *inserted (may be NULL) is 1 when a row was added, else 0. */

@@ -2,9 +2,12 @@
  * opening and closing the file (contract in results.h). */
 #include "db/results.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,7 +64,26 @@ static const char SCHEMA[] =
     "    WHERE r2.status = 'done' AND r2.teacher_hash IS r.teacher_hash\n"
     "      AND r2.data_hash IS r.data_hash AND s2.speedup >= s.speedup AND s2.f1 >= s.f1\n"
     "      AND (s2.speedup > s.speedup OR s2.f1 > s.f1))\n"
-    "  ORDER BY r.teacher, r.data, s.speedup, s.f1 DESC, r.id;\n";
+    "  ORDER BY r.teacher, r.data, s.speedup, s.f1 DESC, r.id;\n"
+    /* Seeds pooled: one row per point setting except its seed (the resolved config without
+     * its identity and seed), with n, the mean and the sample standard deviation (NULL for
+     * n = 1) of F1, and the means of speedup and training seconds. Two passes (the mean,
+     * then the squared deviations) so the deviation does not cancel. */
+    "CREATE VIEW IF NOT EXISTS summary AS\n"
+    "  WITH d AS (SELECT r.teacher, r.teacher_hash, r.data, r.data_hash, r.strategy,\n"
+    "                    r.head_sparsity, r.ffn_sparsity, r.finetune, s.f1, s.speedup,\n"
+    "                    s.train_seconds, s.params, s.flops,\n"
+    "                    json_remove(r.config_json, '$.identity', '$.prune.seed') AS setting\n"
+    "             FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'),\n"
+    "       m AS (SELECT setting, avg(f1) AS mean FROM d GROUP BY setting)\n"
+    "  SELECT d.teacher, d.data, d.strategy, d.head_sparsity, d.ffn_sparsity, d.finetune,\n"
+    "         count(*) AS n, m.mean AS f1_mean,\n"
+    "         CASE WHEN count(*) > 1 THEN\n"
+    "           sqrt(sum((d.f1 - m.mean) * (d.f1 - m.mean)) / (count(*) - 1)) END AS f1_std,\n"
+    "         avg(d.speedup) AS speedup_mean, avg(d.train_seconds) AS train_seconds_mean,\n"
+    "         avg(d.params) AS params, avg(d.flops) AS flops, d.teacher_hash, d.data_hash\n"
+    "  FROM d JOIN m USING (setting) GROUP BY d.setting\n"
+    "  ORDER BY d.teacher, d.data, d.strategy, d.finetune, d.head_sparsity, d.ffn_sparsity;\n";
 
 /* Version 1 -> 2: runs gain the teacher and data columns (NULL for the old rows: their
  * identity held paths, not contents), the file hash cache appears (SCHEMA creates it), and
@@ -77,15 +99,24 @@ static const char MIGRATE_V1[] =
 
 /* Reports what failed with SQLite's message; returns QA_ERR. */
 int dbsql_sql_error(Db *db, const char *what) {
-    return qa_error("%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+    int code = sqlite3_errcode(db->h) & 0xff; /* the primary code */
+    /* a full disk, a read-only file or an I/O error are the machine's, not a point's */
+    int err = code == SQLITE_FULL ? ENOSPC : code == SQLITE_READONLY ? EROFS
+            : code == SQLITE_IOERR ? EIO : code == SQLITE_NOMEM ? ENOMEM : 0;
+    return qa_env_error(err, "%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
 }
 
 int dbsql_exec(Db *db, const char *sql, const char *what) {
     char *msg = NULL;
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) == SQLITE_OK) return QA_OK;
-    qa_error("%s: %s: %s", db->path, what, msg ? msg : sqlite3_errmsg(db->h));
+    if (!msg) return dbsql_sql_error(db, what);
+    char text[512];
+    snprintf(text, sizeof text, "%s", msg);
     sqlite3_free(msg);
-    return QA_ERR;
+    int code = sqlite3_errcode(db->h) & 0xff;
+    int err = code == SQLITE_FULL ? ENOSPC : code == SQLITE_READONLY ? EROFS
+            : code == SQLITE_IOERR ? EIO : code == SQLITE_NOMEM ? ENOMEM : 0;
+    return qa_env_error(err, "%s: %s: %s", db->path, what, text);
 }
 
 int dbsql_prepare(Db *db, const char *sql, sqlite3_stmt **st) {
@@ -204,6 +235,35 @@ int db_open(const char *path, Db **out) {
     }
     sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
     if (set_pragmas(db) || schema_init(db)) goto fail;
+    struct stat sb;
+    if (stat(path, &sb) == 0) db->dev = (unsigned long long)sb.st_dev, db->ino = sb.st_ino;
+    *out = db;
+    return QA_OK;
+fail:
+    db_close(db);
+    return QA_ERR;
+}
+
+int db_open_readonly(const char *path, Db **out) {
+    *out = NULL;
+    Db *db = calloc(1, sizeof *db);
+    if (!db || !(db->path = strdup(path))) {
+        free(db);
+        return qa_error("%s: out of memory", path);
+    }
+    long long app_id;
+    if (sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        dbsql_sql_error(db, "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
+    sqlite3_limit(db->h, SQLITE_LIMIT_ATTACHED, 0); /* ATTACH would create files */
+    if (dbsql_query_int(db, "PRAGMA application_id", 0, &app_id)) goto fail;
+    if (app_id != APPLICATION_ID) {
+        qa_error("%s: not a qaprune results database (application_id 0x%llx)", db->path,
+                 (unsigned long long)app_id);
+        goto fail;
+    }
     *out = db;
     return QA_OK;
 fail:
@@ -219,4 +279,16 @@ void db_close(Db *db) {
 }
 
 const char *db_path(const Db *db) { return db->path; }
+
+int db_check_file(const Db *db) {
+    if (!db) return QA_OK;
+    struct stat sb;
+    if (stat(db->path, &sb) != 0 || (unsigned long long)sb.st_dev != db->dev ||
+        (unsigned long long)sb.st_ino != db->ino)
+        return qa_error("%s: deleted or replaced while this process wrote to it: what it "
+                        "recorded is lost with the old file; run the same command again to "
+                        "record the points once more (their files under points/ are kept)",
+                        db->path);
+    return QA_OK;
+}
 

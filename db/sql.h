@@ -11,6 +11,7 @@
 struct Db {
     sqlite3 *h;
     char *path; /* owned */
+    unsigned long long dev, ino; /* the file opened, to notice it being deleted or replaced */
 };
 
 /* Reports what failed with SQLite's message; returns QA_ERR. */

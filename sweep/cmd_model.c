@@ -108,7 +108,8 @@ int cmd_eval(int argc, char **argv) {
     SquadScores s;
     char vocab_path[4096], p1[4096], p2[4096], p3[4096];
     if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
-        checkpoint_load(model, &m) || wp_vocab_load(vocab_path, &vocab) ||
+        checkpoint_load(model, &m) || bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
+        wp_vocab_load(vocab_path, &vocab) ||
         qa_split_load(data, vocab, &fo, &split))
         goto fail;
     progress_update("eval: %d windows of %d questions", split.data.n, split.set->n_questions);

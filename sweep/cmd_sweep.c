@@ -31,7 +31,11 @@ int cmd_run(int argc, char **argv) {
         .synopsis = "GRID.json",
         .about =
             "Runs every point of the grid not done yet (see README.md for grid.json); results go\n"
-            "to OUT/results.db, charts to OUT/plots/. Safe to interrupt and re-run: it resumes.\n",
+            "to OUT/results.db, charts to OUT/plots/. Safe to interrupt and re-run: it resumes.\n"
+            "Limits: grid file 1 MiB, 64 values per axis, 128 sparsity targets, 8 teachers,\n"
+            "100,000 points. Exit codes: 0 all done, 1 some failed or the machine stopped the\n"
+            "sweep (disk full, read-only; the points stay pending), 2 invalid grid or input,\n"
+            "130 interrupted.\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .pos = &grid,
@@ -43,10 +47,12 @@ int cmd_run(int argc, char **argv) {
     return sweep_run(grid, &o);
 }
 
-/* Opens the results database named by a grid file (its "out") or an output directory. For
- * a grid file, the temp table grid then holds the grid's points (resolved by content, with
- * the database's file-hash cache) and *is_grid is 1. */
-static int open_results(const char *what, Db **db, char *out_dir, size_t n, int *is_grid) {
+/* Opens the results database named by a grid file (its "out") or an output directory
+ * (read-only: user SQL can then change nothing and attach nothing). For a grid file, the
+ * temp table grid then holds the grid's points (resolved by content, with the database's
+ * file-hash cache unless read-only) and *is_grid is 1. */
+static int open_results(const char *what, int readonly, Db **db, char *out_dir, size_t n,
+                        int *is_grid) {
     struct stat st;
     Grid *g = NULL;
     HashCache *cache = NULL;
@@ -66,11 +72,11 @@ static int open_results(const char *what, Db **db, char *out_dir, size_t n, int 
         qa_error("%s: no results yet (run `sweep run` first)", path);
         goto cleanup;
     }
-    if (db_open(path, db)) goto cleanup;
+    if (readonly ? db_open_readonly(path, db) : db_open(path, db)) goto cleanup;
     if (g) {
         const char **hashes = malloc(sizeof *hashes * (size_t)(g->n_points + 1));
-        if (!hashes || !(cache = hash_cache_new()) || hash_cache_attach(cache, *db) ||
-            grid_resolve(g, cache)) {
+        if (!hashes || !(cache = hash_cache_new()) ||
+            (!readonly && hash_cache_attach(cache, *db)) || grid_resolve(g, cache)) {
             free(hashes);
             goto cleanup;
         }
@@ -107,7 +113,7 @@ int cmd_status(int argc, char **argv) {
     Db *db = NULL;
     char out[4096];
     int is_grid;
-    if (open_results(what, &db, out, sizeof out, &is_grid)) {
+    if (open_results(what, 0, &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep status: %s\n", qa_last_error());
         return 1;
     }
@@ -159,7 +165,7 @@ int cmd_query(int argc, char **argv) {
     Db *db = NULL;
     char out[4096];
     int is_grid;
-    if (open_results(pos[0], &db, out, sizeof out, &is_grid) ||
+    if (open_results(pos[0], 1, &db, out, sizeof out, &is_grid) ||
         db_query_write(db, pos[1], (DbFormat)format, stdout)) {
         fprintf(stderr, "sweep query: %s\n", qa_last_error());
         db_close(db);
@@ -185,7 +191,7 @@ int cmd_plot(int argc, char **argv) {
     char out[4096], dir[4200];
     PlotsReport rep;
     int is_grid;
-    if (open_results(what, &db, out, sizeof out, &is_grid)) {
+    if (open_results(what, 0, &db, out, sizeof out, &is_grid)) {
         fprintf(stderr, "sweep plot: %s\n", qa_last_error());
         return 1;
     }

@@ -27,6 +27,43 @@ static int apply(const cJSON *o, const char *file, const char *path, const SpecF
     return rc;
 }
 
+static int by_key(const void *a, const void *b) {
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* Rejects an object that names one key twice, anywhere in the tree (cJSON keeps both copies
+ * and lookups would silently take one of them). path names o for the message. */
+static int check_duplicates(const cJSON *o, const char *file, const char *path) {
+    int n = 0;
+    for (const cJSON *it = o->child; it; it = it->next) n++;
+    if (cJSON_IsObject(o) && n > 1) {
+        const cJSON **keys = malloc(sizeof *keys * (size_t)n);
+        if (!keys) return qa_error("%s: out of memory", file);
+        int k = 0;
+        for (const cJSON *it = o->child; it; it = it->next) keys[k++] = it;
+        qsort(keys, (size_t)n, sizeof *keys, by_key);
+        for (int i = 1; i < n; i++)
+            if (!strcmp(keys[i]->string, keys[i - 1]->string)) {
+                char dup[256];
+                snprintf(dup, sizeof dup, "%s", keys[i]->string);
+                free(keys);
+                return qa_error("%s: %s%s%s: given twice", file, path, *path ? "." : "", dup);
+            }
+        free(keys);
+    }
+    int i = 0;
+    for (const cJSON *it = o->child; it; it = it->next, i++) {
+        if (!cJSON_IsObject(it) && !cJSON_IsArray(it)) continue;
+        char sub[512];
+        if (cJSON_IsObject(o))
+            snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", it->string);
+        else
+            snprintf(sub, sizeof sub, "%s[%d]", path, i);
+        if (check_duplicates(it, file, sub)) return QA_ERR;
+    }
+    return QA_OK;
+}
+
 static int check_keys(const cJSON *o, const char *file, const char *path,
                       const char *const *keys, int n) {
     if (!cJSON_IsObject(o)) return qa_error("%s: %s: expected a JSON object", file, path);
@@ -183,18 +220,16 @@ static int parse_teacher(const cJSON *root, Grid *g) {
             get_string(t, "cache", f, "teacher", g->teacher_cache, sizeof g->teacher_cache, 0))
             return QA_ERR;
     }
+    if (teacher_spec_check(&g->teacher, f, "teacher.train")) return QA_ERR;
     if (!g->synthetic && !*g->data.vocab)
         return qa_error("%s: data.vocab: required to train a teacher on SQuAD files", f);
     return QA_OK;
 }
 
-/* Adds a point's settings; its identity comes with grid_resolve. */
+/* Adds a point's settings (room for it is allocated by parse_axes); its identity comes
+ * with grid_resolve. */
 static int add_point(Grid *g, const PruneSpec *s, int teacher_index) {
-    GridPoint *p = realloc(g->points, sizeof *p * (size_t)(g->n_points + 1));
-    if (!p) return qa_error("%s: out of memory", g->file);
-    g->points = p;
-    p[g->n_points] = (GridPoint){.spec = *s, .teacher = teacher_index};
-    g->n_points++;
+    g->points[g->n_points++] = (GridPoint){.spec = *s, .teacher = teacher_index};
     return QA_OK;
 }
 
@@ -215,12 +250,13 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         return QA_ERR;
     if ((hs.n > 0) != (fs.n > 0))
         return qa_error("%s: axes: head_sparsity and ffn_sparsity go together (their product)", f);
-    double th[128], tf[128];
+    double th[GRID_MAX_TARGETS], tf[GRID_MAX_TARGETS];
     int nt = 0;
     const cJSON *targets = cJSON_GetObjectItem(a, "targets");
     if (targets) {
-        if (!cJSON_IsArray(targets) || cJSON_GetArraySize(targets) > 64)
-            return qa_error("%s: axes.targets: expected a list of {\"heads\": h, \"ffn\": f}", f);
+        if (!cJSON_IsArray(targets) || cJSON_GetArraySize(targets) > GRID_MAX_TARGETS)
+            return qa_error("%s: axes.targets: expected a list of at most %d "
+                            "{\"heads\": h, \"ffn\": f}", f, GRID_MAX_TARGETS);
         for (int i = 0; i < cJSON_GetArraySize(targets); i++) {
             const cJSON *t = cJSON_GetArrayItem(targets, i), *h = cJSON_GetObjectItem(t, "heads");
             const cJSON *ff = cJSON_GetObjectItem(t, "ffn");
@@ -237,15 +273,22 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
     }
     for (int i = 0; i < hs.n; i++)
         for (int j = 0; j < fs.n; j++) {
+            if (nt >= GRID_MAX_TARGETS)
+                return qa_error("%s: axes: more than %d sparsity targets (targets plus "
+                                "head_sparsity x ffn_sparsity)", f, GRID_MAX_TARGETS);
             th[nt] = hs.v[i];
             tf[nt++] = fs.v[j];
-            if (nt >= 128) return qa_error("%s: axes: more than 128 sparsity targets", f);
         }
     if (nt == 0) return qa_error("%s: axes: no sparsity targets (give targets or head_sparsity x ffn_sparsity)", f);
     if (seeds.n == 0) seeds.v[seeds.n++] = base->seed;
     /* every teacher x strategy x target x fine-tune mode x seed */
-    int n_combos = g->n_teachers * st.n * nt * ft.n * seeds.n;
-    for (int c = 0; c < n_combos; c++) {
+    long long n_combos = (long long)g->n_teachers * st.n * nt * ft.n * seeds.n;
+    if (n_combos > GRID_MAX_POINTS)
+        return qa_error("%s: axes: %lld points (teachers x strategies x targets x fine-tune "
+                        "modes x seeds), more than the %d allowed", f, n_combos, GRID_MAX_POINTS);
+    g->points = malloc(sizeof *g->points * (size_t)n_combos);
+    if (!g->points) return qa_error("%s: out of memory for %lld points", f, n_combos);
+    for (int c = 0; c < (int)n_combos; c++) {
         int k = c % seeds.n, m = c / seeds.n % ft.n, t = c / seeds.n / ft.n % nt;
         int s = c / seeds.n / ft.n / nt % st.n, te = c / seeds.n / ft.n / nt / st.n;
         PruneSpec p = *base;
@@ -263,7 +306,7 @@ int grid_load(const char *path, Grid **out) {
     *out = NULL;
     char *text = NULL;
     size_t len;
-    if (file_read(path, 0, &text, &len)) return QA_ERR;
+    if (file_read(path, GRID_MAX_BYTES, &text, &len)) return QA_ERR;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
     Grid *g = calloc(1, sizeof *g);
@@ -279,7 +322,7 @@ int grid_load(const char *path, Grid **out) {
         qa_error("%s: invalid JSON near line %d", path, line);
         goto cleanup;
     }
-    if (check_keys(root, path, "", TOP_KEYS, 7) ||
+    if (check_duplicates(root, path, "") || check_keys(root, path, "", TOP_KEYS, 7) ||
         get_string(root, "out", path, "", g->out, sizeof g->out, 1) || parse_data(root, g) ||
         parse_teacher(root, g))
         goto cleanup;
@@ -404,9 +447,25 @@ static int resolve_teachers(Grid *g, HashCache *cache) {
                 return qa_error("%s: teacher.checkpoint: %s", g->file, msg);
             }
             base_name(t->name, sizeof t->name, t->dir);
+            /* the windows it was trained with (or run_squad's) and the timed inputs must fit
+             * its position embeddings */
+            FeatureOpts fo;
+            int positions = bc.max_position - bc.position_offset;
+            if (model_feature_opts(t->dir, &fo) ||
+                window_check(&fo, g->file, "teacher.checkpoint (its qaprune.json)"))
+                return QA_ERR;
+            if (fo.max_seq_len > positions)
+                return qa_error("%s: teacher.checkpoint: %s: windows of %d tokens, more than its "
+                                "%d positions", g->file, t->dir, fo.max_seq_len, positions);
+            if (g->bench.seq > positions)
+                return qa_error("%s: bench.seq: %d is more than the %d positions of teacher %s",
+                                g->file, g->bench.seq, positions, t->dir);
         }
         return QA_OK;
     }
+    if (g->bench.seq > g->teacher.max_seq_len)
+        return qa_error("%s: bench.seq: %d is more than the teacher's max_seq_len %d (its "
+                        "positions)", g->file, g->bench.seq, g->teacher.max_seq_len);
     /* trained here: its settings and its data say what it is, before it exists */
     cJSON *id = cJSON_CreateObject();
     cJSON_AddStringToObject(id, "kind", "qaprune trained teacher v1");

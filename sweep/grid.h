@@ -25,7 +25,13 @@
 #include "sweep/identity.h"
 #include "sweep/pipeline.h"
 
+/* Limits, said in `sweep run --help`: the grid file's size, the sparsity targets (targets
+ * plus head_sparsity x ffn_sparsity), the points after the product of every axis. Each axis
+ * list holds at most 64 values (8 for strategies and fine-tune modes). */
 #define GRID_MAX_TEACHERS 8
+#define GRID_MAX_BYTES (1 << 20)
+#define GRID_MAX_TARGETS 128
+#define GRID_MAX_POINTS 100000
 #define GRID_NAME_MAX 256
 
 /* A teacher of the grid: a checkpoint given by path, or the default teacher trained here. */

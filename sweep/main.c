@@ -1,4 +1,5 @@
 /* sweep/main.c: bin/sweep, one CLI with subcommands (see README.md for the tour). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,8 @@ static void ensure_passive_openmp(char **argv) {
 
 int main(int argc, char **argv) {
     ensure_passive_openmp(argv);
+    /* `sweep run ... | head -3`: a closed pipe must not kill a sweep; writes just fail */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

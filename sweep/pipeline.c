@@ -61,6 +61,7 @@ const SpecField PRUNE_FIELDS[] = {
     PF("finetune", SPEC_STRING, finetune, 0, 0, FINETUNE_NAMES_TEXT),
     PF("seed", SPEC_INT, seed, 0, 2147483647, "strategy and fine-tuning seed"),
     PF("gain_batches", SPEC_INT, gain_batches, 1, 100000, "gain: batches averaged"),
+    PF("gain_steps", SPEC_INT, gain_steps, 1, 100, "gain: 1 one-shot; k: k rounds, re-scored"),
     PF("l0_steps", SPEC_INT, l0_steps, 1, 10000000, "l0: joint training steps"),
     PF("l0_lr", SPEC_DOUBLE, l0_lr, 0, 10, "l0: Adam lr of log alpha"),
     PF("l0_lambda_lr", SPEC_DOUBLE, l0_lambda_lr, 0, 100, "l0: Lagrange multiplier ascent rate"),
@@ -81,6 +82,7 @@ void prune_spec_default(PruneSpec *s) {
     s->ffn_sparsity = 0.7;
     s->seed = 1;
     s->gain_batches = 32;
+    s->gain_steps = 1;
     s->l0_steps = 600;
     s->l0_lr = 0.1;
     s->l0_lambda_lr = 0.1;
@@ -90,6 +92,32 @@ void prune_spec_default(PruneSpec *s) {
     s->distill_alpha = 0.5;
     s->distill_temp = 2.0;
     s->eval_batch = 64;
+}
+
+int window_check(const FeatureOpts *fo, const char *file, const char *path) {
+    int room = fo->max_seq_len - fo->max_query_len - 3; /* [CLS] q [SEP] context [SEP] */
+    if (room < 1)
+        return qa_error("%s: %s.max_query_len: %d leaves no context tokens in a window of "
+                        "max_seq_len %d (needs max_query_len <= max_seq_len - 4)", file, path,
+                        fo->max_query_len, fo->max_seq_len);
+    if (fo->doc_stride > room)
+        return qa_error("%s: %s.doc_stride: %d is more than the %d context tokens of a window "
+                        "(text between windows would never be seen)", file, path,
+                        fo->doc_stride, room);
+    return QA_OK;
+}
+
+int teacher_spec_check(const TeacherSpec *s, const char *file, const char *path) {
+    if (strcmp(s->init, "xavier") && strcmp(s->init, "bert"))
+        return qa_error("%s: %s.init: '%s' is not one of xavier, bert", file, path, s->init);
+    if (strcmp(s->pos_init, "random") && strcmp(s->pos_init, "sinusoid"))
+        return qa_error("%s: %s.pos_init: '%s' is not one of random, sinusoid", file, path,
+                        s->pos_init);
+    if (s->hidden % s->heads)
+        return qa_error("%s: %s.hidden: %d is not a multiple of heads %d", file, path,
+                        s->hidden, s->heads);
+    FeatureOpts fo = {s->max_seq_len, s->doc_stride, s->max_query_len};
+    return window_check(&fo, file, path);
 }
 
 int prune_spec_check(const PruneSpec *s, const char *file) {
@@ -131,14 +159,23 @@ cJSON *pipeline_read_meta(const char *dir) {
 
 int model_feature_opts(const char *model_dir, FeatureOpts *fo) {
     *fo = FEATURE_OPTS_DEFAULT;
+    char path[4096];
+    if (path_join(path, sizeof path, model_dir, "qaprune.json")) return QA_ERR;
+    if (!file_exists(path)) return QA_OK;
     cJSON *j = pipeline_read_meta(model_dir);
-    cJSON *s = j ? cJSON_GetObjectItem(j, "spec") : NULL;
-    if (s) {
-        cJSON *a = cJSON_GetObjectItem(s, "max_seq_len"), *b = cJSON_GetObjectItem(s, "doc_stride");
-        cJSON *c = cJSON_GetObjectItem(s, "max_query_len");
-        if (cJSON_IsNumber(a)) fo->max_seq_len = a->valueint;
-        if (cJSON_IsNumber(b)) fo->doc_stride = b->valueint;
-        if (cJSON_IsNumber(c)) fo->max_query_len = c->valueint;
+    if (!j) return qa_error("%s: not valid JSON", path);
+    cJSON *s = cJSON_GetObjectItem(j, "spec");
+    static const char *const keys[3] = {"max_seq_len", "doc_stride", "max_query_len"};
+    int *dst[3] = {&fo->max_seq_len, &fo->doc_stride, &fo->max_query_len};
+    for (int i = 0; i < 3 && s; i++) {
+        const cJSON *v = cJSON_GetObjectItem(s, keys[i]);
+        if (!v) continue;
+        if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble || v->valueint < 1 ||
+            v->valueint > 65536) {
+            cJSON_Delete(j);
+            return qa_error("%s: spec.%s: expected an integer in [1, 65536]", path, keys[i]);
+        }
+        *dst[i] = v->valueint;
     }
     cJSON_Delete(j);
     return QA_OK;

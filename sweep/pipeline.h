@@ -24,6 +24,13 @@ typedef struct {
     char pos_init[SPEC_STR]; /* "random" or "sinusoid" (position embeddings' start) */
 } TeacherSpec;
 
+/* Checks what the field table cannot: the names of init and pos_init, hidden a multiple of
+ * heads, the window (window_check). QA_ERR naming file, path.key and the value. */
+int teacher_spec_check(const TeacherSpec *s, const char *file, const char *path);
+/* Checks a window setting: at least one context token after the question, and a stride no
+ * longer than a window's context (else text between windows is never seen). */
+int window_check(const FeatureOpts *fo, const char *file, const char *path);
+
 extern const SpecField TEACHER_FIELDS[];
 extern const int TEACHER_NFIELDS;
 void teacher_spec_default(TeacherSpec *s);
@@ -70,7 +77,7 @@ typedef struct {
     double head_sparsity, ffn_sparsity;
     char finetune[SPEC_STR]; /* none | standard | distill */
     int seed;
-    int gain_batches;
+    int gain_batches, gain_steps;
     int l0_steps;
     double l0_lr, l0_lambda_lr;
     int ft_steps, batch_size;

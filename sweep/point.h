@@ -76,6 +76,14 @@ int point_finish_file(Points *p, int i);
 /* CLAIMED or TRAINED -> PENDING, in the database too (db_release_owner does it for all). */
 void point_release(Points *p, int i);
 
+/* Fault injection for the tests: when the environment variable QAPRUNE_FAULT names stage,
+ * the process kills itself with SIGKILL there, as a crash or the OOM killer would. The
+ * stages: "teacher" (the teacher is ready), "train" (the first worker was started),
+ * "latency" (a point's latency is measured, not yet recorded), "ingest" (its result file is
+ * written, not yet ingested), "plot" (before the charts); "delete-db" unlinks results.db
+ * before the latency stage instead (a user deleting it mid-run). */
+void fault_at(const char *stage);
+
 /* How many points are in state s. */
 int points_count(const Points *p, PointState s);
 

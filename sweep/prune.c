@@ -85,7 +85,9 @@ static int stage_load(PruneWork *w) {
     finetune_parse(w->spec->finetune, &w->mode);
     if (model_feature_opts(w->teacher_dir, &w->fo) ||
         path_join(w->vocab_path, sizeof w->vocab_path, w->teacher_dir, "vocab.txt") ||
-        checkpoint_load(w->teacher_dir, &w->teacher) || wp_vocab_load(w->vocab_path, &w->vocab) ||
+        checkpoint_load(w->teacher_dir, &w->teacher) ||
+        bert_check_seq_len(bert_config(w->teacher), w->fo.max_seq_len, w->teacher_dir) ||
+        wp_vocab_load(w->vocab_path, &w->vocab) ||
         load_train_windows(w) || qa_split_load(w->data->dev, w->vocab, &w->fo, &w->dev))
         return QA_ERR;
     const BertConfig *tc = bert_config(w->teacher);
@@ -191,7 +193,8 @@ static int stage_choose(PruneWork *w) {
     const PruneSpec *spec = w->spec;
     StrategyOpts so = {.kind = w->kind, .head_sparsity = spec->head_sparsity,
                        .ffn_sparsity = spec->ffn_sparsity, .seed = (uint64_t)spec->seed,
-                       .gain_batches = spec->gain_batches, .batch_size = spec->batch_size};
+                       .gain_batches = spec->gain_batches, .gain_steps = spec->gain_steps,
+                       .batch_size = spec->batch_size};
     l0_opts_init(&so.l0);
     so.l0.steps = spec->l0_steps;
     so.l0.lr_log_alpha = (float)spec->l0_lr;

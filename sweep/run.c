@@ -50,8 +50,14 @@ typedef struct {
     int trained_here;               /* points trained by this process's workers */
     int done_before, failed_before; /* this grid's points finished before this run */
     int todo;                       /* this grid's points pending once registered */
+    int *msg_fd;                    /* [n_points] read end of a worker's message pipe, or -1 */
+    char env_fault[1100];           /* set: the environment failed a point; the sweep stops */
     double t0;
 } Sweep;
+
+/* A worker that fails for its environment (qa_error_is_env: disk full, read-only, no memory)
+ * exits with this code, writes no result and sends its one-line cause through its pipe. */
+#define WORKER_ENV_EXIT 75
 
 static int pid_alive(int pid) { return kill(pid, 0) == 0 || errno == EPERM; }
 
@@ -120,6 +126,10 @@ static int stage_open(Sweep *s, const char *grid_path) {
     char path[4300];
     if (grid_load(grid_path, &s->g) || !(s->cache = hash_cache_new())) goto bad;
     snprintf(path, sizeof path, "%s/results.db", s->g->out);
+    if (!s->o->dry_run && file_exists(s->g->out) && access(s->g->out, W_OK) != 0) {
+        qa_env_error(errno, "%s: cannot write there: %s", s->g->out, strerror(errno));
+        goto bad;
+    }
     if (file_exists(path)) {
         if (db_open(path, &s->db)) goto bad;
         if (hash_cache_attach(s->cache, s->db)) goto bad;
@@ -140,7 +150,7 @@ static int stage_open(Sweep *s, const char *grid_path) {
 bad:
     progress_done();
     fprintf(stderr, "sweep run: %s\n", qa_last_error());
-    return 2;
+    return qa_error_is_env() ? 1 : 2; /* the machine's fault is not a bad grid */
 }
 
 /* ---------------------------------------------------------------- register */
@@ -163,6 +173,9 @@ static int stage_register(Sweep *s) {
     s->lock_fd = open(path, O_CREAT | O_RDWR, 0666);
     if (s->lock_fd < 0) return qa_error("%s: cannot open: %s", path, strerror(errno));
     if (points_init(&s->pts, g->n_points, s->hashes, g->out, s->db)) return QA_ERR;
+    s->msg_fd = malloc(sizeof *s->msg_fd * (size_t)(g->n_points + 1));
+    if (!s->msg_fd) return qa_error("%s: out of memory", g->out);
+    for (int i = 0; i < g->n_points; i++) s->msg_fd[i] = -1;
     for (int i = 0; i < g->n_points; i++) {
         const GridPoint *p = &g->points[i];
         const GridTeacher *t = &g->teachers[p->teacher];
@@ -232,6 +245,9 @@ static int prepare_data(Sweep *s) {
     flock(fd, LOCK_EX);
     int rc = QA_OK;
     if (!stamp_matches(s, stamp, want, n, files)) {
+        if (file_exists(stamp))
+            fprintf(stderr, "sweep: %s does not match its stamp (a file missing, edited or "
+                            "from other settings); writing it again\n", dir);
         progress_update("sweep: writing the synthetic data to %s", dir);
         rc = file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train,
                                                 g->synth_dev, g->synth_lookup)
@@ -273,6 +289,7 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     int rc = teacher_build(&g->teacher, &g->data, dir, g->threads, &tr);
     close(fd);
     if (rc == QA_OK) {
+        fault_at("teacher");
         *teacher_f1 = tr.dev.f1;
         fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", dir,
                 tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
@@ -299,6 +316,7 @@ static int stage_prepare(Sweep *s) {
                 continue;
         }
         if (interrupted) break;
+        if (qa_error_is_env()) return QA_ERR; /* the machine's fault: stop, fail nothing */
         char err[1200];
         snprintf(err, sizeof err, "teacher %s: %s", g->teachers[k].dir, qa_last_error());
         fprintf(stderr, "sweep: %s\n", err);
@@ -344,7 +362,7 @@ static int trained_write(const char *path, const char *hash, const PruneResult *
 
 /* The worker, in a child process: trains point i and writes trained.json, or its failure as
  * the point's result file. Never touches SQLite (the handle belongs to the parent). */
-static void worker_main(Sweep *s, int i, int threads) {
+static void worker_main(Sweep *s, int i, int threads, int msg_fd) {
     const Grid *g = s->g;
     const GridPoint *p = &g->points[i];
     char dir[4400], log[4500], trained[4500], cfg[4500], result[4400];
@@ -366,6 +384,17 @@ static void worker_main(Sweep *s, int i, int threads) {
     if (rc == QA_OK)
         rc = prune_run(&p->spec, g->teachers[p->teacher].dir, &g->data, dir, threads, &r);
     if (rc == QA_OK) rc = trained_write(trained, p->hash, &r);
+    if (rc != QA_OK) {
+        /* the cause goes through the pipe: a full disk may not take a log line */
+        const char *e = qa_last_error();
+        if (write(msg_fd, e, strlen(e)) < 0) { /* the head is gone; nothing to tell */
+        }
+    }
+    if (rc != QA_OK && qa_error_is_env()) {
+        fprintf(stderr, "stopped (environment): %s\n", qa_last_error());
+        fflush(stderr);
+        _exit(WORKER_ENV_EXIT);
+    }
     if (rc != QA_OK) {
         DbResult f;
         memset(&f, 0, sizeof f);
@@ -416,12 +445,24 @@ static int reap(Sweep *s, int block) {
         for (int i = 0; i < s->g->n_points; i++) {
             if (s->pts.state[i] != POINT_CLAIMED || s->pts.pid[i] != pid) continue;
             s->running--;
+            char msg[1024] = "";
+            if (s->msg_fd[i] >= 0) {
+                ssize_t k = read(s->msg_fd[i], msg, sizeof msg - 1);
+                msg[k > 0 ? k : 0] = '\0';
+                close(s->msg_fd[i]);
+                s->msg_fd[i] = -1;
+            }
             char trained[4500], result[4400];
             point_trained_path(&s->pts, i, trained, sizeof trained);
             point_result_path(&s->pts, i, result, sizeof result);
             if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && file_exists(trained)) {
                 point_trained(&s->pts, i);
                 s->trained_here++;
+            } else if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_ENV_EXIT) {
+                /* not the point's fault: it goes back to pending when the sweep stops */
+                point_release(&s->pts, i);
+                snprintf(s->env_fault, sizeof s->env_fault, "point %.16s: %s", s->hashes[i],
+                         *msg ? msg : "stopped by its environment (see its log.txt)");
             } else if (file_exists(result)) {
                 if (point_finish_file(&s->pts, i)) return QA_ERR;
             } else if (interrupted) {
@@ -447,11 +488,24 @@ static int start_worker(Sweep *s, int i, int threads) {
         point_trained(&s->pts, i);
         return QA_OK;
     }
+    int fds[2];
+    if (pipe(fds) != 0) return qa_env_error(errno, "pipe: %s", strerror(errno));
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0) return qa_error("fork: %s", strerror(errno));
-    if (pid == 0) worker_main(s, i, threads);
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return qa_env_error(e, "fork: %s", strerror(e));
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        worker_main(s, i, threads, fds[1]);
+    }
+    close(fds[1]);
+    s->msg_fd[i] = fds[0];
     point_started(&s->pts, i, pid);
+    fault_at("train");
     s->running++;
     const PruneSpec *p = &s->g->points[i].spec;
     char stage[640];
@@ -470,7 +524,7 @@ static int stage_train(Sweep *s) {
     for (;;) {
         if (reap(s, 0)) return QA_ERR;
         if (interrupted) break;
-        if (s->running < jobs) {
+        if (s->running < jobs && !*s->env_fault) {
             int i = claim_next(s);
             if (i == -2) return QA_ERR;
             if (i >= 0) {
@@ -481,6 +535,10 @@ static int stage_train(Sweep *s) {
         if (s->running == 0) break;
         if (reap(s, 1)) return QA_ERR;
         show_progress(s, "training");
+    }
+    if (*s->env_fault) {
+        qa_env_error(ENOSPC, "%s", s->env_fault); /* keeps the mark for sweep_run */
+        return QA_ERR;
     }
     return QA_OK;
 }
@@ -512,6 +570,7 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
         return point_fail(&s->pts, i, msg);
     }
     bert_free(pruned);
+    fault_at("latency");
     r.metrics.latency_ms = lat.pruned_ms;
     r.metrics.teacher_latency_ms = lat.teacher_ms;
     r.metrics.speedup = lat.speedup;
@@ -524,6 +583,12 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
  * every trained point against its teacher. */
 static int stage_measure(Sweep *s) {
     const Grid *g = s->g;
+    const char *f = getenv("QAPRUNE_FAULT");
+    if (f && !strcmp(f, "delete-db")) { /* the test hook of fault_at: a user deletes it */
+        char path[4300];
+        snprintf(path, sizeof path, "%s/results.db", g->out);
+        unlink(path);
+    }
     BertModel *teacher = NULL;
     int rc = QA_OK, loaded = -1, locked = 0;
     for (int i = 0; i < g->n_points && !interrupted && rc == QA_OK; i++) {
@@ -567,6 +632,7 @@ static int stage_report(Sweep *s) {
         pending += st == DB_PENDING;
         running += st == DB_RUNNING;
     }
+    fault_at("plot");
     if (!s->o->no_plots) {
         char pdir[4300];
         snprintf(pdir, sizeof pdir, "%s/plots", g->out);
@@ -592,11 +658,36 @@ static int stage_report(Sweep *s) {
 
 /* ---------------------------------------------------------------- the sweep */
 
+/* Stops every worker: SIGTERM, and SIGCONT for one that is stopped (SIGSTOP) so that it can
+ * act on it; SIGKILL for those still alive after 5 s. Waits for all of them. */
+static void stop_workers(Sweep *s) {
+    for (int i = 0; i < s->g->n_points; i++)
+        if (s->pts.state[i] == POINT_CLAIMED && s->pts.pid[i] > 0) {
+            kill(s->pts.pid[i], SIGTERM);
+            kill(s->pts.pid[i], SIGCONT);
+        }
+    double deadline = latency_now_ms() + 5000;
+    while (s->running > 0) {
+        pid_t pid = waitpid(-1, NULL, WNOHANG);
+        if (pid > 0) {
+            s->running--;
+            continue;
+        }
+        if (pid < 0) break;
+        if (latency_now_ms() > deadline) {
+            for (int i = 0; i < s->g->n_points; i++)
+                if (s->pts.state[i] == POINT_CLAIMED && s->pts.pid[i] > 0)
+                    kill(s->pts.pid[i], SIGKILL);
+            while (s->running > 0 && waitpid(-1, NULL, 0) > 0) s->running--;
+            break;
+        }
+        usleep(20000);
+    }
+}
+
 /* Ctrl-C: stops the workers and returns this process's unfinished points to pending. */
 static int stop_interrupted(Sweep *s) {
-    for (int i = 0; i < s->g->n_points; i++)
-        if (s->pts.state[i] == POINT_CLAIMED && s->pts.pid[i] > 0) kill(s->pts.pid[i], SIGTERM);
-    while (s->running > 0 && waitpid(-1, NULL, 0) > 0) s->running--;
+    stop_workers(s);
     int n = 0;
     db_release_owner(s->db, s->owner, &n);
     fprintf(stderr, "sweep: interrupted; %d unfinished point(s) are pending again. "
@@ -628,14 +719,36 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     if (stage_register(&s) || stage_prepare(&s) || stage_train(&s) ||
         (!interrupted && stage_measure(&s))) {
         progress_done();
-        fprintf(stderr, "sweep run: %s\n", qa_last_error());
-        rc = interrupted ? stop_interrupted(&s) : 1;
+        if (interrupted) {
+            rc = stop_interrupted(&s);
+            goto cleanup;
+        }
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s", qa_last_error());
+        int env = qa_error_is_env();
+        stop_workers(&s);
+        int n = 0;
+        if (s.db) db_release_owner(s.db, s.owner, &n);
+        fprintf(stderr, "sweep run: %s\n", msg);
+        if (env)
+            fprintf(stderr, "sweep: stopped by the machine, not by a point: %d unfinished "
+                            "point(s) are pending again; run the same command once the cause "
+                            "is gone\n", n);
+        rc = 1;
         goto cleanup;
     }
     progress_done();
     rc = interrupted ? stop_interrupted(&s) : stage_report(&s);
+    if (rc != 130 && db_check_file(s.db)) {
+        fprintf(stderr, "sweep run: %s\n", qa_last_error());
+        rc = 1;
+    }
 cleanup:
     if (s.lock_fd >= 0) close(s.lock_fd);
+    if (s.msg_fd)
+        for (int i = 0; i < s.g->n_points; i++)
+            if (s.msg_fd[i] >= 0) close(s.msg_fd[i]);
+    free(s.msg_fd);
     points_free(&s.pts);
     db_close(s.db);
     hash_cache_free(s.cache);

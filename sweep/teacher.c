@@ -66,7 +66,8 @@ int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_H
 int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *out_dir,
                   int threads, TeacherResult *res) {
     memset(res, 0, sizeof *res);
-    if (teacher_hash(spec, data, res->hash)) return QA_ERR;
+    if (teacher_spec_check(spec, "teacher", "settings") || teacher_hash(spec, data, res->hash))
+        return QA_ERR;
     char path[4096];
     cJSON *meta = pipeline_read_meta(out_dir);
     cJSON *mh = meta ? cJSON_GetObjectItem(meta, "hash") : NULL;

@@ -2,11 +2,12 @@
 """tests/make_torch_checkpoint.py: writes the PyTorch-made checkpoints core/model/checkpoint.c must
 load exactly as Hugging Face would, and the logits they must give.
 
-For a tiny BERT and a tiny RoBERTa question-answering model (seeded), it writes
+For a tiny BERT, RoBERTa, DistilBERT and ELECTRA question-answering model (seeded), it writes
   tests/data/torch_ckpt/            config.json, model.safetensors, vocab.txt
   tests/data/torch_ckpt_expected.safetensors
   tests/data/torch_roberta_ckpt/    the same for RoBERTa
   tests/data/torch_roberta_ckpt_expected.safetensors
+  tests/data/torch_distilbert_ckpt/, tests/data/torch_electra_ckpt/ and their _expected files
 Each model has one layer with heads removed the way PreTrainedModel.prune_heads() removes them
 (rows of query/key/value, columns of attention.output.dense; the original ids recorded in
 config.json "pruned_heads") and another layer with a narrower FFN (visible only in the tensor
@@ -16,7 +17,13 @@ the tensors transformers saves but question answering ignores (position_ids, the
 The math is BertForQuestionAnswering / RobertaForQuestionAnswering: post-LayerNorm, exact-erf
 GELU, additive attention mask with finfo.min, QA head Linear(hidden, 2); RoBERTa position ids
 are cumsum(input_ids != pad) * (input_ids != pad) + pad, so a padded token sits at position
-pad. Run from anywhere:  /usr/bin/python3 tests/make_torch_checkpoint.py
+pad. DistilBertForQuestionAnswering is the same encoder under other names
+(distilbert.transformer.layer.N.attention.q_lin, sa_layer_norm, ffn.lin1, output_layer_norm),
+without token type embeddings (its inputs still carry types 0/1 here, which it must ignore),
+with LayerNorm eps 1e-12 and, with sinusoidal_pos_embds, the fixed position table of
+create_sinusoidal_embeddings. ElectraForQuestionAnswering is BERT with embedding tables and
+their LayerNorm of width embedding_size, followed by embeddings_project Linear(E, hidden).
+Run from anywhere:  /usr/bin/python3 tests/make_torch_checkpoint.py
 Needs only torch; safetensors files are written by save_safetensors() below."""
 
 import json
@@ -44,23 +51,70 @@ ROBERTA = dict(name="torch_roberta_ckpt", model_type="roberta",
                half={"roberta.encoder.layer.1.output.dense.weight": torch.bfloat16,
                      "roberta.embeddings.position_embeddings.weight": torch.float16},
                specials=["<s>", "<pad>", "</s>", "<unk>"], seed=1910064)
+DISTILBERT = dict(name="torch_distilbert_ckpt", model_type="distilbert",
+                  arch="DistilBertForQuestionAnswering", prefix="distilbert.", vocab=28,
+                  maxpos=20, types=0, hidden=16, heads=4, ffn=24, layers=3, eps=1e-12, pad=0,
+                  prune={0: [3], 2: [0, 2]}, narrow={1: 10, 2: 7}, sinusoidal=True,
+                  half={"distilbert.transformer.layer.1.ffn.lin1.weight": torch.bfloat16},
+                  specials=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], seed=1910065)
+ELECTRA = dict(name="torch_electra_ckpt", model_type="electra",
+               arch="ElectraForQuestionAnswering", prefix="electra.", vocab=26, maxpos=16,
+               types=2, embedding=8, hidden=16, heads=4, ffn=20, layers=2, eps=1e-12, pad=0,
+               prune={1: [1, 2]}, narrow={0: 12},
+               half={"electra.embeddings_project.weight": torch.float16},
+               specials=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"], seed=1910066)
 B, T = 3, 10
+
+# Hugging Face BERT-style names (after the prefix) -> DistilBERT's
+DISTIL_NAMES = [("encoder.layer.", "transformer.layer."),
+                ("attention.self.query", "attention.q_lin"),
+                ("attention.self.key", "attention.k_lin"),
+                ("attention.self.value", "attention.v_lin"),
+                ("attention.output.dense", "attention.out_lin"),
+                ("attention.output.LayerNorm", "sa_layer_norm"),
+                ("intermediate.dense", "ffn.lin1"), ("output.dense", "ffn.lin2"),
+                ("output.LayerNorm", "output_layer_norm")]
+
+
+def hf(s, name):
+    """The family's name of a BERT-style tensor name (prefix included)."""
+    if s["model_type"] == "distilbert":
+        for a, b in DISTIL_NAMES:
+            name = name.replace(a, b)
+    return name
+
+
+def sinusoids(n_pos, dim):
+    """create_sinusoidal_embeddings of transformers' DistilBERT, in float64."""
+    j = torch.arange(dim, dtype=DT)
+    angle = torch.arange(n_pos, dtype=DT)[:, None] / torch.pow(10000.0, 2 * (j // 2) / dim)
+    out = torch.empty(n_pos, dim, dtype=DT)
+    out[:, 0::2] = torch.sin(angle[:, 0::2])
+    out[:, 1::2] = torch.cos(angle[:, 1::2])
+    return out
 LENGTHS = [10, 7, 4]  # real tokens per sequence; the rest is padding
 
 
 def full_params(s, gen):
     """An unpruned model: weights N(0, 0.2), biases N(0, 0.1), LayerNorm weights 1 + N(0, 0.1)."""
     C, Fw, p, e = s["hidden"], s["ffn"], {}, s["prefix"] + "embeddings."
+    E = s.get("embedding", C)
 
     def put(name, shape, kind):
         r = torch.randn(shape, generator=gen, dtype=DT)
         p[name] = {"w": 0.2 * r, "b": 0.1 * r, "ln": 1 + 0.1 * r}[kind]
 
-    put(e + "word_embeddings.weight", [s["vocab"], C], "w")
-    put(e + "position_embeddings.weight", [s["maxpos"], C], "w")
-    put(e + "token_type_embeddings.weight", [s["types"], C], "w")
-    put(e + "LayerNorm.weight", [C], "ln")
-    put(e + "LayerNorm.bias", [C], "b")
+    put(e + "word_embeddings.weight", [s["vocab"], E], "w")
+    put(e + "position_embeddings.weight", [s["maxpos"], E], "w")
+    if s.get("sinusoidal"):
+        p[e + "position_embeddings.weight"] = sinusoids(s["maxpos"], E)
+    if s["types"]:
+        put(e + "token_type_embeddings.weight", [s["types"], E], "w")
+    put(e + "LayerNorm.weight", [E], "ln")
+    put(e + "LayerNorm.bias", [E], "b")
+    if E != C:
+        put(s["prefix"] + "embeddings_project.weight", [C, E], "w")
+        put(s["prefix"] + "embeddings_project.bias", [C], "b")
     for i in range(s["layers"]):
         lp = "%sencoder.layer.%d." % (s["prefix"], i)
         for n in ("query", "key", "value"):
@@ -110,7 +164,7 @@ def make_inputs(s, gen):
     for b, n in enumerate(LENGTHS):
         mask[b, :n] = 1
         ids[b, n:] = s["pad"]
-        if s["types"] > 1:
+        if s["types"] != 1:  # DistilBERT (0) gets types too, to show it ignores them
             types[b, n // 2:n] = 1
     return ids, types, mask
 
@@ -123,17 +177,20 @@ def forward(s, p, ids, types, mask):
         return z @ p[name + ".weight"].T + p[name + ".bias"]
 
     def ln(name, z):
-        return torch.nn.functional.layer_norm(z, (C,), p[name + ".weight"], p[name + ".bias"],
-                                              s["eps"])
+        return torch.nn.functional.layer_norm(z, (z.shape[-1],), p[name + ".weight"],
+                                              p[name + ".bias"], s["eps"])
 
     if s["model_type"] == "roberta":
         real = (ids != s["pad"]).long()
         pos = torch.cumsum(real, dim=1) * real + s["pad"]
     else:
         pos = torch.arange(T).expand(B, T)
-    x = p[e + "word_embeddings.weight"][ids] + p[e + "position_embeddings.weight"][pos] \
-        + p[e + "token_type_embeddings.weight"][types]
+    x = p[e + "word_embeddings.weight"][ids] + p[e + "position_embeddings.weight"][pos]
+    if s["types"]:  # DistilBERT has no token type embeddings and ignores the types
+        x = x + p[e + "token_type_embeddings.weight"][types]
     x = ln(e + "LayerNorm", x)
+    if s["prefix"] + "embeddings_project.weight" in p:  # ELECTRA, embedding_size != hidden
+        x = lin(s["prefix"] + "embeddings_project", x)
     add = ((1.0 - mask.to(DT)) * torch.finfo(DT).min)[:, None, None, :]
     for i in range(s["layers"]):
         lp = "%sencoder.layer.%d." % (s["prefix"], i)
@@ -171,6 +228,17 @@ def save_safetensors(path, tensors):
 
 def config_json(s):
     """config.json as transformers 4.x writes it (sorted keys, indent 2)."""
+    pruned = {str(l): sorted(h) for l, h in s["prune"].items()}
+    if s["model_type"] == "distilbert":
+        cfg = {"activation": "gelu", "architectures": [s["arch"]], "attention_dropout": 0.1,
+               "dim": s["hidden"], "dropout": 0.1, "hidden_dim": s["ffn"],
+               "initializer_range": 0.02, "max_position_embeddings": s["maxpos"],
+               "model_type": "distilbert", "n_heads": s["heads"], "n_layers": s["layers"],
+               "pad_token_id": s["pad"], "pruned_heads": pruned, "qa_dropout": 0.1,
+               "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": s["sinusoidal"],
+               "tie_weights_": True, "torch_dtype": "float32",
+               "transformers_version": "4.40.0", "vocab_size": s["vocab"]}
+        return json.dumps(cfg, indent=2, sort_keys=True) + "\n"
     cfg = {"architectures": [s["arch"]], "attention_probs_dropout_prob": 0.1,
            "classifier_dropout": None, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
            "hidden_size": s["hidden"], "initializer_range": 0.02,
@@ -183,6 +251,9 @@ def config_json(s):
            "type_vocab_size": s["types"], "use_cache": True, "vocab_size": s["vocab"]}
     if s["model_type"] == "roberta":
         cfg.update(bos_token_id=0, eos_token_id=2)
+    if s["model_type"] == "electra":
+        cfg.update(embedding_size=s["embedding"], summary_activation="gelu",
+                   summary_last_dropout=0.1, summary_type="first", summary_use_proj=True)
     return json.dumps(cfg, indent=2, sort_keys=True) + "\n"
 
 
@@ -192,12 +263,14 @@ def make(s):
     prune(s, p, gen)
     stored = {}
     for name, t in p.items():  # round to the stored dtype; the reference uses the rounding
-        stored[name] = t.to(s["half"].get(name, torch.float32))
-        p[name] = stored[name].to(DT)
+        stored[hf(s, name)] = t.to(s["half"].get(hf(s, name), torch.float32))
+        p[name] = stored[hf(s, name)].to(DT)
     pp = s["prefix"]
-    stored[pp + "embeddings.position_ids"] = torch.arange(s["maxpos"])[None, :]
-    stored[pp + "pooler.dense.weight"] = torch.zeros(s["hidden"], s["hidden"])
-    stored[pp + "pooler.dense.bias"] = torch.zeros(s["hidden"])
+    if s["model_type"] != "distilbert":  # buffers and the pooler transformers may save
+        stored[pp + "embeddings.position_ids"] = torch.arange(s["maxpos"])[None, :]
+    if s["model_type"] in ("bert", "roberta"):
+        stored[pp + "pooler.dense.weight"] = torch.zeros(s["hidden"], s["hidden"])
+        stored[pp + "pooler.dense.bias"] = torch.zeros(s["hidden"])
     ids, types, mask = make_inputs(s, gen)
     start, end = forward(s, p, ids, types, mask)
 
@@ -217,3 +290,5 @@ def make(s):
 if __name__ == "__main__":
     make(BERT)
     make(ROBERTA)
+    make(DISTILBERT)
+    make(ELECTRA)

@@ -2,7 +2,10 @@
  * tests/make_parity_fixture.py in float64): logits, loss, every parameter and gate gradient,
  * the distillation loss, and a 10-step AdamW trajectory; then pruning exactness (the
  * physically pruned model equals the gated model with those gates at 0), thread-count
- * independence, and gate gradients without parameter gradients. */
+ * independence, and gate gradients without parameter gradients; ELECTRA's embedding
+ * projection against a double-precision twin and its central finite differences; the
+ * training backward of each family with every dropout on against finite differences of the
+ * same (seeded) training forward. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <string.h>
@@ -328,9 +331,192 @@ static void test_sinusoid_positions(void) {
     bert_free(m);
 }
 
+/* ---------------------------------------------------------------- ELECTRA projection */
+
+/* A 0-layer ELECTRA (embeddings of width E = 6 projected to C = 10, then the QA head) in
+ * double: x = LN(wte[ids] + wpe[t] + wtt[types]) Wp^T + bp, logits = x Wqa^T + bqa.
+ * p holds the parameters in the model's layout; returns L = sum(rs * start + re * end) and,
+ * when start/end are not NULL, the logits. */
+typedef struct {
+    const BertModel *m;
+    int B, T;
+    const int32_t *ids, *types;
+    const double *rs, *re;
+} ProjTwin;
+
+static double proj_twin(const ProjTwin *tw, const double *p, double *start, double *end) {
+    const BertConfig *c = bert_config(tw->m);
+    int E = bert_embedding_size(c), C = c->hidden_size;
+    const double *wte = NULL, *wpe = NULL, *wtt = NULL, *g = NULL, *b = NULL, *pw = NULL,
+                 *pb = NULL, *qw = NULL, *qb = NULL;
+    const double **slot[] = {&wte, &wpe, &wtt, &g, &b, &pw, &pb, &qw, &qb};
+    const char *names[] = {"electra.embeddings.word_embeddings.weight",
+                           "electra.embeddings.position_embeddings.weight",
+                           "electra.embeddings.token_type_embeddings.weight",
+                           "electra.embeddings.LayerNorm.weight",
+                           "electra.embeddings.LayerNorm.bias",
+                           "electra.embeddings_project.weight",
+                           "electra.embeddings_project.bias", "qa_outputs.weight",
+                           "qa_outputs.bias"};
+    for (int i = 0; i < 9; i++) *slot[i] = p + bert_find_tensor(tw->m, names[i])->offset;
+    double L = 0, e[16], x[16];
+    for (int n = 0; n < tw->B * tw->T; n++) {
+        double mean = 0, var = 0;
+        for (int k = 0; k < E; k++) {
+            e[k] = wte[tw->ids[n] * E + k] + wpe[(n % tw->T) * E + k] + wtt[tw->types[n] * E + k];
+            mean += e[k] / E;
+        }
+        for (int k = 0; k < E; k++) var += (e[k] - mean) * (e[k] - mean) / E;
+        for (int k = 0; k < E; k++) e[k] = (e[k] - mean) / sqrt(var + c->layer_norm_eps) * g[k] + b[k];
+        for (int j = 0; j < C; j++) {
+            x[j] = pb[j];
+            for (int k = 0; k < E; k++) x[j] += pw[j * E + k] * e[k];
+        }
+        double s = qb[0], t = qb[1];
+        for (int j = 0; j < C; j++) s += qw[j] * x[j], t += qw[C + j] * x[j];
+        if (start) start[n] = s, end[n] = t;
+        L += tw->rs[n] * s + tw->re[n] * t;
+    }
+    return L;
+}
+
+static void test_electra_projection(void) {
+    BertConfig c;
+    bert_config_init(&c, 7, 8, 0, 10, 2, 4);
+    c.family = BERT_FAMILY_ELECTRA;
+    c.embedding_size = 6;
+    c.hidden_dropout = c.attention_dropout = 0.f;
+    BertModel *m = NULL;
+    CHECK(bert_create(&c, &m) == QA_OK, "ELECTRA model: %s", qa_last_error());
+    if (!m) return;
+    const BertTensor *pt = bert_find_tensor(m, "electra.embeddings_project.weight");
+    CHECK(pt && pt->shape[0] == 10 && pt->shape[1] == 6, "embeddings_project [C, E] in the table");
+    bert_init_random(m, 11, 0.5f);
+    size_t np = bert_num_params(m);
+    float *fp = bert_params(m);
+    Rng r;
+    rng_seed(&r, 12);
+    for (size_t i = 0; i < np; i++) fp[i] += (float)(0.1 * (2 * rng_uniform(&r) - 1));
+    enum { B = 2, T = 5, N = B * T };
+    int32_t ids[N], types[N], mask[N];
+    double rs[N], re[N], ws[N], we[N];
+    float fs[N], fe[N];
+    for (int n = 0; n < N; n++) {
+        ids[n] = (int32_t)rng_below(&r, 7);
+        types[n] = n % T > 2;
+        mask[n] = 1;
+        rs[n] = 2 * rng_uniform(&r) - 1;
+        re[n] = 2 * rng_uniform(&r) - 1;
+        fs[n] = (float)rs[n];
+        fe[n] = (float)re[n];
+    }
+    double *p = malloc(sizeof(double) * np);
+    for (size_t i = 0; i < np; i++) p[i] = fp[i];
+    ProjTwin tw = {m, B, T, ids, types, rs, re};
+    proj_twin(&tw, p, ws, we);
+    BertBatch b = {B, T, ids, types, mask};
+    CHECK(bert_forward(m, &b, NULL, 1, 0) == QA_OK, "forward: %s", qa_last_error());
+    double fwd = 0;
+    for (int n = 0; n < N; n++)
+        fwd = fmax(fwd, fmax(fabs(bert_start_logits(m)[n] - ws[n]), fabs(bert_end_logits(m)[n] - we[n])));
+    CHECK(fwd < 1e-5, "ELECTRA 0-layer logits vs the double twin: %.2g", fwd);
+    bert_zero_grad(m);
+    CHECK(bert_backward(m, fs, fe, NULL, NULL, 1) == QA_OK, "backward: %s", qa_last_error());
+    const float *g = bert_grads(m);
+    const double h = 1e-5;
+    double worst = 0;
+    int bad = 0;
+    for (size_t i = 0; i < np; i++) {
+        double keep = p[i];
+        p[i] = keep + h;
+        double lp = proj_twin(&tw, p, NULL, NULL);
+        p[i] = keep - h;
+        double lm = proj_twin(&tw, p, NULL, NULL);
+        p[i] = keep;
+        double fd = (lp - lm) / (2 * h), err = fabs(fd - g[i]) / fmax(1.0, fabs(fd));
+        worst = fmax(worst, err);
+        bad += err > 1e-4;
+    }
+    printf("ELECTRA projection: logits vs double twin %.2g, gradients vs central differences "
+           "worst %.2g over %zu parameters\n", fwd, worst, np);
+    CHECK(bad == 0, "%d of %zu ELECTRA gradients differ from central finite differences (worst "
+          "%.2g)", bad, np, worst);
+    free(p);
+    bert_free(m);
+}
+
+/* L = sum(rs * start + re * end) of a training forward (dropout masks fixed by the seed). */
+static double train_loss(BertModel *m, const BertBatch *b, const float *rs, const float *re) {
+    bert_forward(m, b, NULL, 1, 77);
+    double L = 0;
+    for (int n = 0; n < b->B * b->T; n++)
+        L += (double)rs[n] * bert_start_logits(m)[n] + (double)re[n] * bert_end_logits(m)[n];
+    return L;
+}
+
+/* Each family's dropout sites (DistilBERT: none after the attention output, one before the
+ * QA head) must be the same in backward as in forward: the gradient of a training forward
+ * with hidden, attention and QA dropout at 0.3 against central differences of that forward
+ * (float model, so h = 3e-3 and a loose tolerance, 6x the worst seen; a mask missing on either side is off by
+ * the whole dropped contribution). */
+static void test_family_dropout_backward(void) {
+    for (int f = 0; f < BERT_N_FAMILIES; f++) {
+        BertConfig c;
+        bert_config_init(&c, 9, 12, 1, 8, 2, 6);
+        c.family = (BertFamily)f;
+        c.hidden_dropout = c.attention_dropout = 0.3f;
+        if (f == BERT_FAMILY_ROBERTA) c.position_offset = 2, c.type_vocab_size = 1;
+        if (f == BERT_FAMILY_DISTILBERT) c.type_vocab_size = 0, c.qa_dropout = 0.3f;
+        if (f == BERT_FAMILY_ELECTRA) c.embedding_size = 4;
+        BertModel *m = NULL;
+        CHECK(bert_create(&c, &m) == QA_OK, "%s: %s", bert_family(c.family)->model_type,
+              qa_last_error());
+        if (!m) continue;
+        bert_init_random(m, 21 + f, 0.4f);
+        enum { B = 2, T = 6, N = B * T };
+        int32_t ids[N], types[N], mask[N];
+        float rs[N], re[N];
+        Rng r;
+        rng_seed(&r, 31);
+        for (int n = 0; n < N; n++) {
+            ids[n] = (int32_t)rng_below(&r, 9);
+            types[n] = c.type_vocab_size > 1 && n % T > 2;
+            mask[n] = n != N - 1;
+            rs[n] = (float)(2 * rng_uniform(&r) - 1);
+            re[n] = (float)(2 * rng_uniform(&r) - 1);
+        }
+        BertBatch b = {B, T, ids, types, mask};
+        train_loss(m, &b, rs, re);
+        bert_zero_grad(m);
+        bert_backward(m, rs, re, NULL, NULL, 1);
+        float *p = bert_params(m), *g = bert_grads(m);
+        double worst = 0;
+        int bad = 0, checked = 0;
+        for (size_t i = 0; i < bert_num_params(m); i += 3, checked++) {
+            float keep = p[i];
+            p[i] = keep + 3e-3f;
+            double lp = train_loss(m, &b, rs, re);
+            p[i] = keep - 3e-3f;
+            double lm = train_loss(m, &b, rs, re);
+            p[i] = keep;
+            double fd = (lp - lm) / ((double)(keep + 3e-3f) - (double)(keep - 3e-3f));
+            double err = fabs(fd - g[i]) / fmax(1.0, fabs(fd));
+            worst = fmax(worst, err);
+            bad += err > 5e-3;
+        }
+        printf("%s: training gradients with dropout vs finite differences, worst %.2g over %d "
+               "parameters\n", bert_family(c.family)->model_type, worst, checked);
+        CHECK(bad == 0, "%s: %d of %d dropout-training gradients differ from finite differences "
+              "(worst %.2g)", bert_family(c.family)->model_type, bad, checked, worst);
+        bert_free(m);
+    }
+}
+
 int main(void) {
     ops_set_threads(2);
     test_sinusoid_positions();
+    test_electra_projection();
+    test_family_dropout_backward();
     SafeTensors *st = NULL;
     if (st_open(FIXTURE, &st)) {
         SKIP("%s not readable (%s)", FIXTURE, qa_last_error());

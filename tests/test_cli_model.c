@@ -1,7 +1,10 @@
 /* tests/test_cli_model.c: the pipeline end to end through the real CLI on a tiny synthetic
  * task: gen-data -> teacher (trained, then reused from its cache) -> prune with each
  * strategy -> eval of the saved pruned checkpoint, which must score exactly as prune said;
- * exact sparsity, determinism for a seed, and one-line errors for bad input. */
+ * exact sparsity, determinism for a seed, and one-line errors for bad input. Then the
+ * PyTorch-made DistilBERT and ELECTRA checkpoints of tests/data as outside teachers: prune,
+ * fine-tune, save, and eval of the saved checkpoint scoring as prune said; windows longer
+ * than a checkpoint's positions refused in one line. */
 #include <dirent.h>
 #include <limits.h>
 #include <math.h>
@@ -60,6 +63,41 @@ static char *slurp(const char *path) {
     if (fread(s, 1, (size_t)n, f) != (size_t)n) s[0] = '\0';
     fclose(f);
     return s;
+}
+
+/* The small PyTorch-made checkpoints (24 and 16 positions) as teachers of the synthetic
+ * data (their vocabularies make every word [UNK]; what counts is that every stage runs and
+ * the saved model scores as prune said). */
+static void test_outside_checkpoints(const char *bin, char *out, size_t n) {
+    const char *names[] = {"torch_ckpt", "torch_distilbert_ckpt", "torch_electra_ckpt"};
+    const char *limits[] = {"24", "20", "16"};
+    for (int i = 0; i < 3; i++) {
+        if (access("tests/data/torch_ckpt/config.json", F_OK)) {
+            SKIP("tests/data/%s missing", names[i]);
+            continue;
+        }
+        int rc = run(out, n, "%s eval --model tests/data/%s --data %s/data/dev.json --out %s/ev_%s",
+                     bin, names[i], dir, dir, names[i]);
+        char want[160];
+        snprintf(want, sizeof want, "tests/data/%s: max_seq_len 384 is too long", names[i]);
+        CHECK(rc == 1 && strstr(out, want) && strstr(out, limits[i]),
+              "%s: the default window of 384 refused: %s", names[i], out);
+        rc = run(out, n, "mkdir -p %s/t_%s && cp tests/data/%s/* %s/t_%s/ && echo '{\"spec\": "
+                 "{\"max_seq_len\": 16, \"doc_stride\": 6, \"max_query_len\": 6}}' > "
+                 "%s/t_%s/qaprune.json", dir, names[i], names[i], dir, names[i], dir, names[i]);
+        rc = run(out, n, "%s prune --teacher %s/t_%s --data %s/data --strategy gain --heads 0.5 "
+                 "--ffn 0.5 --finetune distill --out %s/tp_%s --threads 1 --ft_steps 4 "
+                 "--batch_size 8 --gain_batches 2", bin, dir, names[i], dir, dir, names[i]);
+        CHECK(rc == 0 && strstr(out, "heads kept"), "%s: prune as a teacher: %s", names[i], out);
+        char path[512], *ev;
+        snprintf(path, sizeof path, "%s/tp_%s/eval.json", dir, names[i]);
+        ev = slurp(path);
+        rc = run(out, n, "%s eval --model %s/tp_%s --data %s/data/dev.json --out %s/te_%s "
+                 "--threads 1", bin, dir, names[i], dir, dir, names[i]);
+        CHECK(rc == 0 && ev && json_number(out, "f1") == json_number(ev, "f1"),
+              "%s: the pruned, saved checkpoint scores as prune said (%s)", names[i], out);
+        free(ev);
+    }
 }
 
 int main(void) {
@@ -147,6 +185,8 @@ int main(void) {
     fclose(f);
     rc = run(out, sizeof out, "%s teacher --data %s/data --out %s/t2 --config %s", bin, dir, dir, cfg);
     CHECK(rc == 2 && strstr(out, "hiden") && strstr(out, "unknown key"), "unknown config key: %s", out);
+
+    test_outside_checkpoints(bin, out, sizeof out);
 
     char rm[300];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);

@@ -141,7 +141,8 @@ static void test_open(void) {
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
           strcmp(buf, "2") == 0, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
-                        "('runs','results','layers','pareto','meta','file_hashes')") == 6, "schema objects");
+                        "('runs','results','layers','pareto','summary','meta','file_hashes')") == 7,
+          "schema objects");
     CHECK(db_set_meta(db, "teacher_f1", "81.25") == QA_OK, "set meta");
     db_close(db);
 
@@ -623,6 +624,42 @@ static void test_groups(void) {
     db_close(db);
 }
 
+/* The summary view pools seeds: same settings but the seed form one row with n, mean and
+ * the sample standard deviation. */
+static void test_summary(void) {
+    char path[128];
+    Db *db;
+    path_in(path, sizeof path, "summary.db");
+    if (db_open(path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    static const struct { const char *name, *cfg; double f1; } pts[] = {
+        {"s1", "{\"identity\": \"s1\", \"prune\": {\"seed\": 1, \"ft\": 5}}", 70},
+        {"s2", "{\"identity\": \"s2\", \"prune\": {\"seed\": 2, \"ft\": 5}}", 80},
+        {"s3", "{\"identity\": \"s3\", \"prune\": {\"seed\": 3, \"ft\": 5}}", 90},
+        {"o1", "{\"identity\": \"o1\", \"prune\": {\"seed\": 1, \"ft\": 9}}", 50},
+    };
+    for (int i = 0; i < 4; i++) {
+        DbRun r = {.config_hash = pts[i].name, .strategy = "gain", .finetune = "none",
+                   .head_sparsity = 0.5, .ffn_sparsity = 0.5, .seed = 1, .config_json = pts[i].cfg,
+                   .teacher = "T", .teacher_hash = "t", .data = "d", .data_hash = "dh"};
+        int claimed;
+        DbResult res;
+        db_add_run(db, &r, NULL);
+        db_claim(db, pts[i].name, "h:1", &claimed);
+        make_done(&res, pts[i].name, pts[i].f1, 2.0);
+        CHECK(ingest(db, &res, "s.json") == QA_OK, "ingest %s: %s", pts[i].name, qa_last_error());
+    }
+    CHECK(query_num(db, "SELECT count(*) FROM summary") == 2, "two settings");
+    CHECK(query_num(db, "SELECT n FROM summary WHERE f1_mean = 80") == 3, "three seeds pooled");
+    CHECK_CLOSE(query_num(db, "SELECT f1_std FROM summary WHERE n = 3"), 10.0, 1e-12,
+                "sample standard deviation of 70, 80, 90");
+    CHECK(query_num(db, "SELECT count(*) FROM summary WHERE n = 1 AND f1_std IS NULL") == 1,
+          "one seed: no standard deviation");
+    db_close(db);
+}
+
 static void test_file_hashes(Db *db) {
     char h[64];
     int found;
@@ -660,6 +697,7 @@ int main(void) {
         test_query_formats(db);
         test_pareto();
         test_groups();
+        test_summary();
         test_file_hashes(db);
     }
     test_migrate_v1();

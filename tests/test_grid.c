@@ -43,6 +43,11 @@ static void copy_ckpt(const char *from, const char *to) {
         snprintf(b, sizeof b, "%s/%s", to, files[i]);
         copy_file(a, b);
     }
+    /* the fixture has 24 positions: its windows must fit them (run_squad's 384 would not) */
+    static const char meta[] =
+        "{\"spec\": {\"max_seq_len\": 24, \"doc_stride\": 8, \"max_query_len\": 8}}";
+    snprintf(b, sizeof b, "%s/qaprune.json", to);
+    CHECK(file_write_atomic(b, meta, strlen(meta)) == QA_OK, "write %s", b);
 }
 
 /* Writes a grid over SQuAD-format files in data_dir and a checkpoint teacher; n_heads
@@ -171,6 +176,18 @@ static void test_identity(void) {
     write_grid(grid, data1, t1);
     Grid *t3 = load(grid, c);
     CHECK(disjoint_points(a, t3), "a new tokenizer_config.json gives new identities");
+
+    /* windows that do not fit the checkpoint's positions are refused up front */
+    snprintf(p, sizeof p, "%s/qaprune.json", t1);
+    static const char big[] =
+        "{\"spec\": {\"max_seq_len\": 64, \"doc_stride\": 16, \"max_query_len\": 16}}";
+    file_write_atomic(p, big, strlen(big));
+    write_grid(grid, data1, t1);
+    Grid *w = NULL;
+    CHECK(grid_load(grid, &w) == QA_OK && grid_resolve(w, c) == QA_ERR &&
+          strstr(qa_last_error(), "24 positions"), "windows beyond positions: %s",
+          qa_last_error());
+    grid_free(w);
 
     /* a missing input is an error naming the field */
     snprintf(p, sizeof p, "%s/nowhere", dir);
@@ -316,6 +333,93 @@ static void test_state_machine(void) {
     db_close(db);
 }
 
+/* Loads a grid made of body (the top-level object's contents) and returns grid_load's code;
+ * with resolve, also grid_resolve's. */
+static int try_grid(const char *body, int resolve) {
+    char path[300], *text = NULL;
+    snprintf(path, sizeof path, "%s/v.json", dir);
+    size_t n = strlen(body) + 256;
+    text = malloc(n);
+    snprintf(text, n, "{\"out\": \"%s/vout\", %s}", dir, body);
+    file_write_atomic(path, text, strlen(text));
+    free(text);
+    Grid *g = NULL;
+    int rc = grid_load(path, &g);
+    if (rc == QA_OK && resolve) {
+        HashCache *c = hash_cache_new();
+        rc = grid_resolve(g, c);
+        hash_cache_free(c);
+    }
+    grid_free(g);
+    return rc;
+}
+
+#define SYNTH "\"data\": {\"synthetic\": {\"seed\": 1}}"
+#define AXES1 "\"axes\": {\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], \"finetune\": [\"none\"]}"
+
+/* Values that used to pass validation and fail every point at run time are errors at load,
+ * naming the JSON path. */
+static void test_validation(void) {
+    static const struct {
+        const char *body, *expect;
+        int resolve;
+    } bad[] = {
+        {SYNTH ", \"teacher\": {\"train\": {\"init\": \"zeros\"}}, " AXES1, "teacher.train.init", 0},
+        {SYNTH ", \"teacher\": {\"train\": {\"pos_init\": \"learned\"}}, " AXES1, "teacher.train.pos_init", 0},
+        {SYNTH ", \"teacher\": {\"train\": {\"heads\": 5, \"hidden\": 32}}, " AXES1, "teacher.train.hidden", 0},
+        {SYNTH ", \"teacher\": {\"train\": {\"max_query_len\": 1000, \"max_seq_len\": 128}}, " AXES1, "teacher.train.max_query_len", 0},
+        {SYNTH ", \"teacher\": {\"train\": {\"doc_stride\": 500}}, " AXES1, "teacher.train.doc_stride", 0},
+        {SYNTH ", \"bench\": {\"seq\": 4096}, " AXES1, "bench.seq", 1},
+        {SYNTH ", " AXES1 ", \"threads\": 1, \"threads\": 2", "threads: given twice", 0},
+        {SYNTH ", \"prune\": {\"ft_steps\": 1, \"ft_steps\": 2}, " AXES1, "prune.ft_steps: given twice", 0},
+        {"\"data\": {\"synthetic\": {\"seed\": 1, \"seed\": 2}}, " AXES1, "data.synthetic.seed: given twice", 0},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(try_grid(bad[i].body, bad[i].resolve) == QA_ERR &&
+                  strstr(qa_last_error(), bad[i].expect),
+              "refused naming %s: %s", bad[i].expect, qa_last_error());
+    CHECK(try_grid(SYNTH ", " AXES1, 1) == QA_OK, "the base grid is valid: %s", qa_last_error());
+
+    /* 128 targets are allowed, 129 are not */
+    char body[16384];
+    for (int n = 128; n <= 129; n++) {
+        int k = snprintf(body, sizeof body, SYNTH ", \"axes\": {\"strategy\": [\"gain\"], "
+                                                  "\"finetune\": [\"none\"], \"targets\": [");
+        for (int i = 0; i < n; i++)
+            k += snprintf(body + k, sizeof body - k, "%s{\"heads\": %g, \"ffn\": 0.5}",
+                          i ? ", " : "", i / 200.0);
+        snprintf(body + k, sizeof body - k, "]}");
+        int rc = try_grid(body, 0);
+        CHECK(n == 128 ? rc == QA_OK : rc == QA_ERR && strstr(qa_last_error(), "128"),
+              "%d targets: %s", n, rc ? qa_last_error() : "accepted");
+    }
+    /* a grid beyond GRID_MAX_POINTS is refused at once; a large one resolves in O(n log n)
+     * (it hung with the quadratic duplicate check) */
+    snprintf(body, sizeof body, SYNTH ", \"axes\": {\"strategy\": [\"random\", \"gain\", \"l0\"],"
+             " \"finetune\": [\"none\", \"standard\", \"distill\"],"
+             " \"head_sparsity\": [%s], \"ffn_sparsity\": [0.1, 0.2],"
+             " \"seed\": [%s]}",
+             "0,0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1,0.11,0.12,0.13,0.14,0.15,0.16,"
+             "0.17,0.18,0.19,0.2,0.21,0.22,0.23,0.24,0.25,0.26,0.27,0.28,0.29,0.3,0.31,0.32,0.33,"
+             "0.34,0.35,0.36,0.37,0.38,0.39,0.4,0.41,0.42,0.43,0.44,0.45,0.46,0.47,0.48,0.49,0.5,"
+             "0.51,0.52,0.53,0.54,0.55,0.56,0.57,0.58,0.59,0.6,0.61,0.62,0.63",
+             "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,"
+             "31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48,49,50,51,52,53,54,55,56,57,"
+             "58,59,60,61,62,63,64");
+    /* 3 x 3 x 128 x 64 = 73,728 points: allowed */
+    CHECK(try_grid(body, 1) == QA_OK, "73,728 points resolve: %s", qa_last_error());
+    /* 8 teachers x 3 x 3 x 128 targets x 20 seeds = 184,320 points: beyond the limit */
+    snprintf(body, sizeof body, SYNTH ", \"teacher\": {\"checkpoint\": [\"a\", \"b\", \"c\", \"d\", "
+             "\"e\", \"f\", \"g\", \"h\"]}, \"axes\": {\"strategy\": [\"random\", \"gain\", \"l0\"],"
+             " \"finetune\": [\"none\", \"standard\", \"distill\"], \"head_sparsity\": [0.1, 0.2, "
+             "0.3, 0.4, 0.5, 0.6, 0.7, 0.8], \"ffn_sparsity\": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, "
+             "0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.25, 0.35, 0.45, 0.55], \"seed\": [1, 2, 3, 4, "
+             "5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]}");
+    CHECK(try_grid(body, 0) == QA_ERR && strstr(qa_last_error(), "184320 points") &&
+              strstr(qa_last_error(), "100000 allowed"),
+          "184,320 points refused: %s", qa_last_error());
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/qaprune_test_grid_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -326,6 +430,7 @@ int main(void) {
     test_synthetic_identity();
     test_cache();
     test_state_machine();
+    test_validation();
     if (!test_failed) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -158,8 +158,8 @@ static void test_gain_and_l0(void) {
     make_toy(&d, n, T, buf);
     int nh = bert_total_heads(&c), nf = bert_total_ffn(&c);
     float hs[8], fs[64], hs2[8], fs2[64];
-    CHECK(strategy_gain_scores(m, &d, 16, 4, 7, hs, fs) == QA_OK, "gain: %s", qa_last_error());
-    strategy_gain_scores(m, &d, 16, 4, 7, hs2, fs2);
+    CHECK(strategy_gain_scores(m, &d, NULL, 16, 4, 7, hs, fs) == QA_OK, "gain: %s", qa_last_error());
+    strategy_gain_scores(m, &d, NULL, 16, 4, 7, hs2, fs2);
     CHECK(!memcmp(hs, hs2, sizeof(float) * nh) && !memcmp(fs, fs2, sizeof(float) * nf),
           "gain scores are deterministic for a seed");
     for (int l = 0; l < 2; l++) {
@@ -179,6 +179,26 @@ static void test_gain_and_l0(void) {
     CHECK(worst_h < 1e-3 && worst_f < 1e-3,
           "gain scores = mean |dL/dgate| by central differences, normalised per layer (worst "
           "%.2g heads, %.2g neurons)", worst_h, worst_f);
+
+    /* strategy_select: one-shot gain = the top-k of these scores; iterative gain meets the
+     * target exactly and re-scores with removed gates at 0 (a different choice here) */
+    uint8_t k1[8 + 64], k4[8 + 64], ref[8 + 64];
+    BertModel *src = NULL;
+    StrategyOpts so = {.kind = STRATEGY_GAIN, .head_sparsity = 0.5, .ffn_sparsity = 0.75,
+                       .seed = 7, .gain_batches = 4, .batch_size = 16, .gain_steps = 1};
+    CHECK(strategy_select(m, &d, &so, k1, &src, NULL) == QA_OK && !src, "one-shot gain");
+    strategy_topk(hs, nh, 4, ref);
+    strategy_topk(fs, nf, 16, ref + nh);
+    CHECK(!memcmp(k1, ref, (size_t)(nh + nf)), "one-shot gain keeps the top-k of its scores");
+    so.gain_steps = 4;
+    CHECK(strategy_select(m, &d, &so, k4, &src, NULL) == QA_OK, "iterative gain: %s",
+          qa_last_error());
+    int n_h = 0, n_f = 0;
+    for (int i = 0; i < nh; i++) n_h += k4[i];
+    for (int i = 0; i < nf; i++) n_f += k4[nh + i];
+    CHECK(n_h == 4 && n_f == 16, "iterative gain meets the target exactly (%d heads, %d ffn)",
+          n_h, n_f);
+    CHECK(memcmp(k1, k4, (size_t)(nh + nf)) != 0, "re-scoring changes the choice on this model");
 
     TrainOpts t;
     train_opts_init(&t);

@@ -16,21 +16,11 @@
 #include <unistd.h>
 
 #include "db/results.h"
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[256];
 static const char *bin;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static void write_grid(const char *name, const char *out, const char *teacher, const char *axes) {
     char path[512];
@@ -94,16 +84,6 @@ static int file_starts_with(const char *path, const char *magic, size_t n) {
     size_t k = f ? fread(buf, 1, n, f) : 0;
     if (f) fclose(f);
     return k == n && !memcmp(buf, magic, n);
-}
-
-static int file_contains(const char *path, const char *needle) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    static char buf[1 << 20];
-    size_t k = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[k] = '\0';
-    return strstr(buf, needle) != NULL;
 }
 
 #define TEACHER_TRAIN                                                                       \
@@ -239,9 +219,9 @@ int main(void) {
           "a missing teacher exits 2 naming it, and writes nothing");
 
     /* 6. a teacher whose weights are truncated fails its points; the others finish */
-    sh("mkdir -p %s/bad-teacher && cp %s/config.json %s/vocab.txt %s/bad-teacher/ && "
-       "head -c 300 %s/model.safetensors > %s/bad-teacher/model.safetensors",
-       dir, tdir, tdir, dir, tdir, dir);
+    sh("mkdir -p %s/bad-teacher && cp %s/config.json %s/vocab.txt %s/qaprune.json %s/bad-teacher/"
+       " && head -c 300 %s/model.safetensors > %s/bad-teacher/model.safetensors",
+       dir, tdir, tdir, tdir, dir, tdir, dir);
     snprintf(teachers, sizeof teachers, "{\"checkpoint\": [\"%s\", \"%s/bad-teacher\"]}", tdir, dir);
     write_grid("grid5.json", "out5", teachers,
                "{\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "

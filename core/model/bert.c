@@ -1,5 +1,6 @@
-/* core/model/bert.c: the model: parameter table and layout, activations, forward, backward,
- * pruning. Kernels are in ops.c; the shapes are in bert.h and ops.h. */
+/* core/model/bert.c: the model's families, parameter table, configuration, layout,
+ * initialisation and pruning. Activations, forward and backward are in bert_run.c, kernels in
+ * ops.c; the shapes are in bert.h and ops.h. */
 #include "core/model/bert.h"
 
 #include <assert.h>
@@ -9,58 +10,113 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/model/bert_impl.h"
 #include "core/util/error.h"
-#include "core/model/ops.h"
 #include "core/util/rng.h"
+
+/* ---------------------------------------------------------------- families */
+
+static const BertFamilyInfo FAMILIES[BERT_N_FAMILIES] = {
+    {BERT_FAMILY_BERT, "bert", "BertForQuestionAnswering", "bert.", 0, 1},
+    {BERT_FAMILY_ROBERTA, "roberta", "RobertaForQuestionAnswering", "roberta.", 0, 1},
+    /* DistilBERT's MultiHeadSelfAttention ends at out_lin: no dropout before sa_layer_norm */
+    {BERT_FAMILY_DISTILBERT, "distilbert", "DistilBertForQuestionAnswering", "distilbert.", 1,
+     0},
+    {BERT_FAMILY_ELECTRA, "electra", "ElectraForQuestionAnswering", "electra.", 0, 1},
+};
+
+const BertFamilyInfo *bert_family(BertFamily f) {
+    assert(f >= 0 && f < BERT_N_FAMILIES);
+    return &FAMILIES[f];
+}
+
+const BertFamilyInfo *bert_family_find(const char *model_type) {
+    for (int f = 0; f < BERT_N_FAMILIES; f++)
+        if (!strcmp(FAMILIES[f].model_type, model_type)) return &FAMILIES[f];
+    return NULL;
+}
+
+const char *bert_family_list(void) { return "\"bert\", \"roberta\", \"distilbert\", \"electra\""; }
 
 /* ---------------------------------------------------------------- the parameter table */
 
-typedef enum { D_NONE, D_TWO, D_C, D_V, D_P, D_TV, D_A, D_F } Dim;
+typedef enum { D_NONE, D_TWO, D_C, D_E, D_V, D_P, D_TV, D_A, D_F } Dim;
 typedef enum { G_EMBED, G_LAYER, G_HEAD } Group;
-typedef enum { INIT_NORMAL, INIT_ZERO, INIT_ONE } Init;
+typedef enum { INIT_EMBED, INIT_LINEAR, INIT_ZERO, INIT_ONE } Init;
+/* When a tensor exists: always, with token types (TV > 0), with a projection (E != C). */
+typedef enum { NEED_ALWAYS, NEED_TYPES, NEED_PROJECTION } Need;
 
 typedef struct {
     Group group;
-    const char *hf_name; /* printf format with the layer index for G_LAYER */
-    size_t slot;         /* offsetof the pointer in BertWeights or BertLayerWeights */
+    const char *name;   /* after the family prefix; printf format with the layer for G_LAYER */
+    const char *distil; /* DistilBERT's name (NULL: DistilBERT has no such tensor) */
+    size_t slot;        /* offsetof the pointer in BertWeights or BertLayerWeights */
     Dim d0, d1;
     int decay;
     Init init;
+    Need need;
+    int positions;      /* the position table: fixed when frozen_positions */
 } ParamSpec;
 
 #define EMB(f) offsetof(BertWeights, f)
 #define LAY(f) offsetof(BertLayerWeights, f)
-#define HF_LAYER "bert.encoder.layer.%d."
+#define BL "encoder.layer.%d."
+#define DL "transformer.layer.%d."
 
 /* The one list of parameter tensors, in memory order. Per layer the Q, K, V weights and
  * then their biases are adjacent so that QKV is one GEMM. Weight decay as Hugging Face's
- * run_squad: none for biases and LayerNorm weights. */
+ * run_squad: none for biases and LayerNorm weights. The QA head has no family prefix. */
 static const ParamSpec PARAMS[] = {
-    {G_EMBED, "bert.embeddings.word_embeddings.weight", EMB(wte), D_V, D_C, 1, INIT_NORMAL},
-    {G_EMBED, "bert.embeddings.position_embeddings.weight", EMB(wpe), D_P, D_C, 1, INIT_NORMAL},
-    {G_EMBED, "bert.embeddings.token_type_embeddings.weight", EMB(wtt), D_TV, D_C, 1,
-     INIT_NORMAL},
-    {G_EMBED, "bert.embeddings.LayerNorm.weight", EMB(lnew), D_C, D_NONE, 0, INIT_ONE},
-    {G_EMBED, "bert.embeddings.LayerNorm.bias", EMB(lneb), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.self.query.weight", LAY(qw), D_A, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.self.key.weight", LAY(kw), D_A, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.self.value.weight", LAY(vw), D_A, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.self.query.bias", LAY(qb), D_A, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.self.key.bias", LAY(kb), D_A, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.self.value.bias", LAY(vb), D_A, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.output.dense.weight", LAY(ow), D_C, D_A, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "attention.output.dense.bias", LAY(ob), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "attention.output.LayerNorm.weight", LAY(ln1w), D_C, D_NONE, 0,
-     INIT_ONE},
-    {G_LAYER, HF_LAYER "attention.output.LayerNorm.bias", LAY(ln1b), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "intermediate.dense.weight", LAY(f1w), D_F, D_C, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "intermediate.dense.bias", LAY(f1b), D_F, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "output.dense.weight", LAY(f2w), D_C, D_F, 1, INIT_NORMAL},
-    {G_LAYER, HF_LAYER "output.dense.bias", LAY(f2b), D_C, D_NONE, 0, INIT_ZERO},
-    {G_LAYER, HF_LAYER "output.LayerNorm.weight", LAY(ln2w), D_C, D_NONE, 0, INIT_ONE},
-    {G_LAYER, HF_LAYER "output.LayerNorm.bias", LAY(ln2b), D_C, D_NONE, 0, INIT_ZERO},
-    {G_HEAD, "qa_outputs.weight", EMB(qaw), D_TWO, D_C, 1, INIT_NORMAL},
-    {G_HEAD, "qa_outputs.bias", EMB(qab), D_TWO, D_NONE, 0, INIT_ZERO},
+    {G_EMBED, "embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight",
+     EMB(wte), D_V, D_E, 1, INIT_EMBED, NEED_ALWAYS, 0},
+    {G_EMBED, "embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight",
+     EMB(wpe), D_P, D_E, 1, INIT_EMBED, NEED_ALWAYS, 1},
+    {G_EMBED, "embeddings.token_type_embeddings.weight", NULL, EMB(wtt), D_TV, D_E, 1,
+     INIT_EMBED, NEED_TYPES, 0},
+    {G_EMBED, "embeddings.LayerNorm.weight", "embeddings.LayerNorm.weight", EMB(lnew), D_E,
+     D_NONE, 0, INIT_ONE, NEED_ALWAYS, 0},
+    {G_EMBED, "embeddings.LayerNorm.bias", "embeddings.LayerNorm.bias", EMB(lneb), D_E, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_EMBED, "embeddings_project.weight", NULL, EMB(projw), D_C, D_E, 1, INIT_LINEAR,
+     NEED_PROJECTION, 0},
+    {G_EMBED, "embeddings_project.bias", NULL, EMB(projb), D_C, D_NONE, 0, INIT_ZERO,
+     NEED_PROJECTION, 0},
+    {G_LAYER, BL "attention.self.query.weight", DL "attention.q_lin.weight", LAY(qw), D_A, D_C,
+     1, INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.key.weight", DL "attention.k_lin.weight", LAY(kw), D_A, D_C, 1,
+     INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.value.weight", DL "attention.v_lin.weight", LAY(vw), D_A, D_C,
+     1, INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.query.bias", DL "attention.q_lin.bias", LAY(qb), D_A, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.key.bias", DL "attention.k_lin.bias", LAY(kb), D_A, D_NONE, 0,
+     INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.self.value.bias", DL "attention.v_lin.bias", LAY(vb), D_A, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.dense.weight", DL "attention.out_lin.weight", LAY(ow), D_C,
+     D_A, 1, INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.dense.bias", DL "attention.out_lin.bias", LAY(ob), D_C,
+     D_NONE, 0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.LayerNorm.weight", DL "sa_layer_norm.weight", LAY(ln1w), D_C,
+     D_NONE, 0, INIT_ONE, NEED_ALWAYS, 0},
+    {G_LAYER, BL "attention.output.LayerNorm.bias", DL "sa_layer_norm.bias", LAY(ln1b), D_C,
+     D_NONE, 0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "intermediate.dense.weight", DL "ffn.lin1.weight", LAY(f1w), D_F, D_C, 1,
+     INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "intermediate.dense.bias", DL "ffn.lin1.bias", LAY(f1b), D_F, D_NONE, 0,
+     INIT_ZERO, NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.dense.weight", DL "ffn.lin2.weight", LAY(f2w), D_C, D_F, 1,
+     INIT_LINEAR, NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.dense.bias", DL "ffn.lin2.bias", LAY(f2b), D_C, D_NONE, 0, INIT_ZERO,
+     NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.LayerNorm.weight", DL "output_layer_norm.weight", LAY(ln2w), D_C,
+     D_NONE, 0, INIT_ONE, NEED_ALWAYS, 0},
+    {G_LAYER, BL "output.LayerNorm.bias", DL "output_layer_norm.bias", LAY(ln2b), D_C, D_NONE,
+     0, INIT_ZERO, NEED_ALWAYS, 0},
+    {G_HEAD, "qa_outputs.weight", "qa_outputs.weight", EMB(qaw), D_TWO, D_C, 1, INIT_LINEAR,
+     NEED_ALWAYS, 0},
+    {G_HEAD, "qa_outputs.bias", "qa_outputs.bias", EMB(qab), D_TWO, D_NONE, 0, INIT_ZERO,
+     NEED_ALWAYS, 0},
 };
 #define N_SPECS ((int)(sizeof PARAMS / sizeof PARAMS[0]))
 
@@ -69,6 +125,7 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
     case D_NONE: return 1;
     case D_TWO: return 2;
     case D_C: return c->hidden_size;
+    case D_E: return bert_embedding_size(c);
     case D_V: return c->vocab_size;
     case D_P: return c->max_position;
     case D_TV: return c->type_vocab_size;
@@ -78,14 +135,38 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
     return 0;
 }
 
-/* Runs the body for every tensor in memory order, with its spec and layer (-1 outside
- * the encoder layers). */
+static int spec_present(const BertConfig *c, const ParamSpec *spec) {
+    switch (spec->need) {
+    case NEED_ALWAYS: return 1;
+    case NEED_TYPES: return c->type_vocab_size > 0;
+    case NEED_PROJECTION: return bert_embedding_size(c) != c->hidden_size;
+    }
+    return 0;
+}
+
+static int spec_trainable(const BertConfig *c, const ParamSpec *spec) {
+    return !(spec->positions && c->frozen_positions);
+}
+
+/* Writes the tensor's Hugging Face name for the config's family into t->name. */
+static void spec_name(const BertConfig *c, const ParamSpec *spec, int layer, BertTensor *t) {
+    const BertFamilyInfo *fi = bert_family(c->family);
+    const char *fmt = fi->distil_names ? spec->distil : spec->name;
+    const char *prefix = spec->group == G_HEAD ? "" : fi->prefix;
+    assert(fmt && "bert_config_check admits no tensor the family lacks");
+    int k = snprintf(t->name, sizeof t->name, "%s", prefix);
+    snprintf(t->name + k, sizeof t->name - (size_t)k, fmt, layer);
+    t->prefix_len = k;
+}
+
+/* Runs the body for every tensor the config has, in memory order, with its spec and layer
+ * (-1 outside the encoder layers). */
 #define FOR_EACH_TENSOR(cfg, spec, layer, ...)                                         \
     for (int g_ = G_EMBED; g_ <= G_HEAD; g_++)                                          \
         for (int layer = (g_ == G_LAYER ? 0 : -1);                                      \
              layer < (g_ == G_LAYER ? (cfg)->num_layers : 0); layer++)                 \
             for (int s_ = 0; s_ < N_SPECS; s_++)                                        \
-                if (PARAMS[s_].group == (Group)g_) {                                    \
+                if (PARAMS[s_].group == (Group)g_ && spec_present((cfg), &PARAMS[s_])) { \
                     const ParamSpec *spec = &PARAMS[s_];                                \
                     __VA_ARGS__                                                         \
                 }
@@ -93,6 +174,16 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
 static float **weight_slot(BertWeights *w, const ParamSpec *spec, int layer) {
     char *base = spec->group == G_LAYER ? (char *)&w->layer[layer] : (char *)w;
     return (float **)(base + spec->slot);
+}
+
+void bert_ffn_weight_name(const BertConfig *c, int layer, char *buf, size_t n) {
+    BertTensor t = {.name = ""};
+    for (int s = 0; s < N_SPECS; s++)
+        if (PARAMS[s].group == G_LAYER && PARAMS[s].d0 == D_F && PARAMS[s].d1 == D_C) {
+            spec_name(c, &PARAMS[s], layer, &t);
+            break;
+        }
+    snprintf(buf, n, "%s", t.name);
 }
 
 /* ---------------------------------------------------------------- configuration */
@@ -109,6 +200,7 @@ void bert_config_init(BertConfig *cfg, int vocab_size, int max_position, int num
     cfg->intermediate_size = intermediate_size;
     cfg->layer_norm_eps = 1e-12f;
     cfg->hidden_dropout = cfg->attention_dropout = 0.1f;
+    cfg->family = BERT_FAMILY_BERT;
     for (int l = 0; l < num_layers && l < BERT_MAX_LAYERS; l++) {
         cfg->heads[l] = num_heads;
         cfg->ffn[l] = intermediate_size;
@@ -120,8 +212,23 @@ int bert_config_check(const BertConfig *c) {
     if (c->vocab_size < 1) return qa_error("config: vocab_size %d must be >= 1", c->vocab_size);
     if (c->max_position < 1)
         return qa_error("config: max_position_embeddings %d must be >= 1", c->max_position);
-    if (c->type_vocab_size < 1)
-        return qa_error("config: type_vocab_size %d must be >= 1", c->type_vocab_size);
+    if (c->family < 0 || c->family >= BERT_N_FAMILIES)
+        return qa_error("config: model family %d unknown", (int)c->family);
+    const char *type = bert_family(c->family)->model_type;
+    int distil = c->family == BERT_FAMILY_DISTILBERT;
+    if (distil ? c->type_vocab_size != 0 : c->type_vocab_size < 1)
+        return qa_error("config: type_vocab_size %d must be %s for model_type \"%s\"",
+                        c->type_vocab_size, distil ? "0 (no token types)" : ">= 1", type);
+    if (c->embedding_size < 0 ||
+        (bert_embedding_size(c) != c->hidden_size && c->family != BERT_FAMILY_ELECTRA))
+        return qa_error("config: embedding_size %d differs from hidden_size %d, which only "
+                        "model_type \"electra\" supports (\"%s\" here)", c->embedding_size,
+                        c->hidden_size, type);
+    if (!distil && (c->frozen_positions || c->qa_dropout != 0.f))
+        return qa_error("config: fixed sinusoidal positions and qa_dropout exist only for "
+                        "model_type \"distilbert\" (\"%s\" here)", type);
+    if (!(c->qa_dropout >= 0.f && c->qa_dropout < 1.f))
+        return qa_error("config: qa_dropout %g outside [0, 1)", c->qa_dropout);
     if (c->num_layers < 0 || c->num_layers > BERT_MAX_LAYERS)
         return qa_error("config: num_hidden_layers %d must be in [0, %d]", c->num_layers,
                         BERT_MAX_LAYERS);
@@ -136,6 +243,9 @@ int bert_config_check(const BertConfig *c) {
     if (c->position_offset < 0 || c->position_offset >= c->max_position)
         return qa_error("config: position offset %d outside [0, %d)", c->position_offset,
                         c->max_position);
+    if ((c->family == BERT_FAMILY_ROBERTA) != (c->position_offset > 0))
+        return qa_error("config: position offset %d with model_type \"%s\" (only \"roberta\" "
+                        "starts positions after padding_idx, at >= 1)", c->position_offset, type);
     if (!(c->hidden_dropout >= 0.f && c->hidden_dropout < 1.f) ||
         !(c->attention_dropout >= 0.f && c->attention_dropout < 1.f))
         return qa_error("config: dropout probabilities must be in [0, 1)");
@@ -160,6 +270,17 @@ int bert_config_check(const BertConfig *c) {
 }
 
 int bert_head_size(const BertConfig *c) { return c->hidden_size / c->num_heads; }
+
+int bert_embedding_size(const BertConfig *c) {
+    return c->embedding_size ? c->embedding_size : c->hidden_size;
+}
+
+int bert_check_seq_len(const BertConfig *c, int max_seq_len, const char *who) {
+    if (max_seq_len + c->position_offset <= c->max_position) return QA_OK;
+    return qa_error("%s: max_seq_len %d is too long for this model: max_position_embeddings %d "
+                    "allows at most %d tokens per window", who, max_seq_len, c->max_position,
+                    c->max_position - c->position_offset);
+}
 
 int bert_total_heads(const BertConfig *c) {
     int n = 0;
@@ -194,7 +315,8 @@ size_t bert_config_num_params(const BertConfig *c) {
 }
 
 double bert_forward_flops(const BertConfig *c, int B, int T) {
-    double N = (double)B * T, C = c->hidden_size, f = 4.0 * N * C;
+    double N = (double)B * T, C = c->hidden_size, E = bert_embedding_size(c), f = 4.0 * N * C;
+    if (E != C) f += 2.0 * N * E * C;
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
         f += 2.0 * N * C * 3 * s.A + 2.0 * N * s.A * C + 4.0 * N * C * s.F +
@@ -204,59 +326,6 @@ double bert_forward_flops(const BertConfig *c, int B, int T) {
 }
 
 /* ---------------------------------------------------------------- the model */
-
-/* Activations of one layer, kept for backward (training) or shared by all layers
- * (inference, where only the next layer's input matters). */
-typedef struct {
-    float *qkv;                /* [N,3A] */
-    float *probs;              /* [B,NH,T,T] softmax before dropout */
-    float *ctx, *ctxg;         /* [N,A] context before / after the head gates */
-    float *attn_res;           /* [N,C] LayerNorm 1 input: x + dropout(ctxg Wo^T + bo) */
-    float *ln1_mean, *ln1_rstd; /* [N] */
-    float *a;                  /* [N,C] LayerNorm 1 output */
-    float *h, *hg;             /* [N,F] FFN pre-activation; gelu(h) * gate */
-    float *ffn_res;            /* [N,C] LayerNorm 2 input: a + dropout(hg W2^T + b2) */
-    float *ln2_mean, *ln2_rstd; /* [N] */
-    float *out;                /* [N,C] the layer's output */
-} LayerActs;
-
-struct BertModel {
-    BertConfig cfg;
-    int n_tensors;
-    BertTensor *tensors;
-    size_t n_params;
-    float *params, *grads; /* grads NULL until the first backward */
-    BertWeights w, g;
-
-    /* The last forward: its batch, gates, dropout and activations. */
-    int B, T, train;
-    size_t acts_cap; /* floats allocated in acts */
-    float *acts;
-    int32_t *ids, *types, *mask; /* [N] copies of the batch */
-    size_t batch_cap;
-    float *emb_sum, *emb_mean, *emb_rstd, *x0;
-    LayerActs layer[BERT_MAX_LAYERS];
-    float *logits, *start, *end, *scratch;
-    float *head_gates, *ffn_gates; /* copies of the last gates; NULL = all ones */
-    float *ones;                   /* [max(total heads, total ffn)] of 1.0 */
-    Dropout drop_hidden, drop_attn;
-
-    /* Backward scratch, sized for the last training forward. */
-    size_t dmem_cap;
-    float *dmem;
-};
-
-/* Hands out 64-byte aligned pieces of one allocation; with base NULL it only counts. */
-typedef struct {
-    float *base;
-    size_t used;
-} Planner;
-
-static float *take(Planner *p, size_t n) {
-    float *r = p->base ? p->base + p->used : NULL;
-    p->used += (n + 15) & ~(size_t)15;
-    return r;
-}
 
 static void layout_weights(BertModel *m, float *mem, BertWeights *w) {
     memset(w, 0, sizeof *w);
@@ -280,14 +349,15 @@ int bert_create(const BertConfig *cfg, BertModel **out) {
     size_t off = 0;
     FOR_EACH_TENSOR(cfg, spec, layer, {
         BertTensor *t = &m->tensors[m->n_tensors++];
-        snprintf(t->name, sizeof t->name, spec->hf_name, layer);
+        spec_name(cfg, spec, layer, t);
         t->layer = layer;
         t->ndim = spec->d1 == D_NONE ? 1 : 2;
         t->shape[0] = dim_size(cfg, spec->d0, layer);
         t->shape[1] = t->ndim == 2 ? dim_size(cfg, spec->d1, layer) : 1;
         t->numel = (size_t)t->shape[0] * t->shape[1];
         t->offset = off;
-        t->decay = spec->decay;
+        t->trainable = spec_trainable(cfg, spec);
+        t->decay = spec->decay && t->trainable;
         off += t->numel;
     })
     m->n_params = off;
@@ -340,11 +410,13 @@ void bert_init_random(BertModel *m, uint64_t seed, float std) {
     FOR_EACH_TENSOR(&m->cfg, spec, layer, {
         const BertTensor *t = &m->tensors[i++];
         float *p = m->params + t->offset;
+        int normal = spec->init == INIT_EMBED || spec->init == INIT_LINEAR;
         for (size_t k = 0; k < t->numel; k++)
-            p[k] = spec->init == INIT_NORMAL ? (float)(std * rng_normal(&r))
-                   : spec->init == INIT_ONE  ? 1.f
-                                             : 0.f;
+            p[k] = normal                    ? (float)(std * rng_normal(&r))
+                   : spec->init == INIT_ONE ? 1.f
+                                            : 0.f;
     })
+    if (m->cfg.frozen_positions) bert_set_fixed_positions(m);
 }
 
 void bert_init_xavier(BertModel *m, uint64_t seed) {
@@ -354,32 +426,43 @@ void bert_init_xavier(BertModel *m, uint64_t seed) {
     FOR_EACH_TENSOR(&m->cfg, spec, layer, {
         const BertTensor *t = &m->tensors[i++];
         float *p = m->params + t->offset;
-        int linear = spec->init == INIT_NORMAL && spec->group != G_EMBED;
+        int linear = spec->init == INIT_LINEAR;
         double a = linear ? sqrt(6.0 / (t->shape[0] + t->shape[1])) : 0.0;
         for (size_t k = 0; k < t->numel; k++)
-            p[k] = linear                        ? (float)(a * (2.0 * rng_uniform(&r) - 1.0))
-                   : spec->init == INIT_NORMAL ? (float)(0.02 * rng_normal(&r))
-                   : spec->init == INIT_ONE    ? 1.f
-                                               : 0.f;
+            p[k] = linear                       ? (float)(a * (2.0 * rng_uniform(&r) - 1.0))
+                   : spec->init == INIT_EMBED ? (float)(0.02 * rng_normal(&r))
+                   : spec->init == INIT_ONE   ? 1.f
+                                              : 0.f;
     })
+    if (m->cfg.frozen_positions) bert_set_fixed_positions(m);
 }
 
 void bert_init_sinusoid_positions(BertModel *m) {
-    int C = m->cfg.hidden_size, half = C / 2;
+    int E = bert_embedding_size(&m->cfg), half = E / 2;
     /* sin and cos pairs have RMS 1/sqrt(2); scale the vector to RMS 0.02 per component */
     float amp = 0.02f * sqrtf(2.f);
     for (int p = 0; p < m->cfg.max_position; p++) {
-        float *row = m->w.wpe + (size_t)p * C;
+        float *row = m->w.wpe + (size_t)p * E;
         for (int i = 0; i < half; i++) {
             double freq = pow(10000.0, -(double)i / half);
             row[2 * i] = amp * (float)sin(p * freq);
             row[2 * i + 1] = amp * (float)cos(p * freq);
         }
-        if (C % 2) row[C - 1] = 0.f;
+        if (E % 2) row[E - 1] = 0.f;
     }
 }
 
-static int alloc_grads(BertModel *m) {
+/* DistilBERT's create_sinusoidal_embeddings, computed in double as it does with numpy. */
+void bert_set_fixed_positions(BertModel *m) {
+    int E = bert_embedding_size(&m->cfg);
+    for (int p = 0; p < m->cfg.max_position; p++)
+        for (int j = 0; j < E; j++) {
+            double angle = p / pow(10000.0, 2.0 * (j / 2) / E);
+            m->w.wpe[(size_t)p * E + j] = (float)(j % 2 ? cos(angle) : sin(angle));
+        }
+}
+
+int bert_alloc_grads(BertModel *m) {
     if (m->grads) return QA_OK;
     m->grads = calloc(m->n_params ? m->n_params : 1, sizeof(float));
     if (!m->grads) return qa_error("bert: out of memory for gradients");
@@ -389,285 +472,6 @@ static int alloc_grads(BertModel *m) {
 
 void bert_zero_grad(BertModel *m) {
     if (m->grads) memset(m->grads, 0, m->n_params * sizeof(float));
-}
-
-/* Lays out the activations for (B, T, train) on p; see LayerActs. In inference every layer
- * shares one set sized for the widest layer, and the layer output is written over x0. */
-static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
-    const BertConfig *c = &m->cfg;
-    size_t N = (size_t)B * T, C = (size_t)c->hidden_size;
-    m->emb_sum = take(p, N * C);
-    m->emb_mean = take(p, N);
-    m->emb_rstd = take(p, N);
-    m->x0 = take(p, N * C);
-    m->logits = take(p, 2 * N);
-    m->start = take(p, N);
-    m->end = take(p, N);
-    m->scratch = take(p, 2 * (size_t)T * T);
-    int total_heads = bert_total_heads(c), total_ffn = bert_total_ffn(c);
-    m->head_gates = take(p, (size_t)total_heads);
-    m->ffn_gates = take(p, (size_t)total_ffn);
-    m->ones = take(p, (size_t)(total_heads > total_ffn ? total_heads : total_ffn));
-    int maxA = 0, maxNH = 0, maxF = 0;
-    for (int l = 0; l < c->num_layers; l++) {
-        BertSlice s = bert_slice(c, l);
-        if (s.A > maxA) maxA = s.A;
-        if (s.NH > maxNH) maxNH = s.NH;
-        if (s.F > maxF) maxF = s.F;
-    }
-    for (int l = 0; l < c->num_layers; l++) {
-        LayerActs *la = &m->layer[l];
-        if (!train && l > 0) {
-            *la = m->layer[0];
-            continue;
-        }
-        BertSlice s = bert_slice(c, l);
-        size_t A = (size_t)(train ? s.A : maxA), NH = (size_t)(train ? s.NH : maxNH);
-        size_t F = (size_t)(train ? s.F : maxF);
-        la->qkv = take(p, N * 3 * A);
-        la->probs = take(p, (size_t)B * NH * T * T);
-        la->ctx = take(p, N * A);
-        la->ctxg = train ? take(p, N * A) : la->ctx;
-        la->attn_res = take(p, N * C);
-        la->ln1_mean = train ? take(p, N) : NULL;
-        la->ln1_rstd = train ? take(p, N) : NULL;
-        la->a = take(p, N * C);
-        la->h = take(p, N * F);
-        la->hg = train ? take(p, N * F) : la->h;
-        la->ffn_res = take(p, N * C);
-        la->ln2_mean = train ? take(p, N) : NULL;
-        la->ln2_rstd = train ? take(p, N) : NULL;
-        la->out = train ? take(p, N * C) : m->x0;
-    }
-}
-
-static int reserve_acts(BertModel *m, int B, int T, int train) {
-    Planner p = {0};
-    plan_acts(m, &p, B, T, train);
-    if (p.used > m->acts_cap) {
-        free(m->acts);
-        m->acts = aligned_alloc(64, p.used * sizeof(float));
-        m->acts_cap = m->acts ? p.used : 0;
-        if (!m->acts) return qa_error("bert: out of memory for activations (B=%d, T=%d)", B, T);
-    }
-    size_t n = (size_t)B * T;
-    if (n > m->batch_cap) {
-        free(m->ids);
-        m->ids = malloc(3 * n * sizeof(int32_t));
-        m->batch_cap = m->ids ? n : 0;
-        if (!m->ids) return qa_error("bert: out of memory for a batch of %zu tokens", n);
-    }
-    m->types = m->ids + n;
-    m->mask = m->ids + 2 * n;
-    p = (Planner){.base = m->acts};
-    plan_acts(m, &p, B, T, train);
-    m->B = B;
-    m->T = T;
-    m->train = train;
-    return QA_OK;
-}
-
-static int check_batch(const BertModel *m, const BertBatch *b) {
-    const BertConfig *c = &m->cfg;
-    if (b->B < 1 || b->T < 1) return qa_error("batch: empty shape B=%d T=%d", b->B, b->T);
-    if (b->T + c->position_offset > c->max_position)
-        return qa_error("batch: sequence length %d exceeds max_position_embeddings %d",
-                        b->T + c->position_offset, c->max_position);
-    for (long i = 0; i < (long)b->B * b->T; i++) {
-        if (b->ids[i] < 0 || b->ids[i] >= c->vocab_size)
-            return qa_error("batch: token id %d at [%ld,%ld] outside the vocabulary [0, %d)",
-                            b->ids[i], i / b->T, i % b->T, c->vocab_size);
-        if (b->types[i] < 0 || b->types[i] >= c->type_vocab_size)
-            return qa_error("batch: token type %d at [%ld,%ld] outside [0, %d)", b->types[i],
-                            i / b->T, i % b->T, c->type_vocab_size);
-    }
-    return QA_OK;
-}
-
-static void add_inplace(float *y, const float *x, long n) {
-#pragma omp parallel for schedule(static) if (n >= 32768)
-    for (long i = 0; i < n; i++) y[i] += x[i];
-}
-
-enum { SITE_EMB = 1, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2 };
-static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uint64_t)k; }
-
-int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
-                 uint64_t seed) {
-    const BertConfig *c = &m->cfg;
-    if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
-    int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size;
-    memcpy(m->ids, bt->ids, sizeof(int32_t) * N);
-    memcpy(m->types, bt->types, sizeof(int32_t) * N);
-    memcpy(m->mask, bt->mask, sizeof(int32_t) * N);
-    int nh = bert_total_heads(c), nf = bert_total_ffn(c);
-    for (int i = 0; i < (nh > nf ? nh : nf); i++) m->ones[i] = 1.f;
-    const float *hgate = NULL, *fgate = NULL;
-    if (gates && gates->head) hgate = memcpy(m->head_gates, gates->head, sizeof(float) * nh);
-    if (gates && gates->ffn) fgate = memcpy(m->ffn_gates, gates->ffn, sizeof(float) * nf);
-    if (!hgate) m->head_gates = NULL;
-    if (!fgate) m->ffn_gates = NULL;
-    m->drop_hidden = (Dropout){train ? c->hidden_dropout : 0.f, seed};
-    m->drop_attn = (Dropout){train ? c->attention_dropout : 0.f, seed ^ 0x5bd1e995u};
-
-    embed_forward(m->emb_sum, m->ids, m->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, C,
-                  c->position_offset);
-    layernorm_forward(m->x0, m->emb_mean, m->emb_rstd, m->emb_sum, m->w.lnew, m->w.lneb, N, C,
-                      c->layer_norm_eps);
-    dropout_apply(m->x0, (long)N * C, &m->drop_hidden, SITE_EMB);
-    const float *x = m->x0;
-    for (int l = 0; l < c->num_layers; l++) {
-        BertSlice s = bert_slice(c, l);
-        LayerActs *la = &m->layer[l];
-        const BertLayerWeights *lw = &m->w.layer[l];
-        matmul_forward(la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
-        attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                          &m->drop_attn, site(l, SITE_ATTN), m->scratch);
-        const float *ctxg = la->ctx;
-        if (hgate && s.NH) {
-            headgate_forward(la->ctxg, la->ctx, hgate + s.head_off, N, s.NH, s.HS);
-            ctxg = la->ctxg;
-        }
-        matmul_forward(la->attn_res, ctxg, lw->ow, lw->ob, N, s.A, C);
-        dropout_apply(la->attn_res, (long)N * C, &m->drop_hidden, site(l, SITE_ATTN_OUT));
-        add_inplace(la->attn_res, x, (long)N * C);
-        layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w, lw->ln1b,
-                          N, C, c->layer_norm_eps);
-        matmul_forward(la->h, la->a, lw->f1w, lw->f1b, N, C, s.F);
-        gelu_gate_forward(la->hg, la->h, fgate ? fgate + s.ffn_off : NULL, N, s.F);
-        matmul_forward(la->ffn_res, la->hg, lw->f2w, lw->f2b, N, s.F, C);
-        dropout_apply(la->ffn_res, (long)N * C, &m->drop_hidden, site(l, SITE_FFN_OUT));
-        add_inplace(la->ffn_res, la->a, (long)N * C);
-        layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w, lw->ln2b,
-                          N, C, c->layer_norm_eps);
-        x = la->out;
-    }
-    matmul_forward(m->logits, x, m->w.qaw, m->w.qab, N, C, 2);
-    for (int n = 0; n < N; n++) {
-        m->start[n] = m->logits[2 * n];
-        m->end[n] = m->logits[2 * n + 1];
-    }
-    return QA_OK;
-}
-
-const float *bert_start_logits(const BertModel *m) { return m->start; }
-const float *bert_end_logits(const BertModel *m) { return m->end; }
-
-/* Backward scratch for the last forward's (B, T): activation gradients of one layer. */
-typedef struct {
-    float *dx, *dres, *da; /* [N,C] */
-    float *dqkv;           /* [N,3A] */
-    float *dctxg, *dctx;   /* [N,A] */
-    float *dhg, *dh;       /* [N,F] */
-    float *dlogits;        /* [N,2] */
-} Grads;
-
-static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
-    const BertConfig *c = &m->cfg;
-    size_t N = (size_t)m->B * m->T, C = (size_t)c->hidden_size, A = 0, F = 0;
-    for (int l = 0; l < c->num_layers; l++) {
-        BertSlice s = bert_slice(c, l);
-        if ((size_t)s.A > A) A = (size_t)s.A;
-        if ((size_t)s.F > F) F = (size_t)s.F;
-    }
-    d->dx = take(p, N * C);
-    d->dres = take(p, N * C);
-    d->da = take(p, N * C);
-    d->dqkv = take(p, N * 3 * A);
-    d->dctxg = take(p, N * A);
-    d->dctx = take(p, N * A);
-    d->dhg = take(p, N * F);
-    d->dh = take(p, N * F);
-    d->dlogits = take(p, N * 2);
-}
-
-static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
-
-int bert_backward(BertModel *m, const float *dstart, const float *dend, float *dhead_gates,
-                  float *dffn_gates, int param_grads) {
-    assert(m->train && "bert_backward needs a training forward first");
-    const BertConfig *c = &m->cfg;
-    if (alloc_grads(m)) return QA_ERR;
-    Planner p = {0};
-    Grads d;
-    plan_grads(m, &p, &d);
-    if (p.used > m->dmem_cap) {
-        free(m->dmem);
-        m->dmem = aligned_alloc(64, p.used * sizeof(float));
-        m->dmem_cap = m->dmem ? p.used : 0;
-        if (!m->dmem) return qa_error("bert: out of memory for backward scratch");
-    }
-    p = (Planner){.base = m->dmem};
-    plan_grads(m, &p, &d);
-    int B = m->B, T = m->T, N = B * T, C = c->hidden_size;
-    size_t NC = (size_t)N * C;
-    BertWeights *g = &m->g;
-    int pg = param_grads;
-
-    for (int n = 0; n < N; n++) {
-        d.dlogits[2 * n] = dstart[n];
-        d.dlogits[2 * n + 1] = dend[n];
-    }
-    const float *x_last = c->num_layers ? m->layer[c->num_layers - 1].out : m->x0;
-    zero(d.dx, NC);
-    matmul_backward(d.dx, pg ? g->qaw : NULL, pg ? g->qab : NULL, d.dlogits, x_last, m->w.qaw,
-                    N, C, 2);
-    for (int l = c->num_layers - 1; l >= 0; l--) {
-        BertSlice s = bert_slice(c, l);
-        const LayerActs *la = &m->layer[l];
-        const BertLayerWeights *lw = &m->w.layer[l];
-        BertLayerWeights *gw = &g->layer[l];
-        const float *x_in = l ? m->layer[l - 1].out : m->x0;
-        const float *hgate = m->head_gates ? m->head_gates + s.head_off : m->ones;
-        const float *fgate = m->ffn_gates ? m->ffn_gates + s.ffn_off : NULL;
-        /* out = LN2(ffn_res) */
-        zero(d.dres, NC);
-        layernorm_backward(d.dres, pg ? gw->ln2w : NULL, pg ? gw->ln2b : NULL, d.dx, la->ffn_res,
-                           la->ln2_mean, la->ln2_rstd, lw->ln2w, N, C);
-        /* ffn_res = a + dropout(hg W2^T + b2) */
-        memcpy(d.da, d.dres, NC * sizeof(float));
-        dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_FFN_OUT));
-        zero(d.dhg, (size_t)N * s.F);
-        matmul_backward(d.dhg, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
-                        lw->f2w, N, s.F, C);
-        /* hg = gelu(h) * gate;  h = a W1^T + b1 */
-        zero(d.dh, (size_t)N * s.F);
-        gelu_gate_backward(d.dh, dffn_gates ? dffn_gates + s.ffn_off : NULL, d.dhg, la->h, fgate,
-                           N, s.F);
-        matmul_backward(d.da, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, lw->f1w, N,
-                        C, s.F);
-        /* a = LN1(attn_res) */
-        zero(d.dres, NC);
-        layernorm_backward(d.dres, pg ? gw->ln1w : NULL, pg ? gw->ln1b : NULL, d.da,
-                           la->attn_res, la->ln1_mean, la->ln1_rstd, lw->ln1w, N, C);
-        /* attn_res = x + dropout(ctxg Wo^T + bo) */
-        memcpy(d.dx, d.dres, NC * sizeof(float));
-        dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_ATTN_OUT));
-        const float *ctxg = m->head_gates && s.NH ? la->ctxg : la->ctx;
-        zero(d.dctxg, (size_t)N * s.A);
-        matmul_backward(d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg, lw->ow,
-                        N, s.A, C);
-        /* ctxg = ctx * gate[head] */
-        zero(d.dctx, (size_t)N * s.A);
-        headgate_backward(d.dctx, dhead_gates ? dhead_gates + s.head_off : NULL, d.dctxg,
-                          la->ctx, hgate, N, s.NH, s.HS);
-        /* ctx = attention(qkv);  qkv = x Wqkv^T + bqkv */
-        zero(d.dqkv, (size_t)N * 3 * s.A);
-        attention_backward(d.dqkv, d.dctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                           &m->drop_attn, site(l, SITE_ATTN), m->scratch);
-        matmul_backward(d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, lw->qw, N,
-                        C, 3 * s.A);
-    }
-    /* x0 = dropout(LN(emb_sum)) */
-    dropout_apply(d.dx, (long)NC, &m->drop_hidden, SITE_EMB);
-    if (pg) {
-        zero(d.dres, NC);
-        layernorm_backward(d.dres, g->lnew, g->lneb, d.dx, m->emb_sum, m->emb_mean, m->emb_rstd,
-                           m->w.lnew, N, C);
-        embed_backward(g->wte, g->wpe, g->wtt, d.dres, m->ids, m->types, B, T, C,
-                       c->position_offset);
-    }
-    return QA_OK;
 }
 
 /* ---------------------------------------------------------------- pruning */

@@ -1,8 +1,16 @@
-/* core/model/bert.h: a BERT/RoBERTa encoder with a QA head, gates, forward and backward.
+/* core/model/bert.h: a BERT-family encoder with a QA head, gates, forward and backward.
  *
  * The math is Hugging Face BertForQuestionAnswering: embeddings (word + position + token
  * type) -> LayerNorm -> dropout; L post-LN layers of multi-head self-attention and a GELU(erf)
- * FFN; QA head Linear(C, 2) giving start and end logits. Two additions for pruning:
+ * FFN; QA head Linear(C, 2) giving start and end logits. The other families are the same
+ * encoder with a few differences, each a property of the config (BertFamily below):
+ *   - RoBERTa: position ids start at padding_idx + 1 (position_offset), one token type;
+ *   - DistilBERT: no token type embeddings (type_vocab_size 0), no dropout after the
+ *     attention output projection, dropout (qa_dropout) before the QA head, optionally fixed
+ *     sinusoidal position embeddings that are not trained (frozen_positions);
+ *   - ELECTRA: embedding tables of width E = embedding_size, LayerNorm over E, then
+ *     embeddings_project Linear(E, C) into the encoder when E != C.
+ * Two additions for pruning:
  *   - a gate per attention head scales that head's context vector before the output
  *     projection, and a gate per FFN neuron scales the neuron after GELU;
  *   - every layer has its own number of heads and FFN width (ragged shapes), which is what
@@ -19,8 +27,41 @@
 #define BERT_MAX_LAYERS 48
 #define BERT_MAX_HEADS 64
 
+/* The model families (Hugging Face model_type). A family fixes the tensor names and where
+ * dropout sits; everything else is in the numbers of BertConfig. */
+typedef enum {
+    BERT_FAMILY_BERT,
+    BERT_FAMILY_ROBERTA,
+    BERT_FAMILY_DISTILBERT,
+    BERT_FAMILY_ELECTRA,
+    BERT_N_FAMILIES
+} BertFamily;
+
 typedef struct {
-    int vocab_size, max_position, type_vocab_size;
+    BertFamily family;
+    const char *model_type;   /* config.json "model_type" */
+    const char *architecture; /* config.json "architectures"[0] of its QA model */
+    const char *prefix;       /* name prefix of the encoder's tensors ("bert.", ...) */
+    int distil_names;         /* tensors named as DistilBERT's (q_lin, sa_layer_norm, ...) */
+    int attn_output_dropout;  /* hidden dropout after the attention output projection */
+} BertFamilyInfo;
+
+/* The family's description (static storage). */
+const BertFamilyInfo *bert_family(BertFamily f);
+/* The family whose model_type is s, or NULL when none is. */
+const BertFamilyInfo *bert_family_find(const char *model_type);
+/* The supported model_types as a list for error messages: "bert", "roberta", ... */
+const char *bert_family_list(void);
+
+typedef struct {
+    BertFamily family;
+    int vocab_size, max_position;
+    int type_vocab_size;   /* TV; 0 = no token type embeddings (DistilBERT): types ignored */
+    int embedding_size;    /* E, width of the embedding tables; 0 = C. Only ELECTRA may differ
+                              from C, and then embeddings_project maps E -> C */
+    int frozen_positions;  /* position embeddings are fixed sinusoids, never trained
+                              (DistilBERT sinusoidal_pos_embds) */
+    float qa_dropout;      /* dropout before the QA head (DistilBERT qa_dropout); 0 = none */
     int hidden_size;       /* C */
     int num_layers;        /* L */
     int num_heads;         /* nominal heads per layer (before pruning); HS = C / num_heads */
@@ -35,12 +76,21 @@ typedef struct {
 } BertConfig;
 
 /* Fills an unpruned configuration (every layer num_heads heads and intermediate_size
- * neurons), BERT defaults for the rest (eps 1e-12, dropout 0.1, position offset 0). */
+ * neurons), BERT defaults for the rest (family BERT, two token types, E = C, eps 1e-12,
+ * dropout 0.1, position offset 0). */
 void bert_config_init(BertConfig *cfg, int vocab_size, int max_position, int num_layers,
                       int hidden_size, int num_heads, int intermediate_size);
 /* Checks every field; returns QA_OK or QA_ERR with a line naming the field and value. */
 int bert_config_check(const BertConfig *cfg);
 int bert_head_size(const BertConfig *cfg);
+int bert_embedding_size(const BertConfig *cfg); /* E: embedding_size, or C when 0 */
+/* Checks that windows of max_seq_len tokens fit the position embeddings (max_seq_len +
+ * position_offset <= max_position); QA_ERR with one line naming who (a model directory),
+ * max_seq_len and max_position_embeddings otherwise. */
+int bert_check_seq_len(const BertConfig *cfg, int max_seq_len, const char *who);
+/* The Hugging Face name of layer l's FFN input weight, whose rows are the layer's FFN width
+ * ("bert.encoder.layer.3.intermediate.dense.weight", "distilbert.transformer.layer.3.ffn.lin1.weight"). */
+void bert_ffn_weight_name(const BertConfig *cfg, int layer, char *buf, size_t n);
 int bert_total_heads(const BertConfig *cfg); /* sum of heads[l] */
 int bert_total_ffn(const BertConfig *cfg);   /* sum of ffn[l] */
 
@@ -63,26 +113,31 @@ typedef struct {
 } BertLayerWeights;
 
 typedef struct {
-    float *wte, *wpe, *wtt; /* [V,C], [P,C], [TV,C] */
-    float *lnew, *lneb;     /* embeddings LayerNorm [C] */
+    float *wte, *wpe, *wtt; /* [V,E], [P,E], [TV,E]; wtt NULL without token types */
+    float *lnew, *lneb;     /* embeddings LayerNorm [E] */
+    float *projw, *projb;   /* ELECTRA embeddings_project [C,E], [C]; NULL when E = C */
     BertLayerWeights layer[BERT_MAX_LAYERS];
     float *qaw, *qab;       /* QA head [2,C], [2] */
 } BertWeights;
 
-/* One parameter tensor, from the table: Hugging Face name, shape, place in the flat
- * allocation (in floats), and whether AdamW applies weight decay to it. */
+/* One parameter tensor, from the table: Hugging Face name (with the family's prefix), shape,
+ * place in the flat allocation (in floats), whether AdamW applies weight decay to it and
+ * whether it is trained at all. */
 typedef struct {
     char name[96];
+    int prefix_len; /* name + prefix_len is the name without the family prefix */
     int layer; /* -1 for tensors outside the encoder layers */
     int ndim;
     int shape[2];
     size_t offset, numel;
     int decay;
+    int trainable; /* 0: fixed (DistilBERT's sinusoidal positions): no gradient, no update */
 } BertTensor;
 
 typedef struct {
     int B, T;
-    const int32_t *ids, *types, *mask; /* [B,T] each; mask 1 = real token, 0 = padding */
+    const int32_t *ids, *types, *mask; /* [B,T] each; mask 1 = real token, 0 = padding;
+                                          types ignored (may be NULL) when TV = 0 */
 } BertBatch;
 
 /* Gate values in [0,1], layer-major: head[bert_slice(l).head_off + h], ffn[... .ffn_off + f].
@@ -123,6 +178,10 @@ void bert_init_xavier(BertModel *m, uint64_t seed);
  * the RMS of the N(0, 0.02) word embeddings; they stay trainable. Their dot products depend
  * only on the distance between two positions, which attention can use from the first step. */
 void bert_init_sinusoid_positions(BertModel *m);
+/* Sets the position embeddings to DistilBERT's fixed sinusoids (create_sinusoidal_embeddings:
+ * row p, column j = sin or cos (j even / odd) of p / 10000^(2 floor(j/2) / E), amplitude 1).
+ * The init functions call it themselves for a model with frozen_positions. */
+void bert_set_fixed_positions(BertModel *m);
 
 /* Runs the model on a batch. train = 1 keeps every activation for bert_backward and applies
  * dropout drawn from seed; train = 0 keeps only what the next layer needs. Returns QA_ERR on
@@ -149,7 +208,8 @@ int bert_prune(const BertModel *m, const uint8_t *keep_heads, const uint8_t *kee
                BertModel **out);
 
 /* Matmul FLOPs of one forward (2 per multiply-add, the same count as the PyTorch baseline):
- * per layer 2N*C*3A + 2N*A*C + 4N*C*F + 4B*NH*T*T*HS, plus the QA head 4N*C. */
+ * per layer 2N*C*3A + 2N*A*C + 4N*C*F + 4B*NH*T*T*HS, plus the QA head 4N*C and ELECTRA's
+ * projection 2N*E*C. */
 double bert_forward_flops(const BertConfig *cfg, int B, int T);
 /* Parameter count of the pruned shape (what the tensors hold). */
 size_t bert_config_num_params(const BertConfig *cfg);

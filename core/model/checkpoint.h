@@ -1,8 +1,9 @@
 /* core/model/checkpoint.h: model checkpoints in the Hugging Face layout.
  *
  * A checkpoint is a directory holding
- *   config.json        BertConfig / RobertaConfig as transformers writes it for
- *                      BertForQuestionAnswering / RobertaForQuestionAnswering;
+ *   config.json        the config as transformers writes it for Bert-, Roberta-, DistilBert-
+ *                      or ElectraForQuestionAnswering ("model_type" bert, roberta,
+ *                      distilbert, electra; anything else is refused naming the field);
  *   model.safetensors  the parameters under their Hugging Face names (F32 when we write;
  *                      F32, F16, BF16 or F64 accepted on read);
  *   vocab.txt          the WordPiece vocabulary, one token per line (copied, not parsed).
@@ -11,13 +12,23 @@
  *   - removed heads in config.json "pruned_heads": {"layer": [original head indices]}, as
  *     PreTrainedModel.prune_heads() stores them;
  *   - the per-layer FFN width only in the tensor shapes (rows of
- *     encoder.layer.N.intermediate.dense.weight); config.json has no key for it.
+ *     encoder.layer.N.intermediate.dense.weight, DistilBERT's transformer.layer.N.ffn.lin1);
+ *     config.json has no key for it.
  * We also write an informational key "qaprune": {"heads_per_layer": [...],
  * "ffn_per_layer": [...]}; on read it is only cross-checked against the above.
  *
- * RoBERTa: model_type "roberta", tensors under "roberta." instead of "bert.", position ids
- * starting at pad_token_id + 1 (BertConfig.position_offset). A model with position_offset > 0
- * is written as RoBERTa with pad_token_id = position_offset - 1.
+ * The families (BertConfig.family; names from the parameter table of bert.c):
+ *   - RoBERTa: tensors under "roberta.", position ids from pad_token_id + 1
+ *     (BertConfig.position_offset);
+ *   - DistilBERT: its own config keys (dim, n_layers, n_heads, hidden_dim, activation,
+ *     dropout, attention_dropout, qa_dropout, sinusoidal_pos_embds) and tensor names
+ *     (distilbert.transformer.layer.N.attention.q_lin, sa_layer_norm, ffn.lin1,
+ *     output_layer_norm), no token types; with sinusoidal_pos_embds a file may lack the
+ *     position table, which is then computed;
+ *   - ELECTRA: "electra." tensors and embedding_size; electra.embeddings_project when it
+ *     differs from hidden_size.
+ * Keys transformers' config classes default (layer_norm_eps 1e-12, type_vocab_size 2,
+ * dropouts 0.1) may be absent; structural ones (sizes, model_type, activation) may not.
  *
  * Every failure returns QA_ERR with one qa_error() line naming the file, the key or tensor,
  * and the bad value; nothing partial is returned. */

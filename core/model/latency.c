@@ -22,12 +22,23 @@ double latency_median(double *x, int n) {
     return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
+void latency_inputs(int batch, int seq, int vocab, int32_t *ids, int32_t *types, int32_t *mask) {
+    size_t n = (size_t)batch * (size_t)seq;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = (int32_t)((i * 7919 + 13) % (size_t)vocab);
+        types[i] = (int)(i % (size_t)seq) >= seq / 4;
+        mask[i] = 1;
+    }
+}
+
 int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
                     LatencyResult *r) {
-    int N = o->batch * o->seq, rc = QA_ERR;
+    int rc = QA_ERR;
     if (o->batch < 1 || o->seq < 1 || o->repeats < 1 || o->warmup < 0)
         return qa_error("latency: bad settings batch %d seq %d repeats %d warmup %d", o->batch,
                         o->seq, o->repeats, o->warmup);
+    /* 64-bit: batch x seq within their ranges (1024 x 4096) passes 2^31 in token ids below */
+    size_t N = (size_t)o->batch * (size_t)o->seq;
     int32_t *ids = malloc(sizeof(int32_t) * 3 * (size_t)N);
     double *t = malloc(sizeof(double) * 2 * (size_t)o->repeats);
     if (!ids || !t) {
@@ -35,12 +46,7 @@ int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
         goto cleanup;
     }
     int32_t *types = ids + N, *mask = types + N;
-    int V = bert_config(teacher)->vocab_size;
-    for (int i = 0; i < N; i++) {
-        ids[i] = (int32_t)((i * 7919 + 13) % V);
-        types[i] = i % o->seq >= o->seq / 4;
-        mask[i] = 1;
-    }
+    latency_inputs(o->batch, o->seq, bert_config(teacher)->vocab_size, ids, types, mask);
     BertBatch b = {o->batch, o->seq, ids, types, mask};
     BertModel *models[2] = {teacher, pruned};
     for (int it = 0; it < o->warmup + o->repeats; it++)

@@ -23,6 +23,10 @@ double latency_now_ms(void);
 /* Median of x[n] (n >= 1); sorts x in place. */
 double latency_median(double *x, int n);
 
+/* The timed inputs: batch x seq tokens ([batch*seq] each, 64-bit indexing), ids spread over
+ * [0, vocab), the first quarter of each window type 0 and the rest type 1, all real tokens. */
+void latency_inputs(int batch, int seq, int vocab, int32_t *ids, int32_t *types, int32_t *mask);
+
 /* Times forward passes (inference) of both models; QA_ERR on a bad shape or no memory. */
 int latency_measure(BertModel *teacher, BertModel *pruned, const LatencyOpts *o,
                     LatencyResult *r);

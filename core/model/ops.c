@@ -105,9 +105,11 @@ void embed_forward(float *out, const int32_t *ids, const int32_t *types, const f
 #pragma omp parallel for schedule(static) if (PARALLEL((long)B * T * C))
     for (int n = 0; n < B * T; n++) {
         const float *w = wte + (long)ids[n] * C, *p = wpe + (long)(pos_offset + n % T) * C;
-        const float *t = wtt + (long)types[n] * C;
         float *o = out + (long)n * C;
-        for (int c = 0; c < C; c++) o[c] = w[c] + p[c] + t[c];
+        for (int c = 0; c < C; c++) o[c] = w[c] + p[c];
+        if (!wtt) continue;
+        const float *t = wtt + (long)types[n] * C;
+        for (int c = 0; c < C; c++) o[c] += t[c];
     }
 }
 
@@ -117,12 +119,15 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
     /* Scatter-add: rows collide (same token twice), so this stays serial and ordered. */
     for (int n = 0; n < B * T; n++) {
         const float *d = dout + (long)n * C;
-        float *w = dwte + (long)ids[n] * C, *p = dwpe + (long)(pos_offset + n % T) * C;
-        float *t = dwtt + (long)types[n] * C;
-        for (int c = 0; c < C; c++) {
-            w[c] += d[c];
-            p[c] += d[c];
-            t[c] += d[c];
+        float *w = dwte + (long)ids[n] * C;
+        for (int c = 0; c < C; c++) w[c] += d[c];
+        if (dwpe) {
+            float *p = dwpe + (long)(pos_offset + n % T) * C;
+            for (int c = 0; c < C; c++) p[c] += d[c];
+        }
+        if (dwtt) {
+            float *t = dwtt + (long)types[n] * C;
+            for (int c = 0; c < C; c++) t[c] += d[c];
         }
     }
 }

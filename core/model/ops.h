@@ -25,11 +25,13 @@ typedef struct {
 /* x[n] = dropout(x[n]) in place (forward) or dx[n] = dropout(dx[n]) (backward: same mask). */
 void dropout_apply(float *x, long n, const Dropout *d, uint64_t site);
 
-/* out[N,C] = wte[ids] + wpe[pos_offset + t] + wtt[types].
- * ids, types: [N] (N = B*T, token t = row % T); wte [V,C], wpe [P,C], wtt [TV,C]. */
+/* out[N,C] = wte[ids] + wpe[pos_offset + t] + wtt[types] (C is the embedding width E).
+ * ids, types: [N] (N = B*T, token t = row % T); wte [V,C], wpe [P,C], wtt [TV,C].
+ * wtt NULL: no token type embeddings (DistilBERT); types is then not read. */
 void embed_forward(float *out, const int32_t *ids, const int32_t *types, const float *wte,
                    const float *wpe, const float *wtt, int B, int T, int C, int pos_offset);
-/* dwte, dwpe, dwtt += the rows of dout [N,C] each row came from. */
+/* dwte, dwpe, dwtt += the rows of dout [N,C] each row came from; dwpe or dwtt NULL: not
+ * wanted (fixed positions, no token types). */
 void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
                     const int32_t *ids, const int32_t *types, int B, int T, int C,
                     int pos_offset);

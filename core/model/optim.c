@@ -54,6 +54,7 @@ void adamw_step(AdamW *a, BertModel *m, float lr) {
     a->t++;
     for (int i = 0; i < bert_num_tensors(m); i++) {
         const BertTensor *t = bert_tensor(m, i);
+        if (!t->trainable) continue; /* fixed (DistilBERT's sinusoidal positions) */
         float decay = t->decay ? 1.f - lr * a->o.weight_decay : 1.f;
         optim_adam_update(p + t->offset, g + t->offset, a->mom + t->offset, a->vel + t->offset,
                           (long)t->numel, lr, a->o.beta1, a->o.beta2, a->o.eps, a->t, decay);

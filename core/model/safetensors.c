@@ -75,7 +75,8 @@ static const char *json_text(const cJSON *v, char *buf, size_t n) {
 /* Reads the whole file into a new allocation *buf (free with free()) of *size bytes. */
 static int read_file(const char *path, unsigned char **buf, size_t *size) {
     *buf = NULL;
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO in the file's place must not hang the open (checked below) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) return qa_error("%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {

@@ -71,8 +71,8 @@ static void normalize_layers(const BertConfig *c, float *score, int heads) {
     }
 }
 
-int strategy_gain_scores(BertModel *m, const QaData *d, int batch_size, int n_batches,
-                         uint64_t seed, float *head_score, float *ffn_score) {
+int strategy_gain_scores(BertModel *m, const QaData *d, const BertGates *gates, int batch_size,
+                         int n_batches, uint64_t seed, float *head_score, float *ffn_score) {
     const BertConfig *c = bert_config(m);
     int nh = bert_total_heads(c), nf = bert_total_ffn(c), rc = QA_ERR;
     int B = batch_size < d->n ? batch_size : d->n;
@@ -94,8 +94,8 @@ int strategy_gain_scores(BertModel *m, const QaData *d, int batch_size, int n_ba
         for (int i = 0; i < B; i++) idx[i] = (int)rng_below(&r, (uint64_t)d->n);
         if (qa_batch_fill(&batch, d, idx, B)) goto cleanup;
         BertBatch bb = {B, batch.Tb, batch.ids, batch.types, batch.mask};
-        /* gates at 1 (NULL) and no dropout: the importance in the model as it will be used */
-        if (bert_forward(m, &bb, NULL, 1, 0)) goto cleanup;
+        /* open gates at 1 and no dropout: the importance in the model as it will be used */
+        if (bert_forward(m, &bb, gates, 1, 0)) goto cleanup;
         loss_span(ds, de, bert_start_logits(m), bert_end_logits(m), batch.start, batch.end, B,
                   batch.Tb);
         memset(dh, 0, sizeof(float) * (size_t)nh);
@@ -124,6 +124,42 @@ static int copy_model(const BertModel *src, BertModel **out) {
     return QA_OK;
 }
 
+/* Among the units still open (open[i] = 1), keeps the `target` best scored: closed units
+ * never come back. */
+static void keep_best_open(float *score, uint8_t *open, int n, int target) {
+    for (int i = 0; i < n; i++)
+        if (!open[i]) score[i] = -INFINITY;
+    strategy_topk(score, n, target, open);
+}
+
+/* Gain, one-shot (gain_steps 1: score every gate once at gate 1) or iterative (Michel et al.
+ * 2019, section 6: remove a share of the units at a time and score the rest again with the
+ * removed gates at 0, gain_steps times, until the target is met). */
+static int gain_select(BertModel *teacher, const QaData *train, const StrategyOpts *o, int nh,
+                       int nf, int keep_h, int keep_f, float *score, uint8_t *keep) {
+    int steps = o->gain_steps > 1 ? o->gain_steps : 1;
+    float *gate = malloc(sizeof(float) * (size_t)(nh + nf + 1));
+    if (!gate) return qa_error("strategy: out of memory");
+    memset(keep, 1, (size_t)(nh + nf));
+    int rc = QA_OK;
+    for (int j = 1; j <= steps && rc == QA_OK; j++) {
+        for (int i = 0; i < nh + nf; i++) gate[i] = keep[i];
+        BertGates g = {gate, gate + nh};
+        rc = strategy_gain_scores(teacher, train, j > 1 ? &g : NULL, o->batch_size,
+                                  o->gain_batches, o->seed + (uint64_t)(j - 1), score,
+                                  score + nh);
+        /* the share removed so far grows linearly to the target */
+        int th = nh - (int)floor((double)j / steps * (nh - keep_h) + 0.5);
+        int tf = nf - (int)floor((double)j / steps * (nf - keep_f) + 0.5);
+        if (rc == QA_OK) {
+            keep_best_open(score, keep, nh, th);
+            keep_best_open(score + nh, keep + nh, nf, tf);
+        }
+    }
+    free(gate);
+    return rc;
+}
+
 int strategy_select(BertModel *teacher, const QaData *train, const StrategyOpts *o,
                     uint8_t *keep, BertModel **source, L0Stats *l0_stats) {
     *source = NULL;
@@ -140,9 +176,9 @@ int strategy_select(BertModel *teacher, const QaData *train, const StrategyOpts 
     if (!score) return qa_error("strategy: out of memory");
     int rc = QA_ERR;
     if (o->kind == STRATEGY_GAIN) {
-        if (strategy_gain_scores(teacher, train, o->batch_size, o->gain_batches, o->seed, score,
-                                 score + nh))
-            goto cleanup;
+        rc = gain_select(teacher, train, o, nh, nf, keep_h, keep_f, score, keep);
+        free(score);
+        return rc;
     } else {
         L0Stats st;
         if (copy_model(teacher, source) ||

@@ -36,6 +36,7 @@ typedef struct {
     double head_sparsity, ffn_sparsity; /* fractions of all heads / all neurons removed */
     uint64_t seed;
     int gain_batches, batch_size;       /* gain: batches averaged and their size */
+    int gain_steps;                     /* gain: 1 one-shot; k: remove in k rounds, re-scoring */
     L0Opts l0;                          /* l0: the gates' training */
     TrainOpts train;                    /* l0: the model's optimiser settings and progress */
 } StrategyOpts;
@@ -55,9 +56,9 @@ void strategy_topk(const float *score, int n, int keep, uint8_t *out);
 void strategy_random(uint64_t seed, int n, int keep, uint8_t *out);
 
 /* Gain importance: mean over n_batches training batches (seeded choice) of |dL/dgate| at
- * gate = 1, heads then neurons, each L2-normalised per layer. head_score [total heads],
+ * the gates (NULL: all 1; the iterative variant passes 0 for the units removed so far), heads then neurons, each L2-normalised per layer. head_score [total heads],
  * ffn_score [total ffn]. m's weights are not changed. */
-int strategy_gain_scores(BertModel *m, const QaData *d, int batch_size, int n_batches,
-                         uint64_t seed, float *head_score, float *ffn_score);
+int strategy_gain_scores(BertModel *m, const QaData *d, const BertGates *gates, int batch_size,
+                         int n_batches, uint64_t seed, float *head_score, float *ffn_score);
 
 #endif

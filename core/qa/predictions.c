@@ -130,12 +130,17 @@ cleanup:
 static int write_object(cJSON *obj, const char *path) {
     char *s = obj ? cJSON_Print(obj) : NULL;
     if (!s) return qa_error("%s: out of memory formatting JSON", path);
-    FILE *f = fopen(path, "w");
-    int ok = f && fputs(s, f) >= 0 && fputc('\n', f) != EOF;
-    if (f && fclose(f)) ok = 0;
-    free(s);
-    if (!ok) return qa_error("%s: cannot write: %s", path, strerror(errno));
-    return QA_OK;
+    size_t n = strlen(s);
+    char *line = realloc(s, n + 2);
+    if (!line) {
+        free(s);
+        return qa_error("%s: out of memory formatting JSON", path);
+    }
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    int rc = file_write_atomic(path, line, n + 1);
+    free(line);
+    return rc;
 }
 
 int predictions_write(const Predictions *p, const char *pred_path, const char *na_prob_path) {

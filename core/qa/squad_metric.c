@@ -184,11 +184,12 @@ static int by_prob(const void *a, const void *b) {
  * questions), then lower the threshold past each question in na-score order; keep the
  * first threshold reaching the best running score (strictly greater updates only). */
 static void best_thresh(const SquadSet *set, const Predictions *pred, const int *q_pred,
-                        const int *na_to_q, const double *scores, int total, double *best,
-                        double *thresh) {
+                        const int *na_to_q, const unsigned char *counted, const double *scores,
+                        int total, double *best, double *thresh) {
     Ranked *order = malloc((pred->n_na ? pred->n_na : 1) * sizeof *order);
     double cur = 0;
-    for (int i = 0; i < set->n_questions; i++) cur += set->questions[i].n_answers == 0;
+    for (int i = 0; i < set->n_questions; i++)
+        cur += set->questions[i].n_answers == 0 && counted[i];
     double best_score = cur;
     *thresh = 0.0;
     if (order) {
@@ -213,7 +214,7 @@ static void best_thresh(const SquadSet *set, const Predictions *pred, const int 
 /* Builds the id lookups: q_pred[q] = prediction index of question q, q_na[q] = its na
  * score index, na_to_q[k] = question of na score k (-1 for ids not in the set). */
 static int index_ids(const SquadSet *set, const Predictions *pred, int *q_pred, int *q_na,
-                     int *na_to_q) {
+                     int *na_to_q, unsigned char *counted) {
     StrMap *pm = strmap_new(pred->n), *qm = strmap_new(set->n_questions);
     int rc = pm && qm ? QA_OK : qa_error("squad metric: out of memory");
     for (int i = 0; !rc && i < pred->n; i++) rc = strmap_put(pm, pred->id[i], strlen(pred->id[i]), i);
@@ -227,6 +228,12 @@ static int index_ids(const SquadSet *set, const Predictions *pred, int *q_pred, 
         na_to_q[k] = strmap_get(qm, pred->na_id[k], strlen(pred->na_id[k]));
         if (na_to_q[k] >= 0) q_na[na_to_q[k]] = k;
     }
+    /* The script keys its scores by id: a question id listed twice counts once, with the
+     * gold answers of its last listing (later dict assignments win). */
+    for (int i = 0; !rc && i < set->n_questions; i++) {
+        const char *id = set->questions[i].id;
+        counted[i] = strmap_get(qm, id, strlen(id)) == i;
+    }
     strmap_free(pm);
     strmap_free(qm);
     return rc;
@@ -239,13 +246,16 @@ int squad_evaluate(const SquadSet *set, const Predictions *pred, double na_prob_
     int *q_pred = malloc((nq + 1) * sizeof *q_pred), *q_na = malloc((nq + 1) * sizeof *q_na);
     int *na_to_q = malloc((pred->n_na + 1) * sizeof *na_to_q);
     double *ex = malloc((nq + 1) * sizeof *ex), *f1 = malloc((nq + 1) * sizeof *f1);
-    if (!q_pred || !q_na || !na_to_q || !ex || !f1) {
+    unsigned char *counted = malloc((size_t)nq + 1);
+    if (!q_pred || !q_na || !na_to_q || !ex || !f1 || !counted) {
         qa_error("squad metric: out of memory");
         goto cleanup;
     }
-    if (index_ids(set, pred, q_pred, q_na, na_to_q)) goto cleanup;
+    if (index_ids(set, pred, q_pred, q_na, na_to_q, counted)) goto cleanup;
     for (int i = 0; i < nq; i++) {
         const SquadQuestion *q = &set->questions[i];
+        ex[i] = f1[i] = 0;
+        if (!counted[i]) continue;
         if (q_pred[i] < 0) {
             qa_error("squad metric: no prediction for question %s", q->id);
             goto cleanup;
@@ -259,7 +269,10 @@ int squad_evaluate(const SquadSet *set, const Predictions *pred, double na_prob_
     /* apply_no_ans_threshold() then make_eval_dict() overall, HasAns and NoAns, summed in
      * question order as the script's dicts are */
     double se = 0, sf = 0, he = 0, hf = 0, ne = 0, nf = 0;
+    int n_counted = 0;
     for (int i = 0; i < nq; i++) {
+        if (!counted[i]) continue;
+        n_counted++;
         int has = set->questions[i].n_answers > 0;
         double na = pred->n_na ? pred->na_prob[q_na[i]] : 0.0, e = ex[i], f = f1[i];
         if (na > na_prob_thresh) e = f = !has;
@@ -267,9 +280,9 @@ int squad_evaluate(const SquadSet *set, const Predictions *pred, double na_prob_
         if (has) he += e, hf += f, out->has_ans_total++;
         else ne += e, nf += f, out->no_ans_total++;
     }
-    out->total = nq;
-    out->exact = 100.0 * se / nq;
-    out->f1 = 100.0 * sf / nq;
+    out->total = n_counted;
+    out->exact = 100.0 * se / n_counted;
+    out->f1 = 100.0 * sf / n_counted;
     if (out->has_ans_total) {
         out->has_ans_exact = 100.0 * he / out->has_ans_total;
         out->has_ans_f1 = 100.0 * hf / out->has_ans_total;
@@ -280,8 +293,10 @@ int squad_evaluate(const SquadSet *set, const Predictions *pred, double na_prob_
     }
     if (pred->n_na) { /* find_all_best_thresh() on the raw (unthresholded) scores */
         out->has_best = 1;
-        best_thresh(set, pred, q_pred, na_to_q, ex, nq, &out->best_exact, &out->best_exact_thresh);
-        best_thresh(set, pred, q_pred, na_to_q, f1, nq, &out->best_f1, &out->best_f1_thresh);
+        best_thresh(set, pred, q_pred, na_to_q, counted, ex, n_counted, &out->best_exact,
+                    &out->best_exact_thresh);
+        best_thresh(set, pred, q_pred, na_to_q, counted, f1, n_counted, &out->best_f1,
+                    &out->best_f1_thresh);
     }
     rc = nq > 0 ? QA_OK : qa_error("squad metric: the data set has no questions");
 cleanup:
@@ -290,6 +305,7 @@ cleanup:
     free(na_to_q);
     free(ex);
     free(f1);
+    free(counted);
     return rc;
 }
 
@@ -348,6 +364,7 @@ char *squad_scores_json(const SquadScores *s) {
         if (!f[i].on) continue;
         char num[48];
         if (f[i].is_int) snprintf(num, sizeof num, "%d", (int)f[i].v);
+        else if (!isfinite(f[i].v)) snprintf(num, sizeof num, "null"); /* JSON has no inf */
         else format_pyfloat(f[i].v, num, sizeof num);
         k += (size_t)snprintf(out + k, cap - k, "%s\n  \"%s\": %s", first ? "" : ",", f[i].key, num);
         first = 0;

@@ -540,7 +540,7 @@ static int write_vocab(const char *path, const Pools *pools) {
         int ok = f && fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", f) >= 0;
         for (int i = 0; ok && i < ws.n; i++) ok = fprintf(f, "%s\n", ws.words[i]) > 0;
         if (f && fclose(f)) ok = 0;
-        if (!ok) rc = qa_error("%s: cannot write: %s", path, strerror(errno));
+        if (!ok) rc = qa_env_error(errno, "%s: cannot write: %s", path, strerror(errno));
     }
     for (int i = 0; i < ws.n; i++) free(ws.words[i]);
     free(ws.words);

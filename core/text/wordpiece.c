@@ -3,6 +3,7 @@
  * so every output piece knows which bytes of the input it came from. */
 #include "core/text/wordpiece.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -56,6 +57,15 @@ int wp_vocab_load(const char *path, WpVocab **out) {
         *end = '\0';
         if (end > p && end[-1] == '\r') end[-1] = '\0';
         v->tok[v->size] = p;
+        int seen = strmap_get(v->map, p, strlen(p));
+        if (seen >= 0) {
+            char tok[64];
+            snprintf(tok, sizeof tok, "%s", p);
+            int line = v->size + 1;
+            wp_vocab_free(v);
+            return qa_error("%s: line %d: token '%s' repeats line %d (ids would not match the "
+                            "model's)", path, line, tok, seen + 1);
+        }
         if (strmap_put(v->map, p, strlen(p), v->size)) {
             wp_vocab_free(v);
             return QA_ERR;

@@ -14,6 +14,16 @@
 int qa_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Returns this thread's last message ("" if none); borrowed, valid until the next qa_error. */
 const char *qa_last_error(void);
-void qa_clear_error(void);
+void qa_clear_error(void); /* also clears the environment mark */
+
+/* Environment faults: a full disk, a read-only file system, a quota, no memory, an I/O
+ * error, too many open files. They are the machine's fault, not a grid point's: a sweep
+ * leaves the point pending and stops with the cause instead of recording it failed.
+ * qa_env_error formats like qa_error and marks the error as the environment's when err is
+ * one of those errno values; the mark stays (through later qa_error calls that wrap the
+ * message) until qa_clear_error. */
+int qa_errno_is_env(int err);
+int qa_env_error(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int qa_error_is_env(void);
 
 #endif

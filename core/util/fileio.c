@@ -14,6 +14,10 @@
 
 int file_read(const char *path, size_t max, char **out, size_t *len) {
     *out = NULL;
+    struct stat pre;
+    /* before opening: a FIFO (or device) in a file's place would block the open */
+    if (stat(path, &pre) == 0 && !S_ISREG(pre.st_mode))
+        return qa_error("%s: not a regular file", path);
     FILE *f = fopen(path, "rb");
     if (!f) return qa_error("%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -44,7 +48,7 @@ int file_read(const char *path, size_t max, char **out, size_t *len) {
     }
     int io_error = ferror(f);
     fclose(f);
-    if (!buf) return qa_error("%s: out of memory reading it", path);
+    if (!buf) return qa_env_error(ENOMEM, "%s: out of memory reading it", path);
     if (io_error || (max && n > max)) {
         free(buf);
         return io_error ? qa_error("%s: I/O error reading it", path)
@@ -79,7 +83,7 @@ int file_atomic_open(const char *path, FileAtomic **out) {
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (w->fd < 0) {
         int e = errno;
-        qa_error("%s: cannot create: %s", w->tmp, strerror(e));
+        qa_env_error(e, "%s: cannot create: %s", w->tmp, strerror(e));
         free(w->path), free(w->tmp), free(w);
         return QA_ERR;
     }
@@ -100,7 +104,8 @@ int file_atomic_write(FileAtomic *w, const void *data, size_t n) {
         p += k;
         n -= (size_t)k;
     }
-    return w->failed ? qa_error("%s: cannot write: %s", w->path, strerror(w->err)) : QA_OK;
+    return w->failed ? qa_env_error(w->err, "%s: cannot write: %s", w->path, strerror(w->err))
+                     : QA_OK;
 }
 
 static void atomic_free(FileAtomic *w) {
@@ -123,7 +128,7 @@ int file_atomic_commit(FileAtomic *w) {
     w->fd = -1;
     if (!w->failed && rename(w->tmp, w->path) != 0) w->failed = 1, w->err = errno;
     if (w->failed) {
-        qa_error("%s: cannot write: %s", w->path, strerror(w->err));
+        qa_env_error(w->err, "%s: cannot write: %s", w->path, strerror(w->err));
         file_atomic_abort(w);
         return QA_ERR;
     }
@@ -168,7 +173,8 @@ int file_mkdirs(const char *dir) {
             char c = *p;
             *p = '\0';
             if (mkdir(buf, 0777) && errno != EEXIST)
-                return qa_error("%s: cannot create the directory: %s", buf, strerror(errno));
+                return qa_env_error(errno, "%s: cannot create the directory: %s", buf,
+                                    strerror(errno));
             if (!(*p = c)) break;
         }
     struct stat sb;

@@ -1,0 +1,60 @@
+/* core/model/bert_impl.h: the model's private parts, shared by bert.c (parameter table,
+ * layout, pruning) and bert_run.c (activations, forward, backward). Nothing outside
+ * core/model/bert*.c includes it. */
+#ifndef QAPRUNE_BERT_IMPL_H
+#define QAPRUNE_BERT_IMPL_H
+
+#include "core/model/bert.h"
+#include "core/model/ops.h"
+
+/* Activations of one layer, kept for backward (training) or shared by all layers
+ * (inference, where only the next layer's input matters). */
+typedef struct {
+    float *qkv;                /* [N,3A] */
+    float *probs;              /* [B,NH,T,T] softmax before dropout */
+    float *ctx, *ctxg;         /* [N,A] context before / after the head gates */
+    float *attn_res;           /* [N,C] LayerNorm 1 input: x + dropout(ctxg Wo^T + bo) */
+    float *ln1_mean, *ln1_rstd; /* [N] */
+    float *a;                  /* [N,C] LayerNorm 1 output */
+    float *h, *hg;             /* [N,F] FFN pre-activation; gelu(h) * gate */
+    float *ffn_res;            /* [N,C] LayerNorm 2 input: a + dropout(hg W2^T + b2) */
+    float *ln2_mean, *ln2_rstd; /* [N] */
+    float *out;                /* [N,C] the layer's output */
+} LayerActs;
+
+struct BertModel {
+    BertConfig cfg;
+    int n_tensors;
+    BertTensor *tensors;
+    size_t n_params;
+    float *params, *grads; /* grads NULL until the first backward */
+    BertWeights w, g;
+
+    /* The last forward: its batch, gates, dropout and activations. */
+    int B, T, train;
+    size_t acts_cap; /* floats allocated in acts */
+    float *acts;
+    int32_t *ids, *types, *mask; /* [N] copies of the batch */
+    size_t batch_cap;
+    float *emb_sum, *emb_mean, *emb_rstd; /* [N,E], [N], [N] */
+    float *emb_out;                       /* [N,E] dropout(LN(emb_sum)); = x0 when E = C */
+    float *x0;                            /* [N,C] the encoder's input */
+    LayerActs layer[BERT_MAX_LAYERS];
+    float *qa_in;                         /* [N,C] dropout of the last hidden states (train
+                                             with qa_dropout); NULL = the hidden states */
+    float *logits, *start, *end, *scratch;
+    float *head_gates, *ffn_gates; /* copies of the last gates; NULL = all ones */
+    float *ones;                   /* [max(total heads, total ffn)] of 1.0 */
+    Dropout drop_hidden, drop_attn, drop_qa;
+    Dropout drop_attn_out; /* drop_hidden, or none for a family without it (DistilBERT) */
+
+    /* Backward scratch, sized for the last training forward. */
+    size_t dmem_cap;
+    float *dmem;
+};
+
+/* Allocates the gradients (zeroed, the parameter layout) on first use; QA_ERR when out of
+ * memory. */
+int bert_alloc_grads(BertModel *m);
+
+#endif

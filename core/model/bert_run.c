@@ -1,0 +1,324 @@
+/* core/model/bert_run.c: the model at work: activations laid out from the config and batch
+ * shape, forward, backward. The parameter table, layout and pruning are in bert.c; kernels in
+ * ops.c. */
+#include <assert.h>
+#include <string.h>
+#include <stdlib.h>
+
+#include "core/model/bert_impl.h"
+#include "core/util/error.h"
+
+/* Hands out 64-byte aligned pieces of one allocation; with base NULL it only counts. */
+typedef struct {
+    float *base;
+    size_t used;
+} Planner;
+
+static float *take(Planner *p, size_t n) {
+    float *r = p->base ? p->base + p->used : NULL;
+    p->used += (n + 15) & ~(size_t)15;
+    return r;
+}
+
+/* Lays out the activations for (B, T, train) on p; see LayerActs. In inference every layer
+ * shares one set sized for the widest layer, and the layer output is written over x0. */
+static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
+    const BertConfig *c = &m->cfg;
+    size_t N = (size_t)B * T, C = (size_t)c->hidden_size, E = (size_t)bert_embedding_size(c);
+    m->emb_sum = take(p, N * E);
+    m->emb_mean = take(p, N);
+    m->emb_rstd = take(p, N);
+    m->x0 = take(p, N * C);
+    m->emb_out = m->w.projw ? take(p, N * E) : m->x0;
+    m->qa_in = train && c->qa_dropout > 0.f ? take(p, N * C) : NULL;
+    m->logits = take(p, 2 * N);
+    m->start = take(p, N);
+    m->end = take(p, N);
+    m->scratch = take(p, 2 * (size_t)T * T);
+    int total_heads = bert_total_heads(c), total_ffn = bert_total_ffn(c);
+    m->head_gates = take(p, (size_t)total_heads);
+    m->ffn_gates = take(p, (size_t)total_ffn);
+    m->ones = take(p, (size_t)(total_heads > total_ffn ? total_heads : total_ffn));
+    int maxA = 0, maxNH = 0, maxF = 0;
+    for (int l = 0; l < c->num_layers; l++) {
+        BertSlice s = bert_slice(c, l);
+        if (s.A > maxA) maxA = s.A;
+        if (s.NH > maxNH) maxNH = s.NH;
+        if (s.F > maxF) maxF = s.F;
+    }
+    for (int l = 0; l < c->num_layers; l++) {
+        LayerActs *la = &m->layer[l];
+        if (!train && l > 0) {
+            *la = m->layer[0];
+            continue;
+        }
+        BertSlice s = bert_slice(c, l);
+        size_t A = (size_t)(train ? s.A : maxA), NH = (size_t)(train ? s.NH : maxNH);
+        size_t F = (size_t)(train ? s.F : maxF);
+        la->qkv = take(p, N * 3 * A);
+        la->probs = take(p, (size_t)B * NH * T * T);
+        la->ctx = take(p, N * A);
+        la->ctxg = train ? take(p, N * A) : la->ctx;
+        la->attn_res = take(p, N * C);
+        la->ln1_mean = train ? take(p, N) : NULL;
+        la->ln1_rstd = train ? take(p, N) : NULL;
+        la->a = take(p, N * C);
+        la->h = take(p, N * F);
+        la->hg = train ? take(p, N * F) : la->h;
+        la->ffn_res = take(p, N * C);
+        la->ln2_mean = train ? take(p, N) : NULL;
+        la->ln2_rstd = train ? take(p, N) : NULL;
+        la->out = train ? take(p, N * C) : m->x0;
+    }
+}
+
+static int reserve_acts(BertModel *m, int B, int T, int train) {
+    Planner p = {0};
+    plan_acts(m, &p, B, T, train);
+    if (p.used > m->acts_cap) {
+        free(m->acts);
+        m->acts = aligned_alloc(64, p.used * sizeof(float));
+        m->acts_cap = m->acts ? p.used : 0;
+        if (!m->acts) return qa_error("bert: out of memory for activations (B=%d, T=%d)", B, T);
+    }
+    size_t n = (size_t)B * T;
+    if (n > m->batch_cap) {
+        free(m->ids);
+        m->ids = malloc(3 * n * sizeof(int32_t));
+        m->batch_cap = m->ids ? n : 0;
+        if (!m->ids) return qa_error("bert: out of memory for a batch of %zu tokens", n);
+    }
+    m->types = m->ids + n;
+    m->mask = m->ids + 2 * n;
+    p = (Planner){.base = m->acts};
+    plan_acts(m, &p, B, T, train);
+    m->B = B;
+    m->T = T;
+    m->train = train;
+    return QA_OK;
+}
+
+static int check_batch(const BertModel *m, const BertBatch *b) {
+    const BertConfig *c = &m->cfg;
+    if (b->B < 1 || b->T < 1) return qa_error("batch: empty shape B=%d T=%d", b->B, b->T);
+    if (b->T + c->position_offset > c->max_position)
+        return qa_error("batch: sequence length %d exceeds max_position_embeddings %d",
+                        b->T + c->position_offset, c->max_position);
+    for (long i = 0; i < (long)b->B * b->T; i++) {
+        if (b->ids[i] < 0 || b->ids[i] >= c->vocab_size)
+            return qa_error("batch: token id %d at [%ld,%ld] outside the vocabulary [0, %d)",
+                            b->ids[i], i / b->T, i % b->T, c->vocab_size);
+        if (c->type_vocab_size && (b->types[i] < 0 || b->types[i] >= c->type_vocab_size))
+            return qa_error("batch: token type %d at [%ld,%ld] outside [0, %d)", b->types[i],
+                            i / b->T, i % b->T, c->type_vocab_size);
+    }
+    return QA_OK;
+}
+
+static void add_inplace(float *y, const float *x, long n) {
+#pragma omp parallel for schedule(static) if (n >= 32768)
+    for (long i = 0; i < n; i++) y[i] += x[i];
+}
+
+enum { SITE_EMB = 1, SITE_QA = 2, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2 };
+static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uint64_t)k; }
+
+int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
+                 uint64_t seed) {
+    const BertConfig *c = &m->cfg;
+    if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
+    int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size, E = bert_embedding_size(c);
+    memcpy(m->ids, bt->ids, sizeof(int32_t) * N);
+    if (c->type_vocab_size) memcpy(m->types, bt->types, sizeof(int32_t) * N);
+    else memset(m->types, 0, sizeof(int32_t) * N);
+    memcpy(m->mask, bt->mask, sizeof(int32_t) * N);
+    int nh = bert_total_heads(c), nf = bert_total_ffn(c);
+    for (int i = 0; i < (nh > nf ? nh : nf); i++) m->ones[i] = 1.f;
+    const float *hgate = NULL, *fgate = NULL;
+    if (gates && gates->head) hgate = memcpy(m->head_gates, gates->head, sizeof(float) * nh);
+    if (gates && gates->ffn) fgate = memcpy(m->ffn_gates, gates->ffn, sizeof(float) * nf);
+    if (!hgate) m->head_gates = NULL;
+    if (!fgate) m->ffn_gates = NULL;
+    m->drop_hidden = (Dropout){train ? c->hidden_dropout : 0.f, seed};
+    m->drop_attn = (Dropout){train ? c->attention_dropout : 0.f, seed ^ 0x5bd1e995u};
+    m->drop_qa = (Dropout){train ? c->qa_dropout : 0.f, seed};
+    m->drop_attn_out = bert_family(c->family)->attn_output_dropout ? m->drop_hidden
+                                                                   : (Dropout){0.f, seed};
+
+    embed_forward(m->emb_sum, m->ids, m->types, m->w.wte, m->w.wpe, m->w.wtt, B, T, E,
+                  c->position_offset);
+    layernorm_forward(m->emb_out, m->emb_mean, m->emb_rstd, m->emb_sum, m->w.lnew, m->w.lneb, N,
+                      E, c->layer_norm_eps);
+    dropout_apply(m->emb_out, (long)N * E, &m->drop_hidden, SITE_EMB);
+    if (m->w.projw) matmul_forward(m->x0, m->emb_out, m->w.projw, m->w.projb, N, E, C);
+    const float *x = m->x0;
+    for (int l = 0; l < c->num_layers; l++) {
+        BertSlice s = bert_slice(c, l);
+        LayerActs *la = &m->layer[l];
+        const BertLayerWeights *lw = &m->w.layer[l];
+        matmul_forward(la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
+        attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                          &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        const float *ctxg = la->ctx;
+        if (hgate && s.NH) {
+            headgate_forward(la->ctxg, la->ctx, hgate + s.head_off, N, s.NH, s.HS);
+            ctxg = la->ctxg;
+        }
+        matmul_forward(la->attn_res, ctxg, lw->ow, lw->ob, N, s.A, C);
+        dropout_apply(la->attn_res, (long)N * C, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
+        add_inplace(la->attn_res, x, (long)N * C);
+        layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w, lw->ln1b,
+                          N, C, c->layer_norm_eps);
+        matmul_forward(la->h, la->a, lw->f1w, lw->f1b, N, C, s.F);
+        gelu_gate_forward(la->hg, la->h, fgate ? fgate + s.ffn_off : NULL, N, s.F);
+        matmul_forward(la->ffn_res, la->hg, lw->f2w, lw->f2b, N, s.F, C);
+        dropout_apply(la->ffn_res, (long)N * C, &m->drop_hidden, site(l, SITE_FFN_OUT));
+        add_inplace(la->ffn_res, la->a, (long)N * C);
+        layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w, lw->ln2b,
+                          N, C, c->layer_norm_eps);
+        x = la->out;
+    }
+    if (m->qa_in) { /* DistilBertForQuestionAnswering: dropout before qa_outputs */
+        memcpy(m->qa_in, x, sizeof(float) * (size_t)N * C);
+        dropout_apply(m->qa_in, (long)N * C, &m->drop_qa, SITE_QA);
+        x = m->qa_in;
+    }
+    matmul_forward(m->logits, x, m->w.qaw, m->w.qab, N, C, 2);
+    for (int n = 0; n < N; n++) {
+        m->start[n] = m->logits[2 * n];
+        m->end[n] = m->logits[2 * n + 1];
+    }
+    return QA_OK;
+}
+
+const float *bert_start_logits(const BertModel *m) { return m->start; }
+const float *bert_end_logits(const BertModel *m) { return m->end; }
+
+/* Backward scratch for the last forward's (B, T): activation gradients of one layer. */
+typedef struct {
+    float *dx, *dres, *da; /* [N,C] */
+    float *demb, *dsum;    /* [N,E] at the embedding output (NULL: dx when E = C), LN input */
+    float *dqkv;           /* [N,3A] */
+    float *dctxg, *dctx;   /* [N,A] */
+    float *dhg, *dh;       /* [N,F] */
+    float *dlogits;        /* [N,2] */
+} Grads;
+
+static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
+    const BertConfig *c = &m->cfg;
+    size_t N = (size_t)m->B * m->T, C = (size_t)c->hidden_size, A = 0, F = 0;
+    size_t E = (size_t)bert_embedding_size(c);
+    for (int l = 0; l < c->num_layers; l++) {
+        BertSlice s = bert_slice(c, l);
+        if ((size_t)s.A > A) A = (size_t)s.A;
+        if ((size_t)s.F > F) F = (size_t)s.F;
+    }
+    d->dx = take(p, N * C);
+    d->dres = take(p, N * C);
+    d->da = take(p, N * C);
+    d->dqkv = take(p, N * 3 * A);
+    d->dctxg = take(p, N * A);
+    d->dctx = take(p, N * A);
+    d->dhg = take(p, N * F);
+    d->dh = take(p, N * F);
+    d->dlogits = take(p, N * 2);
+    d->demb = m->w.projw ? take(p, N * E) : NULL;
+    d->dsum = take(p, N * E);
+}
+
+static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+
+int bert_backward(BertModel *m, const float *dstart, const float *dend, float *dhead_gates,
+                  float *dffn_gates, int param_grads) {
+    assert(m->train && "bert_backward needs a training forward first");
+    const BertConfig *c = &m->cfg;
+    if (bert_alloc_grads(m)) return QA_ERR;
+    Planner p = {0};
+    Grads d;
+    plan_grads(m, &p, &d);
+    if (p.used > m->dmem_cap) {
+        free(m->dmem);
+        m->dmem = aligned_alloc(64, p.used * sizeof(float));
+        m->dmem_cap = m->dmem ? p.used : 0;
+        if (!m->dmem) return qa_error("bert: out of memory for backward scratch");
+    }
+    p = (Planner){.base = m->dmem};
+    plan_grads(m, &p, &d);
+    int B = m->B, T = m->T, N = B * T, C = c->hidden_size, E = bert_embedding_size(c);
+    size_t NC = (size_t)N * C, NE = (size_t)N * E;
+    BertWeights *g = &m->g;
+    int pg = param_grads;
+
+    for (int n = 0; n < N; n++) {
+        d.dlogits[2 * n] = dstart[n];
+        d.dlogits[2 * n + 1] = dend[n];
+    }
+    const float *x_last = c->num_layers ? m->layer[c->num_layers - 1].out : m->x0;
+    zero(d.dx, NC);
+    /* logits = dropout_qa(x_last) Wqa^T + bqa */
+    matmul_backward(d.dx, pg ? g->qaw : NULL, pg ? g->qab : NULL, d.dlogits,
+                    m->qa_in ? m->qa_in : x_last, m->w.qaw, N, C, 2);
+    if (m->qa_in) dropout_apply(d.dx, (long)NC, &m->drop_qa, SITE_QA);
+    for (int l = c->num_layers - 1; l >= 0; l--) {
+        BertSlice s = bert_slice(c, l);
+        const LayerActs *la = &m->layer[l];
+        const BertLayerWeights *lw = &m->w.layer[l];
+        BertLayerWeights *gw = &g->layer[l];
+        const float *x_in = l ? m->layer[l - 1].out : m->x0;
+        const float *hgate = m->head_gates ? m->head_gates + s.head_off : m->ones;
+        const float *fgate = m->ffn_gates ? m->ffn_gates + s.ffn_off : NULL;
+        /* out = LN2(ffn_res) */
+        zero(d.dres, NC);
+        layernorm_backward(d.dres, pg ? gw->ln2w : NULL, pg ? gw->ln2b : NULL, d.dx, la->ffn_res,
+                           la->ln2_mean, la->ln2_rstd, lw->ln2w, N, C);
+        /* ffn_res = a + dropout(hg W2^T + b2) */
+        memcpy(d.da, d.dres, NC * sizeof(float));
+        dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_FFN_OUT));
+        zero(d.dhg, (size_t)N * s.F);
+        matmul_backward(d.dhg, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
+                        lw->f2w, N, s.F, C);
+        /* hg = gelu(h) * gate;  h = a W1^T + b1 */
+        zero(d.dh, (size_t)N * s.F);
+        gelu_gate_backward(d.dh, dffn_gates ? dffn_gates + s.ffn_off : NULL, d.dhg, la->h, fgate,
+                           N, s.F);
+        matmul_backward(d.da, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, lw->f1w, N,
+                        C, s.F);
+        /* a = LN1(attn_res) */
+        zero(d.dres, NC);
+        layernorm_backward(d.dres, pg ? gw->ln1w : NULL, pg ? gw->ln1b : NULL, d.da,
+                           la->attn_res, la->ln1_mean, la->ln1_rstd, lw->ln1w, N, C);
+        /* attn_res = x + dropout(ctxg Wo^T + bo) */
+        memcpy(d.dx, d.dres, NC * sizeof(float));
+        dropout_apply(d.dres, (long)NC, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
+        const float *ctxg = m->head_gates && s.NH ? la->ctxg : la->ctx;
+        zero(d.dctxg, (size_t)N * s.A);
+        matmul_backward(d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg, lw->ow,
+                        N, s.A, C);
+        /* ctxg = ctx * gate[head] */
+        zero(d.dctx, (size_t)N * s.A);
+        headgate_backward(d.dctx, dhead_gates ? dhead_gates + s.head_off : NULL, d.dctxg,
+                          la->ctx, hgate, N, s.NH, s.HS);
+        /* ctx = attention(qkv);  qkv = x Wqkv^T + bqkv */
+        zero(d.dqkv, (size_t)N * 3 * s.A);
+        attention_backward(d.dqkv, d.dctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                           &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        matmul_backward(d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, lw->qw, N,
+                        C, 3 * s.A);
+    }
+    if (!pg) return QA_OK; /* nothing below the encoder has a gate */
+    /* x0 = emb_out Wp^T + bp (ELECTRA's embeddings_project; x0 = emb_out without it) */
+    float *demb = d.dx;
+    if (m->w.projw) {
+        zero(d.demb, NE);
+        matmul_backward(d.demb, g->projw, g->projb, d.dx, m->emb_out, m->w.projw, N, E, C);
+        demb = d.demb;
+    }
+    /* emb_out = dropout(LN(emb_sum));  emb_sum = wte[ids] + wpe[pos] + wtt[types] */
+    dropout_apply(demb, (long)NE, &m->drop_hidden, SITE_EMB);
+    zero(d.dsum, NE);
+    layernorm_backward(d.dsum, g->lnew, g->lneb, demb, m->emb_sum, m->emb_mean, m->emb_rstd,
+                       m->w.lnew, N, E);
+    embed_backward(g->wte, c->frozen_positions ? NULL : g->wpe, g->wtt, d.dsum, m->ids,
+                   m->types, B, T, E, c->position_offset);
+    return QA_OK;
+}
