@@ -15,7 +15,8 @@
  *   make fuzz-smoke                 every harness for 3 s (run at the end of make test)
  *   make fuzz FUZZ_ONLY=squad       one harness
  * Built with clang -fsanitize=fuzzer,address,undefined into build/fuzz/; new inputs the
- * fuzzer finds go to build/fuzz/corpus/NAME/, crashes to build/fuzz/artifacts/. */
+ * fuzzer finds go to build/fuzz/corpus/NAME/, crashes to build/fuzz/artifacts/. The keys and
+ * tokens of a format go in tests/fuzz/dict/NAME.dict (libFuzzer dictionary), when it has any. */
 #ifndef QAPRUNE_FUZZ_H
 #define QAPRUNE_FUZZ_H
 
