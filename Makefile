@@ -16,10 +16,18 @@ OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp
 CPPFLAGS += -I. -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDFLAGS ?= -fopenmp
-LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lm -lpthread
+LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lprotobuf-c -lm -lpthread
 
 B       ?= build
 BIN     ?= bin
+# ONNX's own schema (Debian libonnx-dev); protoc-c turns it into C under $(B)/gen at build time.
+ONNX_PROTO ?= $(firstword $(shell dpkg -L libonnx-dev 2>/dev/null | grep '/onnx\.proto$$') \
+                          /usr/include/onnx/onnx.proto)
+GEN     := $(B)/gen
+CPPFLAGS += -I$(GEN)
+# ONNX Runtime for the export tests and bench: npm's onnxruntime-node, installed on demand
+# outside the repository (tests/ort_setup.sh); without it those checks say "skipped".
+ORT_DIR ?= $(abspath ../ort)
 
 CORE_SRC  := $(sort $(wildcard core/*/*.c))
 DB_SRC    := $(sort $(wildcard db/*.c))
@@ -27,7 +35,7 @@ PLOTS_SRC := $(sort $(wildcard plots/*.c))
 SWEEP_SRC := $(sort $(wildcard sweep/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 
-CORE_OBJ  := $(CORE_SRC:%.c=$(B)/%.o)
+CORE_OBJ  := $(CORE_SRC:%.c=$(B)/%.o) $(GEN)/onnx.pb-c.o
 LIB_OBJ   := $(DB_SRC:%.c=$(B)/%.o) $(PLOTS_SRC:%.c=$(B)/%.o)
 SWEEP_OBJ := $(SWEEP_SRC:%.c=$(B)/%.o)
 SWEEP_LIB_OBJ := $(filter-out $(B)/sweep/main.o,$(SWEEP_OBJ))
@@ -51,6 +59,20 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(GEN)/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p $(GEN)
+	cp $< $(GEN)/onnx.proto
+	protoc-c --proto_path=$(GEN) --c_out=$(GEN) $(GEN)/onnx.proto
+$(GEN)/onnx.pb-c.h: $(GEN)/onnx.pb-c.c
+$(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
+$(B)/core/export/onnx_graph.o: $(GEN)/onnx.pb-c.h
+
+# A helper (not a test) that writes random-weight checkpoints for the ONNX bench.
+$(B)/tests/onnx_fixture: tests/onnx_fixture.c $(B)/libqacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libqacore.a $(LDLIBS)
+
 -include $(CORE_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(SWEEP_OBJ:.o=.d)
 
 # Every test binary runs from the project root with SWEEP_BIN naming the CLI under test.
@@ -64,7 +86,8 @@ test:
 
 check:
 	@$(MAKE) --no-print-directory all
-	@SWEEP_BIN=$(BIN)/sweep sh tests/run_all.sh $(TESTS)
+	@ORT_DIR=$(ORT_DIR) sh tests/ort_setup.sh
+	@SWEEP_BIN=$(BIN)/sweep ORT_DIR=$(ORT_DIR) sh tests/run_all.sh $(TESTS)
 
 # The embedded default: installs what is missing, builds, runs configs/grid.json.
 run:
@@ -72,8 +95,10 @@ run:
 	@$(MAKE) --no-print-directory all
 	$(BIN)/sweep run configs/grid.json --jobs 2
 
-bench: all
+bench: all $(B)/tests/onnx_fixture
 	@sh tests/bench.sh $(BIN)/sweep
+	@ORT_DIR=$(ORT_DIR) sh tests/ort_setup.sh
+	@ORT_DIR=$(ORT_DIR) sh tests/bench_onnx.sh $(BIN)/sweep $(B)/tests/onnx_fixture
 
 debug:
 	$(MAKE) B=build/debug BIN=build/debug/bin \

@@ -168,6 +168,34 @@ int db_groups(Db *db, int only_grid, DbGroup **out, int *n);
 int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n);
 int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n);
 
+/* One run of any status with everything a report shows: its settings, status, error,
+ * config, its results and layers when done, and whether it is on the pareto view's frontier
+ * of its teacher and data (computed over every done run of the file, as the view is). */
+typedef struct {
+    long long run_id, seed, attempts;
+    char config_hash[DB_HASH_MAX];
+    char strategy[DB_NAME_MAX], finetune[DB_NAME_MAX];
+    char teacher[DB_LABEL_MAX], teacher_hash[DB_HASH_MAX]; /* "" when not recorded */
+    char data[DB_LABEL_MAX], data_hash[DB_HASH_MAX];
+    double head_sparsity, ffn_sparsity;
+    DbStatus status;
+    char started_at[32], finished_at[32]; /* "" when not set */
+    char *config_json; /* owned, "" when not recorded */
+    char *error;       /* owned, "" when none */
+    int has_result;    /* 1: m, n_layers and the layer arrays hold the results row */
+    int on_pareto;
+    DbMetrics m;       /* unknown values (NULL in the table) are NAN */
+    int n_layers;
+    int layer_heads[DB_MAX_LAYERS], layer_ffn[DB_MAX_LAYERS];
+} DbRunRow;
+
+/* Every run (only_grid: of the temp grid table only), ordered by teacher, data, strategy,
+ * finetune, head_sparsity, ffn_sparsity, seed, id, read in one transaction. *rows is a new
+ * array of *n rows (NULL when *n is 0); free with db_run_rows_free(rows, n). */
+int db_run_rows(Db *db, int only_grid, DbRunRow **rows, int *n);
+/* Frees what db_run_rows returned; NULL is allowed. */
+void db_run_rows_free(DbRunRow *rows, int n);
+
 /* Makes the temp table grid hold exactly these n config hashes (borrowed), for queries that
  * keep to one grid's points. Temp tables live in this connection only: the file is untouched. */
 int db_select_grid(Db *db, const char *const *hashes, int n);

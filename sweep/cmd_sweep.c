@@ -1,4 +1,5 @@
-/* sweep/cmd_sweep.c: `sweep run`, `sweep status`, `sweep query`, `sweep plot`. */
+/* sweep/cmd_sweep.c: `sweep run`, `sweep status`, `sweep query`, `sweep plot`, `sweep report`,
+ * `sweep compare`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +7,9 @@
 
 #include "core/util/error.h"
 #include "db/results.h"
+#include "plots/compare.h"
 #include "plots/plots.h"
+#include "plots/report.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
 #include "sweep/grid.h"
@@ -200,5 +203,75 @@ int cmd_plot(int argc, char **argv) {
     if (rc) fprintf(stderr, "sweep plot: %s\n", qa_last_error());
     else printf("charts: %s/\n", dir);
     db_close(db);
+    return rc ? 1 : 0;
+}
+
+int cmd_report(int argc, char **argv) {
+    const char *what = NULL;
+    const CliSpec spec = {
+        .cmd = "report",
+        .synopsis = "GRID.json|OUT_DIR",
+        .about = "Writes OUT/report.html: one self-contained page (no network) with the chart of\n"
+                 "F1 against speedup, a sortable table of the grid's points (OUT_DIR: of every\n"
+                 "point recorded there), the Pareto frontier highlighted, and a card per point\n"
+                 "(layers, F1 breakdown, latency, config, error). `sweep run` writes it too.\n",
+        .pos = &what,
+        .min_pos = 1,
+        .max_pos = 1,
+    };
+    int prc = cli_parse(&spec, argc, argv, NULL);
+    if (prc != CLI_CONTINUE) return prc;
+    Db *db = NULL;
+    char out[4096], path[4200];
+    int is_grid;
+    if (open_results(what, 1, &db, out, sizeof out, &is_grid)) {
+        fprintf(stderr, "sweep report: %s\n", qa_last_error());
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/report.html", out);
+    int rc = report_write(db, is_grid, what, path);
+    if (rc) fprintf(stderr, "sweep report: %s\n", qa_last_error());
+    else printf("report: %s\n", path);
+    db_close(db);
+    return rc ? 1 : 0;
+}
+
+#define COMPARE_MAX 16
+
+int cmd_compare(int argc, char **argv) {
+    const char *pos[COMPARE_MAX] = {NULL};
+    const char *out_path = "compare.html";
+    const CliOpt opts[] = {
+        {"out", CLI_STRING, &out_path, 0, 0, "FILE", "the page to write", CLI_OPTIONAL},
+    };
+    const CliSpec spec = {
+        .cmd = "compare",
+        .synopsis = "OUT_DIR OUT_DIR...",
+        .about = "Writes one self-contained HTML page comparing sweeps (e.g. a BERT and a RoBERTa\n"
+                 "teacher): F1 against speedup with a series per sweep and teacher, and one\n"
+                 "sortable table of every done point, frontier points marked. At most 16.\n",
+        .opts = opts,
+        .n_opts = (int)(sizeof opts / sizeof opts[0]),
+        .pos = pos,
+        .min_pos = 1,
+        .max_pos = COMPARE_MAX,
+    };
+    int n = 0;
+    int prc = cli_parse(&spec, argc, argv, &n);
+    if (prc != CLI_CONTINUE) return prc;
+    Db *dbs[COMPARE_MAX] = {NULL};
+    char out[4096];
+    int is_grid, rc = QA_OK;
+    for (int k = 0; k < n && rc == QA_OK; k++) {
+        struct stat st;
+        if (stat(pos[k], &st) == 0 && !S_ISDIR(st.st_mode))
+            rc = qa_error("%s: not an output directory (compare takes OUT_DIRs)", pos[k]);
+        else
+            rc = open_results(pos[k], 1, &dbs[k], out, sizeof out, &is_grid);
+    }
+    if (rc == QA_OK) rc = compare_write(dbs, pos, n, out_path);
+    if (rc) fprintf(stderr, "sweep compare: %s\n", qa_last_error());
+    else printf("comparison: %s\n", out_path);
+    for (int k = 0; k < n; k++) db_close(dbs[k]);
     return rc ? 1 : 0;
 }

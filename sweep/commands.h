@@ -12,8 +12,11 @@ int cmd_run(int argc, char **argv);     /* sweep/cmd_sweep.c */
 int cmd_status(int argc, char **argv);  /* sweep/cmd_sweep.c */
 int cmd_query(int argc, char **argv);   /* sweep/cmd_sweep.c */
 int cmd_plot(int argc, char **argv);    /* sweep/cmd_sweep.c */
+int cmd_report(int argc, char **argv);  /* sweep/cmd_sweep.c */
+int cmd_compare(int argc, char **argv); /* sweep/cmd_sweep.c */
 int cmd_tokenize(int argc, char **argv);   /* sweep/cmd_data.c */
 int cmd_score(int argc, char **argv);      /* sweep/cmd_data.c */
 int cmd_gen_data(int argc, char **argv);   /* sweep/cmd_data.c */
+int cmd_export(int argc, char **argv);     /* sweep/cmd_export.c */
 
 #endif

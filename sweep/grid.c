@@ -1,5 +1,6 @@
 /* sweep/grid.c: grid.json parsing and point resolution (see grid.h). */
 #include "sweep/grid.h"
+#include "sweep/spec_json.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -14,17 +15,13 @@
 #include "core/text/text.h"
 #include "core/util/fileio.h"
 
-static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads"};
+static const char *const TOP_KEYS[] = {"out", "data", "teacher", "axes", "prune", "bench", "threads",
+                                       "export"};
 
 /* Applies the object o (may be NULL) to dst through spec fields. */
 static int apply(const cJSON *o, const char *file, const char *path, const SpecField *f, int n,
                  void *dst) {
-    if (!o) return QA_OK;
-    char *text = cJSON_PrintUnformatted(o);
-    if (!text) return qa_error("%s: %s: out of memory", file, path);
-    int rc = spec_apply_json(text, file, path, f, n, dst);
-    free(text);
-    return rc;
+    return o ? spec_apply_object(o, file, path, f, n, dst) : QA_OK;
 }
 
 static int by_key(const void *a, const void *b) {
@@ -322,7 +319,7 @@ int grid_load(const char *path, Grid **out) {
         qa_error("%s: invalid JSON near line %d", path, line);
         goto cleanup;
     }
-    if (check_duplicates(root, path, "") || check_keys(root, path, "", TOP_KEYS, 7) ||
+    if (check_duplicates(root, path, "") || check_keys(root, path, "", TOP_KEYS, 8) ||
         get_string(root, "out", path, "", g->out, sizeof g->out, 1) || parse_data(root, g) ||
         parse_teacher(root, g))
         goto cleanup;
@@ -337,6 +334,17 @@ int grid_load(const char *path, Grid **out) {
         goto cleanup;
     }
     if (th) g->threads = th->valueint;
+    /* "export": {"onnx": true}: each point's model as ONNX once measured (not part of the
+     * points' identity: it changes no result) */
+    static const char *const export_keys[] = {"onnx"};
+    const cJSON *ex = cJSON_GetObjectItem(root, "export");
+    const cJSON *onnx = ex ? cJSON_GetObjectItem(ex, "onnx") : NULL;
+    if (ex && check_keys(ex, path, "export", export_keys, 1)) goto cleanup;
+    if (onnx && !cJSON_IsBool(onnx)) {
+        qa_error("%s: export.onnx: expected true or false", path);
+        goto cleanup;
+    }
+    g->export_onnx = cJSON_IsTrue(onnx);
     PruneSpec base;
     prune_spec_default(&base);
     const cJSON *pr = cJSON_GetObjectItem(root, "prune");

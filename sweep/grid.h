@@ -61,6 +61,7 @@ typedef struct {
     TeacherSpec teacher;
     LatencyOpts bench;
     int threads;
+    int export_onnx;           /* "export": {"onnx": true}: OUT/points/HASH/onnx/model.onnx */
     int n_points;
     GridPoint *points;         /* [n_points]: settings by grid_load, identities by grid_resolve */
     int resolved;

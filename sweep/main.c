@@ -19,12 +19,15 @@ static const Command commands[] = {
     {"status", cmd_status, "print every point of a sweep with its status and results"},
     {"query", cmd_query, "run SQL on a sweep's results"},
     {"plot", cmd_plot, "draw a sweep's charts (PNG and SVG) into OUT/plots/"},
+    {"report", cmd_report, "write a sweep's OUT/report.html (table, charts, a card per point)"},
+    {"compare", cmd_compare, "write one HTML page comparing sweeps (chart and table)"},
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize lines of stdin with a vocab.txt"},
     {"score", cmd_score, "score predictions with the official SQuAD 2.0 metric (JSON)"},
     {"teacher", cmd_teacher, "train (or reuse) the default teacher on a synthetic/SQuAD dir"},
     {"eval", cmd_eval, "score a checkpoint on a SQuAD file; write predictions and eval.json"},
     {"prune", cmd_prune, "run one pruning point: strategy, physical pruning, fine-tuning"},
+    {"export", cmd_export, "write a checkpoint as an ONNX model (+ tokenizer, qaprune.json)"},
     {"gen-data", cmd_gen_data, "write the synthetic QA task (train/dev JSON + vocab.txt)"},
 };
 

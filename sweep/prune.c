@@ -274,7 +274,8 @@ static int stage_score(PruneWork *w) {
 
 /* ---------------------------------------------------------------- save */
 
-/* OUT/qaprune.json: the teacher's feature settings (not its cache identity or scores). */
+/* OUT/qaprune.json: the teacher's feature settings (not its cache identity or scores) and
+ * this point's prune settings under "prune" (read by sweep export). */
 static int save_meta(const PruneWork *w, const char *out_dir) {
     cJSON *meta = pipeline_read_meta(w->teacher_dir);
     if (!meta) return QA_OK;
@@ -284,6 +285,10 @@ static int save_meta(const PruneWork *w, const char *out_dir) {
     cJSON_DeleteItemFromObject(meta, "train_seconds");
     cJSON_DeleteItemFromObject(meta, "format");
     cJSON_AddStringToObject(meta, "format", "qaprune pruned v1");
+    char *pj = spec_to_json(PRUNE_FIELDS, PRUNE_NFIELDS, w->spec);
+    cJSON *pruning = pj ? cJSON_Parse(pj) : NULL;
+    free(pj);
+    if (pruning) cJSON_AddItemToObject(meta, "prune", pruning);
     char *mt = cJSON_Print(meta), path[4096];
     cJSON_Delete(meta);
     int rc = !mt ? qa_error("%s: out of memory", out_dir)

@@ -4,7 +4,7 @@
  *   prepare   the synthetic data and the teachers, once for the whole sweep;
  *   train     workers train the points (sweep/point.h is each point's state machine);
  *   measure   latency of every trained point with the machine to itself;
- *   report    charts and the end-of-run tables, per teacher and data. */
+ *   report    charts, OUT/report.html and the end-of-run tables, per teacher and data. */
 #include "sweep/run.h"
 
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/export/artifact.h"
 #include "core/model/checkpoint.h"
 #include "core/model/latency.h"
 #include "core/model/ops.h"
@@ -26,6 +27,7 @@
 #include "core/util/fileio.h"
 #include "db/results.h"
 #include "plots/plots.h"
+#include "plots/report.h"
 #include "sweep/grid.h"
 #include "sweep/point.h"
 #include "sweep/progress.h"
@@ -545,6 +547,21 @@ static int stage_train(Sweep *s) {
 
 /* ---------------------------------------------------------------- measure */
 
+/* With "export": {"onnx": true}: the measured point's checkpoint as
+ * OUT/points/HASH/onnx/model.onnx with its strategy, F1 and speedup. A failed export is
+ * reported and leaves the point's results alone. */
+static void export_point(Sweep *s, int i, const DbResult *r) {
+    char dir[4400], onnx[4500];
+    point_dir(&s->pts, i, dir, sizeof dir);
+    snprintf(onnx, sizeof onnx, "%s/onnx/model.onnx", dir);
+    OnnxExportOpts o;
+    ExportMeta meta = {s->g->points[i].spec.strategy, r->metrics.f1, r->metrics.speedup};
+    onnx_export_opts_default(&o);
+    if (export_artifact(dir, onnx, &o, &meta, NULL))
+        fprintf(stderr, "sweep: point %s: ONNX export failed: %s\n", s->pts.hash[i],
+                qa_last_error());
+}
+
 /* Times teacher and pruned model of trained point i, interleaved, and finishes the point
  * (done with its latency, or failed with why the timing failed). */
 static int measure_point(Sweep *s, int i, BertModel *teacher) {
@@ -576,6 +593,7 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
     r.metrics.speedup = lat.speedup;
     r.finished_at[0] = '\0';
     point_measured(&s->pts, i);
+    if (s->g->export_onnx) export_point(s, i, &r);
     return point_finish(&s->pts, i, &r);
 }
 
@@ -640,6 +658,10 @@ static int stage_report(Sweep *s) {
         if (plots_render(s->db, pdir, &pr))
             fprintf(stderr, "sweep: charts not drawn: %s\n", qa_last_error());
     }
+    char report[4300];
+    snprintf(report, sizeof report, "%s/report.html", g->out);
+    if (report_write(s->db, 1, g->file, report))
+        fprintf(stderr, "sweep: report not written: %s\n", qa_last_error());
     printf("Pareto frontier (speedup vs F1) per teacher and data, of this grid's points:\n");
     db_query_print(s->db,
                    "SELECT teacher, data, strategy, finetune, head_sparsity AS heads,"
@@ -653,6 +675,7 @@ static int stage_report(Sweep *s) {
     printf("results: %s/results.db (sqlite3 %s/results.db 'SELECT * FROM pareto')\n", g->out,
            g->out);
     if (!s->o->no_plots) printf("charts:  %s/plots/\n", g->out);
+    printf("report:  %s\n", report);
     return failed || pending || running ? 1 : 0;
 }
 

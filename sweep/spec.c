@@ -1,5 +1,6 @@
 /* sweep/spec.c: field tables over JSON (see spec.h). */
 #include "sweep/spec.h"
+#include "sweep/spec_json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -16,8 +17,8 @@ static const char *type_name(SpecType t) {
                                         : t == SPEC_STRING ? "a string" : "true or false";
 }
 
-static int apply_object(const cJSON *obj, const char *file, const char *path,
-                        const SpecField *fields, int n, void *dst) {
+int spec_apply_object(const cJSON *obj, const char *file, const char *path,
+                      const SpecField *fields, int n, void *dst) {
     const char *dot = *path ? "." : "";
     if (!cJSON_IsObject(obj))
         return qa_error("%s: %s: expected a JSON object", file, *path ? path : "(top level)");
@@ -77,7 +78,7 @@ int spec_apply_json(const char *json, const char *file, const char *path,
         long at = end ? (long)(end - json) : 0;
         return qa_error("%s: invalid JSON near byte %ld", file, at);
     }
-    int rc = apply_object(obj, file, path, fields, n, dst);
+    int rc = spec_apply_object(obj, file, path, fields, n, dst);
     cJSON_Delete(obj);
     return rc;
 }
