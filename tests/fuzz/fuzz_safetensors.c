@@ -14,7 +14,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(st == NULL, "a refused file leaves *out NULL");
         return 0;
     }
-    size_t total = 0;
     for (int i = 0; i < st_count(st); i++) {
         const StTensor *t = st_at(st, i);
         FUZZ_CHECK(st_find(st, t->name) == t, "tensor %d found by its name", i);
@@ -22,7 +21,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(numel >= 0 && (size_t)numel * st_dtype_size(t->dtype) == t->nbytes,
                    "tensor '%s': %lld elements in %zu bytes", t->name, (long long)numel,
                    t->nbytes);
-        total += t->nbytes;
         void *dst = malloc(numel ? (size_t)numel * 8 : 1);
         FUZZ_CHECK(dst, "out of memory for %lld elements", (long long)numel);
         if (is_float(t->dtype)) {
@@ -34,7 +32,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         free(dst);
     }
-    (void)total;
     st_metadata(st, "format");
     st_close(st);
     return 0;
