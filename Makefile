@@ -16,7 +16,7 @@ OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp
 CPPFLAGS += -I. -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDFLAGS ?= -fopenmp
-LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lprotobuf-c -lm -lpthread
+LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lprotobuf-c -lz -lm -lpthread
 
 B       ?= build
 BIN     ?= bin

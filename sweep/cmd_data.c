@@ -1,7 +1,8 @@
 /* sweep/cmd_data.c: the data commands of bin/sweep (each one's option table is its --help).
  *   sweep score DATA.json PREDICTIONS.json [--na-prob FILE] [--na-prob-thresh T]
+ *   sweep score --nq GOLD PREDICTIONS.json
  *   sweep tokenize --vocab FILE [--tokens] [--cased | --uncased]
- *   sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1]
+ *   sweep gen-data --out DIR --seed S [--train N] [--dev M] [--lookup 0|1] [--format nq]
  * Results go to stdout; the resolved settings and errors go to stderr. */
 #include <stdint.h>
 #include <stdio.h>
@@ -9,18 +10,53 @@
 #include <string.h>
 
 #include "core/util/error.h"
+#include "core/qa/nq_metric.h"
 #include "core/qa/predictions.h"
 #include "core/qa/squad.h"
 #include "core/qa/squad_metric.h"
 #include "core/qa/synth.h"
+#include "core/qa/synth_nq.h"
 #include "core/text/wordpiece.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
+#include "sweep/progress.h"
+
+static void score_nq_progress(void *ctx, const char *path, long lines, double fraction) {
+    progress_update("score: %s: %ld lines, %.0f%%", path, lines, 100.0 * fraction);
+}
+
+/* sweep score --nq GOLD PREDICTIONS: the official NQ metric (nq_eval.py). */
+static int score_nq(const char *gold_path, const char *pred_path) {
+    fprintf(stderr, "score: Natural Questions, gold %s, predictions %s\n", gold_path, pred_path);
+    NqGold *gold = NULL;
+    NqPredictions *pred = NULL;
+    NqScores scores;
+    char *json = NULL;
+    int rc = 1, loaded = nq_gold_load(gold_path, score_nq_progress, NULL, &gold);
+    progress_done();
+    if (loaded || nq_predictions_load(pred_path, &pred) || nq_evaluate(gold, pred, &scores)) {
+        fprintf(stderr, "sweep score: %s\n", qa_last_error());
+    } else if (!(json = nq_scores_json(&scores))) {
+        fprintf(stderr, "sweep score: out of memory\n");
+    } else {
+        printf("%s\n", json);
+        fprintf(stderr, "score: %d examples; gold long answers %d, short answers %d\n",
+                gold->n, scores.long_answer.n_gold, scores.short_answer.n_gold);
+        rc = 0;
+    }
+    free(json);
+    nq_predictions_free(pred);
+    nq_gold_free(gold);
+    return rc;
+}
 
 int cmd_score(int argc, char **argv) {
     const char *files[2] = {NULL, NULL}, *na_path = NULL;
     double thresh = SQUAD_NA_PROB_THRESH;
+    int nq = 0;
     const CliOpt opts[] = {
+        {"nq", CLI_FLAG, &nq, 0, 0, NULL, "Natural Questions (nq_eval.py) instead of SQuAD",
+         CLI_OPTIONAL},
         {"na-prob", CLI_STRING, &na_path, 0, 0, "FILE",
          "no-answer scores (id -> number); adds the best_* figures", CLI_OPTIONAL},
         {"na-prob-thresh", CLI_DOUBLE, &thresh, 0, 0, "T",
@@ -29,7 +65,12 @@ int cmd_score(int argc, char **argv) {
     const CliSpec spec = {
         .cmd = "score",
         .synopsis = "DATA.json PREDICTIONS.json",
-        .about = "Prints the official SQuAD 2.0 evaluation (evaluate-v2.0.py) as JSON.\n",
+        .about = "Prints the official SQuAD 2.0 evaluation (evaluate-v2.0.py) as JSON.\n"
+                 "--nq: the official Natural Questions evaluation (nq_eval.py: long- and short-\n"
+                 "answer F1 at the best threshold, recall at precision >= 0.5/0.75/0.9, its JSON\n"
+                 "keys); DATA is the gold, NQ JSON lines (gzipped or plain, original or simplified\n"
+                 "format, or a quoted glob of files such as the five dev shards), PREDICTIONS\n"
+                 "{\"predictions\": [...]} in the official prediction format.\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .pos = files,
@@ -38,6 +79,11 @@ int cmd_score(int argc, char **argv) {
     };
     int prc = cli_parse(&spec, argc, argv, NULL);
     if (prc != CLI_CONTINUE) return prc;
+    if (nq && na_path) {
+        fprintf(stderr, "sweep score: --na-prob is for SQuAD, not --nq (see sweep score --help)\n");
+        return 2;
+    }
+    if (nq) return score_nq(files[0], files[1]);
     fprintf(stderr, "score: data %s, predictions %s, na-prob %s, na-prob-thresh %g\n", files[0],
             files[1], na_path ? na_path : "(none)", thresh);
     SquadSet *set = NULL;
@@ -118,7 +164,10 @@ int cmd_tokenize(int argc, char **argv) {
 int cmd_gen_data(int argc, char **argv) {
     const char *out_dir = NULL;
     long seed = 0, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV, lookup = 1;
+    const char *format = "squad";
     const CliOpt opts[] = {
+        {"format", CLI_STRING, &format, 0, 0, "squad|nq",
+         "nq: as Natural Questions documents (nq-train/nq-dev.jsonl.gz)", CLI_OPTIONAL},
         {"out", CLI_STRING, &out_dir, 0, 0, "DIR",
          "where train.json, dev.json, vocab.txt go", CLI_REQUIRED},
         {"seed", CLI_LONG, &seed, 0, 100000000L, "S", "the generator's seed", CLI_REQUIRED},
@@ -133,14 +182,31 @@ int cmd_gen_data(int argc, char **argv) {
             "Writes the synthetic QA task (SQuAD 2.0 format) as DIR/train.json and DIR/dev.json,\n"
             "with DIR/vocab.txt covering both; the same seed gives the same files. The lookup\n"
             "questions (\"Where is X mentioned?\", \"What does the text say about X?\") are part of\n"
-            "the --train count; dev.json never has them.\n",
+            "the --train count; dev.json never has them. --format nq: the same task as Natural\n"
+            "Questions documents (HTML blocks as long-answer candidates, yes/no questions, five\n"
+            "annotations per dev example): DIR/nq-train.jsonl.gz, DIR/nq-dev.jsonl.gz and\n"
+            "DIR/vocab.txt (with BERT-joint's markup tokens); the SQuAD files stay in DIR/squad/.\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
     };
     int prc = cli_parse(&spec, argc, argv, NULL);
     if (prc != CLI_CONTINUE) return prc;
-    fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions, lookup %ld\n",
-            out_dir, seed, n_train, n_dev, lookup);
+    if (strcmp(format, "squad") && strcmp(format, "nq")) {
+        fprintf(stderr, "sweep gen-data: --format: expected squad or nq, got '%s' (see sweep "
+                "gen-data --help)\n", format);
+        return 2;
+    }
+    fprintf(stderr, "gen-data: out %s, seed %ld, train %ld questions, dev %ld questions, lookup %ld, "
+            "format %s\n", out_dir, seed, n_train, n_dev, lookup, format);
+    if (!strcmp(format, "nq")) {
+        if (synth_nq_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev, (int)lookup)) {
+            fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
+            return 1;
+        }
+        fprintf(stderr, "gen-data: wrote %s/nq-train.jsonl.gz, %s/nq-dev.jsonl.gz, %s/vocab.txt\n",
+                out_dir, out_dir, out_dir);
+        return 0;
+    }
     if (synth_generate(out_dir, (uint64_t)seed, (int)n_train, (int)n_dev, (int)lookup)) {
         fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
         return 1;

@@ -10,6 +10,7 @@
 #include "core/model/ops.h"
 #include "core/model/train.h"
 #include "core/prune/strategy.h"
+#include "core/qa/nq_split.h"
 #include "core/qa/qa.h"
 #include "core/text/text.h"
 #include "sweep/cli.h"
@@ -78,27 +79,79 @@ int cmd_teacher(int argc, char **argv) {
     return 0;
 }
 
+static void eval_nq_progress(void *ctx, const char *path, long lines, double fraction) {
+    progress_update("eval: %s: %ld documents, %.0f%%", path, lines, 100.0 * fraction);
+}
+
+/* sweep eval --nq: a checkpoint on an NQ file, BERT-joint windows of the model's length. */
+static int eval_nq(const char *model, const char *data, const char *out) {
+    BertModel *m = NULL;
+    WpVocab *vocab = NULL;
+    NqPredictions *pred = NULL;
+    NqScores s;
+    FeatureOpts fo;
+    char *json = NULL, vocab_path[4096], p1[4096], p2[4096];
+    int rc = 1;
+    if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
+        checkpoint_load(model, &m) || wp_vocab_load(vocab_path, &vocab))
+        goto fail;
+    NqTokenizer tok = nq_tokenizer_wordpiece(vocab);
+    NqWindowOpts wo = NQ_WINDOW_OPTS_DEFAULT;
+    wo.max_seq_len = fo.max_seq_len;
+    wo.doc_stride = fo.doc_stride;
+    wo.max_query_len = fo.max_query_len;
+    fprintf(stderr, "eval: NQ %s, model %s (%d answer types), windows of %d, stride %d, "
+            "question %d\n", data, model, bert_config(m)->num_answer_types, wo.max_seq_len,
+            wo.doc_stride, wo.max_query_len);
+    /* streamed: 256 documents' windows at a time */
+    if (nq_evaluate_file(m, data, &tok, &wo, 64, NULL, 256, eval_nq_progress, NULL, &s, &pred) ||
+        !(json = nq_scores_json(&s)) ||
+        path_join(p1, sizeof p1, out, "predictions.json") || path_join(p2, sizeof p2, out, "eval.json") ||
+        file_mkdirs(out) || file_write_atomic(p2, json, strlen(json)) || nq_predictions_write(pred, p1))
+        goto fail;
+    progress_done();
+    printf("%s\n", json);
+    fprintf(stderr, "eval: long F1 %.4f, short F1 %.4f; wrote %s, %s\n", s.long_answer.f1,
+            s.short_answer.f1, p1, p2);
+    rc = 0;
+    goto cleanup;
+fail:
+    progress_done();
+    fprintf(stderr, "sweep eval: %s\n", qa_last_error());
+cleanup:
+    free(json);
+    nq_predictions_free(pred);
+    wp_vocab_free(vocab);
+    bert_free(m);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *out = NULL;
-    int threads = 2, rc = 1;
+    int threads = 2, rc = 1, nq = 0;
     const CliOpt opts[] = {
         {"model", CLI_STRING, &model, 0, 0, "DIR",
          "the checkpoint (ours or Hugging Face's)", CLI_REQUIRED},
         {"data", CLI_STRING, &data, 0, 0, "FILE.json", "a SQuAD-format file", CLI_REQUIRED},
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the outputs go", CLI_REQUIRED},
         {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
+        {"nq", CLI_FLAG, &nq, 0, 0, NULL, "the data is Natural Questions", CLI_OPTIONAL},
     };
     const CliSpec cli = {
         .cmd = "eval",
         .about =
             "Scores a checkpoint on a SQuAD file; writes OUT/predictions.json, OUT/na_prob.json\n"
-            "and OUT/eval.json (official SQuAD 2.0 keys).\n",
+            "and OUT/eval.json (official SQuAD 2.0 keys). --nq: the file is Natural Questions\n"
+            "(JSON lines, gzipped or plain, original or simplified): BERT-joint windows, the\n"
+            "answer-type head when the checkpoint has one; OUT/predictions.json in the official\n"
+            "NQ format and OUT/eval.json with nq_eval.py's keys.\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
     };
     int prc = cli_parse(&cli, argc, argv, NULL);
     if (prc != CLI_CONTINUE) return prc;
     ops_set_threads(threads);
+    if (nq) return eval_nq(model, data, out);
     BertModel *m = NULL;
     WpVocab *vocab = NULL;
     QaSplit split = {0};

@@ -23,7 +23,7 @@ static const Command commands[] = {
     {"compare", cmd_compare, "write one HTML page comparing sweeps (chart and table)"},
     {"bench", cmd_bench, "time the engine on random weights for a given shape (one JSON line)"},
     {"tokenize", cmd_tokenize, "WordPiece-tokenize lines of stdin with a vocab.txt"},
-    {"score", cmd_score, "score predictions with the official SQuAD 2.0 metric (JSON)"},
+    {"score", cmd_score, "score predictions with the official SQuAD 2.0 or NQ metric (JSON)"},
     {"teacher", cmd_teacher, "train (or reuse) the default teacher on a synthetic/SQuAD dir"},
     {"eval", cmd_eval, "score a checkpoint on a SQuAD file; write predictions and eval.json"},
     {"prune", cmd_prune, "run one pruning point: strategy, physical pruning, fine-tuning"},

@@ -390,7 +390,7 @@ static int logits_of(BertModel *m, const Expected *x, const BertGates *g, float 
 static int fine_tune(BertModel *m, const Expected *x) {
     int32_t sp[16], ep[16];
     for (int b = 0; b < x->B && b < 16; b++) sp[b] = 1 + b, ep[b] = 2 + b;
-    QaData d = {x->B, x->T, x->ids, x->types, x->mask, sp, ep};
+    QaData d = {x->B, x->T, x->ids, x->types, x->mask, sp, ep, NULL};
     TrainOpts o;
     train_opts_init(&o);
     o.batch_size = x->B;

@@ -95,7 +95,7 @@ static void make_toy(QaData *d, int n, int T, int32_t *buf) {
         st[i] = a;
         en[i] = b;
     }
-    *d = (QaData){n, T, ids, types, mask, st, en};
+    *d = (QaData){n, T, ids, types, mask, st, en, NULL};
 }
 
 /* The gain scores by their definition, with every derivative taken by central finite

@@ -34,7 +34,7 @@ static void make_data(QaData *d, int32_t *buf, int full0) {
         st[i] = 1 + (int)rng_below(&r, (uint64_t)len - 2);
         en[i] = st[i] + (int)rng_below(&r, 2);
     }
-    *d = (QaData){N, T, ids, types, mask, st, en};
+    *d = (QaData){N, T, ids, types, mask, st, en, NULL};
 }
 
 /* The distillation loss over all windows, computed outside the trainer on the windows

@@ -40,11 +40,11 @@ const char *bert_family_list(void) { return "\"bert\", \"roberta\", \"distilbert
 
 /* ---------------------------------------------------------------- the parameter table */
 
-typedef enum { D_NONE, D_TWO, D_C, D_E, D_V, D_P, D_TV, D_A, D_F } Dim;
+typedef enum { D_NONE, D_TWO, D_C, D_E, D_V, D_P, D_TV, D_A, D_F, D_NT } Dim;
 typedef enum { G_EMBED, G_LAYER, G_HEAD } Group;
 typedef enum { INIT_EMBED, INIT_LINEAR, INIT_ZERO, INIT_ONE } Init;
 /* When a tensor exists: always, with token types (TV > 0), with a projection (E != C). */
-typedef enum { NEED_ALWAYS, NEED_TYPES, NEED_PROJECTION } Need;
+typedef enum { NEED_ALWAYS, NEED_TYPES, NEED_PROJECTION, NEED_TYPE_HEAD } Need;
 
 typedef struct {
     Group group;
@@ -117,6 +117,11 @@ static const ParamSpec PARAMS[] = {
      NEED_ALWAYS, 0},
     {G_HEAD, "qa_outputs.bias", "qa_outputs.bias", EMB(qab), D_TWO, D_NONE, 0, INIT_ZERO,
      NEED_ALWAYS, 0},
+    /* the answer-type head (Natural Questions, BERT-joint): only with num_answer_types > 0 */
+    {G_HEAD, "answer_type_outputs.weight", "answer_type_outputs.weight", EMB(typew), D_NT, D_C,
+     1, INIT_LINEAR, NEED_TYPE_HEAD, 0},
+    {G_HEAD, "answer_type_outputs.bias", "answer_type_outputs.bias", EMB(typeb), D_NT, D_NONE, 0,
+     INIT_ZERO, NEED_TYPE_HEAD, 0},
 };
 #define N_SPECS ((int)(sizeof PARAMS / sizeof PARAMS[0]))
 
@@ -131,6 +136,7 @@ static int dim_size(const BertConfig *c, Dim d, int layer) {
     case D_TV: return c->type_vocab_size;
     case D_A: return c->heads[layer] * bert_head_size(c);
     case D_F: return c->ffn[layer];
+    case D_NT: return c->num_answer_types;
     }
     return 0;
 }
@@ -140,6 +146,7 @@ static int spec_present(const BertConfig *c, const ParamSpec *spec) {
     case NEED_ALWAYS: return 1;
     case NEED_TYPES: return c->type_vocab_size > 0;
     case NEED_PROJECTION: return bert_embedding_size(c) != c->hidden_size;
+    case NEED_TYPE_HEAD: return c->num_answer_types > 0;
     }
     return 0;
 }
@@ -240,6 +247,8 @@ int bert_config_check(const BertConfig *c) {
                         "num_attention_heads %d", c->hidden_size, c->num_heads);
     if (!(c->layer_norm_eps > 0.f))
         return qa_error("config: layer_norm_eps %g must be > 0", c->layer_norm_eps);
+    if (c->num_answer_types < 0 || c->num_answer_types > 64)
+        return qa_error("config: num_answer_types %d must be in [0, 64]", c->num_answer_types);
     if (c->position_offset < 0 || c->position_offset >= c->max_position)
         return qa_error("config: position offset %d outside [0, %d)", c->position_offset,
                         c->max_position);
@@ -317,6 +326,7 @@ size_t bert_config_num_params(const BertConfig *c) {
 double bert_forward_flops(const BertConfig *c, int B, int T) {
     double N = (double)B * T, C = c->hidden_size, E = bert_embedding_size(c), f = 4.0 * N * C;
     if (E != C) f += 2.0 * N * E * C;
+    f += 2.0 * B * C * c->num_answer_types;
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
         f += 2.0 * N * C * 3 * s.A + 2.0 * N * s.A * C + 4.0 * N * C * s.F +

@@ -16,6 +16,10 @@
  *   - every layer has its own number of heads and FFN width (ragged shapes), which is what
  *     a physically pruned model is. A layer may have 0 heads or 0 neurons (its residual
  *     path and output bias remain), as Hugging Face gives after pruning all of them.
+ * Optionally (num_answer_types > 0, Natural Questions) an answer-type head Linear(C, NT) on
+ * the first token's final hidden state gives NT type logits per sequence (BERT-joint's
+ * none/long/short/yes/no classifier), beside the start/end head; tensors
+ * answer_type_outputs.weight [NT,C] and .bias [NT], in the same parameter table.
  * Shape letters as in core/model/ops.h. Parameters live in one allocation laid out by a single
  * table (bert.c) that also gives Hugging Face names, shapes and weight-decay groups. */
 #ifndef QAPRUNE_BERT_H
@@ -68,6 +72,7 @@ typedef struct {
     int intermediate_size; /* nominal FFN width (before pruning) */
     float layer_norm_eps;  /* 1e-12 for BERT, 1e-5 for RoBERTa */
     int position_offset;   /* position id of token 0: 0 for BERT, padding_idx + 1 for RoBERTa */
+    int num_answer_types;  /* NT: logits of the answer-type head; 0 = no such head */
     float hidden_dropout, attention_dropout; /* used only by training forwards */
     int heads[BERT_MAX_LAYERS];              /* heads kept in each layer */
     int ffn[BERT_MAX_LAYERS];                /* FFN neurons kept in each layer */
@@ -118,6 +123,7 @@ typedef struct {
     float *projw, *projb;   /* ELECTRA embeddings_project [C,E], [C]; NULL when E = C */
     BertLayerWeights layer[BERT_MAX_LAYERS];
     float *qaw, *qab;       /* QA head [2,C], [2] */
+    float *typew, *typeb;   /* answer-type head [NT,C], [NT]; NULL when NT = 0 */
 } BertWeights;
 
 /* One parameter tensor, from the table: Hugging Face name (with the family's prefix), shape,
@@ -191,6 +197,9 @@ int bert_forward(BertModel *m, const BertBatch *batch, const BertGates *gates, i
 /* The last forward's logits, [B*T] each; borrowed, valid until the next forward. */
 const float *bert_start_logits(const BertModel *m);
 const float *bert_end_logits(const BertModel *m);
+/* The last forward's answer-type logits, [B*NT] (row b: sequence b's first token); NULL when
+ * the model has no type head. Borrowed, valid until the next forward. */
+const float *bert_type_logits(const BertModel *m);
 
 /* Backpropagates dstart, dend ([B*T], gradients of the loss with respect to the last
  * training forward's logits). Accumulates into the parameter gradients (allocated zeroed on
@@ -199,6 +208,10 @@ const float *bert_end_logits(const BertModel *m);
  * when memory runs out. */
 int bert_backward(BertModel *m, const float *dstart, const float *dend, float *dhead_gates,
                   float *dffn_gates, int param_grads);
+/* bert_backward with dtype ([B*NT], the loss gradient of the type logits; NULL for none)
+ * flowing back through the answer-type head as well. */
+int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, const float *dtype,
+                        float *dhead_gates, float *dffn_gates, int param_grads);
 void bert_zero_grad(BertModel *m);
 
 /* Returns in *out a new, physically smaller model keeping the heads and neurons whose keep
@@ -208,8 +221,8 @@ int bert_prune(const BertModel *m, const uint8_t *keep_heads, const uint8_t *kee
                BertModel **out);
 
 /* Matmul FLOPs of one forward (2 per multiply-add, the same count as the PyTorch baseline):
- * per layer 2N*C*3A + 2N*A*C + 4N*C*F + 4B*NH*T*T*HS, plus the QA head 4N*C and ELECTRA's
- * projection 2N*E*C. */
+ * per layer 2N*C*3A + 2N*A*C + 4N*C*F + 4B*NH*T*T*HS, plus the QA head 4N*C, ELECTRA's
+ * projection 2N*E*C and the answer-type head 2B*C*NT. */
 double bert_forward_flops(const BertConfig *cfg, int B, int T);
 /* Parameter count of the pruned shape (what the tensors hold). */
 size_t bert_config_num_params(const BertConfig *cfg);

@@ -43,6 +43,7 @@ struct BertModel {
     float *qa_in;                         /* [N,C] dropout of the last hidden states (train
                                              with qa_dropout); NULL = the hidden states */
     float *logits, *start, *end, *scratch;
+    float *cls, *type_logits;      /* [B,C] first-token states, [B,NT]; NULL without a type head */
     float *head_gates, *ffn_gates; /* copies of the last gates; NULL = all ones */
     float *ones;                   /* [max(total heads, total ffn)] of 1.0 */
     Dropout drop_hidden, drop_attn, drop_qa;

@@ -35,6 +35,8 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     m->start = take(p, N);
     m->end = take(p, N);
     m->scratch = take(p, 2 * (size_t)T * T);
+    m->cls = c->num_answer_types ? take(p, (size_t)B * C) : NULL;
+    m->type_logits = c->num_answer_types ? take(p, (size_t)B * c->num_answer_types) : NULL;
     int total_heads = bert_total_heads(c), total_ffn = bert_total_ffn(c);
     m->head_gates = take(p, (size_t)total_heads);
     m->ffn_gates = take(p, (size_t)total_ffn);
@@ -188,8 +190,15 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         m->start[n] = m->logits[2 * n];
         m->end[n] = m->logits[2 * n + 1];
     }
+    if (c->num_answer_types) { /* type = h[b, 0] Wt^T + bt, from the QA head's input */
+        for (int b = 0; b < B; b++)
+            memcpy(m->cls + (size_t)b * C, x + (size_t)b * T * C, sizeof(float) * C);
+        matmul_forward(m->type_logits, m->cls, m->w.typew, m->w.typeb, B, C, c->num_answer_types);
+    }
     return QA_OK;
 }
+
+const float *bert_type_logits(const BertModel *m) { return m->type_logits; }
 
 const float *bert_start_logits(const BertModel *m) { return m->start; }
 const float *bert_end_logits(const BertModel *m) { return m->end; }
@@ -202,6 +211,7 @@ typedef struct {
     float *dctxg, *dctx;   /* [N,A] */
     float *dhg, *dh;       /* [N,F] */
     float *dlogits;        /* [N,2] */
+    float *dcls;           /* [B,C] */
 } Grads;
 
 static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
@@ -222,6 +232,7 @@ static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
     d->dhg = take(p, N * F);
     d->dh = take(p, N * F);
     d->dlogits = take(p, N * 2);
+    d->dcls = take(p, (size_t)m->B * C);
     d->demb = m->w.projw ? take(p, N * E) : NULL;
     d->dsum = take(p, N * E);
 }
@@ -230,6 +241,11 @@ static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
 
 int bert_backward(BertModel *m, const float *dstart, const float *dend, float *dhead_gates,
                   float *dffn_gates, int param_grads) {
+    return bert_backward_typed(m, dstart, dend, NULL, dhead_gates, dffn_gates, param_grads);
+}
+
+int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, const float *dtype,
+                        float *dhead_gates, float *dffn_gates, int param_grads) {
     assert(m->train && "bert_backward needs a training forward first");
     const BertConfig *c = &m->cfg;
     if (bert_alloc_grads(m)) return QA_ERR;
@@ -258,6 +274,13 @@ int bert_backward(BertModel *m, const float *dstart, const float *dend, float *d
     /* logits = dropout_qa(x_last) Wqa^T + bqa */
     matmul_backward(d.dx, pg ? g->qaw : NULL, pg ? g->qab : NULL, d.dlogits,
                     m->qa_in ? m->qa_in : x_last, m->w.qaw, N, C, 2);
+    if (dtype && c->num_answer_types) {
+        /* type = cls Wt^T + bt, cls[b] = (qa input)[b, 0]: back into each row's first token */
+        zero(d.dcls, (size_t)B * C);
+        matmul_backward(d.dcls, pg ? g->typew : NULL, pg ? g->typeb : NULL, dtype, m->cls,
+                        m->w.typew, B, C, c->num_answer_types);
+        for (int b = 0; b < B; b++) add_inplace(d.dx + (size_t)b * T * C, d.dcls + (size_t)b * C, C);
+    }
     if (m->qa_in) dropout_apply(d.dx, (long)NC, &m->drop_qa, SITE_QA);
     for (int l = c->num_layers - 1; l >= 0; l--) {
         BertSlice s = bert_slice(c, l);

@@ -243,6 +243,7 @@ static int config_from_json(const char *path, const cJSON *root, CkptConfig *cc)
         get_float(path, root, k->hidden_drop, 0, 0.1, 0, 1, &c->hidden_dropout) ||
         get_float(path, root, k->attn_drop, 0, 0.1, 0, 1, &c->attention_dropout) ||
         get_int(path, root, "pad_token_id", 0, roberta, 0, INT_MAX - 1, &pad) ||
+        get_int(path, root, "num_answer_types", 0, 0, 0, 64, &c->num_answer_types) ||
         get_string(path, root, k->act, 1, &act))
         return QA_ERR;
     if (strcmp(act, "gelu"))
@@ -479,6 +480,8 @@ static cJSON *config_to_json(const BertConfig *c) {
              cJSON_AddStringToObject(o, "position_embedding_type", "absolute");
     if (ok && c->family == BERT_FAMILY_ELECTRA)
         ok = cJSON_AddNumberToObject(o, "embedding_size", bert_embedding_size(c)) != NULL;
+    if (ok && c->num_answer_types) /* qaprune's answer-type head (Natural Questions) */
+        ok = cJSON_AddNumberToObject(o, "num_answer_types", c->num_answer_types) != NULL;
     cJSON *ph = ok ? pruned_heads_json(c) : NULL;
     ok = ph && cJSON_AddItemToObject(o, "pruned_heads", ph);
     if (!ok) cJSON_Delete(ph);

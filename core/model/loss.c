@@ -52,6 +52,18 @@ float loss_span(float *dstart, float *dend, const float *start, const float *end
     return mixed_loss(dstart, dend, start, end, NULL, NULL, start_pos, end_pos, B, T, 1.0, 0.0);
 }
 
+float loss_type(float *dtype, const float *type, const float *teacher_type, const int32_t *gold,
+                int B, int NT, float temp, float alpha) {
+    assert(temp > 0.f && alpha >= 0.f && alpha <= 1.f);
+    double total = 0.0;
+    for (int b = 0; b < B; b++) {
+        long o = (long)b * NT;
+        total += row_loss(dtype + o, type + o, teacher_type ? teacher_type + o : NULL, gold[b],
+                          NT, temp, alpha, 1.0 / B);
+    }
+    return (float)(total / B);
+}
+
 float loss_distill(float *dstart, float *dend, const float *start, const float *end,
                    const float *teacher_start, const float *teacher_end,
                    const int32_t *start_pos, const int32_t *end_pos, int B, int T, float temp,

@@ -22,4 +22,11 @@ float loss_distill(float *dstart, float *dend, const float *start, const float *
                    const int32_t *start_pos, const int32_t *end_pos, int B, int T, float temp,
                    float alpha);
 
+/* The answer-type loss (BERT-joint's answer_type_loss, Natural Questions): CE(type, gold)
+ * averaged over the batch; with teacher_type not NULL mixed with the soft loss exactly as
+ * loss_distill: alpha * temp^2 * soft + (1 - alpha) * CE. type, teacher_type: [B,NT];
+ * gold [B] in [0, NT). Overwrites dtype [B,NT] with the gradient. */
+float loss_type(float *dtype, const float *type, const float *teacher_type, const int32_t *gold,
+                int B, int NT, float temp, float alpha);
+
 #endif

@@ -29,7 +29,7 @@ int qa_batch_fill(QaBatch *b, const QaData *d, const int *idx, int B) {
     }
     if (B * Tb > b->cap_tokens || B > b->cap_rows) {
         int tokens = B * d->T, rows = B;
-        int32_t *mem = malloc(sizeof(int32_t) * (3 * (size_t)tokens + 2 * (size_t)rows));
+        int32_t *mem = malloc(sizeof(int32_t) * (3 * (size_t)tokens + 3 * (size_t)rows));
         if (!mem) return qa_error("train: out of memory for a batch of %d windows", B);
         free(b->ids);
         b->ids = mem;
@@ -40,6 +40,7 @@ int qa_batch_fill(QaBatch *b, const QaData *d, const int *idx, int B) {
     b->mask = b->types + b->cap_tokens;
     b->start = b->mask + b->cap_tokens;
     b->end = b->start + b->cap_rows;
+    b->answer_type = b->end + b->cap_rows;
     b->B = B;
     b->Tb = Tb;
     for (int i = 0; i < B; i++) {
@@ -52,6 +53,7 @@ int qa_batch_fill(QaBatch *b, const QaData *d, const int *idx, int B) {
             b->start[i] = d->start[idx[i]] < Tb ? d->start[idx[i]] : 0;
             b->end[i] = d->end[idx[i]] < Tb ? d->end[idx[i]] : 0;
         }
+        b->answer_type[i] = d->answer_type ? d->answer_type[idx[i]] : 0;
     }
     return QA_OK;
 }
@@ -140,17 +142,25 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
     int nh = bert_total_heads(bert_config(m)), nf = bert_total_ffn(bert_config(m));
     const TrainHooks *hk = o->hooks;
     int want_gate_grads = hk && hk->after_backward;
+    int NT = d->answer_type ? bert_config(m)->num_answer_types : 0; /* 0: no type loss */
+    int teacher_nt = o->teacher ? bert_config(o->teacher)->num_answer_types : 0;
+    if (NT && o->teacher && teacher_nt != NT) {
+        qa_error("train: the teacher has %d answer types, the student %d", teacher_nt, NT);
+        return QA_ERR;
+    }
     AdamW *opt = NULL;
     QaBatch batch = {0};
     /* order [n], then epoch_order scratch: batch ids [n / B] and the new order [n] */
     int *order = malloc(sizeof(int) * (size_t)(3 * d->n + 2)), *tmp = order ? order + d->n + 1 : NULL;
     int *len = window_lengths(d);
-    float *grad = malloc(sizeof(float) * (2 * (size_t)B * d->T + (size_t)nh + (size_t)nf + 2));
+    float *grad = malloc(sizeof(float) * (2 * (size_t)B * d->T + (size_t)nh + (size_t)nf +
+                                          (size_t)B * NT + 2));
     if (!order || !grad || !len) {
         qa_error("train: out of memory");
         goto cleanup;
     }
     float *ds = grad, *de = ds + (size_t)B * d->T, *dh = de + (size_t)B * d->T, *dfg = dh + nh;
+    float *dty = NT ? dfg + nf : NULL;
     if (d->n < 1) {
         qa_error("train: no training windows");
         goto cleanup;
@@ -186,6 +196,15 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
         } else {
             loss = loss_span(ds, de, sl, el, batch.start, batch.end, B, batch.Tb);
         }
+        if (NT) { /* (CE start + CE end + CE type) / 3 = (2 span + type) / 3 */
+            float lt = loss_type(dty, bert_type_logits(m),
+                                 o->teacher ? bert_type_logits(o->teacher) : NULL,
+                                 batch.answer_type, B, NT, o->distill_temp,
+                                 o->teacher ? o->distill_alpha : 0.f);
+            loss = (2.f * loss + lt) / 3.f;
+            for (long k = 0; k < (long)B * batch.Tb; k++) ds[k] *= 2.f / 3.f, de[k] *= 2.f / 3.f;
+            for (long k = 0; k < (long)B * NT; k++) dty[k] /= 3.f;
+        }
         if (!isfinite(loss)) {
             qa_error("train: loss is %g at step %ld of %ld (diverged; try a lower lr)", loss,
                      step + 1, o->steps);
@@ -196,7 +215,8 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
             memset(dh, 0, sizeof(float) * (size_t)nh);
             memset(dfg, 0, sizeof(float) * (size_t)nf);
         }
-        if (bert_backward(m, ds, de, want_gate_grads ? dh : NULL, want_gate_grads ? dfg : NULL, 1))
+        if (bert_backward_typed(m, ds, de, dty, want_gate_grads ? dh : NULL,
+                                want_gate_grads ? dfg : NULL, 1))
             goto cleanup;
         double norm = optim_clip_grad_norm(m, o->clip > 0 ? o->clip : INFINITY);
         if (!isfinite(norm)) {
@@ -231,6 +251,12 @@ cleanup:
 
 int qa_predict(BertModel *m, const QaData *d, int batch_size, const BertGates *gates,
                float *start, float *end) {
+    return qa_predict_typed(m, d, batch_size, gates, start, end, NULL);
+}
+
+int qa_predict_typed(BertModel *m, const QaData *d, int batch_size, const BertGates *gates,
+                     float *start, float *end, float *type) {
+    int NT = bert_config(m)->num_answer_types;
     QaBatch batch = {0};
     int idx[batch_size > 0 ? batch_size : 1];
     for (int i0 = 0; i0 < d->n; i0 += batch_size) {
@@ -246,6 +272,8 @@ int qa_predict(BertModel *m, const QaData *d, int batch_size, const BertGates *g
                 start[o] = t < batch.Tb ? sl[i * batch.Tb + t] : -1e30f;
                 end[o] = t < batch.Tb ? el[i * batch.Tb + t] : -1e30f;
             }
+        if (type && NT)
+            memcpy(type + (size_t)i0 * NT, bert_type_logits(m), sizeof(float) * (size_t)B * NT);
     }
     qa_batch_free(&batch);
     return QA_OK;

@@ -16,12 +16,16 @@ typedef struct {
     int n, T;                           /* windows, tokens per window */
     const int32_t *ids, *types, *mask;  /* [n*T] each */
     const int32_t *start, *end;         /* [n] gold positions (0 = [CLS]: no answer here) */
+    /* [n] answer types for a model with a type head (Natural Questions), or NULL: then the
+     * loss is the span loss alone. With them it is BERT-joint's (CE start + CE end + CE type)
+     * / 3, distilled term by term when there is a teacher. */
+    const int32_t *answer_type;
 } QaData;
 
 /* A batch assembled from windows idx[0..B): copies into owned buffers, trimmed to Tb. */
 typedef struct {
     int B, Tb, cap_tokens, cap_rows;
-    int32_t *ids, *types, *mask, *start, *end;
+    int32_t *ids, *types, *mask, *start, *end, *answer_type;
 } QaBatch;
 
 /* Fills b with windows idx[0..B) of d (grows its buffers); QA_ERR when out of memory. */
@@ -92,5 +96,9 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
  * batch's trimmed length set to -1e30. gates may be NULL. */
 int qa_predict(BertModel *m, const QaData *d, int batch_size, const BertGates *gates,
                float *start, float *end);
+/* qa_predict that also writes the answer-type logits [n*NT] to type (when not NULL and the
+ * model has a type head). */
+int qa_predict_typed(BertModel *m, const QaData *d, int batch_size, const BertGates *gates,
+                     float *start, float *end, float *type);
 
 #endif

@@ -18,7 +18,7 @@ int qa_split_load(const char *path, const WpVocab *vocab, const FeatureOpts *fo,
     }
     const Features *f = out->feat;
     out->data = (QaData){f->n, f->seq, f->input_ids, f->type_ids, f->mask, f->start_pos,
-                         f->end_pos};
+                         f->end_pos, NULL};
     return QA_OK;
 }
 

@@ -113,7 +113,7 @@ int windows_map(const char *path, const char *key, WindowsMap **out, QaData *vie
     m->size = (size_t)sb.st_size;
     const int32_t *a = (const int32_t *)((const char *)base + WIN_HEADER);
     size_t nt = (size_t)h.n * (size_t)h.T;
-    *view = (QaData){(int)h.n, (int)h.T, a, a + nt, a + 2 * nt, a + 3 * nt, a + 3 * nt + h.n};
+    *view = (QaData){(int)h.n, (int)h.T, a, a + nt, a + 2 * nt, a + 3 * nt, a + 3 * nt + h.n, NULL};
     /* the span loss asserts gold positions inside the window: refuse them here instead */
     for (int64_t w = 0; w < h.n; w++)
         if (view->start[w] < 0 || view->start[w] >= h.T || view->end[w] < 0 ||

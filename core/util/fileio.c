@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "core/util/error.h"
 
@@ -192,4 +193,189 @@ int path_join(char *buf, size_t n, const char *dir, const char *name) {
     if ((size_t)snprintf(buf, n, "%s/%s", dir, name) >= n)
         return qa_error("%s/%s: path too long", dir, name);
     return QA_OK;
+}
+
+struct FileLines {
+    gzFile gz;
+    char *path;
+    double size;      /* bytes of the file on disk, for file_lines_progress */
+    char *chunk;      /* decompressed bytes not yet returned: chunk[pos .. fill) */
+    size_t pos, fill;
+    char *line;       /* the line returned last, NUL-terminated */
+    size_t line_cap;
+    long number;
+    int terminated, eof;
+};
+
+enum { FILE_LINES_CHUNK = 1 << 18 };
+
+int file_lines_open(const char *path, FileLines **out) {
+    *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return qa_env_error(errno, "%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return qa_error("%s: not a regular file", path);
+    FileLines *r = calloc(1, sizeof *r);
+    if (!r || !(r->path = strdup(path)) || !(r->chunk = malloc(FILE_LINES_CHUNK)) ||
+        !(r->line = malloc(r->line_cap = 4096))) {
+        file_lines_close(r);
+        return qa_env_error(ENOMEM, "%s: out of memory opening it", path);
+    }
+    r->size = (double)sb.st_size;
+    if (!(r->gz = gzopen(path, "rb"))) {
+        int e = errno;
+        file_lines_close(r);
+        return qa_env_error(e, "%s: cannot open: %s", path, e ? strerror(e) : "zlib error");
+    }
+    gzbuffer(r->gz, FILE_LINES_CHUNK);
+    *out = r;
+    return QA_OK;
+}
+
+/* Refills r->chunk; returns the bytes read (0 at the end), or QA_ERR naming the zlib error. */
+static int file_lines_fill(FileLines *r) {
+    int n = gzread(r->gz, r->chunk, FILE_LINES_CHUNK);
+    int zerr = Z_OK;
+    const char *msg = gzerror(r->gz, &zerr);
+    if (n < 0 || (zerr != Z_OK && zerr != Z_STREAM_END)) {
+        int e = zerr == Z_ERRNO ? errno : zerr == Z_MEM_ERROR ? ENOMEM : 0;
+        return qa_env_error(e, "%s: line %ld: read error: %s", r->path, r->number + 1,
+                            zerr == Z_ERRNO ? strerror(e) : msg);
+    }
+    r->pos = 0;
+    r->fill = (size_t)n;
+    return n;
+}
+
+int file_lines_next(FileLines *r, const char **line, size_t *len) {
+    size_t n = 0;
+    r->terminated = 0;
+    for (;;) {
+        if (r->pos == r->fill) {
+            if (r->eof) break;
+            int got = file_lines_fill(r);
+            if (got < 0) return QA_ERR;
+            if (got == 0) {
+                r->eof = 1;
+                break;
+            }
+        }
+        char *nl = memchr(r->chunk + r->pos, '\n', r->fill - r->pos);
+        size_t take = nl ? (size_t)(nl - (r->chunk + r->pos)) : r->fill - r->pos;
+        if (n + take + 1 > r->line_cap) {
+            size_t cap = r->line_cap;
+            while (n + take + 1 > cap) cap *= 2;
+            char *bigger = realloc(r->line, cap);
+            if (!bigger)
+                return qa_env_error(ENOMEM, "%s: line %ld: out of memory", r->path, r->number + 1);
+            r->line = bigger;
+            r->line_cap = cap;
+        }
+        memcpy(r->line + n, r->chunk + r->pos, take);
+        n += take;
+        r->pos += take + (nl != NULL);
+        if (nl) {
+            r->terminated = 1;
+            break;
+        }
+    }
+    if (n == 0 && !r->terminated) return 0; /* the end of the file */
+    r->line[n] = '\0';
+    r->number++;
+    *line = r->line;
+    *len = n;
+    return 1;
+}
+
+long file_lines_number(const FileLines *r) { return r->number; }
+
+int file_lines_terminated(const FileLines *r) { return r->terminated; }
+
+double file_lines_progress(const FileLines *r) {
+    if (r->size <= 0) return 1.0;
+    double f = (double)gzoffset(r->gz) / r->size;
+    return f > 1.0 ? 1.0 : f < 0.0 ? 0.0 : f;
+}
+
+void file_lines_close(FileLines *r) {
+    if (!r) return;
+    if (r->gz) gzclose(r->gz);
+    free(r->path);
+    free(r->chunk);
+    free(r->line);
+    free(r);
+}
+
+struct FileGz {
+    FileAtomic *out;
+    z_stream z;
+    unsigned char buf[1 << 16];
+    char *path;
+};
+
+int file_gz_open(const char *path, FileGz **out) {
+    *out = NULL;
+    FileGz *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(path))) {
+        free(w);
+        return qa_env_error(ENOMEM, "%s: out of memory", path);
+    }
+    /* windowBits 15 + 16: a gzip header and trailer around the deflate stream */
+    if (deflateInit2(&w->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(w->path);
+        free(w);
+        return qa_error("%s: zlib: cannot start compressing", path);
+    }
+    if (file_atomic_open(path, &w->out)) {
+        deflateEnd(&w->z);
+        free(w->path);
+        free(w);
+        return QA_ERR;
+    }
+    *out = w;
+    return QA_OK;
+}
+
+/* Runs deflate over the pending input with flush mode, writing every output buffer. */
+static int file_gz_pump(FileGz *w, int flush) {
+    int zr;
+    do {
+        w->z.next_out = w->buf;
+        w->z.avail_out = sizeof w->buf;
+        zr = deflate(&w->z, flush);
+        if (zr == Z_STREAM_ERROR) return qa_error("%s: zlib: compression failed", w->path);
+        size_t have = sizeof w->buf - w->z.avail_out;
+        if (have && file_atomic_write(w->out, w->buf, have)) return QA_ERR;
+    } while (w->z.avail_out == 0 || (flush == Z_FINISH && zr != Z_STREAM_END));
+    return QA_OK;
+}
+
+int file_gz_write(FileGz *w, const void *data, size_t n) {
+    while (n) {
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        w->z.next_in = (Bytef *)data;
+        w->z.avail_in = chunk;
+        if (file_gz_pump(w, Z_NO_FLUSH)) return QA_ERR;
+        data = (const char *)data + chunk;
+        n -= chunk;
+    }
+    return QA_OK;
+}
+
+int file_gz_commit(FileGz *w) {
+    if (!w) return QA_OK;
+    int rc = file_gz_pump(w, Z_FINISH);
+    deflateEnd(&w->z);
+    if (rc) file_atomic_abort(w->out);
+    else rc = file_atomic_commit(w->out);
+    free(w->path);
+    free(w);
+    return rc;
+}
+
+void file_gz_abort(FileGz *w) {
+    if (!w) return;
+    deflateEnd(&w->z);
+    file_atomic_abort(w->out);
+    free(w->path);
+    free(w);
 }

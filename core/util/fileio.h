@@ -39,3 +39,29 @@ int file_exists(const char *path);
 int path_join(char *buf, size_t n, const char *dir, const char *name);
 
 #endif
+
+/* A file read line by line without holding it whole: gzip-compressed or plain (zlib tells
+ * them apart by the gzip magic), for JSON-lines data sets of gigabytes (Natural Questions).
+ * file_lines_open, file_lines_next until it returns 0, file_lines_close (accepts NULL). */
+typedef struct FileLines FileLines;
+/* On success *out gets a new reader (free with file_lines_close()); QA_ERR naming the path. */
+int file_lines_open(const char *path, FileLines **out);
+/* Reads the next line: *line gets it without its '\n' (NUL-terminated; borrowed, valid until
+ * the next call), *len its length. Returns 1 for a line, 0 at the end of the file, QA_ERR on a
+ * read error or a corrupt or cut gzip stream (naming the path and the line number). */
+int file_lines_next(FileLines *r, const char **line, size_t *len);
+/* The 1-based number of the line last returned (0 before the first). */
+long file_lines_number(const FileLines *r);
+/* 1 when the line last returned ended with '\n' (a last line without one may be cut). */
+int file_lines_terminated(const FileLines *r);
+/* The fraction in [0, 1] of the file's bytes (compressed bytes for gzip) consumed so far. */
+double file_lines_progress(const FileLines *r);
+void file_lines_close(FileLines *r);
+
+/* A gzip file written atomically (file_atomic_open underneath): file_gz_open, any number of
+ * file_gz_write, then file_gz_commit or file_gz_abort (both free the writer; accept NULL). */
+typedef struct FileGz FileGz;
+int file_gz_open(const char *path, FileGz **out);
+int file_gz_write(FileGz *w, const void *data, size_t n);
+int file_gz_commit(FileGz *w);
+void file_gz_abort(FileGz *w);
