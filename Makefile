@@ -16,7 +16,7 @@ OPT     ?= -O3 -march=native
 CFLAGS  ?= $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -fopenmp
 CPPFLAGS += -I. -I/usr/include/x86_64-linux-gnu/openblas-pthread
 LDFLAGS ?= -fopenmp
-LDLIBS  ?= -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lprotobuf-c -lz -lm -lpthread
+LDLIBS  ?= -ldnnl -lopenblas -lsqlite3 -lcjson -lutf8proc -lxxhash -lprotobuf-c -lz -lm -lpthread
 
 B       ?= build
 BIN     ?= bin
@@ -96,8 +96,8 @@ run:
 	$(BIN)/sweep run configs/grid.json --jobs 2
 
 bench: all $(B)/tests/onnx_fixture
-	@sh tests/bench.sh $(BIN)/sweep
 	@ORT_DIR=$(ORT_DIR) sh tests/ort_setup.sh
+	@ORT_DIR=$(ORT_DIR) sh tests/bench.sh $(BIN)/sweep
 	@ORT_DIR=$(ORT_DIR) sh tests/bench_onnx.sh $(BIN)/sweep $(B)/tests/onnx_fixture
 
 debug:

@@ -12,7 +12,10 @@
  *        data TEXT, data_hash TEXT)                 the dataset's name and content identity
  *   results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1, exact, has_ans_f1,
  *        no_ans_f1, heads_kept, heads_total, ffn_kept, ffn_total, params, flops, latency_ms,
- *        teacher_latency_ms, speedup, train_seconds, f1_before_finetune, teacher_f1)
+ *        teacher_latency_ms, speedup, train_seconds, f1_before_finetune, teacher_f1,
+ *        precision, gemm)                           what F1 and latency were measured in,
+ *                                                   from the run's config (prune.precision,
+ *                                                   prune.gemm)
  *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
  *        PRIMARY KEY(run_id, layer))
  *   file_hashes(path TEXT PRIMARY KEY, size, mtime_ns, inode, hash)   content-hash cache
@@ -41,7 +44,7 @@
 
 #include "db/result_file.h"
 
-#define DB_SCHEMA_VERSION 2 /* version 1 files are migrated when opened */
+#define DB_SCHEMA_VERSION 3 /* versions 1 and 2 are migrated when opened */
 #define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
 
 typedef struct Db Db;

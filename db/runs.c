@@ -205,8 +205,13 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
     static const char ins_result[] =
         "INSERT OR REPLACE INTO results(run_id, f1, exact, has_ans_f1, no_ans_f1, heads_kept,"
         " heads_total, ffn_kept, ffn_total, params, flops, latency_ms, teacher_latency_ms,"
-        " speedup, train_seconds, f1_before_finetune, teacher_f1)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+        " speedup, train_seconds, f1_before_finetune, teacher_f1, precision, gemm)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+        /* what the point ran in, from its resolved config (grid points: prune.precision
+         * and prune.gemm; rows from elsewhere may have neither: NULL) */
+        " CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.precision')"
+        " END, CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.gemm')"
+        " END FROM runs WHERE id = ?1";
     const DbMetrics *m = &r->metrics;
     sqlite3_stmt *st = NULL;
     int rc = QA_ERR;

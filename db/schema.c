@@ -20,7 +20,7 @@
 /* ---------------------------------------------------------------- schema */
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1 brings a version 1 file to this one). */
+ * which of these shapes the file has (MIGRATE_V1 and MIGRATE_V2 bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -40,7 +40,8 @@ static const char SCHEMA[] =
     "  f1 REAL, exact REAL, has_ans_f1 REAL, no_ans_f1 REAL,\n"
     "  heads_kept INTEGER, heads_total INTEGER, ffn_kept INTEGER, ffn_total INTEGER,\n"
     "  params INTEGER, flops REAL, latency_ms REAL, teacher_latency_ms REAL, speedup REAL,\n"
-    "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL);\n"
+    "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL,\n"
+    "  precision TEXT, gemm TEXT);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
@@ -72,11 +73,12 @@ static const char SCHEMA[] =
     "CREATE VIEW IF NOT EXISTS summary AS\n"
     "  WITH d AS (SELECT r.teacher, r.teacher_hash, r.data, r.data_hash, r.strategy,\n"
     "                    r.head_sparsity, r.ffn_sparsity, r.finetune, s.f1, s.speedup,\n"
-    "                    s.train_seconds, s.params, s.flops,\n"
+    "                    s.train_seconds, s.params, s.flops, s.precision, s.gemm,\n"
     "                    json_remove(r.config_json, '$.identity', '$.prune.seed') AS setting\n"
     "             FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'),\n"
     "       m AS (SELECT setting, avg(f1) AS mean FROM d GROUP BY setting)\n"
     "  SELECT d.teacher, d.data, d.strategy, d.head_sparsity, d.ffn_sparsity, d.finetune,\n"
+    "         d.precision, d.gemm,\n"
     "         count(*) AS n, m.mean AS f1_mean,\n"
     "         CASE WHEN count(*) > 1 THEN\n"
     "           sqrt(sum((d.f1 - m.mean) * (d.f1 - m.mean)) / (count(*) - 1)) END AS f1_std,\n"
@@ -94,6 +96,14 @@ static const char MIGRATE_V1[] =
     "ALTER TABLE runs ADD COLUMN data TEXT;\n"
     "ALTER TABLE runs ADD COLUMN data_hash TEXT;\n"
     "DROP VIEW IF EXISTS pareto;\n";
+
+/* Version 2 -> 3: results gain the precision (fp32, bf16) and GEMM library their F1 and
+ * latency were measured in (NULL for older rows: fp32, and OpenBLAS before oneDNN existed);
+ * the summary view shows them (the setting it pools seeds by already tells them apart). */
+static const char MIGRATE_V2[] =
+    "ALTER TABLE results ADD COLUMN precision TEXT;\n"
+    "ALTER TABLE results ADD COLUMN gemm TEXT;\n"
+    "DROP VIEW IF EXISTS summary;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
 
@@ -189,6 +199,9 @@ static int schema_init(Db *db) {
         }
     }
     if (version == 1 && dbsql_exec(db, MIGRATE_V1, "cannot migrate from schema version 1"))
+        goto fail;
+    if (version >= 1 && version <= 2 &&
+        dbsql_exec(db, MIGRATE_V2, "cannot migrate from schema version 2"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);

@@ -1,13 +1,16 @@
 /* sweep/cmd_bench.c: `sweep bench`, the engine's speed on random weights for one shape.
- * Prints one JSON line (median_ms, min_ms, max_ms, flop per step, gflop_per_s, the shape),
+ * Prints one JSON line (median_ms, min_ms, max_ms, flop per step, gflop_per_s, peak_rss_mb,
+ * the GEMM backend, the precision and the shape),
  * with the same FLOP count and step definition as ../shared/bench/torch_bert_bench.py so the
  * two can be compared side by side. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/model/bert.h"
+#include "core/model/gemm.h"
 #include "core/util/error.h"
 #include "core/model/latency.h"
 #include "core/model/loss.h"
@@ -19,7 +22,7 @@
 
 typedef struct {
     int layers, hidden, heads, ffn, seq, batch, threads, reps, warmup, vocab;
-    const char *heads_per_layer, *ffn_per_layer, *mode;
+    const char *heads_per_layer, *ffn_per_layer, *mode, *gemm, *precision;
 } BenchOpts;
 
 /* Reads a JSON list of L non-negative ints (at most max each) into out; QA_ERR on error. */
@@ -46,7 +49,8 @@ cleanup:
 
 /* Fills o from argv: CLI_CONTINUE, or the exit code (0 after --help, 2 after an error). */
 static int parse_opts(int argc, char **argv, BenchOpts *o) {
-    *o = (BenchOpts){12, 768, 12, 3072, 384, 1, 1, 10, 2, 30522, NULL, NULL, "forward"};
+    *o = (BenchOpts){12, 768, 12, 3072, 384, 1, 1, 10, 2, 30522, NULL, NULL, "forward",
+                     gemm_backend_name(GEMM_DEFAULT), "fp32"};
     const long MAX = 1000000;
     const CliOpt opts[] = {
         {"layers", CLI_INT, &o->layers, 0, MAX, "L", "encoder layers", CLI_OPTIONAL},
@@ -68,6 +72,10 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
          CLI_OPTIONAL},
         {"warmup", CLI_INT, &o->warmup, 0, MAX, "N", "untimed steps first", CLI_OPTIONAL},
         {"vocab", CLI_INT, &o->vocab, 1, MAX, "V", "vocabulary size", CLI_OPTIONAL},
+        {"gemm", CLI_STRING, &o->gemm, 0, 0, "onednn|openblas", "the GEMM library",
+         CLI_OPTIONAL},
+        {"precision", CLI_STRING, &o->precision, 0, 0, "fp32|bf16",
+         "bf16: GEMMs in bf16 with fp32 accumulation (forward mode)", CLI_OPTIONAL},
     };
     const CliSpec cli = {
         .cmd = "bench",
@@ -79,6 +87,23 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
     if (rc != CLI_CONTINUE) return rc;
     if (strcmp(o->mode, "forward") && strcmp(o->mode, "train")) {
         fprintf(stderr, "sweep bench: --mode must be forward or train, got '%s'\n", o->mode);
+        return 2;
+    }
+    GemmBackend gb;
+    if (gemm_backend_parse(o->gemm, &gb)) {
+        fprintf(stderr, "sweep bench: --gemm must be onednn or openblas, got '%s'\n", o->gemm);
+        return 2;
+    }
+    gemm_set_backend(gb);
+    BertPrecision prec;
+    if (bert_precision_parse(o->precision, &prec)) {
+        fprintf(stderr, "sweep bench: --precision must be fp32 or bf16, got '%s'\n",
+                o->precision);
+        return 2;
+    }
+    if (prec == BERT_BF16 && !strcmp(o->mode, "train")) {
+        fprintf(stderr, "sweep bench: --precision bf16 is for --mode forward (training runs in "
+                        "fp32)\n");
         return 2;
     }
     return CLI_CONTINUE;
@@ -122,6 +147,10 @@ int cmd_bench(int argc, char **argv) {
         goto cleanup;
     }
     bert_init_random(m, 1, 0.02f);
+    if (!strcmp(o.precision, "bf16") && bert_set_precision(m, BERT_BF16)) {
+        fprintf(stderr, "sweep bench: %s\n", qa_last_error());
+        goto cleanup;
+    }
     int32_t *types = ids + N, *mask = types + N, *sp = mask + N, *ep = sp + B;
     Rng r;
     rng_seed(&r, 2);
@@ -154,15 +183,17 @@ int cmd_bench(int argc, char **argv) {
     }
     double med = latency_median(times, o.reps);
     double flop = bert_forward_flops(&cfg, B, T) * (train ? 3 : 1);
-    printf("{\"mode\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,\"layers\":%d,\"hidden\":%d,"
-           "\"heads_per_layer\":[",
-           o.mode, o.threads, B, T, o.layers, o.hidden);
+    printf("{\"mode\":\"%s\",\"gemm\":\"%s\",\"precision\":\"%s\",\"threads\":%d,"
+           "\"batch\":%d,\"seq\":%d,\"layers\":%d,\"hidden\":%d,\"heads_per_layer\":[",
+           o.mode, o.gemm, o.precision, o.threads, B, T, o.layers, o.hidden);
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.heads[l]);
     printf("],\"ffn_per_layer\":[");
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.ffn[l]);
-    printf("],\"params\":%zu,\"reps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("],\"peak_rss_mb\":%.1f,\"params\":%zu,\"reps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
            "\"flop\":%.0f,\"gflop_per_s\":%.1f}\n",
-           bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
+           ru.ru_maxrss / 1024.0, bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
     rc = 0;
 cleanup:
     adamw_free(opt);

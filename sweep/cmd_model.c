@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/model/checkpoint.h"
+#include "core/model/gemm.h"
 #include "core/util/error.h"
 #include "core/model/ops.h"
 #include "core/model/train.h"
@@ -24,6 +25,23 @@ static void print_scores(const char *label, const SquadScores *s) {
            s->f1, s->exact, s->has_ans_f1, s->no_ans_f1, s->best_f1);
 }
 
+/* Applies --gemm (the backend, globally) and --precision (into *prec, when prec is given);
+ * returns 0, or 2 after a one-line error naming the bad value. */
+static int apply_speed_opts(const char *cmd, const char *gemm, const char *precision,
+                            BertPrecision *prec) {
+    GemmBackend b;
+    if (gemm_backend_parse(gemm, &b)) {
+        fprintf(stderr, "sweep %s: --gemm must be onednn or openblas, got '%s'\n", cmd, gemm);
+        return 2;
+    }
+    gemm_set_backend(b);
+    if (prec && bert_precision_parse(precision, prec)) {
+        fprintf(stderr, "sweep %s: --precision must be fp32 or bf16, got '%s'\n", cmd, precision);
+        return 2;
+    }
+    return 0;
+}
+
 /* --help's settings table of `sweep teacher`. */
 static void teacher_help(FILE *f, void *ctx) {
     TeacherSpec s;
@@ -33,6 +51,7 @@ static void teacher_help(FILE *f, void *ctx) {
 
 int cmd_teacher(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *config = NULL;
+    const char *gemm = gemm_backend_name(GEMM_DEFAULT);
     int threads = 2;
     long eval_every = 0;
     const CliOpt opts[] = {
@@ -44,6 +63,8 @@ int cmd_teacher(int argc, char **argv) {
         {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
         {"eval-every", CLI_LONG, &eval_every, 0, 1000000000L, "N",
          "also score the dev set every N steps (progress only; 0: never)", CLI_OPTIONAL},
+        {"gemm", CLI_STRING, &gemm, 0, 0, "onednn|openblas", "the GEMM library",
+         CLI_OPTIONAL},
     };
     const CliSpec cli = {
         .cmd = "teacher",
@@ -57,6 +78,7 @@ int cmd_teacher(int argc, char **argv) {
     };
     int prc = cli_parse(&cli, argc, argv, NULL);
     if (prc != CLI_CONTINUE) return prc;
+    if (apply_speed_opts("teacher", gemm, NULL, NULL)) return 2;
     pipeline_set_eval_every(eval_every);
     TeacherSpec spec;
     teacher_spec_default(&spec);
@@ -65,6 +87,7 @@ int cmd_teacher(int argc, char **argv) {
         return 2;
     }
     spec_print(stderr, "teacher settings:", TEACHER_FIELDS, TEACHER_NFIELDS, &spec);
+    fprintf(stderr, "  gemm  %s\n", gemm_backend_name(gemm_backend()));
     TeacherResult r;
     DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
     if (data_paths_in_dir(&paths, data) || teacher_build(&spec, &paths, out, threads, &r)) {
@@ -128,6 +151,8 @@ cleanup:
 
 int cmd_eval(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *out = NULL;
+    const char *gemm = gemm_backend_name(GEMM_DEFAULT), *precision = "fp32";
+    BertPrecision prec = BERT_FP32;
     int threads = 2, rc = 1, nq = 0;
     const CliOpt opts[] = {
         {"model", CLI_STRING, &model, 0, 0, "DIR",
@@ -136,6 +161,10 @@ int cmd_eval(int argc, char **argv) {
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the outputs go", CLI_REQUIRED},
         {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
         {"nq", CLI_FLAG, &nq, 0, 0, NULL, "the data is Natural Questions", CLI_OPTIONAL},
+        {"gemm", CLI_STRING, &gemm, 0, 0, "onednn|openblas", "the GEMM library",
+         CLI_OPTIONAL},
+        {"precision", CLI_STRING, &precision, 0, 0, "fp32|bf16",
+         "bf16: GEMMs in bf16 with fp32 accumulation", CLI_OPTIONAL},
     };
     const CliSpec cli = {
         .cmd = "eval",
@@ -150,6 +179,7 @@ int cmd_eval(int argc, char **argv) {
     };
     int prc = cli_parse(&cli, argc, argv, NULL);
     if (prc != CLI_CONTINUE) return prc;
+    if (apply_speed_opts("eval", gemm, precision, &prec)) return 2;
     ops_set_threads(threads);
     if (nq) return eval_nq(model, data, out);
     BertModel *m = NULL;
@@ -161,10 +191,13 @@ int cmd_eval(int argc, char **argv) {
     SquadScores s;
     char vocab_path[4096], p1[4096], p2[4096], p3[4096];
     if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
-        checkpoint_load(model, &m) || bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
+        checkpoint_load(model, &m) || bert_set_precision(m, prec) ||
+        bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
         wp_vocab_load(vocab_path, &vocab) ||
         qa_split_load(data, vocab, &fo, &split))
         goto fail;
+    fprintf(stderr, "eval: threads %d, gemm %s, precision %s\n", threads,
+            gemm_backend_name(gemm_backend()), bert_precision_name(prec));
     progress_update("eval: %d windows of %d questions", split.data.n, split.set->n_questions);
     if (qa_evaluate(m, &split, 64, NULL, NULL, &s, &pred)) goto fail;
     progress_done();

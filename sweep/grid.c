@@ -234,10 +234,14 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
     const char *f = g->file;
     const cJSON *a = cJSON_GetObjectItem(root, "axes");
     static const char *const keys[] = {"strategy", "targets", "head_sparsity", "ffn_sparsity",
-                                       "finetune", "seed"};
+                                       "finetune", "seed", "precision"};
+    static const char *const precisions[] = {"fp32", "bf16"};
     if (!a) return qa_error("%s: axes: missing (strategy, targets or head_sparsity x ffn_sparsity, finetune)", f);
-    if (check_keys(a, f, "axes", keys, 6)) return QA_ERR;
-    StrList st, ft;
+    if (check_keys(a, f, "axes", keys, 7)) return QA_ERR;
+    StrList st, ft, pr = {.n = 1};
+    snprintf(pr.v[0], sizeof pr.v[0], "%.15s", base->precision); /* no axis: the one given */
+    if (cJSON_GetObjectItem(a, "precision") && get_strings(a, "precision", f, precisions, 2, &pr))
+        return QA_ERR;
     NumList hs, fs, seeds;
     if (get_strings(a, "strategy", f, STRATEGY_NAMES, STRATEGY_N, &st) ||
         get_strings(a, "finetune", f, FINETUNE_NAMES, FINETUNE_N, &ft) ||
@@ -278,17 +282,20 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         }
     if (nt == 0) return qa_error("%s: axes: no sparsity targets (give targets or head_sparsity x ffn_sparsity)", f);
     if (seeds.n == 0) seeds.v[seeds.n++] = base->seed;
-    /* every teacher x strategy x target x fine-tune mode x seed */
-    long long n_combos = (long long)g->n_teachers * st.n * nt * ft.n * seeds.n;
+    /* every teacher x strategy x target x fine-tune mode x seed x precision */
+    long long n_combos = (long long)g->n_teachers * st.n * nt * ft.n * seeds.n * pr.n;
     if (n_combos > GRID_MAX_POINTS)
         return qa_error("%s: axes: %lld points (teachers x strategies x targets x fine-tune "
-                        "modes x seeds), more than the %d allowed", f, n_combos, GRID_MAX_POINTS);
+                        "modes x seeds x precisions), more than the %d allowed", f, n_combos,
+                        GRID_MAX_POINTS);
     g->points = malloc(sizeof *g->points * (size_t)n_combos);
     if (!g->points) return qa_error("%s: out of memory for %lld points", f, n_combos);
-    for (int c = 0; c < (int)n_combos; c++) {
+    for (int cp = 0; cp < (int)n_combos; cp++) {
+        int q = cp % pr.n, c = cp / pr.n;
         int k = c % seeds.n, m = c / seeds.n % ft.n, t = c / seeds.n / ft.n % nt;
         int s = c / seeds.n / ft.n / nt % st.n, te = c / seeds.n / ft.n / nt / st.n;
         PruneSpec p = *base;
+        snprintf(p.precision, SPEC_STR, "%s", pr.v[q]);
         snprintf(p.strategy, SPEC_STR, "%s", st.v[s]);
         snprintf(p.finetune, SPEC_STR, "%s", ft.v[m]);
         p.head_sparsity = th[t];
@@ -349,14 +356,16 @@ int grid_load(const char *path, Grid **out) {
     prune_spec_default(&base);
     const cJSON *pr = cJSON_GetObjectItem(root, "prune");
     if (pr) {
-        static const char *const axis_keys[] = {"strategy", "head_sparsity", "ffn_sparsity", "finetune", "seed"};
-        for (int i = 0; i < 5; i++)
+        static const char *const axis_keys[] = {"strategy", "head_sparsity", "ffn_sparsity",
+                                                "finetune", "seed", "precision"};
+        for (int i = 0; i < 6; i++)
             if (cJSON_GetObjectItem(pr, axis_keys[i])) {
                 qa_error("%s: prune.%s: is an axis; set it under axes", path, axis_keys[i]);
                 goto cleanup;
             }
     }
-    if (apply(pr, path, "prune", PRUNE_FIELDS, PRUNE_NFIELDS, &base) || parse_axes(root, g, &base))
+    if (apply(pr, path, "prune", PRUNE_FIELDS, PRUNE_NFIELDS, &base) ||
+        prune_spec_check(&base, path) || parse_axes(root, g, &base))
         goto cleanup;
     *out = g;
     g = NULL;

@@ -10,8 +10,9 @@
  *   "axes": {"strategy": ["random", "gain", "l0"],
  *            "targets": [{"heads": 0.5, "ffn": 0.7}, ...],      and/or the product of
  *            "head_sparsity": [...], "ffn_sparsity": [...],
- *            "finetune": ["none", "distill"], "seed": [1]},
- *   "prune": {PruneSpec settings shared by every point},
+ *            "finetune": ["none", "distill"], "seed": [1],
+ *            "precision": ["fp32", "bf16"]},   (optional; default fp32: scoring and latency)
+ *   "prune": {PruneSpec settings shared by every point, e.g. "gemm": "openblas"},
  *   "bench": {"batch": 1, "seq": 0 (= the teacher's max_seq_len), "warmup": 3, "repeats": 20},
  *   "threads": 2
  * }

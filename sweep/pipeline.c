@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/model/checkpoint.h"
+#include "core/model/gemm.h"
 #include "core/util/error.h"
 #include "core/model/latency.h"
 #include "core/model/ops.h"
@@ -71,6 +72,9 @@ const SpecField PRUNE_FIELDS[] = {
     PF("distill_alpha", SPEC_DOUBLE, distill_alpha, 0, 1, "weight of the soft loss"),
     PF("distill_temp", SPEC_DOUBLE, distill_temp, 0.01, 100, "distillation temperature"),
     PF("eval_batch", SPEC_INT, eval_batch, 1, 4096, "windows per inference batch"),
+    PF("precision", SPEC_STRING, precision, 0, 0,
+       "fp32 | bf16: scoring and latency of the pruned model (training is fp32)"),
+    PF("gemm", SPEC_STRING, gemm, 0, 0, "onednn | openblas: the GEMM library"),
 };
 const int PRUNE_NFIELDS = (int)(sizeof PRUNE_FIELDS / sizeof PRUNE_FIELDS[0]);
 
@@ -80,6 +84,8 @@ void prune_spec_default(PruneSpec *s) {
     snprintf(s->finetune, SPEC_STR, "distill");
     s->head_sparsity = 0.5;
     s->ffn_sparsity = 0.7;
+    snprintf(s->precision, SPEC_STR, "fp32");
+    snprintf(s->gemm, SPEC_STR, "%s", gemm_backend_name(GEMM_DEFAULT));
     s->seed = 1;
     s->gain_batches = 32;
     s->gain_steps = 1;
@@ -128,6 +134,12 @@ int prune_spec_check(const PruneSpec *s, const char *file) {
         snprintf(msg, sizeof msg, "%s", qa_last_error());
         return qa_error("%s: %s", file, msg);
     }
+    BertPrecision p;
+    GemmBackend b;
+    if (bert_precision_parse(s->precision, &p))
+        return qa_error("%s: precision: '%s' is not one of fp32, bf16", file, s->precision);
+    if (gemm_backend_parse(s->gemm, &b))
+        return qa_error("%s: gemm: '%s' is not one of onednn, openblas", file, s->gemm);
     return QA_OK;
 }
 

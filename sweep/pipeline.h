@@ -83,12 +83,15 @@ typedef struct {
     int ft_steps, batch_size;
     double ft_lr, distill_alpha, distill_temp;
     int eval_batch;
+    char precision[SPEC_STR]; /* fp32 | bf16: the pruned model's scoring and latency */
+    char gemm[SPEC_STR];      /* onednn | openblas */
 } PruneSpec;
 
 extern const SpecField PRUNE_FIELDS[];
 extern const int PRUNE_NFIELDS;
 void prune_spec_default(PruneSpec *s);
-/* Checks the string fields (strategy, finetune); QA_ERR naming the bad value. */
+/* Checks the string fields (strategy, finetune, precision, gemm); QA_ERR naming the bad
+ * value. */
 int prune_spec_check(const PruneSpec *s, const char *file);
 
 typedef struct {

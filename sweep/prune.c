@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/model/checkpoint.h"
+#include "core/model/gemm.h"
 #include "core/model/latency.h"
 #include "core/model/ops.h"
 #include "core/prune/strategy.h"
@@ -220,7 +221,11 @@ static int stage_choose(PruneWork *w) {
 static int stage_remove(PruneWork *w) {
     const BertModel *from = w->source ? w->source : w->teacher;
     int nh = w->res->heads_total;
-    if (bert_prune(from, w->keep, w->keep + nh, &w->pruned)) return QA_ERR;
+    BertPrecision prec = BERT_FP32;
+    bert_precision_parse(w->spec->precision, &prec); /* checked by prune_run */
+    if (bert_prune(from, w->keep, w->keep + nh, &w->pruned) ||
+        bert_set_precision(w->pruned, prec))
+        return QA_ERR;
     const BertConfig *c = bert_config(w->pruned);
     PruneResult *r = w->res;
     r->layers = c->num_layers;
@@ -329,6 +334,10 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
                   {"save", stage_save_out}};
     enum { N_STAGES = sizeof stages / sizeof stages[0] };
     memset(res, 0, sizeof *res);
+    GemmBackend gb;
+    if (prune_spec_check(spec, "prune")) return QA_ERR;
+    gemm_backend_parse(spec->gemm, &gb);
+    gemm_set_backend(gb);
     PruneWork w = {.spec = spec, .teacher_dir = teacher_dir, .data = data, .res = res,
                    .out_dir = out_dir};
     ops_set_threads(threads);

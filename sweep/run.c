@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/export/artifact.h"
+#include "core/model/gemm.h"
 #include "core/model/checkpoint.h"
 #include "core/model/latency.h"
 #include "core/model/ops.h"
@@ -579,7 +580,14 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
         lo.seq = fo.max_seq_len;
     }
     LatencyResult lat;
+    /* both models timed in the point's precision and GEMM library (checked by grid_load) */
+    BertPrecision prec = BERT_FP32;
+    GemmBackend gb = GEMM_DEFAULT;
+    bert_precision_parse(p->spec.precision, &prec);
+    gemm_backend_parse(p->spec.gemm, &gb);
+    gemm_set_backend(gb);
     if (db_read_result_file(trained, &r) || checkpoint_load(dir, &pruned) ||
+        bert_set_precision(teacher, prec) || bert_set_precision(pruned, prec) ||
         latency_measure(teacher, pruned, &lo, &lat)) {
         char msg[1200];
         snprintf(msg, sizeof msg, "latency: %s", qa_last_error());

@@ -1,6 +1,7 @@
 /* tests/test_bert.c: the whole model against PyTorch (tests/data/parity.safetensors, made by
  * tests/make_parity_fixture.py in float64): logits, loss, every parameter and gate gradient,
- * the distillation loss, and a 10-step AdamW trajectory; then pruning exactness (the
+ * the distillation loss (under both GEMM backends), bf16 inference logits against fp32, and
+ * a 10-step AdamW trajectory; then pruning exactness (the
  * physically pruned model equals the gated model with those gates at 0), thread-count
  * independence, and gate gradients without parameter gradients; ELECTRA's embedding
  * projection against a double-precision twin and its central finite differences; the
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "core/model/bert.h"
+#include "core/model/gemm.h"
 #include "core/util/error.h"
 #include "core/model/loss.h"
 #include "core/model/ops.h"
@@ -196,6 +198,55 @@ static void test_parity(const SafeTensors *st, Fixture *f) {
           "distillation logit gradients vs PyTorch");
     free(dh), free(dfg), free(dh2), free(dfg2), free(want_s), free(want_e), free(want_loss);
     free(want_dh), free(want_df), free(ts), free(te), free(wdl), free(wds), free(wde);
+}
+
+/* bf16 inference against fp32 on the fixture (with its gates): logits within BF16_LOGIT_TOL
+ * of max |logit|. Each of the 4 linear GEMMs of a layer and the 2 attention products rounds
+ * its inputs to 8 significant bits (2^-9 relative), i.e. ~2^-8 of sum |x w| per output;
+ * LayerNorm rescales every layer, so over L = 4 layers the worst case adds up to about
+ * 4 * 6 * 2^-8 ~ 0.09 and random signs make it ~sqrt(24) * 2^-8 ~ 0.02, which we allow
+ * (measured: 0.003). */
+#define BF16_LOGIT_TOL 0.02
+static void test_bf16_logits(Fixture *f) {
+    int N = f->B * f->T;
+    BertBatch b = {f->B, f->T, f->ids, f->types, f->mask};
+    BertGates g = {f->hgate, f->fgate};
+    float *ref = malloc(sizeof(float) * 2 * (size_t)N);
+    CHECK(bert_forward(f->m, &b, &g, 0, 0) == QA_OK, "fp32 inference forward");
+    memcpy(ref, bert_start_logits(f->m), sizeof(float) * N);
+    memcpy(ref + N, bert_end_logits(f->m), sizeof(float) * N);
+    CHECK(bert_set_precision(f->m, BERT_BF16) == QA_OK && bert_precision(f->m) == BERT_BF16,
+          "bf16 precision set");
+    CHECK(bert_forward(f->m, &b, &g, 0, 0) == QA_OK, "bf16 inference forward");
+    double es = rel_err(bert_start_logits(f->m), ref, N);
+    double ee = rel_err(bert_end_logits(f->m), ref + N, N);
+    printf("bf16 vs fp32 logits on the fixture: rel err %.2g / %.2g (tolerance %.2g)\n", es, ee,
+           BF16_LOGIT_TOL);
+    CHECK(es < BF16_LOGIT_TOL && ee < BF16_LOGIT_TOL, "bf16 logits within %.2g of fp32: %.2g / %.2g",
+          BF16_LOGIT_TOL, es, ee);
+    CHECK(es > 1e-6 || ee > 1e-6, "bf16 forward does round (rel err %.2g)", fmax(es, ee));
+    /* a training forward stays fp32 even in a bf16 model */
+    bert_forward(f->m, &b, &g, 1, 0);
+    double et = rel_err(bert_start_logits(f->m), ref, N);
+    CHECK(et < 1e-5, "training forward of a bf16 model runs in fp32 (rel err %.2g)", et);
+    /* weights changed through bert_params() are converted again */
+    float *p = bert_params(f->m);
+    const BertTensor *qw = bert_find_tensor(f->m, "bert.encoder.layer.0.attention.self.query.weight");
+    CHECK(qw != NULL, "query weight of layer 0 found");
+    float keep = qw ? p[qw->offset] : 0.f;
+    if (qw) p[qw->offset] += 1.f;
+    bert_forward(f->m, &b, &g, 0, 0);
+    float *bumped = malloc(sizeof(float) * (size_t)N);
+    memcpy(bumped, bert_start_logits(f->m), sizeof(float) * N);
+    if (qw) bert_params(f->m)[qw->offset] = keep;
+    bert_forward(f->m, &b, &g, 0, 0);
+    CHECK(rel_err(bumped, bert_start_logits(f->m), N) > 1e-6,
+          "a weight changed through bert_params() reaches the bf16 copy");
+    CHECK(bert_set_precision(f->m, BERT_FP32) == QA_OK, "back to fp32");
+    bert_forward(f->m, &b, &g, 0, 0);
+    CHECK(!memcmp(bert_start_logits(f->m), ref, sizeof(float) * N),
+          "fp32 again gives the fp32 logits bit for bit");
+    free(ref), free(bumped);
 }
 
 static void test_adamw(const SafeTensors *st, Fixture *f) {
@@ -524,7 +575,13 @@ int main(void) {
         Fixture f = {0};
         CHECK(load_fixture(st, &f) == 0, "fixture loads into the engine");
         if (f.m) {
-            test_parity(st, &f);
+            for (int be = 0; be < GEMM_N_BACKENDS; be++) {
+                gemm_set_backend((GemmBackend)be);
+                printf("GEMM backend %s:\n", gemm_backend_name((GemmBackend)be));
+                test_parity(st, &f);
+            }
+            gemm_set_backend(GEMM_DEFAULT);
+            test_bf16_logits(&f);
             test_adamw(st, &f);
         }
         bert_free(f.m);

@@ -147,6 +147,33 @@ int main(void) {
               json_number(out, "exact"), json_number(ev, "exact"));
         free(ev);
     }
+    /* the other GEMM backend and bf16 score the same checkpoint (the default is onednn,
+     * fp32). openblas fp32 may differ from onednn only by fp32 rounding, which can flip a
+     * near-tie: at most one question of 120 (0.84 F1). bf16 moves logits by ~0.3% (test_bert),
+     * flipping only answers whose best two spans (or the null score) are that close: we allow
+     * three questions (2.5 F1). */
+    {
+        char path[512], *ev;
+        snprintf(path, sizeof path, "%s/p_gain/eval.json", dir);
+        ev = slurp(path);
+        double want = ev ? json_number(ev, "f1") : -1;
+        rc = run(out, sizeof out, "%s eval --model %s/p_gain --data %s/data/dev.json --out %s/e_ob "
+                 "--threads 1 --gemm openblas", bin, dir, dir, dir);
+        double f_ob = json_number(out, "f1");
+        CHECK(rc == 0 && fabs(f_ob - want) <= 0.84, "eval --gemm openblas: F1 %g vs onednn %g",
+              f_ob, want);
+        rc = run(out, sizeof out, "%s eval --model %s/p_gain --data %s/data/dev.json --out %s/e_bf "
+                 "--threads 1 --precision bf16", bin, dir, dir, dir);
+        double f_bf = json_number(out, "f1");
+        CHECK(rc == 0 && strstr(out, "precision bf16") && fabs(f_bf - want) <= 2.5,
+              "eval --precision bf16: F1 %g vs fp32 %g (margin 2.5): %s", f_bf, want, out);
+        printf("F1 of the pruned checkpoint: onednn fp32 %.2f, openblas fp32 %.2f, bf16 %.2f\n",
+               want, f_ob, f_bf);
+        rc = run(out, sizeof out, "%s eval --model %s/p_gain --data %s/data/dev.json --out %s/e_x "
+                 "--gemm mkl", bin, dir, dir, dir);
+        CHECK(rc == 2 && strstr(out, "--gemm must be onednn or openblas"), "bad --gemm: %s", out);
+        free(ev);
+    }
     /* determinism: the same point twice gives the same predictions; run from an empty
      * working directory, which it must leave empty (outputs go only where they are asked) */
     char cwd[512], absbin[4096];

@@ -139,7 +139,7 @@ static void test_open(void) {
     free(mode);
     CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          strcmp(buf, "2") == 0, "schema_version %s", buf);
+          strcmp(buf, "3") == 0, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
                         "('runs','results','layers','pareto','summary','meta','file_hashes')") == 7,
           "schema objects");
@@ -523,7 +523,8 @@ static void test_query_formats(Db *db) {
 }
 
 /* A version 1 file (as qaprune wrote it before teachers and file hashes were recorded) opens
- * migrated: its rows kept, the new columns NULL, the pareto view per teacher. */
+ * migrated through version 2 to 3: its rows kept, the new columns NULL, the pareto view per
+ * teacher. */
 static void test_migrate_v1(void) {
     static const char V1[] =
         "PRAGMA application_id = 1902211186;"
@@ -556,7 +557,9 @@ static void test_migrate_v1(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "2"), "migrated to version %s", buf);
+          !strcmp(buf, "3"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND precision IS NULL "
+                        "AND gemm IS NULL") == 1, "old results gain precision and gemm, NULL");
     CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash = 'old1' AND teacher IS "
                         "NULL AND data_hash IS NULL") == 1, "the old row stays, teacher NULL");
     CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE teacher IS NULL") == 1,

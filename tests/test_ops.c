@@ -204,26 +204,74 @@ static void ref_attention(Ref *r) {
             }
 }
 
-static void test_attention(void) {
-    int B = 2, T = 6, NH = 3, HS = 4, A = NH * HS, N = B * T;
-    int32_t mask[12] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+/* Batch 1 masks its last two keys. T > 16 covers the softmax's vector lanes and its tail. */
+static void test_attention(int B, int T, int NH, int HS) {
+    int A = NH * HS, N = B * T;
+    int32_t *mask = malloc(sizeof(int32_t) * (size_t)N);
+    for (int i = 0; i < N; i++) mask[i] = !(i / T == 1 && i % T >= T - 2);
     Ref r = {.fwd = ref_attention, .n_out = N * A, .dims = {B, T, NH, HS}, .mask = mask};
     r.in[0] = drand_arr(N * 3 * A, 1.5);
     r.out = drand_arr(N * A, 0);
     r.rw = drand_arr(N * A, 1.0);
     float *qkv = to_f(r.in[0], N * 3 * A), *ctx = fzeros(N * A), *probs = fzeros(B * NH * T * T);
     float *scratch = fzeros(2 * T * T), *dctx = to_f(r.rw, N * A), *dqkv = fzeros(N * 3 * A);
+    char name[96];
+    snprintf(name, sizeof name, "attention B=%d T=%d NH=%d HS=%d (%s)", B, T, NH, HS,
+             gemm_backend_name(gemm_backend()));
     attention_forward(ctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     ref_attention(&r);
-    check_fwd("attention", ctx, r.out, N * A);
+    check_fwd(name, ctx, r.out, N * A);
     float masked = 0.f;
     for (int h = 0; h < NH; h++)
-        for (int i = 0; i < T; i++) masked += probs[((1 * NH + h) * T + i) * T + 5];
+        for (int i = 0; i < T; i++) masked += probs[((1 * NH + h) * T + i) * T + T - 1];
     CHECK(masked == 0.f, "masked keys get probability exactly 0 (got %g)", masked);
     attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
-    check_grad("attention dqkv", &r, r.in[0], N * 3 * A, dqkv);
+    check_grad(name, &r, r.in[0], N * 3 * A, dqkv);
+
+    /* bf16: Q, K, V, P rounded to 8 significant bits (relative 2^-9 each): scores off by
+     * ~2^-8 of sum |q k| / sqrt(HS) (< 0.05 here), so probabilities by a few percent of
+     * themselves, and ctx, a convex mix of V rows (|v| < 1.5), by well under 3e-2. */
+    float *ctx16 = fzeros(N * A);
+    attention_forward_bf16(ctx16, probs, qkv, mask, B, T, NH, HS);
+    int bad = 0;
+    double worst = 0, moved = 0;
+    for (int i = 0; i < N * A; i++) {
+        worst = fmax(worst, fabs(ctx16[i] - r.out[i]));
+        moved = fmax(moved, fabs(ctx16[i] - ctx[i]));
+        bad += !test_close(ctx16[i], r.out[i], 3e-2);
+    }
+    CHECK(bad == 0, "%s bf16: %d outputs beyond 3e-2 of the double twin (worst %.3g)", name,
+          bad, worst);
+    CHECK(N * A == 0 || moved > 1e-5, "%s bf16 does run in bf16 (max change from fp32 %.3g)", name, moved);
+    masked = 0.f;
+    for (int h = 0; h < NH; h++)
+        for (int i = 0; i < T; i++) masked += probs[((1 * NH + h) * T + i) * T + T - 1];
+    CHECK(masked == 0.f, "bf16: masked keys get probability exactly 0 (got %g)", masked);
     free(r.in[0]), free(r.out), free(r.rw), free(qkv), free(ctx), free(probs), free(scratch);
-    free(dctx), free(dqkv);
+    free(dctx), free(dqkv), free(ctx16), free(mask);
+}
+
+/* matmul_forward_bf16 against the double twin of the fp32 product: inputs and weights
+ * rounded to bf16 (2^-9 relative each), so within 2^-8 of sum |x w| (+ fp32 sums). */
+static void test_matmul_bf16(int N, int K, int O) {
+    double *xd = drand_arr(N * K, 1.0), *wd = drand_arr(O * K, 1.0), *bd = drand_arr(O, 1.0);
+    float *xf = to_f(xd, N * K), *wf = to_f(wd, O * K), *bf = to_f(bd, O), *out = fzeros(N * O);
+    bf16 *wh = malloc(sizeof(bf16) * (size_t)(O * K + 1));
+    gemm_to_bf16(wh, wf, (long)O * K);
+    matmul_forward_bf16(out, xf, wh, bf, N, K, O);
+    int bad = 0;
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++) {
+            double s = bd[o], mag = 0;
+            for (int k = 0; k < K; k++) {
+                s += (double)xf[n * K + k] * wf[o * K + k];
+                mag += fabs((double)xf[n * K + k] * wf[o * K + k]);
+            }
+            bad += !(fabs(out[n * O + o] - s) <= mag / 256 + 1e-6);
+        }
+    CHECK(bad == 0, "matmul_forward_bf16 %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|", N, K, O,
+          bad);
+    free(xd), free(wd), free(bd), free(xf), free(wf), free(bf), free(out), free(wh);
 }
 
 /* ---------------------------------------------------------------- gates, gelu, embeddings */
@@ -343,10 +391,22 @@ int main(void) {
     ops_set_threads(2);
     test_scalar_math();
     test_layernorm();
-    test_matmul(3, 5, 4);
-    test_matmul(2, 0, 3);
-    test_matmul(17, 33, 9);
-    test_attention();
+    /* every GEMM kernel in both backends, on ragged shapes (K > O takes oneDNN's matmul
+     * primitive, K <= O its sgemm; 0 is a fully pruned layer) */
+    for (int be = 0; be < GEMM_N_BACKENDS; be++) {
+        gemm_set_backend((GemmBackend)be);
+        test_matmul(3, 5, 4);
+        test_matmul(2, 0, 3);
+        test_matmul(17, 33, 9);
+        test_matmul(6, 7, 23);
+        test_matmul(5, 4, 0);
+        test_attention(2, 6, 3, 4);
+        test_attention(2, 37, 2, 8);
+        test_attention(1, 20, 0, 8);
+    }
+    gemm_set_backend(GEMM_DEFAULT);
+    test_matmul_bf16(17, 33, 9);
+    test_matmul_bf16(6, 0, 5);
     test_gates_and_embed();
     test_dropout();
     return TEST_DONE();

@@ -132,6 +132,29 @@ int main(void) {
     CHECK(rc == 0 && scalar("out", "SELECT max(attempts) FROM runs") == 1,
           "a second run skips the finished points");
 
+    /* the precision axis: one point per precision, each recorded with its GEMM library */
+    write_grid("grid_prec.json", "out_prec", teacher,
+               "{\"strategy\": [\"random\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.75}], "
+               "\"finetune\": [\"none\"], \"precision\": [\"fp32\", \"bf16\"]}");
+    rc = sh("%s run %s/grid_prec.json > %s/run_prec.log 2>&1", bin, dir, dir);
+    CHECK(rc == 0 && scalar("out_prec", "SELECT count(*) FROM results WHERE precision = 'fp32' "
+                                        "AND gemm = 'onednn' AND latency_ms > 0") == 1 &&
+              scalar("out_prec", "SELECT count(*) FROM results WHERE precision = 'bf16' "
+                                 "AND gemm = 'onednn' AND latency_ms > 0") == 1,
+          "precision axis: an fp32 and a bf16 point, recorded in results (see %s/run_prec.log)",
+          dir);
+    CHECK(scalar("out_prec", "SELECT count(*) FROM summary WHERE precision = 'bf16'") == 1 &&
+              scalar("out_prec", "SELECT count(*) FROM summary") == 2,
+          "the summary view keeps the two precisions apart");
+    write_grid("grid_badprec.json", "out_badprec", teacher,
+               "{\"strategy\": [\"random\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.75}], "
+               "\"finetune\": [\"none\"], \"precision\": [\"fp16\"]}");
+    rc = sh("%s run %s/grid_badprec.json > %s/badprec.log 2>&1", bin, dir, dir);
+    char bp[512];
+    snprintf(bp, sizeof bp, "%s/badprec.log", dir);
+    CHECK(rc != 0 && file_contains(bp, "axes.precision[0]: expected one of fp32, bf16"),
+          "an unknown precision is named (see %s)", bp);
+
     /* the shipped grids validate; paper.json's SQuAD files and BERT-base checkpoint are not
      * on this machine, and a dry run says so (it checks every input) */
     const char *configs[] = {"configs/grid.json", "configs/ci.json"};

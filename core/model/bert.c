@@ -389,6 +389,7 @@ void bert_free(BertModel *m) {
     free(m->acts);
     free(m->ids);
     free(m->dmem);
+    free(m->params_bf16);
     free(m);
 }
 
@@ -399,7 +400,36 @@ void bert_set_dropout(BertModel *m, float hidden, float attention) {
     m->cfg.hidden_dropout = hidden;
     m->cfg.attention_dropout = attention;
 }
-float *bert_params(BertModel *m) { return m->params; }
+float *bert_params(BertModel *m) {
+    m->bf16_stale = 1; /* the caller may write through the pointer */
+    return m->params;
+}
+
+int bert_set_precision(BertModel *m, BertPrecision p) {
+    if (p == BERT_BF16 && !m->params_bf16) {
+        m->params_bf16 = malloc((m->n_params ? m->n_params : 1) * sizeof(bf16));
+        if (!m->params_bf16)
+            return qa_error("bert: out of memory for the bf16 copy of %zu parameters",
+                            m->n_params);
+    }
+    if (p == BERT_FP32) {
+        free(m->params_bf16);
+        m->params_bf16 = NULL;
+    }
+    m->precision = p;
+    m->bf16_stale = 1;
+    return QA_OK;
+}
+
+BertPrecision bert_precision(const BertModel *m) { return m->precision; }
+
+int bert_precision_parse(const char *name, BertPrecision *out) {
+    if (strcmp(name, "fp32") && strcmp(name, "bf16")) return -1;
+    *out = strcmp(name, "fp32") ? BERT_BF16 : BERT_FP32;
+    return 0;
+}
+
+const char *bert_precision_name(BertPrecision p) { return p == BERT_BF16 ? "bf16" : "fp32"; }
 size_t bert_num_params(const BertModel *m) { return m->n_params; }
 const BertWeights *bert_weights(const BertModel *m) { return &m->w; }
 int bert_num_tensors(const BertModel *m) { return m->n_tensors; }

@@ -162,7 +162,22 @@ const BertConfig *bert_config(const BertModel *m);
 /* Sets the dropout probabilities used by later training forwards (each in [0, 1)). */
 void bert_set_dropout(BertModel *m, float hidden, float attention);
 
-/* Parameters: the flat array (borrowed), its size, the weights' pointer struct, the table. */
+/* Precision of inference forwards (training forwards always run in fp32). BERT_BF16: the
+ * linear layers' GEMMs take bf16 weights and inputs with fp32 accumulation (oneDNN); the
+ * weights are converted once, by the first inference forward after this call, after
+ * bert_params() or after a training forward (the cases that can change them); the two
+ * attention products take bf16 Q, K, V and probabilities; the QA head, embeddings,
+ * LayerNorm, softmax and GELU stay fp32. Returns QA_ERR when memory for the bf16 copy runs
+ * out. */
+typedef enum { BERT_FP32, BERT_BF16 } BertPrecision;
+int bert_set_precision(BertModel *m, BertPrecision p);
+BertPrecision bert_precision(const BertModel *m);
+/* "fp32" / "bf16": returns 0 and sets *out, or -1 for another name. */
+int bert_precision_parse(const char *name, BertPrecision *out);
+const char *bert_precision_name(BertPrecision p); /* static string */
+
+/* Parameters: the flat array (borrowed; handing it out marks the bf16 copy stale), its
+ * size, the weights' pointer struct, the table. */
 float *bert_params(BertModel *m);
 size_t bert_num_params(const BertModel *m);
 const BertWeights *bert_weights(const BertModel *m);

@@ -52,6 +52,12 @@ struct BertModel {
     /* Backward scratch, sized for the last training forward. */
     size_t dmem_cap;
     float *dmem;
+
+    /* Inference precision; for BERT_BF16 a bf16 copy of params (same layout), converted
+     * again by the next inference forward once stale (params handed out or trained). */
+    BertPrecision precision;
+    bf16 *params_bf16;
+    int bf16_stale;
 };
 
 /* Allocates the gradients (zeroed, the parameter layout) on first use; QA_ERR when out of

@@ -125,10 +125,25 @@ static void add_inplace(float *y, const float *x, long n) {
 enum { SITE_EMB = 1, SITE_QA = 2, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2 };
 static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uint64_t)k; }
 
+/* out = in . w^T + b for a weight w inside m->params: in bf16 (the copy at the same offset)
+ * in a bf16 inference forward, else in fp32. */
+static void linear(const BertModel *m, float *out, const float *in, const float *w,
+                   const float *b, int N, int K, int O) {
+    if (m->precision == BERT_BF16 && !m->train)
+        matmul_forward_bf16(out, in, m->params_bf16 + (w - m->params), b, N, K, O);
+    else
+        matmul_forward(out, in, w, b, N, K, O);
+}
+
 int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
                  uint64_t seed) {
     const BertConfig *c = &m->cfg;
     if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
+    if (train) m->bf16_stale = 1; /* the optimizer step that follows changes the weights */
+    if (m->precision == BERT_BF16 && !train && m->bf16_stale) {
+        gemm_to_bf16(m->params_bf16, m->params, (long)m->n_params);
+        m->bf16_stale = 0;
+    }
     int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size, E = bert_embedding_size(c);
     memcpy(m->ids, bt->ids, sizeof(int32_t) * N);
     if (c->type_vocab_size) memcpy(m->types, bt->types, sizeof(int32_t) * N);
@@ -158,22 +173,25 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         BertSlice s = bert_slice(c, l);
         LayerActs *la = &m->layer[l];
         const BertLayerWeights *lw = &m->w.layer[l];
-        matmul_forward(la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
-        attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                          &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        linear(m, la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
+        if (m->precision == BERT_BF16 && !train)
+            attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS);
+        else
+            attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                              &m->drop_attn, site(l, SITE_ATTN), m->scratch);
         const float *ctxg = la->ctx;
         if (hgate && s.NH) {
             headgate_forward(la->ctxg, la->ctx, hgate + s.head_off, N, s.NH, s.HS);
             ctxg = la->ctxg;
         }
-        matmul_forward(la->attn_res, ctxg, lw->ow, lw->ob, N, s.A, C);
+        linear(m, la->attn_res, ctxg, lw->ow, lw->ob, N, s.A, C);
         dropout_apply(la->attn_res, (long)N * C, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
         add_inplace(la->attn_res, x, (long)N * C);
         layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w, lw->ln1b,
                           N, C, c->layer_norm_eps);
-        matmul_forward(la->h, la->a, lw->f1w, lw->f1b, N, C, s.F);
+        linear(m, la->h, la->a, lw->f1w, lw->f1b, N, C, s.F);
         gelu_gate_forward(la->hg, la->h, fgate ? fgate + s.ffn_off : NULL, N, s.F);
-        matmul_forward(la->ffn_res, la->hg, lw->f2w, lw->f2b, N, s.F, C);
+        linear(m, la->ffn_res, la->hg, lw->f2w, lw->f2b, N, s.F, C);
         dropout_apply(la->ffn_res, (long)N * C, &m->drop_hidden, site(l, SITE_FFN_OUT));
         add_inplace(la->ffn_res, la->a, (long)N * C);
         layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w, lw->ln2b,

@@ -1,17 +1,17 @@
 /* core/model/ops.c: layer kernels (see ops.h for shapes and conventions).
  *
- * GEMMs go to OpenBLAS (it threads them itself); element-wise loops use OpenMP with static
+ * GEMMs go to core/model/gemm (OpenBLAS or oneDNN, chosen at run time); element-wise loops use OpenMP with static
  * schedules, and every reduction is split so that each output element is summed by exactly
  * one thread in a fixed order: results are identical run to run and independent of the
- * thread count except where OpenBLAS itself splits a sum. */
+ * thread count except where the GEMM library itself splits a sum. */
 #include "core/model/ops.h"
 
 #include <assert.h>
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
+#include "core/model/gemm.h"
 #include "core/util/rng.h"
 
 static int n_threads = 1;
@@ -24,7 +24,7 @@ void ops_set_threads(int n) {
     assert(n >= 1);
     n_threads = n;
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    gemm_set_threads(n);
 }
 
 int ops_threads(void) { return n_threads; }
@@ -134,16 +134,44 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
 
 /* ---------------------------------------------------------------- layernorm */
 
+/* Reductions keep LANES interleaved partial results (element j goes to lane j % LANES) and
+ * combine the lanes in order at the end: a fixed summation order, independent of threads,
+ * that the compiler vectorises without reassociation flags. */
+enum { LANES = 16 };
+
+static inline float lanes_total(const float *acc) {
+    float t = 0.f;
+    for (int l = 0; l < LANES; l++) t += acc[l];
+    return t;
+}
+
+/* sum over j of x[j] and of (x[j] - m)^2, lane by lane. */
+static inline float sum_lanes(const float *x, int n) {
+    float acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += x[j + l];
+    for (; j < n; j++) acc[j % LANES] += x[j];
+    return lanes_total(acc);
+}
+
+static inline float sumsq_dev_lanes(const float *x, float m, int n) {
+    float acc[LANES] = {0};
+    int j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += (x[j + l] - m) * (x[j + l] - m);
+    for (; j < n; j++) acc[j % LANES] += (x[j] - m) * (x[j] - m);
+    return lanes_total(acc);
+}
+
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
                        const float *b, int N, int C, float eps) {
 #pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = in + (long)n * C;
         float *o = out + (long)n * C;
-        float m = 0.f, v = 0.f;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
-        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        float m = sum_lanes(x, C) / C, v = sumsq_dev_lanes(x, m, C);
         float s = 1.f / sqrtf(v / C + eps);
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
         if (mean) mean[n] = m;
@@ -192,17 +220,15 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
 
 void matmul_forward(float *out, const float *in, const float *w, const float *b, int N, int K,
                     int O) {
-    if (N == 0 || O == 0) return;
-    if (b) {
-#pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
-        for (int n = 0; n < N; n++) memcpy(out + (long)n * O, b, sizeof(float) * O);
-    }
-    if (K == 0) {
-        if (!b) memset(out, 0, sizeof(float) * N * (size_t)O);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.f, in, K, w, K,
-                b ? 1.f : 0.f, out, O);
+    gemm_f32(0, 1, N, O, K, 1.f, in, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1, b);
+}
+
+void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
+                         int K, int O) {
+    bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
+    gemm_to_bf16(inh, in, (long)N * K);
+    gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1,
+              b);
 }
 
 /* Forward: out = in . w^T + b.  din += dout . w;  dw += dout^T . in;  db += sum_rows dout. */
@@ -210,11 +236,9 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
                      const float *w, int N, int K, int O) {
     if (N == 0 || O == 0) return;
     if (K > 0 && din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.f, dout, O, w, K,
-                    1.f, din, K);
+        gemm_f32(0, 0, N, K, O, 1.f, dout, O, w, K, 1.f, din, K, NULL);
     if (K > 0 && dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.f, dout, O, in, K,
-                    1.f, dw, K);
+        gemm_f32(1, 0, O, K, N, 1.f, dout, O, in, K, 1.f, dw, K, NULL);
     if (db) {
 #pragma omp parallel if (PARALLEL((long)N * O))
         {
@@ -233,49 +257,81 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
 /* probs row = softmax over the unmasked keys of s (in place); masked keys get 0. A row with
  * every key masked gets the uniform distribution (what an additive -inf-like mask gives). */
 static void softmax_row(float *s, const int32_t *mask, int T) {
-    float mx = -INFINITY, sum = 0.f;
-    for (int j = 0; j < T; j++)
-        if (mask[j] && s[j] > mx) mx = s[j];
+    float acc[LANES];
+    for (int l = 0; l < LANES; l++) acc[l] = -INFINITY;
+    int j = 0;
+    for (; j + LANES <= T; j += LANES)
+        for (int l = 0; l < LANES; l++) {
+            float v = s[j + l];
+            v = mask[j + l] ? v : -INFINITY;
+            acc[l] = v > acc[l] ? v : acc[l];
+        }
+    for (; j < T; j++)
+        if (mask[j] && s[j] > acc[j % LANES]) acc[j % LANES] = s[j];
+    float mx = -INFINITY;
+    for (int l = 0; l < LANES; l++) mx = acc[l] > mx ? acc[l] : mx;
     if (mx == -INFINITY) {
-        for (int j = 0; j < T; j++) s[j] = 1.f / T;
+        for (j = 0; j < T; j++) s[j] = 1.f / T;
         return;
     }
-    for (int j = 0; j < T; j++) {
-        float e = expf_fast(s[j] - mx);
-        s[j] = mask[j] ? e : 0.f;
-        sum += s[j];
-    }
-    float inv = 1.f / sum;
-    for (int j = 0; j < T; j++) s[j] *= inv;
+    for (j = 0; j < T; j++) s[j] = mask[j] ? expf_fast(s[j] - mx) : 0.f;
+    float inv = 1.f / sum_lanes(s, T);
+    for (j = 0; j < T; j++) s[j] *= inv;
 }
 
 static uint64_t attention_site(uint64_t site, int b, int NH, int h) {
     return (site << 24) ^ (uint64_t)(b * NH + h);
 }
 
+/* Softmax of the T score rows of one (b, h) in place; rows split over threads. */
+static void softmax_rows(float *p, const int32_t *mask, int T) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
+    for (int i = 0; i < T; i++) softmax_row(p + (long)i * T, mask, T);
+}
+
+/* One (b, h) at a time, so that its [T,T] scores stay in cache from the Q K^T product
+ * through the softmax to the product with V. */
 void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                        int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
                        float *scratch) {
     int A = NH * HS, ld = 3 * A;
     float scale = 1.f / sqrtf((float)HS);
-    if (NH == 0) return;
     for (int b = 0; b < B; b++) {
         const float *q = qkv + (long)b * T * ld;
-        for (int h = 0; h < NH; h++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, scale, q + h * HS,
-                        ld, q + A + h * HS, ld, 0.f, probs + ((long)b * NH + h) * T * T, T);
-#pragma omp parallel for schedule(static) if (PARALLEL((long)NH * T * T))
-        for (int r = 0; r < NH * T; r++)
-            softmax_row(probs + ((long)b * NH * T + r) * T, mask + (long)b * T, T);
         for (int h = 0; h < NH; h++) {
-            const float *p = probs + ((long)b * NH + h) * T * T;
+            float *p = probs + ((long)b * NH + h) * T * T;
+            const float *pd = p;
+            gemm_f32(0, 1, T, T, HS, scale, q + h * HS, ld, q + A + h * HS, ld, 0.f, p, T,
+                     NULL);
+            softmax_rows(p, mask + (long)b * T, T);
             if (d && d->p > 0.f) {
                 memcpy(scratch, p, sizeof(float) * T * T);
                 dropout_apply(scratch, (long)T * T, d, attention_site(site, b, NH, h));
-                p = scratch;
+                pd = scratch;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, 1.f, p, T,
-                        q + 2 * A + h * HS, ld, 0.f, ctx + (long)b * T * A + h * HS, A);
+            gemm_f32(0, 0, T, HS, T, 1.f, pd, T, q + 2 * A + h * HS, ld, 0.f,
+                     ctx + (long)b * T * A + h * HS, A, NULL);
+        }
+    }
+}
+
+void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
+                            int B, int T, int NH, int HS) {
+    int A = NH * HS, ld = 3 * A;
+    float scale = 1.f / sqrtf((float)HS);
+    if (NH == 0) return;
+    bf16 *qh = gemm_bf16_scratch(0, (long)B * T * ld), *ph = gemm_bf16_scratch(1, (long)T * T);
+    gemm_to_bf16(qh, qkv, (long)B * T * ld);
+    for (int b = 0; b < B; b++) {
+        const bf16 *q = qh + (long)b * T * ld;
+        for (int h = 0; h < NH; h++) {
+            float *p = probs + ((long)b * NH + h) * T * T;
+            gemm_bf16(0, 1, T, T, HS, scale, q + h * HS, ld, q + A + h * HS, ld, 0.f, p, T,
+                      NULL);
+            softmax_rows(p, mask + (long)b * T, T);
+            gemm_to_bf16(ph, p, (long)T * T);
+            gemm_bf16(0, 0, T, HS, T, 1.f, ph, T, q + 2 * A + h * HS, ld, 0.f,
+                      ctx + (long)b * T * A + h * HS, A, NULL);
         }
     }
 }
@@ -300,10 +356,10 @@ void attention_backward(float *dqkv, const float *dctx, const float *probs, cons
                 dropout_apply(pd, (long)T * T, d, attention_site(site, b, NH, h));
                 pdrop = pd;
             }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, 1.f, pdrop, T,
-                        dc + h * HS, A, 1.f, dq + 2 * A + h * HS, ld);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, HS, 1.f, dc + h * HS, A,
-                        q + 2 * A + h * HS, ld, 0.f, dp, T);
+            gemm_f32(1, 0, T, HS, T, 1.f, pdrop, T, dc + h * HS, A, 1.f, dq + 2 * A + h * HS, ld,
+                     NULL);
+            gemm_f32(0, 1, T, T, HS, 1.f, dc + h * HS, A, q + 2 * A + h * HS, ld, 0.f, dp, T,
+                     NULL);
             if (drop) dropout_apply(dp, (long)T * T, d, attention_site(site, b, NH, h));
 #pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
             for (int i = 0; i < T; i++) {
@@ -312,10 +368,8 @@ void attention_backward(float *dqkv, const float *dctx, const float *probs, cons
                 for (int j = 0; j < T; j++) dot += g[j] * pr[j];
                 for (int j = 0; j < T; j++) g[j] = pr[j] * (g[j] - dot);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, HS, T, scale, dp, T,
-                        q + A + h * HS, ld, 1.f, dq + h * HS, ld);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, HS, T, scale, dp, T,
-                        q + h * HS, ld, 1.f, dq + A + h * HS, ld);
+            gemm_f32(0, 0, T, HS, T, scale, dp, T, q + A + h * HS, ld, 1.f, dq + h * HS, ld, NULL);
+            gemm_f32(1, 0, T, HS, T, scale, dp, T, q + h * HS, ld, 1.f, dq + A + h * HS, ld, NULL);
         }
     }
     (void)mask; /* masked keys have P = 0, hence dS = 0: the mask is already in probs */

@@ -14,6 +14,8 @@
 
 #include <stdint.h>
 
+#include "core/model/gemm.h"
+
 /* Dropout by a stateless hash (core/util/rng.h): element i of site `site` is kept iff
  * hash(seed, site, i) >= p * 2^64, and kept elements are scaled by 1/(1-p). The same
  * (seed, site) regenerates the same mask in backward, so no mask is stored. */
@@ -48,6 +50,10 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
 /* out[N,O] = in[N,K] . w[O,K]^T + b[O] (b may be NULL). Any of N, K, O may be 0. */
 void matmul_forward(float *out, const float *in, const float *w, const float *b, int N, int K,
                     int O);
+/* The same with bf16 weights w [O,K] (see core/model/gemm.h): in is rounded to bf16, the
+ * products are accumulated in fp32, out and b are fp32. */
+void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
+                         int K, int O);
 /* din[N,K] += dout . w;  dw[O,K] += dout^T . in;  db[O] += column sums of dout.
  * Any of din, dw, db may be NULL (not needed). */
 void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
@@ -61,6 +67,10 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
 void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                        int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
                        float *scratch);
+/* The same in bf16 for inference (no dropout): Q, K, V and probs rounded to bf16 for the two
+ * products, accumulated in fp32; the softmax, probs and ctx in fp32. */
+void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
+                            int B, int T, int NH, int HS);
 /* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch: [2*T*T] floats. */
 void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
                         const int32_t *mask, int B, int T, int NH, int HS, const Dropout *d,
