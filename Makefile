@@ -1,11 +1,14 @@
 # qaprune: one plain Makefile.  Override CC, CFLAGS, LDLIBS on the command line.
 #   make          build bin/sweep and build/libqacore.a
 #   make test     install missing packages, build and run every test (tests/test_*.c), then
-#                 the same tests under ASan/UBSan (make debug); CI runs exactly this
+#                 the same tests under ASan/UBSan (make debug), then make fuzz-smoke when
+#                 clang has libFuzzer; CI runs exactly this
 #   make check    build and run the tests once, in $(B) (no package install, no sanitizers)
 #   make run      install missing packages, build, run the embedded default (configs/grid.json)
 #   make bench    run the engine benchmarks (slow; not part of make test)
 #   make debug    build with ASan/UBSan into build/debug and run the tests there
+#   make fuzz     run every libFuzzer harness (tests/fuzz/fuzz_*.c) for FUZZ_SECONDS each
+#   make fuzz-smoke  the same for 3 s each (the end of make test)
 #   make clean
 
 CC      ?= cc
@@ -38,7 +41,7 @@ SWEEP_OBJ := $(SWEEP_SRC:%.c=$(B)/%.o)
 SWEEP_LIB_OBJ := $(filter-out $(B)/sweep/main.o,$(SWEEP_OBJ))
 TESTS     := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all test check run bench debug clean
+.PHONY: all test check run bench debug clean fuzz fuzz-smoke fuzz-bins
 all: $(BIN)/sweep $(B)/libqacore.a $(TESTS)
 
 $(B)/libqacore.a: $(CORE_OBJ)
@@ -78,6 +81,8 @@ test:
 	@sh .ci/deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory debug
+	@if [ -n "$(HAVE_LIBFUZZER)" ]; then $(MAKE) --no-print-directory fuzz-smoke; \
+	 else echo "skipped: fuzz-smoke (clang/libFuzzer not installed)"; fi
 
 check:
 	@$(MAKE) --no-print-directory all
@@ -99,6 +104,32 @@ debug:
 	$(MAKE) B=build/debug BIN=build/debug/bin \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fopenmp -fsanitize=address,undefined" check
+
+# Fuzzing (tests/fuzz/fuzz.h): each tests/fuzz/fuzz_NAME.c with its seeds tests/fuzz/corpus/NAME,
+# the library built again by clang with libFuzzer's coverage, ASan and UBSan into build/fuzz;
+# the harnesses run one at a time. FUZZ_ONLY=NAME runs one.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_B       := build/fuzz
+FUZZ_NAMES   := $(or $(FUZZ_ONLY),$(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c))))
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+HAVE_LIBFUZZER = $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | \
+                   $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null && echo yes)
+
+fuzz:
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=$(FUZZ_CC) LDFLAGS="-fopenmp $(FUZZ_SAN)" \
+	  OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-bins
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_B) $(FUZZ_NAMES)
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=3
+
+fuzz-bins: $(FUZZ_NAMES:%=$(B)/tests/fuzz/fuzz_%)
+
+$(B)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(SWEEP_LIB_OBJ) $(LIB_OBJ) \
+	  $(B)/libqacore.a $(LDLIBS)
 
 clean:
 	rm -rf build bin

@@ -138,14 +138,6 @@ cleanup:
 
 /* ---------------------------------------------------------------- CSV and JSON */
 
-/* The shortest %.Ng (N = 15..17) of a finite x that strtod reads back as x, into buf. */
-static void real_text(double x, char *buf, size_t n) {
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(buf, n, "%.*g", digits, x);
-        if (strtod(buf, NULL) == x) return;
-    }
-}
-
 /* A blob's bytes as lowercase hex; a new string, or NULL when out of memory. */
 static char *blob_hex(sqlite3_stmt *st, int c) {
     const unsigned char *b = sqlite3_column_blob(st, c);
@@ -181,7 +173,7 @@ static int csv_row(Db *db, sqlite3_stmt *st, int ncol, FILE *out) {
             fprintf(out, "%lld", (long long)sqlite3_column_int64(st, c));
             break;
         case SQLITE_FLOAT:
-            real_text(sqlite3_column_double(st, c), buf, sizeof buf);
+            db_real_text(sqlite3_column_double(st, c), buf, sizeof buf);
             fputs(buf, out);
             break;
         case SQLITE_BLOB: {
@@ -213,7 +205,7 @@ static cJSON *json_value(sqlite3_stmt *st, int c) {
     case SQLITE_FLOAT: {
         double x = sqlite3_column_double(st, c);
         if (!isfinite(x)) return cJSON_CreateNull();
-        real_text(x, buf, sizeof buf);
+        db_real_text(x, buf, sizeof buf);
         return cJSON_CreateRaw(buf);
     }
     case SQLITE_BLOB: {

@@ -64,6 +64,13 @@ int db_check_hash(const char *what, const char *hash) {
     return QA_OK;
 }
 
+void db_real_text(double x, char *buf, size_t n) {
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, n, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
 void db_time_now(char *buf, int cap) {
     time_t t = time(NULL);
     struct tm tm;
@@ -294,10 +301,15 @@ static cJSON *build_root(const DbResult *r) {
     ok = layers != NULL;
     DbMetrics m = r->metrics;
     for (int i = 0; ok && i < N_METRICS; i++) {
+        /* as raw text: cJSON prints numbers to 15 digits when they read back *nearly* equal,
+         * which changed counts above 10^15 and the last bit of doubles */
         const MetricField *f = &METRICS[i];
         double v = f->is_count ? (double)*metric_count(&m, f) : *metric_double(&m, f);
+        char num[32];
+        if (f->is_count) snprintf(num, sizeof num, "%lld", *metric_count(&m, f));
+        else db_real_text(v, num, sizeof num);
         ok = isnan(v) ? cJSON_AddNullToObject(metrics, f->name) != NULL
-                      : cJSON_AddNumberToObject(metrics, f->name, v) != NULL;
+                      : cJSON_AddRawToObject(metrics, f->name, num) != NULL;
     }
     for (int l = 0; ok && l < r->n_layers; l++) {
         cJSON *e = cJSON_CreateObject();

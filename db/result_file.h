@@ -22,6 +22,8 @@
 #ifndef QAPRUNE_RESULT_FILE_H
 #define QAPRUNE_RESULT_FILE_H
 
+#include <stddef.h>
+
 #define DB_RESULT_FORMAT "qaprune result v1"
 #define DB_MAX_LAYERS 48
 #define DB_HASH_MAX 65  /* config hashes are 1..64 characters */
@@ -65,6 +67,10 @@ int db_read_result_file(const char *path, DbResult *r);
 /* Returns QA_OK when hash is 1..64 printable, non-space ASCII characters, else QA_ERR naming
  * what (a file or field name, for the message) and the bad value. */
 int db_check_hash(const char *what, const char *hash);
+
+/* Writes the shortest %.Ng (N = 15..17) of a finite x that strtod reads back as x into buf
+ * (32 bytes are always enough): how result files and query output spell reals. */
+void db_real_text(double x, char *buf, size_t n);
 
 /* Writes the current UTC time as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least 21 bytes). */
 void db_time_now(char *buf, int cap);

@@ -4,6 +4,7 @@
 #include "core/model/bert.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,12 +258,16 @@ int bert_config_check(const BertConfig *c) {
     if (!(c->hidden_dropout >= 0.f && c->hidden_dropout < 1.f) ||
         !(c->attention_dropout >= 0.f && c->attention_dropout < 1.f))
         return qa_error("config: dropout probabilities must be in [0, 1)");
+    long long ffn_total = 0; /* gate offsets and totals are ints */
     for (int l = 0; l < c->num_layers; l++) {
         if (c->heads[l] < 0 || c->heads[l] > c->num_heads)
             return qa_error("config: layer %d has %d heads, outside [0, %d]", l, c->heads[l],
                             c->num_heads);
         if (c->ffn[l] < 0)
             return qa_error("config: layer %d has FFN width %d < 0", l, c->ffn[l]);
+        if ((ffn_total += c->ffn[l]) > INT_MAX)
+            return qa_error("config: FFN widths of layers 0-%d add up to %lld, more than %d", l,
+                            ffn_total, INT_MAX);
         for (int h = 0; h < c->heads[l]; h++) {
             int id = c->head_ids[l][h];
             if (id < 0 || id >= c->num_heads || (h > 0 && id <= c->head_ids[l][h - 1]))

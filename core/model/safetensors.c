@@ -46,6 +46,8 @@ const char *st_dtype_name(StDtype dtype) { return dtypes[dtype].name; }
 size_t st_dtype_size(StDtype dtype) { return dtypes[dtype].size; }
 
 int64_t st_numel(int ndim, const int64_t *shape) {
+    for (int i = 0; i < ndim; i++) /* first: [2^40, 2^40, 0] is a valid empty tensor */
+        if (shape[i] == 0) return 0;
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= shape[i];
     return n;

@@ -98,8 +98,12 @@ int windows_map(const char *path, const char *key, WindowsMap **out, QaData *vie
         return qa_error("%s: built from other data or settings (key %.32s, expected %.32s)",
                         path, h.key, key);
     }
-    if (h.n < 0 || h.T <= 0 || h.n > INT32_MAX || h.T > 65536 ||
-        (size_t)sb.st_size != WIN_HEADER + data_bytes(h.n, h.T)) {
+    if (h.n < 0 || h.T <= 0 || h.n > INT32_MAX || h.T > 65536) {
+        close(fd);
+        return qa_error("%s: header: %lld windows of %lld tokens, outside [0, %d] x [1, 65536]",
+                        path, (long long)h.n, (long long)h.T, INT32_MAX);
+    }
+    if ((size_t)sb.st_size != WIN_HEADER + data_bytes(h.n, h.T)) {
         close(fd);
         return qa_error("%s: %lld bytes, expected %zu for %lld windows of %lld tokens", path,
                         (long long)sb.st_size, WIN_HEADER + data_bytes(h.n, h.T),
@@ -117,6 +121,15 @@ int windows_map(const char *path, const char *key, WindowsMap **out, QaData *vie
     const int32_t *a = (const int32_t *)((const char *)base + WIN_HEADER);
     size_t nt = (size_t)h.n * (size_t)h.T;
     *view = (QaData){(int)h.n, (int)h.T, a, a + nt, a + 2 * nt, a + 3 * nt, a + 3 * nt + h.n, NULL};
+    /* the span loss asserts gold positions inside the window: refuse them here instead */
+    for (int64_t w = 0; w < h.n; w++)
+        if (view->start[w] < 0 || view->start[w] >= h.T || view->end[w] < 0 ||
+            view->end[w] >= h.T) {
+            qa_error("%s: window %lld: gold positions [%d, %d] outside [0, %lld)", path,
+                     (long long)w, view->start[w], view->end[w], (long long)h.T);
+            windows_unmap(m);
+            return QA_ERR;
+        }
     *out = m;
     return QA_OK;
 }
