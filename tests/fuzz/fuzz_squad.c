@@ -5,6 +5,7 @@
 
 #include "core/qa/features.h"
 #include "core/qa/squad.h"
+#include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -14,11 +15,12 @@ static const char VOCAB[] =
     "a\nb\nc\ne\ni\nl\nn\no\nr\ns\nt\n##a\n##e\n##i\n##l\n##n\n##o\n##r\n##s\n##t\n"
     "1\n2\n9\n##1\n##2\n##9\n.\n,\n?\n\"\n\xc3\xa9\n\xe4\xb8\xad\n";
 
-static WpVocab *vocab;
+static Tokenizer *tok;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *path = fuzz_file(1, (const uint8_t *)VOCAB, sizeof VOCAB - 1);
-    FUZZ_CHECK(wp_vocab_load(path, &vocab) == 0, "the harness's vocabulary loads");
+    TokenizerFiles files = {.vocab = path, .model_type = "bert"};
+    FUZZ_CHECK(tokenizer_load(&files, &tok) == 0, "the harness's vocabulary loads");
     return 0;
 }
 
@@ -59,7 +61,7 @@ static void check_features(const Features *f, const SquadSet *set, int seq) {
         int ctx_len = set->questions[f->question[w]].context_len;
         for (int t = 0; t < seq; t++) {
             size_t i = (size_t)w * seq + t;
-            FUZZ_CHECK(f->input_ids[i] >= 0 && f->input_ids[i] < wp_vocab_size(vocab),
+            FUZZ_CHECK(f->input_ids[i] >= 0 && f->input_ids[i] < tokenizer_vocab_size(tok),
                        "window %d token %d: id %d", w, t, f->input_ids[i]);
             FUZZ_CHECK(f->mask[i] == 0 || f->mask[i] == 1, "mask");
             FUZZ_CHECK(f->type_ids[i] == 0 || f->type_ids[i] == 1, "type");
@@ -77,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_set(set);
         FeatureOpts fo = {.max_seq_len = 24, .doc_stride = 6, .max_query_len = 8};
         Features *f = NULL;
-        FUZZ_CHECK(features_build(set, vocab, &fo, &f) == 0, "features: %s", qa_last_error());
+        FUZZ_CHECK(features_build(set, tok, &fo, &f) == 0, "features: %s", qa_last_error());
         check_features(f, set, fo.max_seq_len);
         features_free(f);
     }
