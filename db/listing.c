@@ -76,17 +76,7 @@ static int row_read(Db *db, sqlite3_stmt *st, DbRunRow *r) {
 }
 
 static int row_layers(Db *db, sqlite3_stmt *lay, DbRunRow *r) {
-    int rc;
-    sqlite3_reset(lay);
-    sqlite3_bind_int64(lay, 1, r->run_id);
-    while ((rc = sqlite3_step(lay)) == SQLITE_ROW) {
-        int l = sqlite3_column_int(lay, 0);
-        if (l < 0 || l >= DB_MAX_LAYERS) continue;
-        r->layer_heads[l] = sqlite3_column_int(lay, 1);
-        r->layer_ffn[l] = sqlite3_column_int(lay, 2);
-        if (l + 1 > r->n_layers) r->n_layers = l + 1;
-    }
-    return rc == SQLITE_DONE ? QA_OK : dbsql_sql_error(db, "cannot read layers");
+    return dbsql_read_layers(db, lay, r->run_id, r->layer_heads, r->layer_ffn, &r->n_layers);
 }
 
 int db_run_rows(Db *db, int only_grid, DbRunRow **rows, int *n) {

@@ -316,19 +316,24 @@ static void point_read(sqlite3_stmt *st, DbPoint *p) {
     snprintf(p->teacher, sizeof p->teacher, "%s", s ? s : "");
 }
 
-/* Fills p's layer arrays from the layers table (layers beyond DB_MAX_LAYERS are ignored). */
-static int point_layers(Db *db, sqlite3_stmt *st, DbPoint *p) {
+int dbsql_read_layers(Db *db, sqlite3_stmt *lay, long long run_id, int *heads, int *ffn,
+                      int *n_layers) {
     int rc;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, p->run_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int l = sqlite3_column_int(st, 0);
+    sqlite3_reset(lay);
+    sqlite3_bind_int64(lay, 1, run_id);
+    while ((rc = sqlite3_step(lay)) == SQLITE_ROW) {
+        int l = sqlite3_column_int(lay, 0);
         if (l < 0 || l >= DB_MAX_LAYERS) continue;
-        p->layer_heads[l] = sqlite3_column_int(st, 1);
-        p->layer_ffn[l] = sqlite3_column_int(st, 2);
-        if (l + 1 > p->n_layers) p->n_layers = l + 1;
+        heads[l] = sqlite3_column_int(lay, 1);
+        ffn[l] = sqlite3_column_int(lay, 2);
+        if (l + 1 > *n_layers) *n_layers = l + 1;
     }
     return rc == SQLITE_DONE ? QA_OK : dbsql_sql_error(db, "cannot read layers");
+}
+
+/* Fills p's layer arrays from the layers table. */
+static int point_layers(Db *db, sqlite3_stmt *st, DbPoint *p) {
+    return dbsql_read_layers(db, st, p->run_id, p->layer_heads, p->layer_ffn, &p->n_layers);
 }
 
 /* Runs sql (yielding POINT_COLUMNS) in one read transaction, so points and layers agree. */

@@ -31,4 +31,10 @@ int dbsql_begin_write(Db *db);
 int dbsql_commit(Db *db);
 void dbsql_rollback(Db *db); /* no-op outside a transaction */
 
+/* Reads run_id's rows of the layers table through lay (prepared "SELECT layer, heads_kept,
+ * ffn_kept FROM layers WHERE run_id = ?1 ORDER BY layer") into heads[]/ffn[]
+ * [DB_MAX_LAYERS] (layers beyond are ignored) and *n_layers (one past the last layer seen). */
+int dbsql_read_layers(Db *db, sqlite3_stmt *lay, long long run_id, int *heads, int *ffn,
+                      int *n_layers);
+
 #endif
