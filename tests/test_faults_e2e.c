@@ -9,6 +9,7 @@
  *     writable again, the same command finishes;
  *   - `sweep run | head -1`: the closed pipe does not kill the sweep;
  *   - `sweep query` cannot change the database. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,54 @@ static void test_pipe_and_query(void) {
     CHECK(rc == 1 && stat(evil, &sb) != 0, "nor attach (create) another file");
 }
 
+/* The first child of pid (a worker of the head), or 0. */
+static pid_t child_of(pid_t pid) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "pgrep -P %d | head -1", (int)pid);
+    FILE *p = popen(cmd, "r");
+    int c = 0;
+    if (p && fscanf(p, "%d", &c) != 1) c = 0;
+    if (p) pclose(p);
+    return (pid_t)c;
+}
+
+/* Ctrl-C while a worker is stopped (SIGSTOP): the head must still end (it hung before). */
+static void test_stopped_worker(void) {
+    char out[512], grid[512], cmd[1200];
+    snprintf(out, sizeof out, "%s/stopped", dir);
+    snprintf(grid, sizeof grid, "%s/stopped.json", dir);
+    write_grid(grid, out);
+    snprintf(cmd, sizeof cmd, "exec %s run %s > %s/stopped.log 2>&1", bin, grid, dir);
+    pid_t head = fork();
+    if (head == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    pid_t worker = 0;
+    for (int t = 0; t < 600 && !worker; t++) { /* up to 30 s for the first worker */
+        usleep(50000);
+        worker = child_of(head);
+    }
+    CHECK(worker > 0, "a worker started");
+    if (worker > 0) kill(worker, SIGSTOP);
+    kill(head, SIGINT);
+    int status = 0, ended = 0;
+    for (int t = 0; t < 400 && !ended; t++) { /* up to 20 s */
+        usleep(50000);
+        ended = waitpid(head, &status, WNOHANG) == head;
+    }
+    if (!ended) {
+        kill(head, SIGKILL);
+        waitpid(head, &status, 0);
+        if (worker > 0) kill(worker, SIGKILL);
+    }
+    CHECK(ended && WIFEXITED(status) && WEXITSTATUS(status) == 130,
+          "interrupted with a stopped worker, the head ends (exit %d)",
+          ended && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    CHECK(sh("%s run %s > /dev/null 2>&1", bin, grid) == 0 && all_done_once(out),
+          "and the same command then finishes every point once");
+}
+
 int main(void) {
     bin = test_sweep_bin();
     if (sh("command -v sqlite3 >/dev/null") != 0) {
@@ -189,6 +238,7 @@ int main(void) {
     test_deleted_db();
     test_environment();
     test_pipe_and_query();
+    test_stopped_worker();
     if (!test_failed) sh("rm -rf %s", dir);
     else fprintf(stderr, "kept %s for inspection\n", dir);
     return TEST_DONE();
