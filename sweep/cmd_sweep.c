@@ -165,20 +165,20 @@ cleanup:
     return rc;
 }
 
+/* The options of a command whose one argument is GRID.json or OUT_DIR: only --help. */
+static int parse_target(const char *cmd, const char *about, int argc, char **argv,
+                        const char **what) {
+    const CliSpec spec = {.cmd = cmd, .synopsis = "GRID.json|OUT_DIR", .about = about,
+                          .pos = what, .min_pos = 1, .max_pos = 1};
+    return cli_parse(&spec, argc, argv, NULL);
+}
+
 int cmd_status(int argc, char **argv) {
     const char *what = NULL;
-    const CliSpec spec = {
-        .cmd = "status",
-        .synopsis = "GRID.json|OUT_DIR",
-        .about = "Prints the grid's points (or, for OUT_DIR, every point recorded there) with\n"
+    int prc = parse_target("status", "Prints the grid's points (or, for OUT_DIR, every point recorded there) with\n"
                  "their status, teacher and results. Points handed to Slurm tasks: delivered\n"
                  "results are ingested first, tasks that ended without one recorded failed,\n"
-                 "and Slurm's view of the others (state, reason, log) printed after.\n",
-        .pos = &what,
-        .min_pos = 1,
-        .max_pos = 1,
-    };
-    int prc = cli_parse(&spec, argc, argv, NULL);
+                 "and Slurm's view of the others (state, reason, log) printed after.\n", argc, argv, &what);
     if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096];
@@ -223,17 +223,9 @@ int cmd_status(int argc, char **argv) {
 
 int cmd_cancel(int argc, char **argv) {
     const char *what = NULL;
-    const CliSpec spec = {
-        .cmd = "cancel",
-        .synopsis = "GRID.json|OUT_DIR",
-        .about = "Cancels the Slurm tasks of the grid's points (for OUT_DIR: of every point\n"
+    int prc = parse_target("cancel", "Cancels the Slurm tasks of the grid's points (for OUT_DIR: of every point\n"
                  "there) and the prepare jobs they wait for, with scancel; the points are\n"
-                 "recorded failed (--retry-failed runs them again).\n",
-        .pos = &what,
-        .min_pos = 1,
-        .max_pos = 1,
-    };
-    int prc = cli_parse(&spec, argc, argv, NULL);
+                 "recorded failed (--retry-failed runs them again).\n", argc, argv, &what);
     if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096];
@@ -290,15 +282,7 @@ int cmd_query(int argc, char **argv) {
 
 int cmd_plot(int argc, char **argv) {
     const char *what = NULL;
-    const CliSpec spec = {
-        .cmd = "plot",
-        .synopsis = "GRID.json|OUT_DIR",
-        .about = "Draws the charts into OUT/plots/ (PNG and SVG).\n",
-        .pos = &what,
-        .min_pos = 1,
-        .max_pos = 1,
-    };
-    int prc = cli_parse(&spec, argc, argv, NULL);
+    int prc = parse_target("plot", "Draws the charts into OUT/plots/ (PNG and SVG).\n", argc, argv, &what);
     if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096], dir[4200];
@@ -318,18 +302,10 @@ int cmd_plot(int argc, char **argv) {
 
 int cmd_report(int argc, char **argv) {
     const char *what = NULL;
-    const CliSpec spec = {
-        .cmd = "report",
-        .synopsis = "GRID.json|OUT_DIR",
-        .about = "Writes OUT/report.html: one self-contained page (no network) with the chart of\n"
+    int prc = parse_target("report", "Writes OUT/report.html: one self-contained page (no network) with the chart of\n"
                  "F1 against speedup, a sortable table of the grid's points (OUT_DIR: of every\n"
                  "point recorded there), the Pareto frontier highlighted, and a card per point\n"
-                 "(layers, F1 breakdown, latency, config, error). `sweep run` writes it too.\n",
-        .pos = &what,
-        .min_pos = 1,
-        .max_pos = 1,
-    };
-    int prc = cli_parse(&spec, argc, argv, NULL);
+                 "(layers, F1 breakdown, latency, config, error). `sweep run` writes it too.\n", argc, argv, &what);
     if (prc != CLI_CONTINUE) return prc;
     Db *db = NULL;
     char out[4096], path[4200];
