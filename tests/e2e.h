@@ -3,6 +3,7 @@
 #ifndef QAPRUNE_E2E_H
 #define QAPRUNE_E2E_H
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,18 @@ static int __attribute__((unused)) file_contains(const char *path, const char *n
     fclose(f);
     buf[k] = '\0';
     return strstr(buf, needle) != NULL;
+}
+
+/* The single number sqlite3 prints for sql on the database file db, or NAN when the query
+ * fails or yields no number (NAN compares false with everything, so no check passes on it). */
+static double __attribute__((unused)) db_scalar(const char *db, const char *sql) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"%s\" 2>/dev/null", db, sql);
+    FILE *p = popen(cmd, "r");
+    double v;
+    if (!p || fscanf(p, "%lf", &v) != 1) v = NAN;
+    if (p && pclose(p) != 0) v = NAN;
+    return v;
 }
 
 #endif

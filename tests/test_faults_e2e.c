@@ -25,15 +25,11 @@
 static char dir[256];
 static const char *bin;
 
-/* The one number sqlite3 prints for sql on OUT's database; NAN when there is none. */
+/* The single number sql yields on OUT's database (OUT/results.db), or NAN. */
 static double scalar(const char *out, const char *sql) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "sqlite3 '%s/results.db' \"%s\" 2>/dev/null", out, sql);
-    FILE *p = popen(cmd, "r");
-    double v = NAN;
-    if (p && fscanf(p, "%lf", &v) != 1) v = NAN;
-    if (p) pclose(p);
-    return v;
+    char path[600];
+    snprintf(path, sizeof path, "%s/results.db", out);
+    return db_scalar(path, sql);
 }
 
 /* A 4-point grid (2 strategies x 2 fine-tune modes) on a tiny trained teacher, output out;

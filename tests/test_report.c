@@ -25,16 +25,8 @@ static const char *bin;
 
 /* The whole file at path as a new string ("" when unreadable); free with free(). */
 static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n = 0;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)))
-        n = (long)fread(buf, 1, (size_t)n, f);
-    if (f) fclose(f);
-    if (!buf && (buf = malloc(1))) n = 0;
-    if (buf) buf[n] = '\0';
-    return buf;
+    char *s = slurp_file(path);
+    return s ? s : calloc(1, 1);
 }
 
 static int count(const char *s, const char *needle) {

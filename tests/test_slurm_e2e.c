@@ -19,21 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[256];
 static const char *bin;
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* What cmd prints (first line) into buf; "" when it fails. */
 static void sh_line(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -49,23 +39,11 @@ static void sh_line(char *buf, size_t cap, const char *fmt, ...) {
     if (p) pclose(p);
 }
 
-/* The single number sql yields on OUT's database, or NAN (no check passes on NAN). */
+/* The single number sql yields on OUT's database (dir/OUT/results.db), or NAN. */
 static double scalar(const char *out, const char *sql) {
-    char line[256];
-    sh_line(line, sizeof line, "sqlite3 '%s/%s/results.db' \"%s\" 2>/dev/null", dir, out, sql);
-    char *end;
-    double v = strtod(line, &end);
-    return *line && !*end ? v : NAN;
-}
-
-static int file_contains(const char *path, const char *needle) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    static char buf[1 << 20];
-    size_t k = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[k] = '\0';
-    return strstr(buf, needle) != NULL;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s/results.db", dir, out);
+    return db_scalar(path, sql);
 }
 
 /* Lines of path that contain needle. */

@@ -54,17 +54,11 @@ static void write_files_grid(const char *name, const char *out, const char *data
     fclose(f);
 }
 
-/* The single number sql yields on OUT's database, or NAN when the query fails or yields no
- * number (NAN compares false with everything, so no check passes on a failed query). */
+/* The single number sql yields on OUT's database (dir/OUT/results.db), or NAN. */
 static double scalar(const char *out, const char *sql) {
-    char path[512], cmd[1024];
+    char path[512];
     snprintf(path, sizeof path, "%s/%s/results.db", dir, out);
-    snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"%s\"", path, sql);
-    FILE *p = popen(cmd, "r");
-    double v;
-    if (!p || fscanf(p, "%lf", &v) != 1) v = NAN;
-    if (p && pclose(p) != 0) v = NAN;
-    return v;
+    return db_scalar(path, sql);
 }
 
 /* Points of OUT whose training phase finished (OUT/points/HASH/trained.json). */
