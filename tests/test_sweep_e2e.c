@@ -151,8 +151,8 @@ int main(void) {
 
     /* the shipped grids validate; paper.json's SQuAD files and BERT-base checkpoint are not
      * on this machine, and a dry run says so (it checks every input) */
-    const char *configs[] = {"configs/grid.json", "configs/ci.json"};
-    for (int i = 0; i < 2; i++)
+    const char *configs[] = {"configs/grid.json", "configs/ci.json", "configs/roberta.json"};
+    for (int i = 0; i < 3; i++)
         CHECK(sh("%s run %s --dry-run > /dev/null 2>&1", bin, configs[i]) == 0, "%s validates",
               configs[i]);
     char plog[512];
