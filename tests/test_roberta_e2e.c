@@ -254,7 +254,7 @@ static double json_number(const char *path, const char *key) {
 /* The embedded default's teacher as RoBERTa: a whole sweep at configs/ci.json's size. */
 static void test_trained_teacher(const char *bin) {
     static char out[1 << 16];
-    char grid[600], o[600], a[900], b[900];
+    char grid[600], o[600], a[2048], b[2048];
     snprintf(o, sizeof o, "%s/rt", dir);
     snprintf(grid, sizeof grid, "%s/roberta-ci.json", dir);
     /* configs/ci.json with "family": "roberta" and a BPE of 300 merges */
