@@ -297,6 +297,12 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         get_numbers(a, "ffn_sparsity", f, 0, 1, 0, &fs) ||
         get_numbers(a, "seed", f, 0, 2147483647, 1, &seeds))
         return QA_ERR;
+    for (int i = 0; i < st.n; i++) /* a dense student is made by fine-tuning only */
+        for (int j = 0; j < ft.n && !strcmp(st.v[i], "dense"); j++) {
+            char key[64];
+            snprintf(key, sizeof key, "axes.finetune[%d]", j);
+            if (prune_spec_check_dense(base, ft.v[j], f, key, "prune.ft_steps")) return QA_ERR;
+        }
     if ((hs.n > 0) != (fs.n > 0))
         return qa_error("%s: axes: head_sparsity and ffn_sparsity go together (their product)", f);
     double th[GRID_MAX_TARGETS], tf[GRID_MAX_TARGETS];

@@ -460,12 +460,23 @@ static void test_validation(void) {
         {SYNTH ", " AXES1 ", \"threads\": 1, \"threads\": 2", "threads: given twice", 0},
         {SYNTH ", \"prune\": {\"ft_steps\": 1, \"ft_steps\": 2}, " AXES1, "prune.ft_steps: given twice", 0},
         {"\"data\": {\"synthetic\": {\"seed\": 1, \"seed\": 2}}, " AXES1, "data.synthetic.seed: given twice", 0},
+        /* a dense student is only made by fine-tuning: none is a grid error */
+        {SYNTH ", \"axes\": {\"strategy\": [\"gain\", \"dense\"], \"finetune\": [\"distill\", "
+         "\"none\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}",
+         "axes.finetune[1]: 'none' with strategy 'dense'", 0},
+        {SYNTH ", \"prune\": {\"ft_steps\": 0}, \"axes\": {\"strategy\": [\"dense\"], "
+         "\"finetune\": [\"distill\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}",
+         "prune.ft_steps: 0 with strategy 'dense'", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(try_grid(bad[i].body, bad[i].resolve) == QA_ERR &&
                   strstr(qa_last_error(), bad[i].expect),
               "refused naming %s: %s", bad[i].expect, qa_last_error());
     CHECK(try_grid(SYNTH ", " AXES1, 1) == QA_OK, "the base grid is valid: %s", qa_last_error());
+    CHECK(try_grid(SYNTH ", \"prune\": {\"ft_steps\": 0, \"dense_steps\": 50}, \"axes\": "
+                   "{\"strategy\": [\"dense\"], \"finetune\": [\"standard\", \"distill\"], "
+                   "\"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}", 1) == QA_OK,
+          "dense with standard and distill, trained for dense_steps: %s", qa_last_error());
 
     /* 128 targets are allowed, 129 are not */
     char body[16384];
