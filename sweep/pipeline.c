@@ -158,6 +158,13 @@ int prune_spec_check_dense(const PruneSpec *s, const char *finetune, const char 
     return QA_OK;
 }
 
+void prune_spec_label(const PruneSpec *s, char *buf, size_t cap) {
+    if (!strcmp(s->strategy, "gain") && s->gain_steps > 1)
+        snprintf(buf, cap, "gain-iter%d", s->gain_steps);
+    else
+        snprintf(buf, cap, "%s", s->strategy);
+}
+
 int prune_spec_ft_steps(const PruneSpec *s) {
     return !strcmp(s->strategy, "dense") && s->dense_steps > 0 ? s->dense_steps : s->ft_steps;
 }

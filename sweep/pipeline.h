@@ -103,6 +103,10 @@ int prune_spec_check_dense(const PruneSpec *s, const char *finetune, const char 
                            const char *mode_key, const char *steps_key);
 /* Fine-tuning steps of the point: dense_steps for a dense student when set, else ft_steps. */
 int prune_spec_ft_steps(const PruneSpec *s);
+/* The point's method as results record it (runs.strategy) and charts and tables show it:
+ * the strategy's name, except iterative gain, "gain-iterK" for gain_steps K > 1, so that it
+ * is a series of its own beside one-shot gain. Writes at most cap bytes into buf. */
+void prune_spec_label(const PruneSpec *s, char *buf, size_t cap);
 
 typedef struct {
     SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning */
