@@ -452,7 +452,8 @@ static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return qa_error("%s: cannot create directory: %s", dir, strerror(errno));
     if (db_points(db, g, &c.all, &c.n_all) || db_pareto(db, g, &c.front, &c.n_front) ||
-        db_summary(db, g, &c.settings, &c.n_settings) || series_build(&c) || teacher_f1_find(db, &c, one_group, &c.teacher_f1))
+        db_summary(db, g, &c.settings, &c.n_settings) || series_build(&c) ||
+        teacher_f1_find(db, &c, one_group, &c.teacher_f1))
         goto cleanup;
     if (chart_render(&c, "f1_vs_speedup", SPEEDUP_TITLE, chart_speedup) ||
         chart_render(&c, "f1_vs_sparsity", SPARSITY_TITLE, chart_sparsity) ||

@@ -55,8 +55,9 @@ typedef struct {
 /* Chooses the heads and neurons to keep: keep [total heads + total ffn] (heads first), with
  * exactly strategy_keep_count of each (dense: strategy_uniform_keep's counts per layer).
  * random, gain and dense leave *source NULL (prune the teacher itself; dense then
- * re-initialises the result with strategy_dense_init); l0 trains a copy of the teacher jointly with its gates and returns it in *source
- * (new; free with bert_free): the model to prune. l0_stats (may be NULL) gets l0's end state. */
+ * re-initialises the result with strategy_dense_init); l0 trains a copy of the teacher
+ * jointly with its gates and returns it in *source (new; free with bert_free): the model to
+ * prune. l0_stats (may be NULL) gets l0's end state. */
 int strategy_select(BertModel *teacher, const QaData *train, const StrategyOpts *o,
                     uint8_t *keep, BertModel **source, L0Stats *l0_stats);
 
