@@ -151,12 +151,13 @@ int main(void) {
     CHECK(rc != 0 && file_contains(bp, "axes.precision[0]: expected one of fp32, bf16"),
           "an unknown precision is named (see %s)", bp);
 
-    /* the dense baseline beside gain at one target, two seeds: dense points recorded like the
-     * others, its uniform shape with gain's parameters and FLOPs, seeds drawn as mean ± std,
-     * training seconds shown at the end of the run */
+    /* the dense baseline beside one-shot and iterative gain at one target, two seeds: dense
+     * points recorded like the others, its uniform shape with gain's parameters and FLOPs,
+     * iterative gain its own series, seeds drawn as mean ± std, training seconds shown at the
+     * end of the run */
     write_grid("grid_dense.json", "out_dense", teacher,
-               "{\"strategy\": [\"gain\", \"dense\"], \"targets\": [{\"heads\": 0.5, "
-               "\"ffn\": 0.75}], \"finetune\": [\"distill\"], \"seed\": [1, 2]}");
+               "{\"strategy\": [\"gain\", \"dense\"], \"gain_steps\": [1, 2], \"targets\": "
+               "[{\"heads\": 0.5, \"ffn\": 0.75}], \"finetune\": [\"distill\"], \"seed\": [1, 2]}");
     char dlog[512];
     snprintf(dlog, sizeof dlog, "%s/run_dense.log", dir);
     rc = sh("%s run %s/grid_dense.json > %s 2>&1", bin, dir, dlog);
@@ -173,8 +174,12 @@ int main(void) {
     CHECK(scalar("out_dense", "SELECT count(DISTINCT flops) || count(DISTINCT params) FROM "
                               "results") == 11,
           "dense and gain at one target have the same FLOPs and parameters");
-    CHECK(scalar("out_dense", "SELECT count(*) FROM summary WHERE n = 2") == 2,
-          "the summary view pools the two seeds of each strategy");
+    CHECK(scalar("out_dense", "SELECT count(*) FROM runs WHERE status = 'done'") == 6 &&
+              scalar("out_dense", "SELECT count(*) FROM runs WHERE strategy = 'gain-iter2' AND "
+                                  "json_extract(config_json, '$.prune.gain_steps') = 2") == 2,
+          "gain once per gain_steps value, iterative gain recorded as gain-iter2");
+    CHECK(scalar("out_dense", "SELECT count(*) FROM summary WHERE n = 2") == 3,
+          "the summary view pools the two seeds of each of the three methods");
     char gpf[512];
     snprintf(gpf, sizeof gpf, "%s/out_dense/plots/f1_vs_speedup.gp", dir);
     CHECK(file_contains(gpf, "with yerrorbars") && file_contains(gpf, "mean ± std over seeds"),
