@@ -155,22 +155,26 @@ static const SpecField SYNTH_FIELDS[] = {
     {"train", SPEC_INT, sizeof(int), 1, 10000000, "train questions"},
     {"dev", SPEC_INT, 2 * sizeof(int), 1, 10000000, "dev questions"},
     {"lookup", SPEC_INT, 3 * sizeof(int), 0, 1, "1: lookup questions in train.json"},
+    {"bpe_merges", SPEC_INT, 4 * sizeof(int), 0, 1000000,
+     "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)"},
 };
 
 static int parse_data(const cJSON *root, Grid *g) {
     const char *f = g->file;
     const cJSON *d = cJSON_GetObjectItem(root, "data");
     if (!d) return qa_error("%s: data: missing ({\"synthetic\": {...}} or {\"train\": ..., \"dev\": ...})", f);
-    static const char *const keys[] = {"synthetic", "train", "dev", "vocab"};
-    if (check_keys(d, f, "data", keys, 4)) return QA_ERR;
+    static const char *const keys[] = {"synthetic", "train", "dev", "vocab", "vocab_json",
+                                       "merges"};
+    if (check_keys(d, f, "data", keys, 6)) return QA_ERR;
     const cJSON *s = cJSON_GetObjectItem(d, "synthetic");
     if (s) {
         if (cJSON_GetObjectItem(d, "train") || cJSON_GetObjectItem(d, "dev"))
             return qa_error("%s: data: give either synthetic or train/dev, not both", f);
-        int v[4] = {1, SYNTH_DEFAULT_TRAIN, SYNTH_DEFAULT_DEV, 1};
-        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 4, v)) return QA_ERR;
+        int v[5] = {1, SYNTH_DEFAULT_TRAIN, SYNTH_DEFAULT_DEV, 1, 0};
+        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 5, v)) return QA_ERR;
         g->synthetic = 1;
         g->synth_seed = v[0], g->synth_train = v[1], g->synth_dev = v[2], g->synth_lookup = v[3];
+        g->synth_bpe_merges = v[4];
         char dir[4096];
         if (path_join(dir, sizeof dir, g->out, "data") || data_paths_in_dir(&g->data, dir))
             return QA_ERR;
@@ -178,8 +182,12 @@ static int parse_data(const cJSON *root, Grid *g) {
     }
     if (get_string(d, "train", f, "data", g->data.train, sizeof g->data.train, 1) ||
         get_string(d, "dev", f, "data", g->data.dev, sizeof g->data.dev, 1) ||
-        get_string(d, "vocab", f, "data", g->data.vocab, sizeof g->data.vocab, 0))
+        get_string(d, "vocab", f, "data", g->data.vocab, sizeof g->data.vocab, 0) ||
+        get_string(d, "vocab_json", f, "data", g->data.bpe_vocab, sizeof g->data.bpe_vocab, 0) ||
+        get_string(d, "merges", f, "data", g->data.bpe_merges, sizeof g->data.bpe_merges, 0))
         return QA_ERR;
+    if (!*g->data.bpe_vocab != !*g->data.bpe_merges)
+        return qa_error("%s: data: give vocab_json and merges together (a byte-level BPE)", f);
     return QA_OK;
 }
 
@@ -220,8 +228,17 @@ static int parse_teacher(const cJSON *root, Grid *g) {
             return QA_ERR;
     }
     if (teacher_spec_check(&g->teacher, f, "teacher.train")) return QA_ERR;
-    if (!g->synthetic && !*g->data.vocab)
+    if (!strcmp(g->teacher.family, "roberta")) {
+        if (g->synthetic && g->synth_bpe_merges < 1)
+            return qa_error("%s: data.synthetic.bpe_merges: required (K > 0 merges) to train a "
+                            "teacher of family roberta (teacher.train.family): its byte-level "
+                            "BPE", f);
+        if (!g->synthetic && !*g->data.bpe_vocab)
+            return qa_error("%s: data.vocab_json and data.merges: required to train a teacher "
+                            "of family roberta (teacher.train.family) on SQuAD files", f);
+    } else if (!g->synthetic && !*g->data.vocab) {
         return qa_error("%s: data.vocab: required to train a teacher on SQuAD files", f);
+    }
     return QA_OK;
 }
 
@@ -474,10 +491,14 @@ static cJSON *data_object(const Grid *g, int with_paths) {
         cJSON_AddNumberToObject(s, "train", g->synth_train);
         cJSON_AddNumberToObject(s, "dev", g->synth_dev);
         cJSON_AddNumberToObject(s, "lookup", g->synth_lookup);
+        /* only when asked for: data without a BPE keeps the identity it had before */
+        if (g->synth_bpe_merges) cJSON_AddNumberToObject(s, "bpe_merges", g->synth_bpe_merges);
     } else if (with_paths) {
         cJSON_AddStringToObject(d, "train", g->data.train);
         cJSON_AddStringToObject(d, "dev", g->data.dev);
         if (*g->data.vocab) cJSON_AddStringToObject(d, "vocab", g->data.vocab);
+        if (*g->data.bpe_vocab) cJSON_AddStringToObject(d, "vocab_json", g->data.bpe_vocab);
+        if (*g->data.bpe_merges) cJSON_AddStringToObject(d, "merges", g->data.bpe_merges);
     }
     return d;
 }
@@ -494,9 +515,10 @@ static int hash_json(const cJSON *o, const char *what, char out[HASH_HEX]) {
 static int resolve_data(Grid *g, HashCache *cache) {
     cJSON *id = data_object(g, 0);
     if (!g->synthetic) {
-        const char *keys[3] = {"train", "dev", "vocab"};
-        const char *paths[3] = {g->data.train, g->data.dev, g->data.vocab};
-        for (int i = 0; i < 3; i++) {
+        const char *keys[5] = {"train", "dev", "vocab", "vocab_json", "merges"};
+        const char *paths[5] = {g->data.train, g->data.dev, g->data.vocab, g->data.bpe_vocab,
+                                g->data.bpe_merges};
+        for (int i = 0; i < 5; i++) {
             char h[HASH_HEX];
             if (!*paths[i]) continue;
             if (identity_file(cache, paths[i], h)) {
@@ -509,8 +531,11 @@ static int resolve_data(Grid *g, HashCache *cache) {
         }
         base_name(g->data_name, sizeof g->data_name, g->data.dev);
     } else {
-        snprintf(g->data_name, sizeof g->data_name, "synthetic-s%d-%d-%d%s", g->synth_seed,
-                 g->synth_train, g->synth_dev, g->synth_lookup ? "" : "-nolookup");
+        int n = snprintf(g->data_name, sizeof g->data_name, "synthetic-s%d-%d-%d%s", g->synth_seed,
+                         g->synth_train, g->synth_dev, g->synth_lookup ? "" : "-nolookup");
+        if (g->synth_bpe_merges && n > 0 && (size_t)n < sizeof g->data_name)
+            snprintf(g->data_name + n, sizeof g->data_name - (size_t)n, "-bpe%d",
+                     g->synth_bpe_merges);
     }
     int rc = hash_json(id, g->file, g->data_hash);
     cJSON_Delete(id);
@@ -552,7 +577,9 @@ static int resolve_teachers(Grid *g, HashCache *cache) {
     /* trained here: its settings and its data say what it is, before it exists */
     cJSON *id = cJSON_CreateObject();
     cJSON_AddStringToObject(id, "kind", "qaprune trained teacher v1");
-    cJSON *spec = spec_object(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+    char *spec_text = teacher_identity_json(&g->teacher); /* no family for BERT: as before */
+    cJSON *spec = spec_text ? cJSON_Parse(spec_text) : NULL;
+    free(spec_text);
     if (spec) cJSON_AddItemToObject(id, "settings", spec);
     cJSON_AddStringToObject(id, "data", g->data_hash);
     GridTeacher *t = &g->teachers[0];

@@ -213,15 +213,16 @@ static int stage_register(Sweep *s) {
 
 /* ---------------------------------------------------------------- prepare */
 
-/* 1 when the stamp file starts with want[0..n) and lists the current hash of each file. */
+/* 1 when the stamp file starts with want[0..n) and lists the current hash of each of the
+ * n_files files. */
 static int stamp_matches(HashCache *cache, const char *stamp, const char *want, int n,
-                         const char *const files[3]) {
+                         const char *const *files, int n_files) {
     char *have = NULL;
     size_t len;
     if (!file_exists(stamp) || file_read(stamp, 1 << 16, &have, &len) != QA_OK) return 0;
-    int ok = !strncmp(have, want, (size_t)n) && len == (size_t)n + 3 * HASH_HEX;
+    int ok = !strncmp(have, want, (size_t)n) && len == (size_t)n + (size_t)n_files * HASH_HEX;
     const char *line = have + n;
-    for (int i = 0; i < 3 && ok; i++) {
+    for (int i = 0; i < n_files && ok; i++) {
         char h[HASH_HEX];
         ok = file_exists(files[i]) && identity_file(cache, files[i], h) == QA_OK &&
              !strncmp(line, h, HASH_HEX - 1) && line[HASH_HEX - 1] == '\n';
@@ -242,8 +243,13 @@ static int prepare_data(const Grid *g, HashCache *cache) {
     int n = snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
                      SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev,
                      g->synth_lookup);
-    const char *files[3] = {g->data.train, g->data.dev, g->data.vocab};
-    if (stamp_matches(cache, stamp, want, n, files)) return QA_OK;
+    /* with a BPE: its setting on a line of its own (data without one keeps its stamp) */
+    if (g->synth_bpe_merges)
+        n += snprintf(want + n, sizeof want - (size_t)n, "bpe merges %d\n", g->synth_bpe_merges);
+    const char *files[5] = {g->data.train, g->data.dev, g->data.vocab, g->data.bpe_vocab,
+                            g->data.bpe_merges};
+    int n_files = g->synth_bpe_merges ? 5 : 3;
+    if (stamp_matches(cache, stamp, want, n, files, n_files)) return QA_OK;
     /* one writer at a time: a second sweep on a fresh OUT waits, then finds the stamp */
     char lock[4300];
     snprintf(lock, sizeof lock, "%s/data.lock", g->out);
@@ -251,7 +257,7 @@ static int prepare_data(const Grid *g, HashCache *cache) {
     if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
     flock(fd, LOCK_EX);
     int rc = QA_OK;
-    if (!stamp_matches(cache, stamp, want, n, files)) {
+    if (!stamp_matches(cache, stamp, want, n, files, n_files)) {
         if (file_exists(stamp))
             fprintf(stderr, "sweep: %s does not match its stamp (a file missing, edited or "
                             "from other settings); writing it again\n", dir);
@@ -260,7 +266,12 @@ static int prepare_data(const Grid *g, HashCache *cache) {
                                                 g->synth_dev, g->synth_lookup)
                  ? QA_ERR
                  : QA_OK;
-        for (int i = 0; i < 3 && rc == QA_OK; i++) {
+        if (rc == QA_OK && g->synth_bpe_merges) {
+            progress_update("sweep: learning a byte-level BPE of %d merges in %s",
+                            g->synth_bpe_merges, dir);
+            rc = data_write_bpe(dir, g->synth_bpe_merges) < 0 ? QA_ERR : QA_OK;
+        }
+        for (int i = 0; i < n_files && rc == QA_OK; i++) {
             char h[HASH_HEX];
             rc = identity_file(cache, files[i], h);
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s\n", h);
