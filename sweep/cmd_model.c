@@ -20,6 +20,13 @@
 #include "sweep/progress.h"
 #include "core/util/fileio.h"
 
+static void print_nq_scores(const char *label, const NqScores *s) {
+    printf("%-22s long F1 %6.2f (P %6.2f R %6.2f)  short F1 %6.2f (P %6.2f R %6.2f)\n", label,
+           100 * s->long_answer.f1, 100 * s->long_answer.precision, 100 * s->long_answer.recall,
+           100 * s->short_answer.f1, 100 * s->short_answer.precision,
+           100 * s->short_answer.recall);
+}
+
 static void print_scores(const char *label, const SquadScores *s) {
     printf("%-22s F1 %6.2f  EM %6.2f  HasAns F1 %6.2f  NoAns F1 %6.2f  (best F1 %6.2f)\n", label,
            s->f1, s->exact, s->has_ans_f1, s->no_ans_f1, s->best_f1);
@@ -52,11 +59,17 @@ static void teacher_help(FILE *f, void *ctx) {
 int cmd_teacher(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *config = NULL;
     const char *gemm = gemm_backend_name(GEMM_DEFAULT);
-    int threads = 2;
+    int threads = 2, nq = 0;
     long eval_every = 0;
+    double include_unknowns = NQ_INCLUDE_UNKNOWNS_DEFAULT;
     const CliOpt opts[] = {
         {"data", CLI_STRING, &data, 0, 0, "DIR",
          "train.json, dev.json and vocab.txt", CLI_REQUIRED},
+        {"nq", CLI_FLAG, &nq, 0, 0, NULL,
+         "DIR holds nq-train.jsonl.gz, nq-dev.jsonl.gz, vocab.txt (gen-data --format nq)",
+         CLI_OPTIONAL},
+        {"include-unknowns", CLI_DOUBLE, &include_unknowns, 0, 1, "P",
+         "--nq: answerless training windows kept (BERT-joint: 0.02)", CLI_OPTIONAL},
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the checkpoint goes", CLI_REQUIRED},
         {"config", CLI_STRING, &config, 0, 0, "FILE",
          "a JSON object overriding the settings below", CLI_OPTIONAL},
@@ -71,7 +84,8 @@ int cmd_teacher(int argc, char **argv) {
         .about =
             "Trains the embedded default's teacher on DIR/train.json (vocab DIR/vocab.txt), scores\n"
             "it on DIR/dev.json and saves a checkpoint to --out; reuses --out when it already\n"
-            "holds a teacher of the same settings and data.\n",
+            "holds a teacher of the same settings and data. --nq: Natural Questions files\n"
+            "instead (BERT-joint windows, the answer-type head, the official NQ metric).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .help_more = teacher_help,
@@ -90,7 +104,9 @@ int cmd_teacher(int argc, char **argv) {
     fprintf(stderr, "  gemm  %s\n", gemm_backend_name(gemm_backend()));
     TeacherResult r;
     DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
-    if (data_paths_in_dir(&paths, data) || teacher_build(&spec, &paths, out, threads, &r)) {
+    if ((nq ? data_paths_nq_in_dir(&paths, data, include_unknowns)
+            : data_paths_in_dir(&paths, data)) ||
+        teacher_build(&spec, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep teacher: %s\n", qa_last_error());
         return 1;
     }
@@ -98,7 +114,8 @@ int cmd_teacher(int argc, char **argv) {
         printf("teacher: reused %s (same settings and data, hash %s)\n", out, r.hash);
     else
         printf("teacher: trained in %.1f s, saved to %s\n", r.train_seconds, out);
-    print_scores("teacher dev", &r.dev);
+    if (nq) print_nq_scores("teacher dev", &r.nq_dev);
+    else print_scores("teacher dev", &r.dev);
     return 0;
 }
 

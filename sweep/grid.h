@@ -4,6 +4,13 @@
  *   "out": "runs/grid",                       the output directory (results.db, plots/, ...)
  *   "data": {"synthetic": {"seed": 1, "train": 200000, "dev": 2000, "lookup": 1}}
  *        or {"train": "train-v2.0.json", "dev": "dev-v2.0.json"},
+ *        Natural Questions (pipeline.h's DataPaths.nq): the synthetic task as NQ documents
+ *        {"synthetic": {..., "format": "nq"}} (gen-data --format nq, into OUT/data), or NQ
+ *        files {"format": "nq", "train": "nq-train.jsonl.gz", "dev": "nq-dev.jsonl.gz",
+ *        "vocab": "vocab.txt"} (JSON lines, gzipped or plain, original or simplified; the
+ *        five dev shards concatenated into one file); with either, "include_unknowns": P,
+ *        the share of answerless training windows kept (default 0.02, BERT-joint's). The
+ *        format and include_unknowns are part of the data's identity,
  *   "teacher": {"train": {TeacherSpec settings}, "cache": "runs/cache"}
  *           or {"checkpoint": "path/to/hf-checkpoint"} or {"checkpoint": [dir, dir, ...]}
  *              (several checkpoints are one more axis: every point runs on each teacher),
@@ -56,7 +63,8 @@ typedef struct {
 typedef struct {
     char file[4096], out[4096];
     int synthetic, synth_seed, synth_train, synth_dev, synth_lookup;
-    DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt */
+    DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt, or
+                                * with data.nq OUT/data/nq-{train,dev}.jsonl.gz, vocab.txt */
     char data_name[GRID_NAME_MAX], data_hash[HASH_HEX]; /* (grid_resolve) */
     int teacher_checkpoint;    /* 1: the teachers are checkpoints; 0: trained with `teacher` */
     int n_teachers;            /* 1 unless several checkpoints are given */

@@ -8,6 +8,7 @@
 
 #include "core/model/bert.h"
 #include "core/qa/features.h"
+#include "core/qa/nq_metric.h"
 #include "core/qa/squad_metric.h"
 #include "core/util/fileio.h"
 #include "core/util/hash.h"
@@ -36,7 +37,9 @@ extern const int TEACHER_NFIELDS;
 void teacher_spec_default(TeacherSpec *s);
 
 typedef struct {
-    SquadScores dev;      /* the teacher's dev scores */
+    SquadScores dev;      /* the teacher's dev scores (NQ data: f1 = short-answer F1, see
+                           * pipeline_nq_squad_view; the rest NAN) */
+    NqScores nq_dev;      /* NQ data: the official NQ scores (fractions) */
     double train_seconds; /* 0 when reused from the cache */
     int reused;
     char hash[HASH_HEX]; /* teacher_hash: what its qaprune.json records */
@@ -45,14 +48,27 @@ typedef struct {
 /* The data of a run: SQuAD-format train and dev files and, for training a teacher, the
  * WordPiece vocabulary (a pruned or scored model always uses its own checkpoint's).
  * windows_dir (may be ""): where the tokenized training windows are cached by content
- * (core/qa/windows.h), so that the points of a sweep tokenize the training set once. */
+ * (core/qa/windows.h), so that the points of a sweep tokenize the training set once.
+ * nq = 1: train and dev are Natural Questions JSON lines (core/qa/nq.h, gzipped or plain,
+ * either format) instead, windowed as BERT-joint does (core/qa/nq_windows.h) with the
+ * model's window settings; training windows without an answer are kept with probability
+ * nq_include_unknowns; scores are the official NQ metric's (core/qa/nq_metric.h). */
 typedef struct {
     char train[4096], dev[4096], vocab[4096];
     char windows_dir[4096];
+    int nq;
+    double nq_include_unknowns;
 } DataPaths;
+
+/* BERT-joint's share of answerless training windows kept (run_nq.py --include_unknowns) */
+#define NQ_INCLUDE_UNKNOWNS_DEFAULT 0.02
 
 /* Fills d with DIR/train.json, DIR/dev.json, DIR/vocab.txt; QA_ERR if a path is too long. */
 int data_paths_in_dir(DataPaths *d, const char *dir);
+/* Fills d with what `sweep gen-data --format nq` writes: DIR/nq-train.jsonl.gz,
+ * DIR/nq-dev.jsonl.gz, DIR/vocab.txt, nq = 1, include_unknowns (0..1); QA_ERR if a path is
+ * too long. */
+int data_paths_nq_in_dir(DataPaths *d, const char *dir, double include_unknowns);
 
 /* Hash of the teacher's identity: its settings and the bytes of its three data files. */
 int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_HEX]);
@@ -95,7 +111,10 @@ void prune_spec_default(PruneSpec *s);
 int prune_spec_check(const PruneSpec *s, const char *file);
 
 typedef struct {
-    SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning */
+    SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning
+                                         * (NQ data: f1 = short-answer F1, the rest NAN) */
+    int nq;                             /* 1: NQ data; the official NQ scores below */
+    NqScores nq_teacher, nq_pruned, nq_final;
     int heads_kept, heads_total, ffn_kept, ffn_total;
     int layers, layer_heads[BERT_MAX_LAYERS], layer_ffn[BERT_MAX_LAYERS];
     size_t params, teacher_params;
