@@ -415,13 +415,22 @@ static void card(FILE *f, const DbRunRow *r, const SeedStat *ss) {
     dd_text(f, "data", r->data);
     dd_text(f, "identity", r->config_hash);
     if (r->has_result) {
-        dd_num(f, "F1", m->f1, "%.2f");
+        dd_num(f, m->nq ? "F1 (short answers)" : "F1", m->f1, "%.2f");
         if (ss->count > 1)
             fprintf(f, "<dt>F1 over seeds</dt><dd>%.2f ± %.2f (n=%d)</dd>", ss->mean, ss->std,
                     ss->count);
-        dd_num(f, "exact match", m->exact, "%.2f");
-        dd_num(f, "HasAns F1", m->has_ans_f1, "%.2f");
-        dd_num(f, "NoAns F1", m->no_ans_f1, "%.2f");
+        if (m->nq) { /* Natural Questions: the official metric at its best threshold */
+            dd_num(f, "long-answer F1", m->long_f1, "%.2f");
+            dd_num(f, "long precision", m->long_precision, "%.2f");
+            dd_num(f, "long recall", m->long_recall, "%.2f");
+            dd_num(f, "short-answer F1", m->short_f1, "%.2f");
+            dd_num(f, "short precision", m->short_precision, "%.2f");
+            dd_num(f, "short recall", m->short_recall, "%.2f");
+        } else {
+            dd_num(f, "exact match", m->exact, "%.2f");
+            dd_num(f, "HasAns F1", m->has_ans_f1, "%.2f");
+            dd_num(f, "NoAns F1", m->no_ans_f1, "%.2f");
+        }
         dd_num(f, "F1 before fine-tune", m->f1_before_finetune, "%.2f");
         dd_num(f, "teacher F1", m->teacher_f1, "%.2f");
         dd_num(f, "latency (ms)", m->latency_ms, "%.3f");

@@ -123,26 +123,29 @@ static void eval_nq_progress(void *ctx, const char *path, long lines, double fra
     progress_update("eval: %s: %ld documents, %.0f%%", path, lines, 100.0 * fraction);
 }
 
-/* sweep eval --nq: a checkpoint on an NQ file, BERT-joint windows of the model's length. */
-static int eval_nq(const char *model, const char *data, const char *out) {
+/* sweep eval --nq: a checkpoint on an NQ file, BERT-joint windows of the model's length in
+ * its tokenizer's format (WordPiece or BPE, tokenizer_load_dir). */
+static int eval_nq(const char *model, const char *data, const char *out, BertPrecision prec) {
     BertModel *m = NULL;
-    WpVocab *vocab = NULL;
+    Tokenizer *tk = NULL;
     NqPredictions *pred = NULL;
     NqScores s;
     FeatureOpts fo;
-    char *json = NULL, vocab_path[4096], p1[4096], p2[4096];
+    char *json = NULL, p1[4096], p2[4096];
     int rc = 1;
-    if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
-        checkpoint_load(model, &m) || wp_vocab_load(vocab_path, &vocab))
+    if (model_feature_opts(model, &fo) || checkpoint_load(model, &m) ||
+        bert_set_precision(m, prec) || bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
+        tokenizer_load_dir(model, &tk) || tokenizer_check_special(tk))
         goto fail;
-    NqTokenizer tok = nq_tokenizer_wordpiece(vocab);
+    NqTokenizer tok = nq_tokenizer_of(tk);
     NqWindowOpts wo = NQ_WINDOW_OPTS_DEFAULT;
     wo.max_seq_len = fo.max_seq_len;
     wo.doc_stride = fo.doc_stride;
     wo.max_query_len = fo.max_query_len;
-    fprintf(stderr, "eval: NQ %s, model %s (%d answer types), windows of %d, stride %d, "
-            "question %d\n", data, model, bert_config(m)->num_answer_types, wo.max_seq_len,
-            wo.doc_stride, wo.max_query_len);
+    fprintf(stderr, "eval: NQ %s, model %s (%d answer types, %s tokenizer, %s input format), "
+            "windows of %d, stride %d, question %d\n", data, model,
+            bert_config(m)->num_answer_types, tokenizer_kind_name(tk), tokenizer_format(tk)->name,
+            wo.max_seq_len, wo.doc_stride, wo.max_query_len);
     /* streamed: 256 documents' windows at a time */
     if (nq_evaluate_file(m, data, &tok, &wo, 64, NULL, 256, eval_nq_progress, NULL, &s, &pred) ||
         !(json = nq_scores_json(&s)) ||
@@ -161,7 +164,7 @@ fail:
 cleanup:
     free(json);
     nq_predictions_free(pred);
-    wp_vocab_free(vocab);
+    tokenizer_free(tk);
     bert_free(m);
     return rc;
 }
@@ -201,7 +204,7 @@ int cmd_eval(int argc, char **argv) {
     if (prc != CLI_CONTINUE) return prc;
     if (apply_speed_opts("eval", gemm, precision, &prec)) return 2;
     ops_set_threads(threads);
-    if (nq) return eval_nq(model, data, out);
+    if (nq) return eval_nq(model, data, out, prec);
     BertModel *m = NULL;
     Tokenizer *tok = NULL;
     QaSplit split = {0};
