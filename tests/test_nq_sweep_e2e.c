@@ -10,7 +10,9 @@
  *     answer types;
  *   - the same run again trains nothing; the NQ files of the run as outside files
  *     ("format": "nq") make a grid too;
- *   - `sweep eval --nq` on a RoBERTa checkpoint (byte-level BPE) scores the NQ dev file;
+ *   - `sweep eval --nq` on a RoBERTa checkpoint (byte-level BPE) scores the NQ dev file, and
+ *     a sweep with it as the teacher on the NQ files records long and short F1;
+ *   - configs/nq.json validates (a dry run);
  *   - bad NQ grid input (an unknown format, a missing file, a SQuAD file given as NQ,
  *     include_unknowns on SQuAD data) is one line naming the field, exit 2. */
 #include <stdio.h>
@@ -204,6 +206,26 @@ int main(void) {
               file_contains(pred, "\"example_id\""),
           "sweep eval --nq on a RoBERTa checkpoint: %s", out);
 
+    /* a sweep with the RoBERTa checkpoint as teacher on the NQ files (no type head: spans
+     * decode as short answers, fine-tuning without the type loss) */
+    char rgrid[512];
+    snprintf(rgrid, sizeof rgrid, "%s/roberta.json", dir);
+    FILE *g = fopen(rgrid, "w");
+    fprintf(g, "{\"out\": \"%s/rob\", \"data\": {\"format\": \"nq\","
+               " \"train\": \"%s/out/data/nq-train.jsonl.gz\", \"dev\": \"%s/out/data/nq-dev.jsonl.gz\","
+               " \"include_unknowns\": 1},"
+               " \"teacher\": {\"checkpoint\": \"tests/data/torch_roberta_bpe\"},"
+               " \"axes\": {\"strategy\": [\"gain\"], \"targets\": [{\"heads\": 0.25, \"ffn\": 0.5}],"
+               " \"finetune\": [\"distill\"]},"
+               " \"prune\": {\"ft_steps\": 6, \"gain_batches\": 2, \"batch_size\": 8},"
+               " \"bench\": {\"repeats\": 3, \"warmup\": 1}, \"threads\": 1}\n", dir, dir, dir);
+    fclose(g);
+    rc = sh("%s run %s > %s/rob.log 2>&1", bin, rgrid, dir);
+    CHECK(rc == 0 && scalar("rob", "SELECT count(*) FROM results WHERE long_f1 BETWEEN 0 AND"
+                                   " 100 AND short_f1 BETWEEN 0 AND 100") == 1,
+          "a RoBERTa teacher on NQ files: the point done with long and short F1 (see %s/rob.log)",
+          dir);
+
     /* 5. bad NQ grid input: one line naming the field */
     bad_grid("an unknown format", "{\"format\": \"xml\", \"train\": \"a\", \"dev\": \"b\","
              " \"vocab\": \"v\"}", "data.format");
@@ -224,6 +246,9 @@ int main(void) {
     bad_grid("include_unknowns out of range",
              "{\"synthetic\": {\"format\": \"nq\"}, \"include_unknowns\": 2}",
              "data.include_unknowns");
+
+    CHECK(sh("%s run configs/nq.json --dry-run > /dev/null 2>&1", bin) == 0,
+          "configs/nq.json validates");
 
     if (!test_failed) {
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
