@@ -75,7 +75,10 @@ int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_H
 
 /* Trains a teacher on data->train (vocabulary data->vocab), scores it on data->dev and saves
  * it to out_dir as a checkpoint plus out_dir/qaprune.json (its spec, hash and scores). When
- * out_dir already holds a teacher with the same hash, it is reused and nothing is trained. */
+ * out_dir already holds a teacher with the same hash, it is reused and nothing is trained.
+ * NQ data: the model gets the answer-type head (NQ_N_TYPES logits) and trains on BERT-joint
+ * windows (answerless ones down-sampled with the spec's seed); res->nq_dev holds the NQ
+ * scores, qaprune.json's "dev" nq_eval.py's keys and "data_format" "nq". */
 int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *out_dir,
                   int threads, TeacherResult *res);
 
@@ -125,7 +128,8 @@ typedef struct {
 /* Runs one point: loads the teacher checkpoint (teacher_dir), the data (data->train and
  * data->dev, tokenized with the teacher's tokenizer files, tokenizer_load_dir), selects gates, prunes physically,
  * fine-tunes, scores, and saves the pruned checkpoint, predictions.json, na_prob.json and
- * eval.json into out_dir (NULL: save nothing). */
+ * eval.json into out_dir (NULL: save nothing). NQ data: NQ windows and the NQ metric
+ * (res->nq set, nq_* filled), predictions.json in the official NQ format, no na_prob.json. */
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res);
 
