@@ -106,7 +106,8 @@ static int stage_load(PruneWork *w) {
     if (model_feature_opts(w->teacher_dir, &w->fo) ||
         checkpoint_load(w->teacher_dir, &w->teacher) ||
         bert_check_seq_len(bert_config(w->teacher), w->fo.max_seq_len, w->teacher_dir) ||
-        tokenizer_load_dir(w->teacher_dir, &w->tok))
+        tokenizer_load_dir(w->teacher_dir, &w->tok) ||
+        (w->data->nq && tokenizer_check_special(w->tok))) /* what NQ windows need */
         return QA_ERR;
     w->nqt = nq_tokenizer_of(w->tok);
     NqWindowOpts dw = pipeline_nq_window_opts(&w->fo, w->data, 0, 0);

@@ -119,7 +119,7 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     ops_set_threads(threads);
     memset(&train, 0, sizeof train);
     memset(&dev, 0, sizeof dev);
-    if (tokenizer_load(&tf, &tok)) goto cleanup;
+    if (tokenizer_load(&tf, &tok) || (data->nq && tokenizer_check_special(tok))) goto cleanup;
     NqTokenizer nqt = nq_tokenizer_of(tok);
     if (data->nq) { /* BERT-joint windows: the training ones down-sampled */
         NqWindowOpts tw = pipeline_nq_window_opts(&fo, data, 1, (uint64_t)spec->seed);
