@@ -299,13 +299,18 @@ static void prune_help(FILE *f, void *ctx) {
 
 int cmd_prune(int argc, char **argv) {
     const char *teacher = NULL, *data = NULL, *out = NULL;
-    int threads = 2;
+    int threads = 2, nq = 0;
+    double include_unknowns = NQ_INCLUDE_UNKNOWNS_DEFAULT;
     PruneSpec spec;
     prune_spec_default(&spec);
     const CliOpt opts[] = {
         {"teacher", CLI_STRING, &teacher, 0, 0, "DIR", "the unpruned checkpoint", CLI_REQUIRED},
         {"data", CLI_STRING, &data, 0, 0, "DIR",
          "train.json, dev.json (and vocab.txt)", CLI_REQUIRED},
+        {"nq", CLI_FLAG, &nq, 0, 0, NULL,
+         "DIR holds nq-train.jsonl.gz and nq-dev.jsonl.gz (gen-data --format nq)", CLI_OPTIONAL},
+        {"include-unknowns", CLI_DOUBLE, &include_unknowns, 0, 1, "P",
+         "--nq: answerless training windows kept (BERT-joint: 0.02)", CLI_OPTIONAL},
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the pruned checkpoint goes", CLI_REQUIRED},
         {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
     };
@@ -316,7 +321,8 @@ int cmd_prune(int argc, char **argv) {
             "Runs one pruning point end to end: --strategy " STRATEGY_NAMES_TEXT ", --heads F and\n"
             "--ffn F (the fractions of all heads / all FFN neurons removed; short for\n"
             "--head_sparsity and --ffn_sparsity), --finetune " FINETUNE_NAMES_TEXT ",\n"
-            "and any setting below.\n",
+            "and any setting below. --nq: on Natural Questions files (NQ windows, the\n"
+            "official NQ metric; predictions.json in the NQ format).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .extra = &settings,
@@ -332,13 +338,21 @@ int cmd_prune(int argc, char **argv) {
     spec_print(stderr, "prune settings:", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
     PruneResult r;
     DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
-    if (data_paths_in_dir(&paths, data) || prune_run(&spec, teacher, &paths, out, threads, &r)) {
+    if ((nq ? data_paths_nq_in_dir(&paths, data, include_unknowns)
+            : data_paths_in_dir(&paths, data)) ||
+        prune_run(&spec, teacher, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep prune: %s\n", qa_last_error());
         return 1;
     }
-    print_scores("teacher", &r.teacher);
-    print_scores("pruned, before tuning", &r.pruned);
-    print_scores("pruned, final", &r.final);
+    if (nq) {
+        print_nq_scores("teacher", &r.nq_teacher);
+        print_nq_scores("pruned, before tuning", &r.nq_pruned);
+        print_nq_scores("pruned, final", &r.nq_final);
+    } else {
+        print_scores("teacher", &r.teacher);
+        print_scores("pruned, before tuning", &r.pruned);
+        print_scores("pruned, final", &r.final);
+    }
     printf("heads kept %d of %d, FFN neurons kept %d of %d\n", r.heads_kept, r.heads_total,
            r.ffn_kept, r.ffn_total);
     printf("layer  heads  ffn\n");
@@ -346,6 +360,7 @@ int cmd_prune(int argc, char **argv) {
     printf("parameters %zu (teacher %zu), forward GFLOP per window %.3f (teacher %.3f, ratio %.2fx)\n",
            r.params, r.teacher_params, r.flops / 1e9, r.teacher_flops / 1e9,
            r.teacher_flops / r.flops);
-    printf("outputs: %s (checkpoint, predictions.json, na_prob.json, eval.json)\n", out);
+    printf("outputs: %s (checkpoint, predictions.json, %seval.json)\n", out,
+           nq ? "" : "na_prob.json, ");
     return 0;
 }

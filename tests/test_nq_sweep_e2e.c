@@ -8,6 +8,7 @@
  *   - a point's predictions.json scored by `sweep score --nq` against the dev file gives the
  *     F1s its result recorded; the training windows cached once, as a version 2 file with
  *     answer types;
+ *   - `sweep prune --nq` runs one point alone;
  *   - the same run again trains nothing; the NQ files of the run as outside files
  *     ("format": "nq") make a grid too;
  *   - `sweep eval --nq` on a RoBERTa checkpoint (byte-level BPE) scores the NQ dev file, and
@@ -182,6 +183,16 @@ int main(void) {
     unsigned version = 0, flags = 0;
     CHECK(rc == 0 && sscanf(out, "%u %u", &version, &flags) == 2 && version == 2 && flags == 1,
           "the windows file is version 2 with answer types: %s", out);
+
+    /* `sweep prune --nq` runs one such point alone, on the sweep's teacher and data */
+    rc = run(out, sizeof out, "t=$(ls -d %s/cache/teacher-* | grep -v lock | head -1); %s prune --nq "
+             "--include-unknowns 1 --teacher $t --data %s/out/data --out %s/one --strategy gain "
+             "--heads 0.5 --ffn 0.5 --finetune distill --ft_steps 4 --batch_size 8 --threads 1",
+             dir, bin, dir, dir);
+    snprintf(eval, sizeof eval, "%s/one/eval.json", dir);
+    CHECK(rc == 0 && strstr(out, "pruned, final          long F1") &&
+              file_contains(eval, "\"short-best-threshold-f1\""),
+          "sweep prune --nq: %s", out);
 
     /* 3. again: nothing to train; the same NQ files as outside files make a grid */
     rc = run(out, sizeof out, "%s run %s/grid.json", bin, dir);
