@@ -4,7 +4,7 @@
  * three strategies x two targets x two fine-tune modes:
  *   - every point done with real long and short F1 (and precision, recall) in [0, 100],
  *     f1 = short_f1, the SQuAD-only scores NULL; the charts drawn, nq_f1_vs_speedup among
- *     them; `sweep status` and the end-of-run table show both F1s;
+ *     them; report.html, `sweep status` and the end-of-run table show both F1s;
  *   - a point's predictions.json scored by `sweep score --nq` against the dev file gives the
  *     F1s its result recorded; the training windows cached once, as a version 2 file with
  *     answer types;
@@ -135,6 +135,12 @@ int main(void) {
     snprintf(dat, sizeof dat, "%s/out/plots/nq_f1_vs_speedup.dat", dir);
     CHECK(file_contains(dat, "long_f1\tshort_f1") && file_contains(dat, "l0 / distill"),
           "the NQ chart's data has both F1s per series");
+    char html[512];
+    snprintf(html, sizeof html, "%s/out/report.html", dir);
+    CHECK(file_contains(html, "Short-answer F1 (Natural Questions) against speedup") &&
+              file_contains(html, "Long-answer F1 (Natural Questions) against speedup") &&
+              file_contains(html, "long-answer F1</dt>"),
+          "report.html charts both F1s and shows them on the cards");
     char out[16384];
     rc = run(out, sizeof out, "%s status %s/grid.json", bin, dir);
     CHECK(rc == 0 && strstr(out, "long_f1") && strstr(out, "short_f1") &&
