@@ -10,7 +10,8 @@
  *        "vocab": "vocab.txt"} (JSON lines, gzipped or plain, original or simplified; the
  *        five dev shards concatenated into one file); with either, "include_unknowns": P,
  *        the share of answerless training windows kept (default 0.02, BERT-joint's). The
- *        format and include_unknowns are part of the data's identity,
+ *        format and include_unknowns are part of the data's identity; an NQ file's first
+ *        example is read by grid_resolve (a SQuAD file given as NQ fails there),
  *   "teacher": {"train": {TeacherSpec settings}, "cache": "runs/cache"}
  *           or {"checkpoint": "path/to/hf-checkpoint"} or {"checkpoint": [dir, dir, ...]}
  *              (several checkpoints are one more axis: every point runs on each teacher),
