@@ -8,6 +8,7 @@
  *   - a point's predictions.json scored by `sweep score --nq` against the dev file gives the
  *     F1s its result recorded; the training windows cached once, as a version 2 file with
  *     answer types;
+ *   - `sweep worker OUT HASH` (a Slurm task) on an NQ point gives its long F1 again;
  *   - `sweep prune --nq` runs one point alone;
  *   - the same run again trains nothing; the NQ files of the run as outside files
  *     ("format": "nq") make a grid too;
@@ -189,6 +190,17 @@ int main(void) {
     unsigned version = 0, flags = 0;
     CHECK(rc == 0 && sscanf(out, "%u %u", &version, &flags) == 2 && version == 2 && flags == 1,
           "the windows file is version 2 with answer types: %s", out);
+
+    /* a Slurm task's path: `sweep worker OUT HASH` reads the point's point.json (its data
+     * object says NQ) and delivers a result file with the NQ scores */
+    char wres[600];
+    snprintf(wres, sizeof wres, "%s/out/results/%s.json", dir, hash);
+    rc = run(out, sizeof out, "%s worker %s/out %s", bin, dir, hash);
+    CHECK(rc == 0 && file_contains(wres, "\"long_f1\":") && file_contains(wres, "\"exact\":\tnull") &&
+              fabs(json_number(wres, "long_f1") - rl) < 1e-6,
+          "sweep worker on an NQ point: the same long F1 (%g) in its result file: %s",
+          json_number(wres, "long_f1"), out);
+    unlink(wres);
 
     /* `sweep prune --nq` runs one such point alone, on the sweep's teacher and data */
     rc = run(out, sizeof out, "t=$(ls -d %s/cache/teacher-* | grep -v lock | head -1); %s prune --nq "
