@@ -322,7 +322,15 @@ int cmd_prune(int argc, char **argv) {
             "--ffn F (the fractions of all heads / all FFN neurons removed; short for\n"
             "--head_sparsity and --ffn_sparsity), --finetune " FINETUNE_NAMES_TEXT ",\n"
             "and any setting below. --nq: on Natural Questions files (NQ windows, the\n"
-            "official NQ metric; predictions.json in the NQ format).\n",
+            "official NQ metric; predictions.json in the NQ format).\n"
+            "--strategy dense is the baseline without pruning (distillation alone): a student\n"
+            "with round(heads x (1 - F)) heads and round(ffn x (1 - F)) FFN neurons in every\n"
+            "layer (the target's FLOPs up to that rounding), fresh Xavier weights in its layers\n"
+            "and QA head and the teacher's embeddings copied (the pruned students keep them\n"
+            "too, and a small model is in practice distilled from pre-trained embeddings, which\n"
+            "on the synthetic task only the teacher has). It is trained by --finetune standard\n"
+            "or distill only (none is refused) for dense_steps steps (0 = ft_steps, equal\n"
+            "compute; a fresh student may need more to be a fair baseline).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .extra = &settings,

@@ -328,21 +328,31 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
     const char *f = g->file;
     const cJSON *a = cJSON_GetObjectItem(root, "axes");
     static const char *const keys[] = {"strategy", "targets", "head_sparsity", "ffn_sparsity",
-                                       "finetune", "seed", "precision"};
+                                       "finetune", "seed", "precision", "gain_steps"};
     static const char *const precisions[] = {"fp32", "bf16"};
     if (!a) return qa_error("%s: axes: missing (strategy, targets or head_sparsity x ffn_sparsity, finetune)", f);
-    if (check_keys(a, f, "axes", keys, 7)) return QA_ERR;
+    if (check_keys(a, f, "axes", keys, 8)) return QA_ERR;
     StrList st, ft, pr = {.n = 1};
     snprintf(pr.v[0], sizeof pr.v[0], "%.15s", base->precision); /* no axis: the one given */
     if (cJSON_GetObjectItem(a, "precision") && get_strings(a, "precision", f, precisions, 2, &pr))
         return QA_ERR;
-    NumList hs, fs, seeds;
+    NumList hs, fs, seeds, gsteps;
+    if (get_numbers(a, "gain_steps", f, 1, 100, 1, &gsteps)) return QA_ERR;
+    if (gsteps.n && cJSON_GetObjectItem(cJSON_GetObjectItem(root, "prune"), "gain_steps"))
+        return qa_error("%s: prune.gain_steps: also an axis here (axes.gain_steps); give one", f);
+    if (gsteps.n == 0) gsteps.v[gsteps.n++] = base->gain_steps;
     if (get_strings(a, "strategy", f, STRATEGY_NAMES, STRATEGY_N, &st) ||
         get_strings(a, "finetune", f, FINETUNE_NAMES, FINETUNE_N, &ft) ||
         get_numbers(a, "head_sparsity", f, 0, 1, 0, &hs) ||
         get_numbers(a, "ffn_sparsity", f, 0, 1, 0, &fs) ||
         get_numbers(a, "seed", f, 0, 2147483647, 1, &seeds))
         return QA_ERR;
+    for (int i = 0; i < st.n; i++) /* a dense student is made by fine-tuning only */
+        for (int j = 0; j < ft.n && !strcmp(st.v[i], "dense"); j++) {
+            char key[64];
+            snprintf(key, sizeof key, "axes.finetune[%d]", j);
+            if (prune_spec_check_dense(base, ft.v[j], f, key, "prune.ft_steps")) return QA_ERR;
+        }
     if ((hs.n > 0) != (fs.n > 0))
         return qa_error("%s: axes: head_sparsity and ffn_sparsity go together (their product)", f);
     double th[GRID_MAX_TARGETS], tf[GRID_MAX_TARGETS];
@@ -376,14 +386,18 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         }
     if (nt == 0) return qa_error("%s: axes: no sparsity targets (give targets or head_sparsity x ffn_sparsity)", f);
     if (seeds.n == 0) seeds.v[seeds.n++] = base->seed;
-    /* every teacher x strategy x target x fine-tune mode x seed x precision */
+    /* every teacher x strategy x target x fine-tune mode x seed x precision, and gain once
+     * per gain_steps value (the other strategies take the first: it does not change them) */
+    int n_gain = 0;
+    for (int i = 0; i < st.n; i++) n_gain += !strcmp(st.v[i], "gain");
     long long n_combos = (long long)g->n_teachers * st.n * nt * ft.n * seeds.n * pr.n;
-    if (n_combos > GRID_MAX_POINTS)
+    long long n_points = n_combos / st.n * (st.n - n_gain + (long long)n_gain * gsteps.n);
+    if (n_points > GRID_MAX_POINTS)
         return qa_error("%s: axes: %lld points (teachers x strategies x targets x fine-tune "
-                        "modes x seeds x precisions), more than the %d allowed", f, n_combos,
-                        GRID_MAX_POINTS);
-    g->points = malloc(sizeof *g->points * (size_t)n_combos);
-    if (!g->points) return qa_error("%s: out of memory for %lld points", f, n_combos);
+                        "modes x seeds x precisions, gain x gain_steps), more than the %d "
+                        "allowed", f, n_points, GRID_MAX_POINTS);
+    g->points = malloc(sizeof *g->points * (size_t)n_points);
+    if (!g->points) return qa_error("%s: out of memory for %lld points", f, n_points);
     for (int cp = 0; cp < (int)n_combos; cp++) {
         int q = cp % pr.n, c = cp / pr.n;
         int k = c % seeds.n, m = c / seeds.n % ft.n, t = c / seeds.n / ft.n % nt;
@@ -395,7 +409,10 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         p.head_sparsity = th[t];
         p.ffn_sparsity = tf[t];
         p.seed = (int)seeds.v[k];
-        if (add_point(g, &p, te)) return QA_ERR;
+        for (int j = 0; j < (strcmp(p.strategy, "gain") ? 1 : gsteps.n); j++) {
+            p.gain_steps = (int)gsteps.v[j];
+            if (add_point(g, &p, te)) return QA_ERR;
+        }
     }
     return QA_OK;
 }

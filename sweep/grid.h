@@ -19,7 +19,11 @@
  *            "targets": [{"heads": 0.5, "ffn": 0.7}, ...],      and/or the product of
  *            "head_sparsity": [...], "ffn_sparsity": [...],
  *            "finetune": ["none", "distill"], "seed": [1],
- *            "precision": ["fp32", "bf16"]},   (optional; default fp32: scoring and latency)
+ *            "precision": ["fp32", "bf16"],    (optional; default fp32: scoring and latency)
+ *            "gain_steps": [1, 4]},            (optional: gain once per value, one-shot and
+ *                                               iterative; the other strategies once)
+ *            (strategy "dense" with finetune "none" is an error: a dense student is made by
+ *             fine-tuning only),
  *   "prune": {PruneSpec settings shared by every point, e.g. "gemm": "openblas"},
  *   "bench": {"batch": 1, "seq": 0 (= the teacher's max_seq_len), "warmup": 3, "repeats": 20},
  *   "threads": 2,

@@ -68,6 +68,8 @@ const SpecField PRUNE_FIELDS[] = {
     PF("l0_lr", SPEC_DOUBLE, l0_lr, 0, 10, "l0: Adam lr of log alpha"),
     PF("l0_lambda_lr", SPEC_DOUBLE, l0_lambda_lr, 0, 100, "l0: Lagrange multiplier ascent rate"),
     PF("ft_steps", SPEC_INT, ft_steps, 0, 10000000, "fine-tuning steps"),
+    PF("dense_steps", SPEC_INT, dense_steps, 0, 10000000,
+       "dense: the fresh student's fine-tuning steps (0 = ft_steps)"),
     PF("batch_size", SPEC_INT, batch_size, 1, 4096, "windows per step"),
     PF("ft_lr", SPEC_DOUBLE, ft_lr, 0, 1, "fine-tuning (and l0 model) peak lr"),
     PF("distill_alpha", SPEC_DOUBLE, distill_alpha, 0, 1, "weight of the soft loss"),
@@ -141,7 +143,31 @@ int prune_spec_check(const PruneSpec *s, const char *file) {
         return qa_error("%s: precision: '%s' is not one of fp32, bf16", file, s->precision);
     if (gemm_backend_parse(s->gemm, &b))
         return qa_error("%s: gemm: '%s' is not one of onednn, openblas", file, s->gemm);
+    return k == STRATEGY_DENSE ? prune_spec_check_dense(s, s->finetune, file, "finetune", "ft_steps")
+                              : QA_OK;
+}
+
+int prune_spec_check_dense(const PruneSpec *s, const char *finetune, const char *file,
+                           const char *mode_key, const char *steps_key) {
+    if (!strcmp(finetune, "none"))
+        return qa_error("%s: %s: 'none' with strategy 'dense': a dense student starts from "
+                        "fresh weights and is made only by fine-tuning (use standard or distill)",
+                        file, mode_key);
+    if (s->ft_steps == 0 && s->dense_steps == 0)
+        return qa_error("%s: %s: 0 with strategy 'dense': a dense student needs training steps "
+                        "(set ft_steps or dense_steps)", file, steps_key);
     return QA_OK;
+}
+
+void prune_spec_label(const PruneSpec *s, char *buf, size_t cap) {
+    if (!strcmp(s->strategy, "gain") && s->gain_steps > 1)
+        snprintf(buf, cap, "gain-iter%d", s->gain_steps);
+    else
+        snprintf(buf, cap, "%s", s->strategy);
+}
+
+int prune_spec_ft_steps(const PruneSpec *s) {
+    return !strcmp(s->strategy, "dense") && s->dense_steps > 0 ? s->dense_steps : s->ft_steps;
 }
 
 /* ---------------------------------------------------------------- small helpers */

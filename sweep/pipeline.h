@@ -92,7 +92,7 @@ int model_feature_opts(const char *model_dir, FeatureOpts *fo);
 
 /* One pruning point. */
 typedef struct {
-    char strategy[SPEC_STR]; /* random | gain | l0 */
+    char strategy[SPEC_STR]; /* random | gain | l0 | dense */
     double head_sparsity, ffn_sparsity;
     char finetune[SPEC_STR]; /* none | standard | distill */
     int seed;
@@ -100,6 +100,7 @@ typedef struct {
     int l0_steps;
     double l0_lr, l0_lambda_lr;
     int ft_steps, batch_size;
+    int dense_steps; /* dense: fine-tuning steps of the fresh student; 0 = ft_steps */
     double ft_lr, distill_alpha, distill_temp;
     int eval_batch;
     char precision[SPEC_STR]; /* fp32 | bf16: the pruned model's scoring and latency */
@@ -109,9 +110,22 @@ typedef struct {
 extern const SpecField PRUNE_FIELDS[];
 extern const int PRUNE_NFIELDS;
 void prune_spec_default(PruneSpec *s);
-/* Checks the string fields (strategy, finetune, precision, gemm); QA_ERR naming the bad
- * value. */
+/* Checks the string fields (strategy, finetune, precision, gemm), and that a dense student
+ * is trained (finetune standard or distill, and steps: prune_spec_check_dense); QA_ERR
+ * naming the bad value. */
 int prune_spec_check(const PruneSpec *s, const char *file);
+/* For strategy dense with fine-tune mode `finetune`: QA_ERR naming file and mode_key when
+ * the mode is none, file and steps_key when there are no fine-tuning steps: a fresh student
+ * that is not trained measures nothing. The grid checks its axes with it before any point
+ * runs (a grid error, not a failed point). */
+int prune_spec_check_dense(const PruneSpec *s, const char *finetune, const char *file,
+                           const char *mode_key, const char *steps_key);
+/* Fine-tuning steps of the point: dense_steps for a dense student when set, else ft_steps. */
+int prune_spec_ft_steps(const PruneSpec *s);
+/* The point's method as results record it (runs.strategy) and charts and tables show it:
+ * the strategy's name, except iterative gain, "gain-iterK" for gain_steps K > 1, so that it
+ * is a series of its own beside one-shot gain. Writes at most cap bytes into buf. */
+void prune_spec_label(const PruneSpec *s, char *buf, size_t cap);
 
 typedef struct {
     SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning

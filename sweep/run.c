@@ -106,7 +106,9 @@ static void print_plan(const Sweep *s) {
         int found = 0;
         if (s->db) db_get_status(s->db, p->hash, &st, &found);
         static const char *const names[] = {"pending", "running", "done", "failed"};
-        printf("%.16s %-8s %-8s %6.3f %6.3f %5d %-10s %s\n", p->hash, p->spec.strategy,
+        char label[SPEC_STR];
+        prune_spec_label(&p->spec, label, sizeof label);
+        printf("%.16s %-8s %-8s %6.3f %6.3f %5d %-10s %s\n", p->hash, label,
                p->spec.finetune, p->spec.head_sparsity, p->spec.ffn_sparsity, p->spec.seed,
                found ? names[st] : "new", g->teachers[p->teacher].name);
         if (found && st == DB_DONE) continue;
@@ -114,7 +116,7 @@ static void print_plan(const Sweep *s) {
         double mean = 0;
         int n = 0;
         if (s->db &&
-            db_mean_seconds(s->db, g->teachers[p->teacher].hash, p->spec.strategy,
+            db_mean_seconds(s->db, g->teachers[p->teacher].hash, label,
                             p->spec.finetune, &mean, &n) == QA_OK && n > 0) {
             estimate += mean;
             n_est++;
@@ -190,7 +192,9 @@ static int stage_register(Sweep *s) {
     for (int i = 0; i < g->n_points; i++) {
         const GridPoint *p = &g->points[i];
         const GridTeacher *t = &g->teachers[p->teacher];
-        DbRun r = {p->hash, p->spec.strategy, p->spec.finetune, p->spec.head_sparsity,
+        char label[SPEC_STR];
+        prune_spec_label(&p->spec, label, sizeof label);
+        DbRun r = {p->hash, label, p->spec.finetune, p->spec.head_sparsity,
                    p->spec.ffn_sparsity, p->spec.seed, p->config_json,
                    t->name, t->hash, g->data_name, g->data_hash};
         if (db_add_run(s->db, &r, NULL)) return QA_ERR;
@@ -700,14 +704,18 @@ static int stage_report(Sweep *s) {
     db_count_nq(s->db, 1, &n_nq);
     printf("Pareto frontier (speedup vs F1%s) per teacher and data, of this grid's points:\n",
            n_nq ? "; Natural Questions: f1 = short-answer F1" : "");
-    char sql[1024];
+    /* train_s: the strategy's compute (gain's scoring, l0's joint steps) plus fine-tuning,
+     * to compare strategies at equal compute */
+    char sql[1400];
     snprintf(sql, sizeof sql,
-             "SELECT teacher, data, strategy, finetune, head_sparsity AS heads,"
-             " ffn_sparsity AS ffn, round(f1, 2) AS f1,%s round(speedup, 2) AS speedup,"
-             " round(latency_ms, 2) AS ms, heads_kept, ffn_kept"
-             " FROM pareto JOIN temp.grid USING (config_hash)"
-             " ORDER BY teacher, data, speedup",
-             n_nq ? " round(long_f1, 2) AS long_f1, round(short_f1, 2) AS short_f1," : "");
+             "SELECT p.teacher, p.data, p.strategy, p.finetune, p.head_sparsity AS heads,"
+             " p.ffn_sparsity AS ffn, round(p.f1, 2) AS f1,%s round(p.speedup, 2) AS speedup,"
+             " round(p.latency_ms, 2) AS ms, p.heads_kept, p.ffn_kept,"
+             " round(s.train_seconds, 1) AS train_s"
+             " FROM pareto p JOIN results s ON s.run_id = p.run_id"
+             " JOIN temp.grid g ON g.config_hash = p.config_hash"
+             " ORDER BY p.teacher, p.data, p.speedup",
+             n_nq ? " round(p.long_f1, 2) AS long_f1, round(p.short_f1, 2) AS short_f1," : "");
     db_query_print(s->db, sql, stdout);
     if (n_nq) { /* every point: the long- versus short-answer question is about all of them */
         printf("Natural Questions points of this grid (long and short F1 against speedup):\n");

@@ -422,7 +422,13 @@ static void test_submitted_states(void) {
 
 /* Loads a grid made of body (the top-level object's contents) and returns grid_load's code;
  * with resolve, also grid_resolve's. */
-static int try_grid(const char *body, int resolve) {
+static int try_grid_points(const char *body, int resolve, Grid **out);
+
+static int try_grid(const char *body, int resolve) { return try_grid_points(body, resolve, NULL); }
+
+/* try_grid keeping the loaded grid in *out (when not NULL and it loaded; free with
+ * grid_free). */
+static int try_grid_points(const char *body, int resolve, Grid **out) {
     char path[300], *text = NULL;
     snprintf(path, sizeof path, "%s/v.json", dir);
     size_t n = strlen(body) + 256;
@@ -437,7 +443,8 @@ static int try_grid(const char *body, int resolve) {
         rc = grid_resolve(g, c);
         hash_cache_free(c);
     }
-    grid_free(g);
+    if (out && rc == QA_OK) *out = g;
+    else grid_free(g);
     return rc;
 }
 
@@ -460,12 +467,50 @@ static void test_validation(void) {
         {SYNTH ", " AXES1 ", \"threads\": 1, \"threads\": 2", "threads: given twice", 0},
         {SYNTH ", \"prune\": {\"ft_steps\": 1, \"ft_steps\": 2}, " AXES1, "prune.ft_steps: given twice", 0},
         {"\"data\": {\"synthetic\": {\"seed\": 1, \"seed\": 2}}, " AXES1, "data.synthetic.seed: given twice", 0},
+        /* a dense student is only made by fine-tuning: none is a grid error */
+        {SYNTH ", \"axes\": {\"strategy\": [\"gain\", \"dense\"], \"finetune\": [\"distill\", "
+         "\"none\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}",
+         "axes.finetune[1]: 'none' with strategy 'dense'", 0},
+        {SYNTH ", \"prune\": {\"ft_steps\": 0}, \"axes\": {\"strategy\": [\"dense\"], "
+         "\"finetune\": [\"distill\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}",
+         "prune.ft_steps: 0 with strategy 'dense'", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(try_grid(bad[i].body, bad[i].resolve) == QA_ERR &&
                   strstr(qa_last_error(), bad[i].expect),
               "refused naming %s: %s", bad[i].expect, qa_last_error());
     CHECK(try_grid(SYNTH ", " AXES1, 1) == QA_OK, "the base grid is valid: %s", qa_last_error());
+    CHECK(try_grid(SYNTH ", \"prune\": {\"ft_steps\": 0, \"dense_steps\": 50}, \"axes\": "
+                   "{\"strategy\": [\"dense\"], \"finetune\": [\"standard\", \"distill\"], "
+                   "\"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}", 1) == QA_OK,
+          "dense with standard and distill, trained for dense_steps: %s", qa_last_error());
+
+    /* axes.gain_steps: gain once per value (one-shot and iterative side by side), the other
+     * strategies once; recorded as gain and gain-iter4 */
+    Grid *gg = NULL;
+    CHECK(try_grid_points(SYNTH ", \"axes\": {\"strategy\": [\"random\", \"gain\", \"l0\"], "
+                          "\"gain_steps\": [1, 4], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+                          "\"finetune\": [\"none\", \"distill\"], \"seed\": [1, 2, 3]}", 1,
+                          &gg) == QA_OK, "gain_steps axis: %s", qa_last_error());
+    int by_kind[4] = {0}; /* random, gain one-shot, gain-iter4, l0 */
+    for (int i = 0; gg && i < gg->n_points; i++) {
+        char label[64];
+        prune_spec_label(&gg->points[i].spec, label, sizeof label);
+        by_kind[0] += !strcmp(label, "random") && gg->points[i].spec.gain_steps == 1;
+        by_kind[1] += !strcmp(label, "gain") && gg->points[i].spec.gain_steps == 1;
+        by_kind[2] += !strcmp(label, "gain-iter4") && gg->points[i].spec.gain_steps == 4;
+        by_kind[3] += !strcmp(label, "l0");
+    }
+    CHECK(gg && gg->n_points == 24 && by_kind[0] == 6 && by_kind[1] == 6 && by_kind[2] == 6 &&
+              by_kind[3] == 6,
+          "4 methods x 2 modes x 3 seeds = 24 points (%d: random %d, gain %d, gain-iter4 %d, "
+          "l0 %d)", gg ? gg->n_points : -1, by_kind[0], by_kind[1], by_kind[2], by_kind[3]);
+    grid_free(gg);
+    CHECK(try_grid(SYNTH ", \"prune\": {\"gain_steps\": 2}, \"axes\": {\"strategy\": [\"gain\"], "
+                   "\"gain_steps\": [1, 4], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+                   "\"finetune\": [\"none\"]}", 0) == QA_ERR &&
+              strstr(qa_last_error(), "prune.gain_steps: also an axis"),
+          "gain_steps both under prune and axes is refused: %s", qa_last_error());
 
     /* 128 targets are allowed, 129 are not */
     char body[16384];
