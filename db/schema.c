@@ -20,7 +20,7 @@
 /* ---------------------------------------------------------------- schema */
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1, V2 and V3 bring older files to it). */
+ * which of these shapes the file has (MIGRATE_V1 to V4 bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -41,7 +41,9 @@ static const char SCHEMA[] =
     "  heads_kept INTEGER, heads_total INTEGER, ffn_kept INTEGER, ffn_total INTEGER,\n"
     "  params INTEGER, flops REAL, latency_ms REAL, teacher_latency_ms REAL, speedup REAL,\n"
     "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL,\n"
-    "  precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT);\n"
+    "  precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT,\n"
+    "  long_f1 REAL, long_precision REAL, long_recall REAL,\n"
+    "  short_f1 REAL, short_precision REAL, short_recall REAL);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
@@ -58,7 +60,7 @@ static const char SCHEMA[] =
     "         r.strategy, r.head_sparsity, r.ffn_sparsity,\n"
     "         r.finetune, r.seed, s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.speedup,\n"
     "         s.latency_ms, s.flops, s.params, s.heads_kept, s.heads_total, s.ffn_kept,\n"
-    "         s.ffn_total, s.teacher_f1\n"
+    "         s.ffn_total, s.teacher_f1, s.long_f1, s.short_f1\n"
     "  FROM runs r JOIN results s ON s.run_id = r.id\n"
     "  WHERE r.status = 'done' AND NOT EXISTS (\n"
     "    SELECT 1 FROM runs r2 JOIN results s2 ON s2.run_id = r2.id\n"
@@ -110,6 +112,19 @@ static const char MIGRATE_V2[] =
 static const char MIGRATE_V3[] =
     "ALTER TABLE results ADD COLUMN host TEXT;\n"
     "ALTER TABLE results ADD COLUMN cpu_model TEXT;\n";
+
+/* Version 4 -> 5: results of Natural Questions points: the official NQ metric's
+ * best-threshold F1, precision and recall of long and short answers (percent; NULL for SQuAD
+ * points and the old rows; an NQ point's f1 is its short_f1); the pareto view shows both
+ * F1s. */
+static const char MIGRATE_V4[] =
+    "ALTER TABLE results ADD COLUMN long_f1 REAL;\n"
+    "ALTER TABLE results ADD COLUMN long_precision REAL;\n"
+    "ALTER TABLE results ADD COLUMN long_recall REAL;\n"
+    "ALTER TABLE results ADD COLUMN short_f1 REAL;\n"
+    "ALTER TABLE results ADD COLUMN short_precision REAL;\n"
+    "ALTER TABLE results ADD COLUMN short_recall REAL;\n"
+    "DROP VIEW IF EXISTS pareto;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
 
@@ -211,6 +226,9 @@ static int schema_init(Db *db) {
         goto fail;
     if (version >= 1 && version <= 3 &&
         dbsql_exec(db, MIGRATE_V3, "cannot migrate from schema version 3"))
+        goto fail;
+    if (version >= 1 && version <= 4 &&
+        dbsql_exec(db, MIGRATE_V4, "cannot migrate from schema version 4"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);

@@ -14,7 +14,11 @@
  *                   target;
  *   pareto_layers   heads and FFN neurons kept in each layer (two panels) by the Pareto runs
  *                   (at most PLOTS_MAX_LAYER_RUNS of them, spread along the frontier), with
- *                   the unpruned teacher's per-layer size for reference.
+ *                   the unpruned teacher's per-layer size for reference;
+ *   nq_f1_vs_speedup  only for a group of Natural Questions points: long-answer and
+ *                   short-answer F1 (two panels) against speedup, per strategy x fine-tune
+ *                   mode, the teacher's short-answer F1 marked. In the other charts such a
+ *                   group's F1 is the short-answer F1 (the results' f1), said on the axis.
  * Charts are drawn per (teacher, data) group: with one group the files go into out_dir
  * itself; with several, each group gets out_dir/TEACHER_DATA-HASH/ with the same file names,
  * the teacher and data named in every title (points of different teachers are never mixed).

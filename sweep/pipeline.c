@@ -4,6 +4,7 @@
 #include "sweep/pipeline_private.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,8 +251,67 @@ void pipeline_scores_from_json(const cJSON *o, SquadScores *s) {
     if (cJSON_IsNumber(t)) s->total = t->valueint;
 }
 
+int data_paths_nq_in_dir(DataPaths *d, const char *dir, double include_unknowns) {
+    d->windows_dir[0] = d->bpe_vocab[0] = d->bpe_merges[0] = '\0';
+    d->nq = 1;
+    d->nq_include_unknowns = include_unknowns;
+    if (path_join(d->train, sizeof d->train, dir, "nq-train.jsonl.gz") ||
+        path_join(d->dev, sizeof d->dev, dir, "nq-dev.jsonl.gz") ||
+        path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt"))
+        return QA_ERR;
+    return QA_OK;
+}
+
+void pipeline_nq_scores_from_json(const cJSON *o, NqScores *s) {
+    memset(s, 0, sizeof *s);
+    static const char *const names[4] = {"best-threshold-f1", "best-threshold-precision",
+                                         "best-threshold-recall", "best-threshold"};
+    NqAnswerScores *a[2] = {&s->long_answer, &s->short_answer};
+    for (int k = 0; k < 2; k++) {
+        double *dst[4] = {&a[k]->f1, &a[k]->precision, &a[k]->recall, &a[k]->threshold};
+        for (int i = 0; i < 4; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s-%s", k ? "short" : "long", names[i]);
+            const cJSON *v = cJSON_GetObjectItem(o, key);
+            if (cJSON_IsNumber(v)) *dst[i] = v->valuedouble;
+        }
+    }
+}
+
+void pipeline_nq_squad_view(const NqScores *n, SquadScores *s) {
+    memset(s, 0, sizeof *s);
+    s->f1 = 100.0 * n->short_answer.f1;
+    s->exact = s->has_ans_f1 = s->no_ans_f1 = s->best_f1 = NAN;
+    s->total = n->short_answer.n;
+}
+
+NqWindowOpts pipeline_nq_window_opts(const FeatureOpts *fo, const DataPaths *data, int training,
+                                     uint64_t seed) {
+    NqWindowOpts o = NQ_WINDOW_OPTS_DEFAULT;
+    o.max_seq_len = fo->max_seq_len;
+    o.doc_stride = fo->doc_stride;
+    o.max_query_len = fo->max_query_len;
+    o.training = training;
+    o.include_unknowns = data->nq_include_unknowns;
+    o.seed = seed;
+    return o;
+}
+
+static void nq_load_progress(void *ctx, const char *path, long lines, double fraction) {
+    progress_update("%s: %s: %ld documents, %.0f%%", (const char *)ctx, path, lines,
+                    100.0 * fraction);
+}
+
+int pipeline_load_nq(const char *path, const NqTokenizer *tok, const NqWindowOpts *o,
+                     int with_gold, NqSplit *out) {
+    int rc = nq_split_load(path, tok, o, with_gold, nq_load_progress, "reading", out);
+    progress_done();
+    return rc;
+}
+
 int data_paths_in_dir(DataPaths *d, const char *dir) {
     d->windows_dir[0] = '\0'; /* no cache unless the caller sets one */
+    d->nq = 0;
     if (path_join(d->train, sizeof d->train, dir, "train.json") ||
         path_join(d->dev, sizeof d->dev, dir, "dev.json") ||
         path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt") ||

@@ -15,6 +15,7 @@
 
 #include "core/util/error.h"
 #include "db/results.h"
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[64];
@@ -87,7 +88,7 @@ static void make_done(DbResult *r, const char *hash, double f1, double speedup) 
         ffn += r->layer_ffn[l];
     }
     DbMetrics m = {f1, f1 - 5, f1 + 1, f1 - 1, heads, 12, ffn, 32, 123456789012LL, 1.5e9,
-                   10 / speedup, 10, speedup, 3.25, NAN, 81.5};
+                   10 / speedup, 10, speedup, 3.25, NAN, 81.5, NAN, NAN, NAN, NAN, NAN, NAN, 0};
     r->metrics = m;
 }
 
@@ -139,7 +140,7 @@ static void test_open(void) {
     free(mode);
     CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          strcmp(buf, "4") == 0, "schema_version %s", buf);
+          strcmp(buf, "5") == 0, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
                         "('runs','results','layers','pareto','summary','meta','file_hashes')") == 7,
           "schema objects");
@@ -557,7 +558,7 @@ static void test_migrate_v1(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "4"), "migrated to version %s", buf);
+          !strcmp(buf, "5"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND precision IS NULL "
                         "AND gemm IS NULL") == 1, "old results gain precision and gemm, NULL");
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host IS "
@@ -571,6 +572,149 @@ static void test_migrate_v1(void) {
     CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
     db_close(db);
     remove(path);
+}
+
+/* A version 4 file (as qaprune wrote it before Natural Questions results) opens migrated to 5:
+ * its rows kept, results gain the six NQ columns (NULL), the pareto view shows long_f1 and
+ * short_f1; an NQ point's result then lands with them and without the SQuAD-only scores. */
+static void test_migrate_v4(void) {
+    static const char V4[] =
+        "PRAGMA application_id = 1902211186;"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES('schema_version', '4');"
+        "CREATE TABLE runs(id INTEGER PRIMARY KEY, config_hash TEXT UNIQUE NOT NULL,"
+        " strategy TEXT, head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,"
+        " config_json TEXT, status TEXT NOT NULL DEFAULT 'pending'"
+        " CHECK(status IN ('pending','running','done','failed')), error TEXT,"
+        " started_at TEXT, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, owner TEXT,"
+        " teacher TEXT, teacher_hash TEXT, data TEXT, data_hash TEXT);"
+        "CREATE INDEX runs_status ON runs(status);"
+        "CREATE TABLE results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1 REAL,"
+        " exact REAL, has_ans_f1 REAL, no_ans_f1 REAL, heads_kept INTEGER, heads_total INTEGER,"
+        " ffn_kept INTEGER, ffn_total INTEGER, params INTEGER, flops REAL, latency_ms REAL,"
+        " teacher_latency_ms REAL, speedup REAL, train_seconds REAL, f1_before_finetune REAL,"
+        " teacher_f1 REAL, precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT);"
+        "CREATE TABLE layers(run_id INTEGER REFERENCES runs(id), layer INTEGER,"
+        " heads_kept INTEGER, ffn_kept INTEGER, PRIMARY KEY(run_id, layer));"
+        "CREATE TABLE file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+        " inode INTEGER, hash TEXT);"
+        "CREATE VIEW pareto AS SELECT r.id AS run_id, r.config_hash, r.teacher, s.f1"
+        " FROM runs r JOIN results s ON s.run_id = r.id;"
+        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
+        " status, teacher, teacher_hash, data, data_hash) VALUES('old4', 'l0', 0.5, 0.5,"
+        " 'none', 1, 'done', 't', 'th', 'd', 'dh');"
+        "INSERT INTO results(run_id, f1, exact, has_ans_f1, no_ans_f1, speedup, host)"
+        " VALUES(1, 71.5, 68, 70, 73, 2, 'node1');"
+        "INSERT INTO layers VALUES(1, 0, 3, 8);";
+    char path[128], buf[32];
+    path_in(path, sizeof path, "v4.db");
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V4, 0, 0, 0) == SQLITE_OK,
+          "write a version 4 file");
+    sqlite3_close(h);
+    Db *db = NULL;
+    int found;
+    CHECK(db_open(path, &db) == QA_OK, "open v4: %s", qa_last_error());
+    if (!db) return;
+    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
+          !strcmp(buf, "5"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 71.5 AND"
+                        " exact = 68 AND host = 'node1' AND long_f1 IS NULL AND long_precision"
+                        " IS NULL AND long_recall IS NULL AND short_f1 IS NULL AND"
+                        " short_precision IS NULL AND short_recall IS NULL") == 1,
+          "the old result stays, its six NQ columns NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM layers WHERE run_id = 1") == 1, "its layer stays");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE config_hash = 'old4' AND"
+                        " long_f1 IS NULL AND short_f1 IS NULL AND has_ans_f1 = 70") == 1,
+          "the new pareto view has long_f1 and short_f1");
+    /* an NQ point: f1 = short F1, the NQ columns set, exact and HasAns/NoAns NULL */
+    add_run(db, "nq1", "gain", 0.25);
+    DbResult r;
+    make_done(&r, "nq1", 40.5, 1.5);
+    r.metrics.nq = 1;
+    r.metrics.long_f1 = 55.25, r.metrics.long_precision = 60, r.metrics.long_recall = 51;
+    r.metrics.short_f1 = 40.5, r.metrics.short_precision = 45, r.metrics.short_recall = 36.75;
+    CHECK(ingest(db, &r, "nq1.json") == QA_OK, "ingest an NQ result: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id = run_id WHERE"
+                        " config_hash = 'nq1' AND f1 = 40.5 AND long_f1 = 55.25 AND"
+                        " long_precision = 60 AND long_recall = 51 AND short_f1 = 40.5 AND"
+                        " short_precision = 45 AND short_recall = 36.75 AND exact IS NULL AND"
+                        " has_ans_f1 IS NULL AND no_ans_f1 IS NULL") == 1,
+          "an NQ result's columns");
+    int n_nq = -1;
+    CHECK(db_count_nq(db, 0, &n_nq) == QA_OK && n_nq == 1, "one NQ result (%d)", n_nq);
+    DbRunRow *rows = NULL;
+    int n = 0;
+    CHECK(db_run_rows(db, 0, &rows, &n) == QA_OK && n == 2, "run rows: %d", n);
+    for (int i = 0; i < n; i++) {
+        int is_nq = !strcmp(rows[i].config_hash, "nq1");
+        CHECK(rows[i].m.nq == is_nq && (is_nq ? rows[i].m.long_recall == 51 &&
+                                                    isnan(rows[i].m.exact)
+                                              : isnan(rows[i].m.long_f1) && rows[i].m.exact == 68),
+              "row %s reads back its kind's scores", rows[i].config_hash);
+    }
+    db_run_rows_free(rows, n);
+    DbPoint *pts = NULL;
+    CHECK(db_points(db, NULL, &pts, &n) == QA_OK && n == 2, "points: %d", n);
+    for (int i = 0; i < n; i++)
+        CHECK(!strcmp(pts[i].strategy, "gain") ? pts[i].long_f1 == 55.25 && pts[i].short_f1 == 40.5
+                                                : isnan(pts[i].long_f1) && isnan(pts[i].short_f1),
+              "chart point %s: long %g short %g", pts[i].strategy, pts[i].long_f1,
+              pts[i].short_f1);
+    free(pts);
+    db_close(db);
+    CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
+    db_close(db);
+    remove(path);
+}
+
+/* NQ result files: the kind follows long_f1; one kind's metrics, never a mix. */
+static void test_nq_result_files(void) {
+    char path[128];
+    DbResult r, back;
+    path_in(path, sizeof path, "nq-result.json");
+    make_done(&r, "nqfile", 33.25, 1.25);
+    r.metrics.nq = 1;
+    r.metrics.long_f1 = 50, r.metrics.long_precision = 52.5, r.metrics.long_recall = 47.5;
+    r.metrics.short_f1 = 33.25, r.metrics.short_precision = 30, r.metrics.short_recall = 37.5;
+    CHECK(db_write_result_file(path, &r) == QA_OK && db_read_result_file(path, &back) == QA_OK,
+          "NQ result round trip: %s", qa_last_error());
+    CHECK(back.metrics.nq && back.metrics.long_f1 == 50 && back.metrics.short_recall == 37.5 &&
+          isnan(back.metrics.exact) && isnan(back.metrics.has_ans_f1) &&
+          isnan(back.metrics.no_ans_f1), "NQ metrics read back, SQuAD-only ones NAN");
+    CHECK(file_contains(path, "\"exact\":\tnull") && file_contains(path, "\"long_f1\":\t50"),
+          "written with exact null");
+    r.metrics.short_recall = NAN;
+    CHECK(db_write_result_file(path, &r) == QA_ERR &&
+              strstr(qa_last_error(), "metrics.short_recall"),
+          "an NQ point needs all six: %s", qa_last_error());
+    /* a SQuAD result with an NQ score, and an NQ result without long_f1's partners */
+    make_done(&r, "sq", 70, 2);
+    CHECK(db_write_result_file(path, &r) == QA_OK && file_contains(path, "\"long_f1\":\tnull"),
+          "a SQuAD result writes the NQ scores null");
+    write_text("mixed.json",
+               "{\"format\": \"qaprune result v1\", \"config_hash\": \"m\", \"status\":"
+               " \"done\", \"metrics\": {\"f1\": 1, \"exact\": 1, \"has_ans_f1\": 1,"
+               " \"no_ans_f1\": 1, \"heads_kept\": 1, \"heads_total\": 1, \"ffn_kept\": 1,"
+               " \"ffn_total\": 1, \"params\": 1, \"flops\": 1, \"latency_ms\": 1,"
+               " \"teacher_latency_ms\": 1, \"speedup\": 1, \"train_seconds\": 1,"
+               " \"short_f1\": 3}}");
+    path_in(path, sizeof path, "mixed.json");
+    CHECK(db_read_result_file(path, &back) == QA_ERR &&
+              strstr(qa_last_error(), "metrics.short_f1") && strstr(qa_last_error(), "SQuAD"),
+          "a SQuAD result with short_f1 refused: %s", qa_last_error());
+    write_text("nq-exact.json",
+               "{\"format\": \"qaprune result v1\", \"config_hash\": \"m\", \"status\":"
+               " \"done\", \"metrics\": {\"f1\": 1, \"exact\": 1, \"heads_kept\": 1,"
+               " \"heads_total\": 1, \"ffn_kept\": 1, \"ffn_total\": 1, \"params\": 1,"
+               " \"flops\": 1, \"latency_ms\": 1, \"teacher_latency_ms\": 1, \"speedup\": 1,"
+               " \"train_seconds\": 1, \"long_f1\": 1, \"long_precision\": 1,"
+               " \"long_recall\": 1, \"short_f1\": 1, \"short_precision\": 1,"
+               " \"short_recall\": 1}}");
+    path_in(path, sizeof path, "nq-exact.json");
+    CHECK(db_read_result_file(path, &back) == QA_ERR && strstr(qa_last_error(), "metrics.exact") &&
+              strstr(qa_last_error(), "Natural Questions"),
+          "an NQ result with exact refused: %s", qa_last_error());
 }
 
 /* Two teachers: each has its own frontier and group; the grid table keeps to some points. */
@@ -745,6 +889,8 @@ int main(void) {
         test_hand_over(db);
     }
     test_migrate_v1();
+    test_migrate_v4();
+    test_nq_result_files();
     db_close(db);
     db_close(db2);
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);

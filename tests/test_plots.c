@@ -63,7 +63,7 @@ static void add_done_seed(Db *db, const char *strategy, const char *finetune, do
         ffn += r.layer_ffn[l];
     }
     DbMetrics m = {f1, f1 - 4, f1, f1, heads, 16, ffn, 256, 1000000, 1e9, 10 / speedup, 10,
-                   speedup, 1, f1 - 10, 80};
+                   speedup, 1, f1 - 10, 80, NAN, NAN, NAN, NAN, NAN, NAN, 0};
     r.metrics = m;
     snprintf(path, sizeof path, "%s/%s.json", dir, hash);
     CHECK(db_write_result_file(path, &r) == QA_OK && db_ingest_result(db, path) == QA_OK,
