@@ -142,7 +142,7 @@ static int get_strings(const cJSON *axes, const char *key, const char *file,
     return QA_OK;
 }
 
-#define BF(k, f, lo, hi, h) {k, SPEC_INT, offsetof(LatencyOpts, f), lo, hi, h}
+#define BF(k, f, lo, hi, h) {k, SPEC_INT, offsetof(LatencyOpts, f), lo, hi, h, NULL}
 const SpecField GRID_BENCH_FIELDS[] = {
     BF("batch", batch, 1, 1024, "windows per timed forward"),
     BF("seq", seq, 0, 4096, "tokens per window (0 = the teacher's max_seq_len)"),
@@ -160,13 +160,13 @@ typedef struct {
 } Synth;
 
 static const SpecField SYNTH_FIELDS[] = {
-    {"seed", SPEC_INT, offsetof(Synth, seed), 0, 2147483647, "generator seed"},
-    {"train", SPEC_INT, offsetof(Synth, train), 1, 10000000, "train questions"},
-    {"dev", SPEC_INT, offsetof(Synth, dev), 1, 10000000, "dev questions"},
-    {"lookup", SPEC_INT, offsetof(Synth, lookup), 0, 1, "1: lookup questions in train.json"},
-    {"format", SPEC_STRING, offsetof(Synth, format), 0, 0, "squad | nq (as gen-data --format)"},
+    {"seed", SPEC_INT, offsetof(Synth, seed), 0, 2147483647, "generator seed", NULL},
+    {"train", SPEC_INT, offsetof(Synth, train), 1, 10000000, "train questions", NULL},
+    {"dev", SPEC_INT, offsetof(Synth, dev), 1, 10000000, "dev questions", NULL},
+    {"lookup", SPEC_INT, offsetof(Synth, lookup), 0, 1, "1: lookup questions in train.json", NULL},
+    {"format", SPEC_STRING, offsetof(Synth, format), 0, 0, "squad | nq (as gen-data --format)", NULL},
     {"bpe_merges", SPEC_INT, offsetof(Synth, bpe_merges), 0, 1000000,
-     "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)"},
+     "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)", NULL},
 };
 
 /* "format" of data or data.synthetic: squad or nq into g->data.nq. */
@@ -521,6 +521,14 @@ static cJSON *spec_object(const SpecField *f, int n, const void *dst) {
     return o;
 }
 
+/* The same as it enters an identity (spec_identity_json). */
+static cJSON *spec_identity_object(const SpecField *f, int n, const void *dst) {
+    char *js = spec_identity_json(f, n, dst);
+    cJSON *o = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    return o;
+}
+
 /* The last path component of dir ("a/b/" -> "b"), for a name. */
 static void base_name(char *buf, size_t cap, const char *dir) {
     size_t n = strlen(dir);
@@ -670,14 +678,15 @@ static int resolve_teachers(Grid *g, HashCache *cache) {
 static int point_identity(Grid *g, GridPoint *p) {
     const GridTeacher *t = &g->teachers[p->teacher];
     cJSON *prune = spec_object(PRUNE_FIELDS, PRUNE_NFIELDS, &p->spec);
+    cJSON *prune_id = spec_identity_object(PRUNE_FIELDS, PRUNE_NFIELDS, &p->spec);
     cJSON *bench = spec_object(GRID_BENCH_FIELDS, GRID_BENCH_NFIELDS, &g->bench);
     cJSON *id = cJSON_CreateObject(), *cfg = NULL;
     int rc = QA_ERR;
-    if (!prune || !bench || !id) goto oom;
+    if (!prune || !prune_id || !bench || !id) goto oom;
     cJSON_AddStringToObject(id, "kind", "qaprune point v2");
     cJSON_AddStringToObject(id, "teacher", t->hash);
     cJSON_AddStringToObject(id, "data", g->data_hash);
-    cJSON_AddItemReferenceToObject(id, "prune", prune);
+    cJSON_AddItemReferenceToObject(id, "prune", prune_id);
     cJSON_AddItemReferenceToObject(id, "bench", bench);
     if (hash_json(id, g->file, p->hash)) goto cleanup;
 
@@ -710,6 +719,7 @@ cleanup:
     cJSON_Delete(id);
     cJSON_Delete(cfg);
     cJSON_Delete(prune);
+    cJSON_Delete(prune_id);
     cJSON_Delete(bench);
     return rc;
 }

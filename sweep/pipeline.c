@@ -24,7 +24,7 @@
 #include "sweep/progress.h"
 #include "core/util/fileio.h"
 
-#define TF(k, t, f, lo, hi, h) {k, t, offsetof(TeacherSpec, f), lo, hi, h}
+#define TF(k, t, f, lo, hi, h) {k, t, offsetof(TeacherSpec, f), lo, hi, h, NULL}
 const SpecField TEACHER_FIELDS[] = {
     TF("layers", SPEC_INT, layers, 1, BERT_MAX_LAYERS, "encoder layers"),
     TF("hidden", SPEC_INT, hidden, 8, 4096, "hidden size"),
@@ -42,8 +42,9 @@ const SpecField TEACHER_FIELDS[] = {
     TF("seed", SPEC_INT, seed, 0, 2147483647, "initialisation, shuffling, dropout"),
     TF("init", SPEC_STRING, init, 0, 0, "xavier | bert (N(0, 0.02))"),
     TF("pos_init", SPEC_STRING, pos_init, 0, 0, "position embeddings: random | sinusoid"),
-    TF("family", SPEC_STRING, family, 0, 0,
-       "bert (the data's vocab.txt) | roberta (its vocab.json + merges.txt)"),
+    /* added after teachers were first cached: a BERT teacher's identity leaves it out */
+    {"family", SPEC_STRING, offsetof(TeacherSpec, family), 0, 0,
+     "bert (the data's vocab.txt) | roberta (its vocab.json + merges.txt)", "bert"},
 };
 const int TEACHER_NFIELDS = (int)(sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]);
 
@@ -60,17 +61,12 @@ void teacher_spec_default(TeacherSpec *s) {
 }
 
 char *teacher_identity_json(const TeacherSpec *s) {
-    SpecField fields[sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]];
-    int n = 0;
-    int bert = !strcmp(s->family, "bert");
-    for (int i = 0; i < TEACHER_NFIELDS; i++)
-        if (!bert || strcmp(TEACHER_FIELDS[i].key, "family")) fields[n++] = TEACHER_FIELDS[i];
-    char *js = spec_to_json(fields, n, s);
+    char *js = spec_identity_json(TEACHER_FIELDS, TEACHER_NFIELDS, s);
     if (!js) qa_error("teacher: out of memory");
     return js;
 }
 
-#define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h}
+#define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h, NULL}
 const SpecField PRUNE_FIELDS[] = {
     PF("strategy", SPEC_STRING, strategy, 0, 0, STRATEGY_NAMES_TEXT),
     PF("head_sparsity", SPEC_DOUBLE, head_sparsity, 0, 1, "fraction of all heads removed"),
@@ -83,8 +79,9 @@ const SpecField PRUNE_FIELDS[] = {
     PF("l0_lr", SPEC_DOUBLE, l0_lr, 0, 10, "l0: Adam lr of log alpha"),
     PF("l0_lambda_lr", SPEC_DOUBLE, l0_lambda_lr, 0, 100, "l0: Lagrange multiplier ascent rate"),
     PF("ft_steps", SPEC_INT, ft_steps, 0, 10000000, "fine-tuning steps"),
-    PF("dense_steps", SPEC_INT, dense_steps, 0, 10000000,
-       "dense: the fresh student's fine-tuning steps (0 = ft_steps)"),
+    /* added after points were first recorded: 0 leaves every earlier point's identity as is */
+    {"dense_steps", SPEC_INT, offsetof(PruneSpec, dense_steps), 0, 10000000,
+     "dense: the fresh student's fine-tuning steps (0 = ft_steps)", "0"},
     PF("batch_size", SPEC_INT, batch_size, 1, 4096, "windows per step"),
     PF("ft_lr", SPEC_DOUBLE, ft_lr, 0, 1, "fine-tuning (and l0 model) peak lr"),
     PF("distill_alpha", SPEC_DOUBLE, distill_alpha, 0, 1, "weight of the soft loss"),
