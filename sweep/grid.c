@@ -641,7 +641,8 @@ static int resolve_teachers(Grid *g, HashCache *cache) {
             FeatureOpts fo;
             int positions = bc.max_position - bc.position_offset;
             if (model_feature_opts(t->dir, &fo) ||
-                window_check(&fo, g->file, "teacher.checkpoint (its qaprune.json)"))
+                window_check(&fo, window_specials(bc.family), g->file,
+                             "teacher.checkpoint (its qaprune.json)"))
                 return QA_ERR;
             if (fo.max_seq_len > positions)
                 return qa_error("%s: teacher.checkpoint: %s: windows of %d tokens, more than its "

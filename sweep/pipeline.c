@@ -115,12 +115,14 @@ void prune_spec_default(PruneSpec *s) {
     s->eval_batch = 64;
 }
 
-int window_check(const FeatureOpts *fo, const char *file, const char *path) {
-    int room = fo->max_seq_len - fo->max_query_len - 3; /* [CLS] q [SEP] context [SEP] */
+int window_specials(BertFamily family) { return family == BERT_FAMILY_ROBERTA ? 4 : 3; }
+
+int window_check(const FeatureOpts *fo, int specials, const char *file, const char *path) {
+    int room = fo->max_seq_len - fo->max_query_len - specials;
     if (room < 1)
         return qa_error("%s: %s.max_query_len: %d leaves no context tokens in a window of "
-                        "max_seq_len %d (needs max_query_len <= max_seq_len - 4)", file, path,
-                        fo->max_query_len, fo->max_seq_len);
+                        "max_seq_len %d (needs max_query_len <= max_seq_len - %d)", file, path,
+                        fo->max_query_len, fo->max_seq_len, specials + 1);
     if (fo->doc_stride > room)
         return qa_error("%s: %s.doc_stride: %d is more than the %d context tokens of a window "
                         "(text between windows would never be seen)", file, path,
@@ -141,7 +143,9 @@ int teacher_spec_check(const TeacherSpec *s, const char *file, const char *path)
         return qa_error("%s: %s.hidden: %d is not a multiple of heads %d", file, path,
                         s->hidden, s->heads);
     FeatureOpts fo = {s->max_seq_len, s->doc_stride, s->max_query_len};
-    return window_check(&fo, file, path);
+    int specials = window_specials(strcmp(s->family, "roberta") ? BERT_FAMILY_BERT
+                                                                 : BERT_FAMILY_ROBERTA);
+    return window_check(&fo, specials, file, path);
 }
 
 int prune_spec_check(const PruneSpec *s, const char *file) {

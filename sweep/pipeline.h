@@ -34,8 +34,12 @@ typedef struct {
  * heads, the window (window_check). QA_ERR naming file, path.key and the value. */
 int teacher_spec_check(const TeacherSpec *s, const char *file, const char *path);
 /* Checks a window setting: at least one context token after the question, and a stride no
- * longer than a window's context (else text between windows is never seen). */
-int window_check(const FeatureOpts *fo, const char *file, const char *path);
+ * longer than a window's context (else text between windows is never seen). specials: the
+ * special tokens of a window, 3 for BERT ([CLS] q [SEP] c [SEP]), 4 for RoBERTa
+ * (<s> q </s></s> c </s>): window_specials(). */
+int window_check(const FeatureOpts *fo, int specials, const char *file, const char *path);
+/* The special tokens of one window of a model of this family. */
+int window_specials(BertFamily family);
 
 extern const SpecField TEACHER_FIELDS[];
 extern const int TEACHER_NFIELDS;

@@ -666,6 +666,25 @@ static void test_validation(void) {
           "184,320 points refused: %s", qa_last_error());
 }
 
+/* A window's room for context counts the family's special tokens: 3 for BERT, 4 for RoBERTa. */
+static void test_window_specials(void) {
+    TeacherSpec s;
+    teacher_spec_default(&s);
+    s.max_seq_len = 128;
+    s.max_query_len = 124; /* BERT: 1 context token; RoBERTa: none */
+    s.doc_stride = 1;
+    CHECK(teacher_spec_check(&s, "g.json", "teacher.train") == QA_OK, "bert: %s",
+          qa_last_error());
+    snprintf(s.family, sizeof s.family, "roberta");
+    CHECK(teacher_spec_check(&s, "g.json", "teacher.train") == QA_ERR &&
+              strstr(qa_last_error(), "teacher.train.max_query_len") &&
+              strstr(qa_last_error(), "max_seq_len - 5"),
+          "roberta: '%s'", qa_last_error());
+    s.max_query_len = 123;
+    CHECK(teacher_spec_check(&s, "g.json", "teacher.train") == QA_OK, "roberta 123: %s",
+          qa_last_error());
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/qaprune_test_grid_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -680,6 +699,7 @@ int main(void) {
     test_slurm_section();
     test_submitted_states();
     test_validation();
+    test_window_specials();
     if (!test_failed) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
