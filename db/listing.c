@@ -19,7 +19,8 @@
     " coalesce(r.error, ''), r.id IN (SELECT run_id FROM pareto), s.run_id IS NOT NULL,"     \
     " s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.heads_kept, s.heads_total, s.ffn_kept,"    \
     " s.ffn_total, s.params, s.flops, s.latency_ms, s.teacher_latency_ms, s.speedup,"        \
-    " s.train_seconds, s.f1_before_finetune, s.teacher_f1"
+    " s.train_seconds, s.f1_before_finetune, s.teacher_f1, s.ort_latency_ms,"                \
+    " s.ort_teacher_latency_ms, s.ort_speedup"
 
 static void copy_text(sqlite3_stmt *st, int c, char *dst, size_t cap) {
     const char *s = (const char *)sqlite3_column_text(st, c);
@@ -70,8 +71,9 @@ static int row_read(Db *db, sqlite3_stmt *st, DbRunRow *r) {
                            &m->params};
     for (int i = 0; i < 5; i++) *counts[i] = sqlite3_column_int64(st, 23 + i);
     double *more[] = {&m->flops, &m->latency_ms, &m->teacher_latency_ms, &m->speedup,
-                      &m->train_seconds, &m->f1_before_finetune, &m->teacher_f1};
-    for (int i = 0; i < 7; i++) *more[i] = real_or_nan(st, 28 + i);
+                      &m->train_seconds, &m->f1_before_finetune, &m->teacher_f1,
+                      &m->ort_latency_ms, &m->ort_teacher_latency_ms, &m->ort_speedup};
+    for (int i = 0; i < 10; i++) *more[i] = real_or_nan(st, 28 + i);
     return QA_OK;
 }
 

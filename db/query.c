@@ -287,7 +287,7 @@ int db_query_print(Db *db, const char *sql, FILE *out) {
 #define POINT_COLUMNS                                                                       \
     "run_id, seed, strategy, finetune, head_sparsity, ffn_sparsity, f1, exact, speedup,"    \
     " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1,"  \
-    " teacher"
+    " teacher, ort_speedup, ort_latency_ms"
 
 static void point_read(sqlite3_stmt *st, DbPoint *p) {
     memset(p, 0, sizeof *p);
@@ -314,6 +314,9 @@ static void point_read(sqlite3_stmt *st, DbPoint *p) {
         sqlite3_column_type(st, 16) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 16);
     s = (const char *)sqlite3_column_text(st, 17);
     snprintf(p->teacher, sizeof p->teacher, "%s", s ? s : "");
+    for (int c = 18; c < 20; c++)
+        *(c == 18 ? &p->ort_speedup : &p->ort_latency_ms) =
+            sqlite3_column_type(st, c) == SQLITE_NULL ? NAN : sqlite3_column_double(st, c);
 }
 
 int dbsql_read_layers(Db *db, sqlite3_stmt *lay, long long run_id, int *heads, int *ffn,
@@ -394,7 +397,7 @@ int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
                         "SELECT r.id AS run_id, r.seed, r.strategy, r.finetune, r.head_sparsity,"
                         " r.ffn_sparsity, s.f1, s.exact, s.speedup, s.latency_ms, s.flops,"
                         " s.params, s.heads_kept, s.heads_total, s.ffn_kept, s.ffn_total,"
-                        " s.teacher_f1, r.teacher"
+                        " s.teacher_f1, r.teacher, s.ort_speedup, s.ort_latency_ms"
                         " FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'"
                         " AND (?1 IS NULL OR (coalesce(r.teacher_hash, '') = ?1"
                         " AND r.data_hash IS ?2))"
@@ -408,6 +411,24 @@ int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
                             " WHERE (?1 IS NULL OR (coalesce(teacher_hash, '') = ?1"
                             " AND data_hash IS ?2))"
                             " ORDER BY speedup, f1 DESC, run_id", g, pts, n);
+}
+
+int db_pareto_ort(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
+    return points_query(db, "SELECT " POINT_COLUMNS " FROM pareto_ort"
+                            " WHERE (?1 IS NULL OR (coalesce(teacher_hash, '') = ?1"
+                            " AND data_hash IS ?2))"
+                            " ORDER BY ort_speedup, f1 DESC, run_id", g, pts, n);
+}
+
+int db_has_ort(Db *db, int only_grid, int *has) {
+    long long n = 0;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 FROM results s JOIN runs r ON r.id ="
+             " s.run_id%s WHERE s.ort_speedup IS NOT NULL)",
+             only_grid ? " JOIN temp.grid USING (config_hash)" : "");
+    int rc = dbsql_query_int(db, sql, 0, &n);
+    *has = rc == QA_OK && n;
+    return rc;
 }
 
 int db_groups(Db *db, int only_grid, DbGroup **out, int *n) {

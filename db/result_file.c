@@ -38,7 +38,8 @@ static const MetricField METRICS[] = {
     MF(ffn_kept, 1, 0),   MF(ffn_total, 1, 0),      MF(params, 1, 0),
     MF(flops, 0, 0),      MF(latency_ms, 0, 0),     MF(teacher_latency_ms, 0, 0),
     MF(speedup, 0, 0),    MF(train_seconds, 0, 0),  MF(f1_before_finetune, 0, 1),
-    MF(teacher_f1, 0, 1),
+    MF(teacher_f1, 0, 1), MF(ort_latency_ms, 0, 1),   MF(ort_teacher_latency_ms, 0, 1),
+    MF(ort_speedup, 0, 1),
 };
 #undef MF
 #define N_METRICS ((int)(sizeof METRICS / sizeof METRICS[0]))

@@ -8,11 +8,13 @@
  *                "heads_kept": ..., "heads_total": ..., "ffn_kept": ..., "ffn_total": ...,
  *                "params": ..., "flops": ..., "latency_ms": ..., "teacher_latency_ms": ...,
  *                "speedup": ..., "train_seconds": ..., "f1_before_finetune": ...,
- *                "teacher_f1": ...},
+ *                "teacher_f1": ..., "ort_latency_ms": ..., "ort_teacher_latency_ms": ...,
+ *                "ort_speedup": ...},
  *    "layers": [{"layer": 0, "heads_kept": ..., "ffn_kept": ...}, ...],
  *    "host": "node17", "cpu_model": "AMD EPYC 7B13"}       (both optional: where it was timed)
  * A done result needs every metric as a finite number (counts as non-negative integers),
- * except f1_before_finetune and teacher_f1, which may be null or absent (unknown). Layers are
+ * except f1_before_finetune, teacher_f1 and the three ort_ ones, which may be null or absent
+ * (unknown, not measured). Layers are
  * listed in order 0, 1, ... and, when present, their kept heads and FFN neurons add up to the
  * metrics' heads_kept and ffn_kept. A failed result needs a non-empty error; its metrics and
  * layers, if any, are ignored. finished_at is optional (the reader then leaves it empty).
@@ -40,6 +42,8 @@ typedef struct {
     long long heads_kept, heads_total, ffn_kept, ffn_total, params;
     double flops, latency_ms, teacher_latency_ms, speedup, train_seconds;
     double f1_before_finetune, teacher_f1; /* NAN when unknown (written as null) */
+    /* ONNX Runtime's medians and speedup ("bench": {"ort": true}); NAN when not measured */
+    double ort_latency_ms, ort_teacher_latency_ms, ort_speedup;
 } DbMetrics;
 
 /* Everything a result file holds; plain data, no pointers, so it can be copied freely. */

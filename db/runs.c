@@ -305,13 +305,13 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
         "INSERT OR REPLACE INTO results(run_id, f1, exact, has_ans_f1, no_ans_f1, heads_kept,"
         " heads_total, ffn_kept, ffn_total, params, flops, latency_ms, teacher_latency_ms,"
         " speedup, train_seconds, f1_before_finetune, teacher_f1, precision, gemm,"
-        " host, cpu_model)"
+        " host, cpu_model, ort_latency_ms, ort_teacher_latency_ms, ort_speedup)"
         " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
         /* what the point ran in, from its resolved config (grid points: prune.precision
          * and prune.gemm; rows from elsewhere may have neither: NULL) */
         " CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.precision')"
         " END, CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.gemm')"
-        " END, ?18, ?19 FROM runs WHERE id = ?1";
+        " END, ?18, ?19, ?20, ?21, ?22 FROM runs WHERE id = ?1";
     const DbMetrics *m = &r->metrics;
     sqlite3_stmt *st = NULL;
     int rc = QA_ERR;
@@ -335,6 +335,9 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
     dbsql_bind_real(st, 17, m->teacher_f1);
     if (r->host[0]) sqlite3_bind_text(st, 18, r->host, -1, SQLITE_STATIC);
     if (r->cpu_model[0]) sqlite3_bind_text(st, 19, r->cpu_model, -1, SQLITE_STATIC);
+    dbsql_bind_real(st, 20, m->ort_latency_ms);
+    dbsql_bind_real(st, 21, m->ort_teacher_latency_ms);
+    dbsql_bind_real(st, 22, m->ort_speedup);
     if (dbsql_step_done(db, st, "cannot write results")) goto cleanup;
     sqlite3_finalize(st);
     if (dbsql_prepare(db, "INSERT INTO layers(run_id, layer, heads_kept, ffn_kept)"

@@ -12,7 +12,10 @@
  *                   target;
  *   pareto_layers   heads and FFN neurons kept in each layer (two panels) by the Pareto runs
  *                   (at most PLOTS_MAX_LAYER_RUNS of them, spread along the frontier), with
- *                   the unpruned teacher's per-layer size for reference.
+ *                   the unpruned teacher's per-layer size for reference;
+ *   f1_vs_ort_speedup  only when runs have ONNX Runtime figures ("bench": {"ort": true}):
+ *                   f1_vs_speedup over their speedup in ONNX Runtime, the frontier from the
+ *                   view pareto_ort.
  * Charts are drawn per (teacher, data) group: with one group the files go into out_dir
  * itself; with several, each group gets out_dir/TEACHER_DATA-HASH/ with the same file names,
  * the teacher and data named in every title (points of different teachers are never mixed).
@@ -25,7 +28,7 @@
 
 #include "db/results.h"
 
-#define PLOTS_MAX_FILES 16
+#define PLOTS_MAX_FILES 24
 #define PLOTS_PATH_MAX 1024
 #define PLOTS_MAX_LAYER_RUNS 8
 

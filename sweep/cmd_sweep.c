@@ -197,12 +197,15 @@ int cmd_status(int argc, char **argv) {
     if (slurm_rc) snprintf(slurm_err, sizeof slurm_err, "%s", qa_last_error());
     if (vf) fclose(vf);
     char sql[1024];
+    int ort = 0;
+    db_has_ort(db, is_grid, &ort);
     snprintf(sql, sizeof sql,
              "SELECT runs.id, substr(config_hash, 1, 8) AS hash, coalesce(teacher, '') AS teacher,"
              " strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, seed, status,"
-             " attempts, round(f1, 2) AS f1, round(speedup, 2) AS speedup,"
+             " attempts, round(f1, 2) AS f1, round(speedup, 2) AS speedup,%s"
              " coalesce(error, '') AS error"
              " FROM runs%s LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id",
+             ort ? " round(ort_speedup, 2) AS ort_speedup," : "",
              is_grid ? " JOIN temp.grid USING (config_hash)" : "");
     int rc = db_query_print(db, sql, stdout);
     int p = 0, r = 0, d = 0, f = 0;

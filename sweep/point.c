@@ -2,6 +2,7 @@
 #include "sweep/point.h"
 
 #include <assert.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,9 @@ void point_result_init(DbResult *d, const char *hash, const PruneResult *r) {
                              .heads_total = r->heads_total, .ffn_kept = r->ffn_kept,
                              .ffn_total = r->ffn_total, .params = (long long)r->params,
                              .flops = r->flops, .train_seconds = r->train_seconds,
-                             .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1};
+                             .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1,
+                             .ort_latency_ms = NAN, .ort_teacher_latency_ms = NAN,
+                             .ort_speedup = NAN};
     d->n_layers = r->layers;
     for (int l = 0; l < r->layers; l++) {
         d->layer_heads[l] = r->layer_heads[l];
