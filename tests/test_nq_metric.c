@@ -220,6 +220,8 @@ static void test_files(void) {
         {"{\"predictions\": [{\"example_id\": 1, \"long_answer_score\": 1, \"short_answers_score\": 1,"
          " \"long_answer\": {\"start_token\": 5, \"end_token\": -1}}]}", "one end null"},
         {"[1, 2]", "predictions: expected an array"},
+        {"{\"predictions\": [{\"example_id\": 1, \"long_answer_score\": 1,"
+         " \"short_answers_score\": 1e400}]}", "predictions[0].short_answers_score: out of"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         write_text(pred, bad[i].text);

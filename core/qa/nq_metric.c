@@ -2,8 +2,9 @@
  * script's (nq_eval.py, eval_utils.py) so each rule can be read beside the one it mirrors. */
 #include "core/qa/nq_metric.h"
 
-#include <glob.h>
 #include <errno.h>
+#include <glob.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,9 @@ static int pred_fail(const char *path, int i, const char *field, const char *wha
 static int read_score(const char *path, int i, const cJSON *jp, const char *field, double *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(jp, field);
     if (!cJSON_IsNumber(v)) return pred_fail(path, i, field, "expected a number");
+    /* a number past a double's range (1e400) parses as infinity, which no threshold search
+     * can use and JSON cannot write back */
+    if (!isfinite(v->valuedouble)) return pred_fail(path, i, field, "out of a double's range");
     *out = v->valuedouble;
     return QA_OK;
 }
@@ -390,6 +394,11 @@ int nq_predictions_write(const NqPredictions *p, const char *path) {
     int ok = arr != NULL;
     for (int i = 0; ok && i < p->n; i++) {
         const NqPrediction *q = &p->p[i];
+        if (!isfinite(q->long_score) || !isfinite(q->short_score)) {
+            cJSON_Delete(root);
+            return qa_error("%s: prediction %d (example %lld): a score is not finite", path, i,
+                            (long long)q->example_id);
+        }
         char id[32];
         snprintf(id, sizeof id, "%lld", (long long)q->example_id);
         cJSON *o = cJSON_CreateObject(), *sa;

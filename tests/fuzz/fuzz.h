@@ -8,8 +8,10 @@
  * its own contract. Seeds live in tests/fuzz/corpus/NAME/ (small files: the repository's
  * fixtures cut down, hand-made edge cases, and every input that once crashed, named
  * regress-WHAT); the Makefile finds harness and corpus by that name alone, so a new reader
- * (the BPE tokenizer's vocab.json, merges.txt, tokenizer.json; Natural Questions) gets its
- * harness by adding fuzz_NAME.c and corpus/NAME/, nothing else.
+ * gets its harness by adding fuzz_NAME.c and corpus/NAME/, nothing else. Harnesses: config
+ * (qaprune.json settings), grid, nq (NQ JSON lines), nq_pred (NQ predictions.json),
+ * predictions (SQuAD), result (a point's result file), safetensors, squad, vocab (WordPiece),
+ * bpe (vocab.json + merges.txt), tokenizer_json, windows (the window cache).
  *
  *   make fuzz                       every harness for FUZZ_SECONDS (60) each, one at a time
  *   make fuzz-smoke                 every harness for 3 s (run at the end of make test)
