@@ -102,7 +102,8 @@ int cmd_run(int argc, char **argv) {
             "Limits: grid file 1 MiB, 64 values per axis, 128 sparsity targets, 8 teachers,\n"
             "100,000 points. Exit codes: 0 all done, 1 some failed or the machine stopped the\n"
             "sweep (disk full, read-only; the points stay pending), 2 invalid grid or input,\n"
-            "130 interrupted.\n",
+            "130 interrupted. With \"bench\": {\"ort\": true} ONNX Runtime is looked for in\n"
+            "$QAPRUNE_ORT_DIR/node_modules/onnxruntime-node (default: the current directory).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .pos = &grid,
