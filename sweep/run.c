@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,6 +677,10 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
         ort_measure_point(s, i, teacher, pruned, &lo, exported ? onnx : NULL, &r);
     }
     bert_free(pruned);
+    if (interrupted && g->bench_ort && isnan(r.metrics.ort_speedup)) {
+        point_release(&s->pts, i); /* Ctrl-C stopped node: measured again on resume */
+        return QA_OK;
+    }
     point_measured(&s->pts, i);
     return point_finish(&s->pts, i, &r);
 }
