@@ -431,6 +431,53 @@ int db_has_ort(Db *db, int only_grid, int *has) {
     return rc;
 }
 
+int db_summary(Db *db, const DbGroup *g, DbSetting **out, int *n) {
+    static const char sql[] =
+        "SELECT strategy, finetune, head_sparsity, ffn_sparsity, n, f1_mean, f1_std,"
+        " speedup_mean, train_seconds_mean FROM summary"
+        " WHERE (?1 IS NULL OR (coalesce(teacher_hash, '') = ?1 AND data_hash IS ?2))"
+        " ORDER BY strategy, finetune, head_sparsity, ffn_sparsity";
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (dbsql_prepare(db, sql, &st)) return QA_ERR;
+    if (g) { /* "" stands for NULL, as in points_query */
+        sqlite3_bind_text(st, 1, g->teacher_hash, -1, SQLITE_STATIC);
+        if (*g->data_hash) sqlite3_bind_text(st, 2, g->data_hash, -1, SQLITE_STATIC);
+    }
+    DbSetting *v = NULL;
+    int count = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        DbSetting *grown = realloc(v, (size_t)(count + 1) * sizeof *v);
+        if (!grown) {
+            free(v);
+            sqlite3_finalize(st);
+            return qa_error("%s: out of memory reading the summary", db->path);
+        }
+        v = grown;
+        DbSetting *r = &v[count++];
+        const char *s0 = (const char *)sqlite3_column_text(st, 0);
+        const char *s1 = (const char *)sqlite3_column_text(st, 1);
+        snprintf(r->strategy, sizeof r->strategy, "%s", s0 ? s0 : "");
+        snprintf(r->finetune, sizeof r->finetune, "%s", s1 ? s1 : "");
+        r->head_sparsity = sqlite3_column_double(st, 2);
+        r->ffn_sparsity = sqlite3_column_double(st, 3);
+        r->n = sqlite3_column_int(st, 4);
+        double *d[4] = {&r->f1_mean, &r->f1_std, &r->speedup_mean, &r->train_seconds_mean};
+        for (int i = 0; i < 4; i++)
+            *d[i] = sqlite3_column_type(st, 5 + i) == SQLITE_NULL
+                        ? NAN : sqlite3_column_double(st, 5 + i);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return dbsql_sql_error(db, "cannot read the summary view");
+    }
+    *out = v;
+    *n = count;
+    return QA_OK;
+}
+
 int db_groups(Db *db, int only_grid, DbGroup **out, int *n) {
     sqlite3_stmt *st;
     *out = NULL;

@@ -199,6 +199,20 @@ int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n);
 /* The pareto_ort view's runs of group g (NULL: of every group), by ort_speedup, as db_pareto. */
 int db_pareto_ort(Db *db, const DbGroup *g, DbPoint **pts, int *n);
 
+/* One row of the summary view: a point setting with its seeds pooled. */
+typedef struct {
+    char strategy[DB_NAME_MAX], finetune[DB_NAME_MAX];
+    double head_sparsity, ffn_sparsity;
+    int n;                            /* done seeds */
+    double f1_mean, f1_std;           /* f1_std NAN for n = 1 */
+    double speedup_mean, train_seconds_mean;
+} DbSetting;
+
+/* The summary view's rows of group g (NULL: every group), by strategy, finetune,
+ * head_sparsity, ffn_sparsity. *out is a new array of *n rows (NULL when *n is 0); free
+ * with free(). */
+int db_summary(Db *db, const DbGroup *g, DbSetting **out, int *n);
+
 /* One run of any status with everything a report shows: its settings, status, error,
  * config, its results and layers when done, and whether it is on the pareto view's frontier
  * of its teacher and data (computed over every done run of the file, as the view is). */

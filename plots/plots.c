@@ -52,6 +52,8 @@ typedef struct {
     int n_all, n_front;
     Series *series;
     int n_series;
+    DbSetting *settings; /* the summary view: seeds pooled per setting */
+    int n_settings;
     double teacher_f1; /* NAN when unknown */
     char group[2 * DB_LABEL_MAX + 16]; /* "teacher T, data D" when a database holds several */
     const char *runtime; /* the F1 against speedup chart's runtime: NULL (the engine), "ort" */
@@ -147,6 +149,35 @@ static void element(FILE *gp, const char *dat, int index, const char *using,
     fputs(", \\\n", gp);
 }
 
+/* At most this many series get their seed means drawn with error bars. */
+#define MAX_BAR_SERIES 64
+
+/* Writes the block of series s's settings run with several seeds (mean speedup, mean F1 and
+ * its standard deviation, from the summary view); 0 and nothing written when it has none. */
+static int block_seed_bars(const Charts *c, const Series *s, FILE *dat) {
+    const DbPoint *p = &c->all[s->start];
+    int any = 0;
+    for (int i = 0; i < c->n_settings; i++) {
+        const DbSetting *r = &c->settings[i];
+        if (r->n < 2 || strcmp(r->strategy, p->strategy) || strcmp(r->finetune, p->finetune))
+            continue;
+        if (!any) {
+            fprintf(dat, "# block: ");
+            for (const char *t = p->strategy; *t; t++) fputc((unsigned char)*t < ' ' ? ' ' : *t, dat);
+            fputs(" / ", dat);
+            for (const char *t = p->finetune; *t; t++) fputc((unsigned char)*t < ' ' ? ' ' : *t, dat);
+            fputs(", mean ± std over seeds (view summary)\n# n\tspeedup_mean\tf1_mean\tf1_std"
+                  "\thead_sparsity_pct\tffn_sparsity_pct\ttrain_seconds_mean\n", dat);
+            any = 1;
+        }
+        fprintf(dat, "%d\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\t%.9g\n", r->n, r->speedup_mean,
+                r->f1_mean, r->f1_std, 100 * r->head_sparsity, 100 * r->ffn_sparsity,
+                r->train_seconds_mean);
+    }
+    if (any) fputs("\n\n", dat);
+    return any;
+}
+
 /* ---------------------------------------------------------------- f1_vs_speedup */
 
 static const char SPEEDUP_TITLE[] = "F1 against speedup over the unpruned teacher";
@@ -177,6 +208,9 @@ static void chart_speedup(const Charts *c, FILE *dat, FILE *gp) {
         DbPoint t = {.speedup = 1, .f1 = c->teacher_f1};
         block_points(dat, "unpruned teacher", &t, 1);
     }
+    int bars[MAX_BAR_SERIES], n_bars = 0, next = teacher + !isnan(c->teacher_f1);
+    for (int i = 0; i < c->n_series && n_bars < MAX_BAR_SERIES; i++)
+        if (block_seed_bars(c, &c->series[i], dat)) bars[n_bars++] = i;
     fputs("  set title ", gp);
     chart_title(c, gp, title);
     fputs("\n  set xlabel ", gp);
@@ -192,6 +226,12 @@ static void chart_speedup(const Charts *c, FILE *dat, FILE *gp) {
         snprintf(style, sizeof style, "points pt %d ps 1.5 lc rgb '%s'",
                  MARKERS[s->marker % N_MARKERS], COLOURS[s->colour % N_COLOURS]);
         element(gp, file, i, "2:3", style, label);
+    }
+    for (int k = 0; k < n_bars; k++) {
+        const Series *s = &c->series[bars[k]];
+        snprintf(style, sizeof style, "yerrorbars pt %d ps 2.2 lw 2 lc rgb '%s'",
+                 MARKERS[s->marker % N_MARKERS], COLOURS[s->colour % N_COLOURS]);
+        element(gp, file, next + k, "2:3:4", style, k ? NULL : "mean ± std over seeds");
     }
     element(gp, file, pareto, "2:3", "fsteps lw 2 dt 2 lc rgb '#333333'", "Pareto frontier");
     element(gp, file, pareto, "2:3", "points pt 6 ps 2.4 lc rgb '#333333'", NULL);
@@ -465,7 +505,8 @@ static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return qa_error("%s: cannot create directory: %s", dir, strerror(errno));
     if (db_points(db, g, &c.all, &c.n_all) || db_pareto(db, g, &c.front, &c.n_front) ||
-        series_build(&c) || teacher_f1_find(db, &c, one_group, &c.teacher_f1))
+        db_summary(db, g, &c.settings, &c.n_settings) || series_build(&c) ||
+        teacher_f1_find(db, &c, one_group, &c.teacher_f1))
         goto cleanup;
     if (chart_render(&c, "f1_vs_speedup", SPEEDUP_TITLE, chart_speedup) ||
         chart_render(&c, "f1_vs_sparsity", SPARSITY_TITLE, chart_sparsity) ||
@@ -477,6 +518,7 @@ cleanup:
     free(c.all);
     free(c.front);
     free(c.series);
+    free(c.settings);
     return rc;
 }
 

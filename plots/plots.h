@@ -6,7 +6,9 @@
  * NAME.png (900 x 600) and NAME.svg:
  *   f1_vs_speedup   F1 (%) against speedup over the unpruned teacher, one point series per
  *                   strategy (colour) x fine-tune mode (marker), the Pareto frontier as a
- *                   step line, the teacher marked at speedup 1 with its F1;
+ *                   step line, the teacher marked at speedup 1 with its F1; a setting run
+ *                   with several seeds also as its mean with a bar of ± one standard
+ *                   deviation (the summary view), larger, at its mean speedup;
  *   f1_vs_sparsity  F1 against the head and the FFN sparsity targets (two panels), points
  *                   per strategy x fine-tune mode and a line through the mean F1 at each
  *                   target;

@@ -282,8 +282,8 @@ static int chart_group(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss,
 static const char *const COLUMNS[][2] = {
     {"run", "num"},     {"teacher", "text"},  {"data", "text"},     {"strategy", "text"},
     {"heads %", "num"}, {"FFN %", "num"},     {"fine-tune", "text"}, {"seed", "num"},
-    {"F1", "num"},      {"F1 over seeds", "num"}, {"speedup", "num"}, {"params", "num"},
-    {"FLOPs", "num"},   {"status", "text"},
+    {"F1", "num"},      {"F1 over seeds", "num"}, {"speedup", "num"}, {"train s", "num"},
+    {"params", "num"},  {"FLOPs", "num"},   {"status", "text"},
 };
 
 static void table_rows(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss) {
@@ -313,6 +313,8 @@ static void table_rows(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss)
         else
             report_td_num(f, NAN, "%g");
         report_td_num(f, done ? r->m.speedup : NAN, "%.2fx");
+        /* the strategy's compute (gain's scoring, l0's joint steps) plus fine-tuning */
+        report_td_num(f, done ? r->m.train_seconds : NAN, "%.1f");
         report_td_big(f, done ? (double)r->m.params : NAN);
         report_td_big(f, done ? r->m.flops : NAN);
         fprintf(f, "<td>%s%s</td></tr>\n", st, r->on_pareto ? " ★" : "");

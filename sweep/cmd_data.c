@@ -17,12 +17,12 @@
 #include "core/qa/squad.h"
 #include "core/qa/squad_metric.h"
 #include "core/qa/synth.h"
-#include "core/text/bpe_train.h"
 #include "core/text/tokenizer.h"
 #include "core/util/fileio.h"
 #include "core/qa/synth_nq.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
+#include "sweep/pipeline.h"
 #include "sweep/progress.h"
 
 static void score_nq_progress(void *ctx, const char *path, long lines, double fraction) {
@@ -186,31 +186,6 @@ int cmd_tokenize(int argc, char **argv) {
     return rc;
 }
 
-/* A byte-level BPE of n_merges merges learnt on the contexts and questions of
- * dir/train.json and dir/dev.json, written as dir/vocab.json and dir/merges.txt. Returns the
- * merges learnt, or QA_ERR. */
-static int write_bpe(const char *dir, int n_merges) {
-    static const char *const splits[2] = {"train.json", "dev.json"};
-    char path[4096], merges[4096];
-    BpeTrainer *t = NULL;
-    int rc = bpe_trainer_new(&t);
-    for (int s = 0; s < 2 && rc == QA_OK; s++) {
-        SquadSet *set = NULL;
-        rc = path_join(path, sizeof path, dir, splits[s]) || squad_load(path, &set) ? QA_ERR : QA_OK;
-        for (int i = 0; rc == QA_OK && i < set->n_paragraphs; i++)
-            rc = bpe_trainer_add(t, set->contexts[i], strlen(set->contexts[i]));
-        for (int i = 0; rc == QA_OK && i < set->n_questions; i++)
-            rc = bpe_trainer_add(t, set->questions[i].question, strlen(set->questions[i].question));
-        squad_free(set);
-    }
-    if (rc == QA_OK && (path_join(path, sizeof path, dir, "vocab.json") ||
-                        path_join(merges, sizeof merges, dir, "merges.txt")))
-        rc = QA_ERR;
-    if (rc == QA_OK) rc = bpe_trainer_write(t, n_merges, path, merges);
-    bpe_trainer_free(t);
-    return rc;
-}
-
 int cmd_gen_data(int argc, char **argv) {
     const char *out_dir = NULL;
     long seed = 0, n_train = SYNTH_DEFAULT_TRAIN, n_dev = SYNTH_DEFAULT_DEV, lookup = 1;
@@ -269,7 +244,7 @@ int cmd_gen_data(int argc, char **argv) {
     fprintf(stderr, "gen-data: wrote %s/train.json, %s/dev.json, %s/vocab.txt\n", out_dir,
             out_dir, out_dir);
     if (bpe_merges > 0) {
-        int learnt = write_bpe(out_dir, (int)bpe_merges);
+        int learnt = data_write_bpe(out_dir, (int)bpe_merges);
         if (learnt < 0) {
             fprintf(stderr, "sweep gen-data: %s\n", qa_last_error());
             return 1;

@@ -56,7 +56,7 @@ int cmd_teacher(int argc, char **argv) {
     long eval_every = 0;
     const CliOpt opts[] = {
         {"data", CLI_STRING, &data, 0, 0, "DIR",
-         "train.json, dev.json and vocab.txt", CLI_REQUIRED},
+         "train.json, dev.json and vocab.txt (roberta: vocab.json + merges.txt)", CLI_REQUIRED},
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the checkpoint goes", CLI_REQUIRED},
         {"config", CLI_STRING, &config, 0, 0, "FILE",
          "a JSON object overriding the settings below", CLI_OPTIONAL},
@@ -69,9 +69,12 @@ int cmd_teacher(int argc, char **argv) {
     const CliSpec cli = {
         .cmd = "teacher",
         .about =
-            "Trains the embedded default's teacher on DIR/train.json (vocab DIR/vocab.txt), scores\n"
-            "it on DIR/dev.json and saves a checkpoint to --out; reuses --out when it already\n"
-            "holds a teacher of the same settings and data.\n",
+            "Trains the embedded default's teacher on DIR/train.json, scores it on DIR/dev.json\n"
+            "and saves a checkpoint to --out; reuses --out when it already holds a teacher of the\n"
+            "same settings and data. family bert: a BERT over DIR/vocab.txt (WordPiece); family\n"
+            "roberta: a RoBERTa (model_type roberta) over DIR/vocab.json + DIR/merges.txt (a\n"
+            "byte-level BPE: sweep gen-data --bpe-merges K). The checkpoint copies the\n"
+            "tokenizer files it was trained with.\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .help_more = teacher_help,
@@ -296,7 +299,15 @@ int cmd_prune(int argc, char **argv) {
             "Runs one pruning point end to end: --strategy " STRATEGY_NAMES_TEXT ", --heads F and\n"
             "--ffn F (the fractions of all heads / all FFN neurons removed; short for\n"
             "--head_sparsity and --ffn_sparsity), --finetune " FINETUNE_NAMES_TEXT ",\n"
-            "and any setting below.\n",
+            "and any setting below.\n"
+            "--strategy dense is the baseline without pruning (distillation alone): a student\n"
+            "with round(heads x (1 - F)) heads and round(ffn x (1 - F)) FFN neurons in every\n"
+            "layer (the target's FLOPs up to that rounding), fresh Xavier weights in its layers\n"
+            "and QA head and the teacher's embeddings copied (the pruned students keep them\n"
+            "too, and a small model is in practice distilled from pre-trained embeddings, which\n"
+            "on the synthetic task only the teacher has). It is trained by --finetune standard\n"
+            "or distill only (none is refused) for dense_steps steps (0 = ft_steps, equal\n"
+            "compute; a fresh student may need more to be a fair baseline).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .extra = &settings,

@@ -155,22 +155,26 @@ static const SpecField SYNTH_FIELDS[] = {
     {"train", SPEC_INT, sizeof(int), 1, 10000000, "train questions"},
     {"dev", SPEC_INT, 2 * sizeof(int), 1, 10000000, "dev questions"},
     {"lookup", SPEC_INT, 3 * sizeof(int), 0, 1, "1: lookup questions in train.json"},
+    {"bpe_merges", SPEC_INT, 4 * sizeof(int), 0, 1000000,
+     "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)"},
 };
 
 static int parse_data(const cJSON *root, Grid *g) {
     const char *f = g->file;
     const cJSON *d = cJSON_GetObjectItem(root, "data");
     if (!d) return qa_error("%s: data: missing ({\"synthetic\": {...}} or {\"train\": ..., \"dev\": ...})", f);
-    static const char *const keys[] = {"synthetic", "train", "dev", "vocab"};
-    if (check_keys(d, f, "data", keys, 4)) return QA_ERR;
+    static const char *const keys[] = {"synthetic", "train", "dev", "vocab", "vocab_json",
+                                       "merges"};
+    if (check_keys(d, f, "data", keys, 6)) return QA_ERR;
     const cJSON *s = cJSON_GetObjectItem(d, "synthetic");
     if (s) {
         if (cJSON_GetObjectItem(d, "train") || cJSON_GetObjectItem(d, "dev"))
             return qa_error("%s: data: give either synthetic or train/dev, not both", f);
-        int v[4] = {1, SYNTH_DEFAULT_TRAIN, SYNTH_DEFAULT_DEV, 1};
-        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 4, v)) return QA_ERR;
+        int v[5] = {1, SYNTH_DEFAULT_TRAIN, SYNTH_DEFAULT_DEV, 1, 0};
+        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 5, v)) return QA_ERR;
         g->synthetic = 1;
         g->synth_seed = v[0], g->synth_train = v[1], g->synth_dev = v[2], g->synth_lookup = v[3];
+        g->synth_bpe_merges = v[4];
         char dir[4096];
         if (path_join(dir, sizeof dir, g->out, "data") || data_paths_in_dir(&g->data, dir))
             return QA_ERR;
@@ -178,8 +182,12 @@ static int parse_data(const cJSON *root, Grid *g) {
     }
     if (get_string(d, "train", f, "data", g->data.train, sizeof g->data.train, 1) ||
         get_string(d, "dev", f, "data", g->data.dev, sizeof g->data.dev, 1) ||
-        get_string(d, "vocab", f, "data", g->data.vocab, sizeof g->data.vocab, 0))
+        get_string(d, "vocab", f, "data", g->data.vocab, sizeof g->data.vocab, 0) ||
+        get_string(d, "vocab_json", f, "data", g->data.bpe_vocab, sizeof g->data.bpe_vocab, 0) ||
+        get_string(d, "merges", f, "data", g->data.bpe_merges, sizeof g->data.bpe_merges, 0))
         return QA_ERR;
+    if (!*g->data.bpe_vocab != !*g->data.bpe_merges)
+        return qa_error("%s: data: give vocab_json and merges together (a byte-level BPE)", f);
     return QA_OK;
 }
 
@@ -220,8 +228,17 @@ static int parse_teacher(const cJSON *root, Grid *g) {
             return QA_ERR;
     }
     if (teacher_spec_check(&g->teacher, f, "teacher.train")) return QA_ERR;
-    if (!g->synthetic && !*g->data.vocab)
+    if (!strcmp(g->teacher.family, "roberta")) {
+        if (g->synthetic && g->synth_bpe_merges < 1)
+            return qa_error("%s: data.synthetic.bpe_merges: required (K > 0 merges) to train a "
+                            "teacher of family roberta (teacher.train.family): its byte-level "
+                            "BPE", f);
+        if (!g->synthetic && !*g->data.bpe_vocab)
+            return qa_error("%s: data.vocab_json and data.merges: required to train a teacher "
+                            "of family roberta (teacher.train.family) on SQuAD files", f);
+    } else if (!g->synthetic && !*g->data.vocab) {
         return qa_error("%s: data.vocab: required to train a teacher on SQuAD files", f);
+    }
     return QA_OK;
 }
 
@@ -299,21 +316,31 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
     const char *f = g->file;
     const cJSON *a = cJSON_GetObjectItem(root, "axes");
     static const char *const keys[] = {"strategy", "targets", "head_sparsity", "ffn_sparsity",
-                                       "finetune", "seed", "precision"};
+                                       "finetune", "seed", "precision", "gain_steps"};
     static const char *const precisions[] = {"fp32", "bf16"};
     if (!a) return qa_error("%s: axes: missing (strategy, targets or head_sparsity x ffn_sparsity, finetune)", f);
-    if (check_keys(a, f, "axes", keys, 7)) return QA_ERR;
+    if (check_keys(a, f, "axes", keys, 8)) return QA_ERR;
     StrList st, ft, pr = {.n = 1};
     snprintf(pr.v[0], sizeof pr.v[0], "%.15s", base->precision); /* no axis: the one given */
     if (cJSON_GetObjectItem(a, "precision") && get_strings(a, "precision", f, precisions, 2, &pr))
         return QA_ERR;
-    NumList hs, fs, seeds;
+    NumList hs, fs, seeds, gsteps;
+    if (get_numbers(a, "gain_steps", f, 1, 100, 1, &gsteps)) return QA_ERR;
+    if (gsteps.n && cJSON_GetObjectItem(cJSON_GetObjectItem(root, "prune"), "gain_steps"))
+        return qa_error("%s: prune.gain_steps: also an axis here (axes.gain_steps); give one", f);
+    if (gsteps.n == 0) gsteps.v[gsteps.n++] = base->gain_steps;
     if (get_strings(a, "strategy", f, STRATEGY_NAMES, STRATEGY_N, &st) ||
         get_strings(a, "finetune", f, FINETUNE_NAMES, FINETUNE_N, &ft) ||
         get_numbers(a, "head_sparsity", f, 0, 1, 0, &hs) ||
         get_numbers(a, "ffn_sparsity", f, 0, 1, 0, &fs) ||
         get_numbers(a, "seed", f, 0, 2147483647, 1, &seeds))
         return QA_ERR;
+    for (int i = 0; i < st.n; i++) /* a dense student is made by fine-tuning only */
+        for (int j = 0; j < ft.n && !strcmp(st.v[i], "dense"); j++) {
+            char key[64];
+            snprintf(key, sizeof key, "axes.finetune[%d]", j);
+            if (prune_spec_check_dense(base, ft.v[j], f, key, "prune.ft_steps")) return QA_ERR;
+        }
     if ((hs.n > 0) != (fs.n > 0))
         return qa_error("%s: axes: head_sparsity and ffn_sparsity go together (their product)", f);
     double th[GRID_MAX_TARGETS], tf[GRID_MAX_TARGETS];
@@ -347,14 +374,18 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         }
     if (nt == 0) return qa_error("%s: axes: no sparsity targets (give targets or head_sparsity x ffn_sparsity)", f);
     if (seeds.n == 0) seeds.v[seeds.n++] = base->seed;
-    /* every teacher x strategy x target x fine-tune mode x seed x precision */
+    /* every teacher x strategy x target x fine-tune mode x seed x precision, and gain once
+     * per gain_steps value (the other strategies take the first: it does not change them) */
+    int n_gain = 0;
+    for (int i = 0; i < st.n; i++) n_gain += !strcmp(st.v[i], "gain");
     long long n_combos = (long long)g->n_teachers * st.n * nt * ft.n * seeds.n * pr.n;
-    if (n_combos > GRID_MAX_POINTS)
+    long long n_points = n_combos / st.n * (st.n - n_gain + (long long)n_gain * gsteps.n);
+    if (n_points > GRID_MAX_POINTS)
         return qa_error("%s: axes: %lld points (teachers x strategies x targets x fine-tune "
-                        "modes x seeds x precisions), more than the %d allowed", f, n_combos,
-                        GRID_MAX_POINTS);
-    g->points = malloc(sizeof *g->points * (size_t)n_combos);
-    if (!g->points) return qa_error("%s: out of memory for %lld points", f, n_combos);
+                        "modes x seeds x precisions, gain x gain_steps), more than the %d "
+                        "allowed", f, n_points, GRID_MAX_POINTS);
+    g->points = malloc(sizeof *g->points * (size_t)n_points);
+    if (!g->points) return qa_error("%s: out of memory for %lld points", f, n_points);
     for (int cp = 0; cp < (int)n_combos; cp++) {
         int q = cp % pr.n, c = cp / pr.n;
         int k = c % seeds.n, m = c / seeds.n % ft.n, t = c / seeds.n / ft.n % nt;
@@ -366,7 +397,10 @@ static int parse_axes(const cJSON *root, Grid *g, const PruneSpec *base) {
         p.head_sparsity = th[t];
         p.ffn_sparsity = tf[t];
         p.seed = (int)seeds.v[k];
-        if (add_point(g, &p, te)) return QA_ERR;
+        for (int j = 0; j < (strcmp(p.strategy, "gain") ? 1 : gsteps.n); j++) {
+            p.gain_steps = (int)gsteps.v[j];
+            if (add_point(g, &p, te)) return QA_ERR;
+        }
     }
     return QA_OK;
 }
@@ -475,10 +509,14 @@ static cJSON *data_object(const Grid *g, int with_paths) {
         cJSON_AddNumberToObject(s, "train", g->synth_train);
         cJSON_AddNumberToObject(s, "dev", g->synth_dev);
         cJSON_AddNumberToObject(s, "lookup", g->synth_lookup);
+        /* only when asked for: data without a BPE keeps the identity it had before */
+        if (g->synth_bpe_merges) cJSON_AddNumberToObject(s, "bpe_merges", g->synth_bpe_merges);
     } else if (with_paths) {
         cJSON_AddStringToObject(d, "train", g->data.train);
         cJSON_AddStringToObject(d, "dev", g->data.dev);
         if (*g->data.vocab) cJSON_AddStringToObject(d, "vocab", g->data.vocab);
+        if (*g->data.bpe_vocab) cJSON_AddStringToObject(d, "vocab_json", g->data.bpe_vocab);
+        if (*g->data.bpe_merges) cJSON_AddStringToObject(d, "merges", g->data.bpe_merges);
     }
     return d;
 }
@@ -495,9 +533,10 @@ static int hash_json(const cJSON *o, const char *what, char out[HASH_HEX]) {
 static int resolve_data(Grid *g, HashCache *cache) {
     cJSON *id = data_object(g, 0);
     if (!g->synthetic) {
-        const char *keys[3] = {"train", "dev", "vocab"};
-        const char *paths[3] = {g->data.train, g->data.dev, g->data.vocab};
-        for (int i = 0; i < 3; i++) {
+        const char *keys[5] = {"train", "dev", "vocab", "vocab_json", "merges"};
+        const char *paths[5] = {g->data.train, g->data.dev, g->data.vocab, g->data.bpe_vocab,
+                                g->data.bpe_merges};
+        for (int i = 0; i < 5; i++) {
             char h[HASH_HEX];
             if (!*paths[i]) continue;
             if (identity_file(cache, paths[i], h)) {
@@ -510,8 +549,11 @@ static int resolve_data(Grid *g, HashCache *cache) {
         }
         base_name(g->data_name, sizeof g->data_name, g->data.dev);
     } else {
-        snprintf(g->data_name, sizeof g->data_name, "synthetic-s%d-%d-%d%s", g->synth_seed,
-                 g->synth_train, g->synth_dev, g->synth_lookup ? "" : "-nolookup");
+        int n = snprintf(g->data_name, sizeof g->data_name, "synthetic-s%d-%d-%d%s", g->synth_seed,
+                         g->synth_train, g->synth_dev, g->synth_lookup ? "" : "-nolookup");
+        if (g->synth_bpe_merges && n > 0 && (size_t)n < sizeof g->data_name)
+            snprintf(g->data_name + n, sizeof g->data_name - (size_t)n, "-bpe%d",
+                     g->synth_bpe_merges);
     }
     int rc = hash_json(id, g->file, g->data_hash);
     cJSON_Delete(id);
@@ -553,7 +595,9 @@ static int resolve_teachers(Grid *g, HashCache *cache) {
     /* trained here: its settings and its data say what it is, before it exists */
     cJSON *id = cJSON_CreateObject();
     cJSON_AddStringToObject(id, "kind", "qaprune trained teacher v1");
-    cJSON *spec = spec_object(TEACHER_FIELDS, TEACHER_NFIELDS, &g->teacher);
+    char *spec_text = teacher_identity_json(&g->teacher); /* no family for BERT: as before */
+    cJSON *spec = spec_text ? cJSON_Parse(spec_text) : NULL;
+    free(spec_text);
     if (spec) cJSON_AddItemToObject(id, "settings", spec);
     cJSON_AddStringToObject(id, "data", g->data_hash);
     GridTeacher *t = &g->teachers[0];

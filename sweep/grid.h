@@ -2,8 +2,11 @@
  *
  * {
  *   "out": "runs/grid",                       the output directory (results.db, plots/, ...)
- *   "data": {"synthetic": {"seed": 1, "train": 200000, "dev": 2000, "lookup": 1}}
- *        or {"train": "train-v2.0.json", "dev": "dev-v2.0.json"},
+ *   "data": {"synthetic": {"seed": 1, "train": 200000, "dev": 2000, "lookup": 1,
+ *                          "bpe_merges": 0 (K > 0: also vocab.json + merges.txt, K merges)}}
+ *        or {"train": "train-v2.0.json", "dev": "dev-v2.0.json", "vocab": "vocab.txt",
+ *            "vocab_json": "vocab.json", "merges": "merges.txt"}  (tokenizer files: for
+ *            training a teacher, vocab.txt for family bert, vocab.json + merges for roberta),
  *   "teacher": {"train": {TeacherSpec settings}, "cache": "runs/cache"}
  *           or {"checkpoint": "path/to/hf-checkpoint"} or {"checkpoint": [dir, dir, ...]}
  *              (several checkpoints are one more axis: every point runs on each teacher),
@@ -11,7 +14,11 @@
  *            "targets": [{"heads": 0.5, "ffn": 0.7}, ...],      and/or the product of
  *            "head_sparsity": [...], "ffn_sparsity": [...],
  *            "finetune": ["none", "distill"], "seed": [1],
- *            "precision": ["fp32", "bf16"]},   (optional; default fp32: scoring and latency)
+ *            "precision": ["fp32", "bf16"],    (optional; default fp32: scoring and latency)
+ *            "gain_steps": [1, 4]},            (optional: gain once per value, one-shot and
+ *                                               iterative; the other strategies once)
+ *            (strategy "dense" with finetune "none" is an error: a dense student is made by
+ *             fine-tuning only),
  *   "prune": {PruneSpec settings shared by every point, e.g. "gemm": "openblas"},
  *   "bench": {"batch": 1, "seq": 0 (= the teacher's max_seq_len), "warmup": 3, "repeats": 20,
  *             "ort": false (true: ONNX Runtime's latency too, sweep/ort.h; not identity)},
@@ -57,7 +64,9 @@ typedef struct {
 typedef struct {
     char file[4096], out[4096];
     int synthetic, synth_seed, synth_train, synth_dev, synth_lookup;
-    DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt */
+    int synth_bpe_merges;      /* > 0: the data step also learns a BPE of this many merges */
+    DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt,
+                                * and vocab.json, merges.txt with synth_bpe_merges */
     char data_name[GRID_NAME_MAX], data_hash[HASH_HEX]; /* (grid_resolve) */
     int teacher_checkpoint;    /* 1: the teachers are checkpoints; 0: trained with `teacher` */
     int n_teachers;            /* 1 unless several checkpoints are given */

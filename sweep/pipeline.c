@@ -16,6 +16,8 @@
 #include "core/model/ops.h"
 #include "core/qa/qa.h"
 #include "core/prune/strategy.h"
+#include "core/qa/squad.h"
+#include "core/text/bpe_train.h"
 #include "core/text/text.h"
 #include "core/model/train.h"
 #include "sweep/progress.h"
@@ -39,6 +41,8 @@ const SpecField TEACHER_FIELDS[] = {
     TF("seed", SPEC_INT, seed, 0, 2147483647, "initialisation, shuffling, dropout"),
     TF("init", SPEC_STRING, init, 0, 0, "xavier | bert (N(0, 0.02))"),
     TF("pos_init", SPEC_STRING, pos_init, 0, 0, "position embeddings: random | sinusoid"),
+    TF("family", SPEC_STRING, family, 0, 0,
+       "bert (the data's vocab.txt) | roberta (its vocab.json + merges.txt)"),
 };
 const int TEACHER_NFIELDS = (int)(sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]);
 
@@ -51,7 +55,18 @@ void teacher_spec_default(TeacherSpec *s) {
                        .max_seq_len = 128, .doc_stride = 64, .max_query_len = 32,
                        .batch_size = 32, .steps = 4600, .lr = 1e-3, .warmup = 0.03,
                        .weight_decay = 0.01, .dropout = 0.0, .seed = 1, .init = "xavier",
-                       .pos_init = "sinusoid"};
+                       .pos_init = "sinusoid", .family = "bert"};
+}
+
+char *teacher_identity_json(const TeacherSpec *s) {
+    SpecField fields[sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]];
+    int n = 0;
+    int bert = !strcmp(s->family, "bert");
+    for (int i = 0; i < TEACHER_NFIELDS; i++)
+        if (!bert || strcmp(TEACHER_FIELDS[i].key, "family")) fields[n++] = TEACHER_FIELDS[i];
+    char *js = spec_to_json(fields, n, s);
+    if (!js) qa_error("teacher: out of memory");
+    return js;
 }
 
 #define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h}
@@ -67,6 +82,8 @@ const SpecField PRUNE_FIELDS[] = {
     PF("l0_lr", SPEC_DOUBLE, l0_lr, 0, 10, "l0: Adam lr of log alpha"),
     PF("l0_lambda_lr", SPEC_DOUBLE, l0_lambda_lr, 0, 100, "l0: Lagrange multiplier ascent rate"),
     PF("ft_steps", SPEC_INT, ft_steps, 0, 10000000, "fine-tuning steps"),
+    PF("dense_steps", SPEC_INT, dense_steps, 0, 10000000,
+       "dense: the fresh student's fine-tuning steps (0 = ft_steps)"),
     PF("batch_size", SPEC_INT, batch_size, 1, 4096, "windows per step"),
     PF("ft_lr", SPEC_DOUBLE, ft_lr, 0, 1, "fine-tuning (and l0 model) peak lr"),
     PF("distill_alpha", SPEC_DOUBLE, distill_alpha, 0, 1, "weight of the soft loss"),
@@ -114,6 +131,9 @@ int window_check(const FeatureOpts *fo, const char *file, const char *path) {
 }
 
 int teacher_spec_check(const TeacherSpec *s, const char *file, const char *path) {
+    if (strcmp(s->family, "bert") && strcmp(s->family, "roberta"))
+        return qa_error("%s: %s.family: '%s' is not one of bert, roberta", file, path,
+                        s->family);
     if (strcmp(s->init, "xavier") && strcmp(s->init, "bert"))
         return qa_error("%s: %s.init: '%s' is not one of xavier, bert", file, path, s->init);
     if (strcmp(s->pos_init, "random") && strcmp(s->pos_init, "sinusoid"))
@@ -140,7 +160,31 @@ int prune_spec_check(const PruneSpec *s, const char *file) {
         return qa_error("%s: precision: '%s' is not one of fp32, bf16", file, s->precision);
     if (gemm_backend_parse(s->gemm, &b))
         return qa_error("%s: gemm: '%s' is not one of onednn, openblas", file, s->gemm);
+    return k == STRATEGY_DENSE ? prune_spec_check_dense(s, s->finetune, file, "finetune", "ft_steps")
+                              : QA_OK;
+}
+
+int prune_spec_check_dense(const PruneSpec *s, const char *finetune, const char *file,
+                           const char *mode_key, const char *steps_key) {
+    if (!strcmp(finetune, "none"))
+        return qa_error("%s: %s: 'none' with strategy 'dense': a dense student starts from "
+                        "fresh weights and is made only by fine-tuning (use standard or distill)",
+                        file, mode_key);
+    if (s->ft_steps == 0 && s->dense_steps == 0)
+        return qa_error("%s: %s: 0 with strategy 'dense': a dense student needs training steps "
+                        "(set ft_steps or dense_steps)", file, steps_key);
     return QA_OK;
+}
+
+void prune_spec_label(const PruneSpec *s, char *buf, size_t cap) {
+    if (!strcmp(s->strategy, "gain") && s->gain_steps > 1)
+        snprintf(buf, cap, "gain-iter%d", s->gain_steps);
+    else
+        snprintf(buf, cap, "%s", s->strategy);
+}
+
+int prune_spec_ft_steps(const PruneSpec *s) {
+    return !strcmp(s->strategy, "dense") && s->dense_steps > 0 ? s->dense_steps : s->ft_steps;
 }
 
 /* ---------------------------------------------------------------- small helpers */
@@ -210,9 +254,65 @@ int data_paths_in_dir(DataPaths *d, const char *dir) {
     d->windows_dir[0] = '\0'; /* no cache unless the caller sets one */
     if (path_join(d->train, sizeof d->train, dir, "train.json") ||
         path_join(d->dev, sizeof d->dev, dir, "dev.json") ||
-        path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt"))
+        path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt") ||
+        path_join(d->bpe_vocab, sizeof d->bpe_vocab, dir, "vocab.json") ||
+        path_join(d->bpe_merges, sizeof d->bpe_merges, dir, "merges.txt"))
         return QA_ERR;
     return QA_OK;
+}
+
+int data_tokenizer_files(const DataPaths *data, const char *family, TokenizerFiles *tf,
+                         const char *paths[2], int *n) {
+    memset(tf, 0, sizeof *tf);
+    *n = 0;
+    if (!strcmp(family, "roberta")) {
+        if (!*data->bpe_vocab || !*data->bpe_merges)
+            return qa_error("teacher: family roberta: the data has no byte-level BPE "
+                            "(vocab.json + merges.txt)");
+        paths[(*n)++] = tf->vocab = data->bpe_vocab;
+        paths[(*n)++] = tf->merges = data->bpe_merges;
+        tf->model_type = "roberta";
+    } else {
+        if (!*data->vocab) return qa_error("teacher: family bert: the data has no vocab.txt");
+        paths[(*n)++] = tf->vocab = data->vocab;
+        tf->model_type = "bert";
+    }
+    for (int i = 0; i < *n; i++)
+        if (!file_exists(paths[i]))
+            return qa_error("%s: missing: a %s teacher reads the data's %s%s", paths[i], family,
+                            !strcmp(family, "roberta")
+                                ? "byte-level BPE (vocab.json + merges.txt)"
+                                : "WordPiece vocab.txt",
+                            !strcmp(family, "roberta")
+                                ? "; write it with sweep gen-data --bpe-merges K, or "
+                                  "data.synthetic.bpe_merges in a grid"
+                                : "");
+    return QA_OK;
+}
+
+int data_write_bpe(const char *dir, int n_merges) {
+    static const char *const splits[2] = {"train.json", "dev.json"};
+    char path[4096], merges[4096];
+    BpeTrainer *t = NULL;
+    int rc = bpe_trainer_new(&t);
+    for (int s = 0; s < 2 && rc == QA_OK; s++) {
+        SquadSet *set = NULL;
+        if (path_join(path, sizeof path, dir, splits[s]) || squad_load(path, &set)) {
+            rc = QA_ERR;
+            break;
+        }
+        for (int i = 0; rc == QA_OK && i < set->n_paragraphs; i++)
+            rc = bpe_trainer_add(t, set->contexts[i], strlen(set->contexts[i]));
+        for (int i = 0; rc == QA_OK && i < set->n_questions; i++)
+            rc = bpe_trainer_add(t, set->questions[i].question, strlen(set->questions[i].question));
+        squad_free(set);
+    }
+    if (rc == QA_OK && (path_join(path, sizeof path, dir, "vocab.json") ||
+                        path_join(merges, sizeof merges, dir, "merges.txt")))
+        rc = QA_ERR;
+    if (rc == QA_OK) rc = bpe_trainer_write(t, n_merges, path, merges);
+    bpe_trainer_free(t);
+    return rc;
 }
 
 int pipeline_load_data(const DataPaths *data, Tokenizer *tok, const FeatureOpts *fo,

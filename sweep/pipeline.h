@@ -13,8 +13,13 @@
 #include "core/util/hash.h"
 #include "sweep/spec.h"
 
-/* How the embedded default teacher is built and trained (its identity, with the data). */
+/* How the embedded default teacher is built and trained (its identity, with the data).
+ * family "bert": a BERT encoder over the data's WordPiece vocab.txt; "roberta": RoBERTa's
+ * (model_type roberta: one token type, LayerNorm eps 1e-5, position ids from padding_idx + 1
+ * as Hugging Face's RobertaEmbeddings, <s> </s> <pad> from the tokenizer) over the data's
+ * byte-level BPE vocab.json + merges.txt. */
 typedef struct {
+    char family[SPEC_STR]; /* "bert" or "roberta" */
     int layers, hidden, heads, ffn;
     int max_seq_len, doc_stride, max_query_len;
     int batch_size, steps;
@@ -24,7 +29,7 @@ typedef struct {
     char pos_init[SPEC_STR]; /* "random" or "sinusoid" (position embeddings' start) */
 } TeacherSpec;
 
-/* Checks what the field table cannot: the names of init and pos_init, hidden a multiple of
+/* Checks what the field table cannot: the names of family, init and pos_init, hidden a multiple of
  * heads, the window (window_check). QA_ERR naming file, path.key and the value. */
 int teacher_spec_check(const TeacherSpec *s, const char *file, const char *path);
 /* Checks a window setting: at least one context token after the question, and a stride no
@@ -34,6 +39,11 @@ int window_check(const FeatureOpts *fo, const char *file, const char *path);
 extern const SpecField TEACHER_FIELDS[];
 extern const int TEACHER_NFIELDS;
 void teacher_spec_default(TeacherSpec *s);
+/* The settings as they enter the teacher's identity (teacher_hash, the grid's teacher
+ * identity): spec_to_json of every field, less family when it is "bert", so that a BERT
+ * teacher keeps the identity it had before there were families (caches stay valid). A new
+ * string (free with free()), or NULL after qa_error. */
+char *teacher_identity_json(const TeacherSpec *s);
 
 typedef struct {
     SquadScores dev;      /* the teacher's dev scores */
@@ -43,23 +53,43 @@ typedef struct {
 } TeacherResult;
 
 /* The data of a run: SQuAD-format train and dev files and, for training a teacher, the
- * WordPiece vocabulary (a pruned or scored model always uses its own checkpoint's).
+ * tokenizer files of the data (a pruned or scored model always uses its own checkpoint's):
+ * vocab, a WordPiece vocab.txt (a BERT teacher's), and bpe_vocab + bpe_merges, a byte-level
+ * BPE's vocab.json + merges.txt (a RoBERTa teacher's); "" for the ones not given.
  * windows_dir (may be ""): where the tokenized training windows are cached by content
  * (core/qa/windows.h), so that the points of a sweep tokenize the training set once. */
 typedef struct {
-    char train[4096], dev[4096], vocab[4096];
+    char train[4096], dev[4096];
+    char vocab[4096];                       /* vocab.txt */
+    char bpe_vocab[4096], bpe_merges[4096]; /* vocab.json, merges.txt */
     char windows_dir[4096];
 } DataPaths;
 
-/* Fills d with DIR/train.json, DIR/dev.json, DIR/vocab.txt; QA_ERR if a path is too long. */
+/* Fills d with DIR/train.json, DIR/dev.json and the tokenizer files DIR/vocab.txt,
+ * DIR/vocab.json, DIR/merges.txt (whether or not they exist; teacher_build says which one
+ * is missing); QA_ERR if a path is too long. */
 int data_paths_in_dir(DataPaths *d, const char *dir);
 
-/* Hash of the teacher's identity: its settings and the bytes of its three data files. */
+/* The tokenizer files of data a teacher of this family reads (tokenizer_load's), and the
+ * paths it hashes: *n of at most 2 into paths (vocab.txt; or vocab.json, merges.txt). QA_ERR
+ * naming the family when data gives none of them, or naming a file that does not exist. */
+int data_tokenizer_files(const DataPaths *data, const char *family, TokenizerFiles *tf,
+                         const char *paths[2], int *n);
+
+/* Writes DIR/vocab.json and DIR/merges.txt: a byte-level BPE of n_merges merges learnt on
+ * the contexts and questions of DIR/train.json and DIR/dev.json (core/text/bpe_train.h).
+ * Returns the merges learnt, or QA_ERR. */
+int data_write_bpe(const char *dir, int n_merges);
+
+/* Hash of the teacher's identity: its settings (teacher_identity_json) and the bytes of its
+ * data files: train, dev and the tokenizer files of its family (data_tokenizer_files). */
 int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_HEX]);
 
-/* Trains a teacher on data->train (vocabulary data->vocab), scores it on data->dev and saves
- * it to out_dir as a checkpoint plus out_dir/qaprune.json (its spec, hash and scores). When
- * out_dir already holds a teacher with the same hash, it is reused and nothing is trained. */
+/* Trains a teacher of spec->family on data->train (tokenized with the family's tokenizer
+ * files of data), scores it on data->dev and saves it to out_dir as a checkpoint (config.json
+ * of its model_type, with copies of the tokenizer files) plus out_dir/qaprune.json (its spec,
+ * hash and scores). When out_dir already holds a teacher with the same hash, it is reused and
+ * nothing is trained. */
 int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *out_dir,
                   int threads, TeacherResult *res);
 
@@ -73,7 +103,7 @@ int model_feature_opts(const char *model_dir, FeatureOpts *fo);
 
 /* One pruning point. */
 typedef struct {
-    char strategy[SPEC_STR]; /* random | gain | l0 */
+    char strategy[SPEC_STR]; /* random | gain | l0 | dense */
     double head_sparsity, ffn_sparsity;
     char finetune[SPEC_STR]; /* none | standard | distill */
     int seed;
@@ -81,6 +111,7 @@ typedef struct {
     int l0_steps;
     double l0_lr, l0_lambda_lr;
     int ft_steps, batch_size;
+    int dense_steps; /* dense: fine-tuning steps of the fresh student; 0 = ft_steps */
     double ft_lr, distill_alpha, distill_temp;
     int eval_batch;
     char precision[SPEC_STR]; /* fp32 | bf16: the pruned model's scoring and latency */
@@ -90,9 +121,22 @@ typedef struct {
 extern const SpecField PRUNE_FIELDS[];
 extern const int PRUNE_NFIELDS;
 void prune_spec_default(PruneSpec *s);
-/* Checks the string fields (strategy, finetune, precision, gemm); QA_ERR naming the bad
- * value. */
+/* Checks the string fields (strategy, finetune, precision, gemm), and that a dense student
+ * is trained (finetune standard or distill, and steps: prune_spec_check_dense); QA_ERR
+ * naming the bad value. */
 int prune_spec_check(const PruneSpec *s, const char *file);
+/* For strategy dense with fine-tune mode `finetune`: QA_ERR naming file and mode_key when
+ * the mode is none, file and steps_key when there are no fine-tuning steps: a fresh student
+ * that is not trained measures nothing. The grid checks its axes with it before any point
+ * runs (a grid error, not a failed point). */
+int prune_spec_check_dense(const PruneSpec *s, const char *finetune, const char *file,
+                           const char *mode_key, const char *steps_key);
+/* Fine-tuning steps of the point: dense_steps for a dense student when set, else ft_steps. */
+int prune_spec_ft_steps(const PruneSpec *s);
+/* The point's method as results record it (runs.strategy) and charts and tables show it:
+ * the strategy's name, except iterative gain, "gain-iterK" for gain_steps K > 1, so that it
+ * is a series of its own beside one-shot gain. Writes at most cap bytes into buf. */
+void prune_spec_label(const PruneSpec *s, char *buf, size_t cap);
 
 typedef struct {
     SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning */

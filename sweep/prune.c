@@ -3,7 +3,8 @@
  *             from the sweep's cache when there is one) and the dev split;
  *   teacher   the teacher's dev scores (from its qaprune.json when made on this dev file);
  *   choose    the strategy's keep flags (core/prune/strategy.h);
- *   remove    physical pruning, and the pruned model's scores;
+ *   remove    physical pruning, and the pruned model's scores (dense: the teacher cut to the
+ *             uniform shape, then fresh weights but the teacher's embeddings);
  *   finetune  none, the gold loss, or distillation from the teacher;
  *   score     the final scores and predictions;
  *   save      the pruned checkpoint, predictions.json, na_prob.json, eval.json, qaprune.json. */
@@ -227,6 +228,8 @@ static int stage_remove(PruneWork *w) {
     BertPrecision prec = BERT_FP32;
     bert_precision_parse(w->spec->precision, &prec); /* checked by prune_run */
     if (bert_prune(from, w->keep, w->keep + nh, &w->pruned) ||
+        (w->kind == STRATEGY_DENSE &&
+         strategy_dense_init(w->pruned, w->teacher, (uint64_t)w->spec->seed)) ||
         bert_set_precision(w->pruned, prec))
         return QA_ERR;
     const BertConfig *c = bert_config(w->pruned);
@@ -244,17 +247,19 @@ static int stage_remove(PruneWork *w) {
     w->source = NULL;
     progress_update("prune: scoring the pruned model");
     /* without fine-tuning these are the final predictions too */
-    Predictions **pred = w->mode == FINETUNE_NONE || w->spec->ft_steps == 0 ? &w->pred : NULL;
+    int steps = prune_spec_ft_steps(w->spec);
+    Predictions **pred = w->mode == FINETUNE_NONE || steps == 0 ? &w->pred : NULL;
     return qa_evaluate(w->pruned, &w->dev, w->spec->eval_batch, NULL, NULL, &r->pruned, pred);
 }
 
 /* ---------------------------------------------------------------- finetune, score */
 
 static int stage_finetune(PruneWork *w) {
-    if (w->mode == FINETUNE_NONE || w->spec->ft_steps == 0) return QA_OK;
+    int steps = prune_spec_ft_steps(w->spec);
+    if (w->mode == FINETUNE_NONE || steps == 0) return QA_OK;
     TrainOpts to;
     train_opts(w->spec, &to);
-    to.steps = w->spec->ft_steps;
+    to.steps = steps;
     to.progress_ctx = "fine-tune";
     if (w->mode == FINETUNE_DISTILL) {
         to.teacher = w->teacher; /* run on each batch: only the windows trained on */

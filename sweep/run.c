@@ -102,7 +102,9 @@ static void print_plan(const Sweep *s) {
         int found = 0;
         if (s->db) db_get_status(s->db, p->hash, &st, &found);
         static const char *const names[] = {"pending", "running", "done", "failed"};
-        printf("%.16s %-8s %-8s %6.3f %6.3f %5d %-10s %s\n", p->hash, p->spec.strategy,
+        char label[SPEC_STR];
+        prune_spec_label(&p->spec, label, sizeof label);
+        printf("%.16s %-8s %-8s %6.3f %6.3f %5d %-10s %s\n", p->hash, label,
                p->spec.finetune, p->spec.head_sparsity, p->spec.ffn_sparsity, p->spec.seed,
                found ? names[st] : "new", g->teachers[p->teacher].name);
         if (found && st == DB_DONE) continue;
@@ -110,7 +112,7 @@ static void print_plan(const Sweep *s) {
         double mean = 0;
         int n = 0;
         if (s->db &&
-            db_mean_seconds(s->db, g->teachers[p->teacher].hash, p->spec.strategy,
+            db_mean_seconds(s->db, g->teachers[p->teacher].hash, label,
                             p->spec.finetune, &mean, &n) == QA_OK && n > 0) {
             estimate += mean;
             n_est++;
@@ -194,7 +196,9 @@ static int stage_register(Sweep *s) {
     for (int i = 0; i < g->n_points; i++) {
         const GridPoint *p = &g->points[i];
         const GridTeacher *t = &g->teachers[p->teacher];
-        DbRun r = {p->hash, p->spec.strategy, p->spec.finetune, p->spec.head_sparsity,
+        char label[SPEC_STR];
+        prune_spec_label(&p->spec, label, sizeof label);
+        DbRun r = {p->hash, label, p->spec.finetune, p->spec.head_sparsity,
                    p->spec.ffn_sparsity, p->spec.seed, p->config_json,
                    t->name, t->hash, g->data_name, g->data_hash};
         if (db_add_run(s->db, &r, NULL)) return QA_ERR;
@@ -220,15 +224,16 @@ static int stage_register(Sweep *s) {
 
 /* ---------------------------------------------------------------- prepare */
 
-/* 1 when the stamp file starts with want[0..n) and lists the current hash of each file. */
+/* 1 when the stamp file starts with want[0..n) and lists the current hash of each of the
+ * n_files files. */
 static int stamp_matches(HashCache *cache, const char *stamp, const char *want, int n,
-                         const char *const files[3]) {
+                         const char *const *files, int n_files) {
     char *have = NULL;
     size_t len;
     if (!file_exists(stamp) || file_read(stamp, 1 << 16, &have, &len) != QA_OK) return 0;
-    int ok = !strncmp(have, want, (size_t)n) && len == (size_t)n + 3 * HASH_HEX;
+    int ok = !strncmp(have, want, (size_t)n) && len == (size_t)n + (size_t)n_files * HASH_HEX;
     const char *line = have + n;
-    for (int i = 0; i < 3 && ok; i++) {
+    for (int i = 0; i < n_files && ok; i++) {
         char h[HASH_HEX];
         ok = file_exists(files[i]) && identity_file(cache, files[i], h) == QA_OK &&
              !strncmp(line, h, HASH_HEX - 1) && line[HASH_HEX - 1] == '\n';
@@ -249,8 +254,13 @@ static int prepare_data(const Grid *g, HashCache *cache) {
     int n = snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
                      SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev,
                      g->synth_lookup);
-    const char *files[3] = {g->data.train, g->data.dev, g->data.vocab};
-    if (stamp_matches(cache, stamp, want, n, files)) return QA_OK;
+    /* with a BPE: its setting on a line of its own (data without one keeps its stamp) */
+    if (g->synth_bpe_merges)
+        n += snprintf(want + n, sizeof want - (size_t)n, "bpe merges %d\n", g->synth_bpe_merges);
+    const char *files[5] = {g->data.train, g->data.dev, g->data.vocab, g->data.bpe_vocab,
+                            g->data.bpe_merges};
+    int n_files = g->synth_bpe_merges ? 5 : 3;
+    if (stamp_matches(cache, stamp, want, n, files, n_files)) return QA_OK;
     /* one writer at a time: a second sweep on a fresh OUT waits, then finds the stamp */
     char lock[4300];
     snprintf(lock, sizeof lock, "%s/data.lock", g->out);
@@ -258,7 +268,7 @@ static int prepare_data(const Grid *g, HashCache *cache) {
     if (fd < 0) return qa_error("%s: cannot open: %s", lock, strerror(errno));
     flock(fd, LOCK_EX);
     int rc = QA_OK;
-    if (!stamp_matches(cache, stamp, want, n, files)) {
+    if (!stamp_matches(cache, stamp, want, n, files, n_files)) {
         if (file_exists(stamp))
             fprintf(stderr, "sweep: %s does not match its stamp (a file missing, edited or "
                             "from other settings); writing it again\n", dir);
@@ -267,7 +277,12 @@ static int prepare_data(const Grid *g, HashCache *cache) {
                                                 g->synth_dev, g->synth_lookup)
                  ? QA_ERR
                  : QA_OK;
-        for (int i = 0; i < 3 && rc == QA_OK; i++) {
+        if (rc == QA_OK && g->synth_bpe_merges) {
+            progress_update("sweep: learning a byte-level BPE of %d merges in %s",
+                            g->synth_bpe_merges, dir);
+            rc = data_write_bpe(dir, g->synth_bpe_merges) < 0 ? QA_ERR : QA_OK;
+        }
+        for (int i = 0; i < n_files && rc == QA_OK; i++) {
             char h[HASH_HEX];
             rc = identity_file(cache, files[i], h);
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s\n", h);
@@ -758,16 +773,21 @@ static int stage_report(Sweep *s) {
     if (report_write(s->db, 1, g->file, report))
         fprintf(stderr, "sweep: report not written: %s\n", qa_last_error());
     printf("Pareto frontier (speedup vs F1) per teacher and data, of this grid's points:\n");
+    /* train_s: the strategy's compute (gain's scoring, l0's joint steps) plus fine-tuning,
+     * to compare strategies at equal compute */
     int ort = 0;
     db_has_ort(s->db, 1, &ort);
-    char sql[1024];
+    char sql[1200];
     snprintf(sql, sizeof sql,
-             "SELECT teacher, data, strategy, finetune, head_sparsity AS heads,"
-             " ffn_sparsity AS ffn, round(f1, 2) AS f1, round(speedup, 2) AS speedup,"
-             " round(latency_ms, 2) AS ms,%s heads_kept, ffn_kept"
-             " FROM pareto JOIN temp.grid USING (config_hash)"
-             " ORDER BY teacher, data, speedup",
-             ort ? " round(ort_speedup, 2) AS ort_speedup, round(ort_latency_ms, 2) AS ort_ms,"
+             "SELECT p.teacher, p.data, p.strategy, p.finetune, p.head_sparsity AS heads,"
+             " p.ffn_sparsity AS ffn, round(p.f1, 2) AS f1, round(p.speedup, 2) AS speedup,"
+             " round(p.latency_ms, 2) AS ms,%s p.heads_kept, p.ffn_kept,"
+             " round(s.train_seconds, 1) AS train_s"
+             " FROM pareto p JOIN results s ON s.run_id = p.run_id"
+             " JOIN temp.grid g ON g.config_hash = p.config_hash"
+             " ORDER BY p.teacher, p.data, p.speedup",
+             ort ? " round(p.ort_speedup, 2) AS ort_speedup, round(p.ort_latency_ms, 2) AS"
+                   " ort_ms,"
                  : "");
     db_query_print(s->db, sql, stdout);
     printf("points of this grid: %d done, %d failed, %d pending, %d running\n", done, failed,

@@ -41,17 +41,22 @@ static int eval_before_step(void *ctx, long step, BertGates *gates) {
 }
 
 int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_HEX]) {
-    char *js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
+    TokenizerFiles tf;
+    const char *tok_files[2];
+    int n_tok;
+    if (data_tokenizer_files(data, spec->family, &tf, tok_files, &n_tok)) return QA_ERR;
+    char *js = teacher_identity_json(spec);
     HashState *h = js ? hash_begin() : NULL;
     if (!h) {
         free(js);
         return qa_error("teacher: out of memory");
     }
+    /* a BERT teacher hashes exactly what it did before families existed */
     hash_update_str(h, "qaprune teacher v2");
     hash_update_str(h, js);
     free(js);
-    const char *files[3] = {data->train, data->dev, data->vocab};
-    for (int i = 0; i < 3; i++) {
+    const char *files[4] = {data->train, data->dev, tok_files[0], n_tok > 1 ? tok_files[1] : NULL};
+    for (int i = 0; i < 4 && files[i]; i++) {
         char fh[HASH_HEX];
         if (hash_file(files[i], fh)) {
             hash_end(h, out);
@@ -85,7 +90,9 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
 
     FeatureOpts fo = {spec->max_seq_len, spec->doc_stride, spec->max_query_len};
     Tokenizer *tok = NULL;
-    TokenizerFiles tf = {.vocab = data->vocab};
+    TokenizerFiles tf;
+    const char *tok_files[2];
+    int n_tok, roberta = !strcmp(spec->family, "roberta");
     QaSplit train, dev;
     BertModel *m = NULL;
     char *meta_text = NULL;
@@ -94,11 +101,21 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     ops_set_threads(threads);
     memset(&train, 0, sizeof train);
     memset(&dev, 0, sizeof dev);
-    if (tokenizer_load(&tf, &tok) || pipeline_load_data(data, tok, &fo, &train, &dev))
+    if (data_tokenizer_files(data, spec->family, &tf, tok_files, &n_tok) ||
+        tokenizer_load(&tf, &tok) || tokenizer_check_special(tok) ||
+        pipeline_load_data(data, tok, &fo, &train, &dev))
         goto cleanup;
     BertConfig cfg;
-    bert_config_init(&cfg, tokenizer_vocab_size(tok), spec->max_seq_len, spec->layers, spec->hidden,
-                     spec->heads, spec->ffn);
+    /* RoBERTa's positions start after padding_idx (<pad>'s id), as RobertaEmbeddings' */
+    int position_offset = roberta ? tokenizer_special(tok).pad + 1 : 0;
+    bert_config_init(&cfg, tokenizer_vocab_size(tok), spec->max_seq_len + position_offset,
+                     spec->layers, spec->hidden, spec->heads, spec->ffn);
+    if (roberta) { /* transformers' RobertaConfig: one token type, LayerNorm eps 1e-5 */
+        cfg.family = BERT_FAMILY_ROBERTA;
+        cfg.type_vocab_size = 1;
+        cfg.layer_norm_eps = 1e-5f;
+        cfg.position_offset = position_offset;
+    }
     cfg.hidden_dropout = cfg.attention_dropout = (float)spec->dropout;
     if (bert_create(&cfg, &m)) goto cleanup;
     if (!strcmp(spec->init, "bert")) {
@@ -115,8 +132,9 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
         qa_error("teacher: pos_init '%s' is not one of random, sinusoid", spec->pos_init);
         goto cleanup;
     }
-    fprintf(stderr, "teacher: %d train windows, %d dev questions, %zu parameters\n",
-            train.data.n, dev.set->n_questions, bert_num_params(m));
+    fprintf(stderr, "teacher: %s, %s tokenizer of %d ids, %d train windows, %d dev questions, "
+            "%zu parameters\n", bert_family(cfg.family)->model_type, tokenizer_kind_name(tok),
+            tokenizer_vocab_size(tok), train.data.n, dev.set->n_questions, bert_num_params(m));
     TrainOpts to;
     train_opts_init(&to);
     to.batch_size = spec->batch_size;

@@ -90,8 +90,8 @@ int main(void) {
              bin, dir, dir, cfg);
     CHECK(rc == 0 && strstr(out, "teacher: reused"), "teacher is reused from its cache: %s", out);
 
-    const char *strategies[] = {"random", "gain", "l0"};
-    for (int i = 0; i < 3; i++) {
+    const char *strategies[] = {"random", "gain", "l0", "dense"};
+    for (int i = 0; i < 4; i++) {
         rc = run(out, sizeof out,
                  "%s prune --teacher %s/teacher --data %s/data --strategy %s --heads 0.5 --ffn 0.75 "
                  "--finetune distill --out %s/p_%s --threads 1 --ft_steps 10 --l0_steps 10 "
@@ -172,6 +172,10 @@ int main(void) {
     rc = run(out, sizeof out, "%s prune --teacher %s/teacher --data %s/data --strategy magic --heads 0.5 "
              "--ffn 0.5 --finetune none --out %s/x", bin, dir, dir, dir);
     CHECK(rc == 2 && strstr(out, "magic"), "bad strategy is named: %s", out);
+    rc = run(out, sizeof out, "%s prune --teacher %s/teacher --data %s/data --strategy dense "
+             "--heads 0.5 --ffn 0.5 --finetune none --out %s/x", bin, dir, dir, dir);
+    CHECK(rc == 2 && strstr(out, "finetune: 'none' with strategy 'dense'"),
+          "dense without fine-tuning is refused, naming finetune: %s", out);
     rc = run(out, sizeof out, "%s prune --teacher %s/teacher --data %s/data --heads 1.5 --out %s/x", bin, dir, dir, dir);
     CHECK(rc == 2 && strstr(out, "head_sparsity"), "out-of-range sparsity is named: %s", out);
     f = fopen(cfg, "w");

@@ -5,6 +5,10 @@
  *     bytes at another path give the same identities; a synthetic generator setting changes
  *     them; paths never enter the identity but do enter config_json, which is valid JSON
  *     even for a path holding a double quote;
+ *   - a BERT teacher's identity did not change when teachers got a family: the shipped grids'
+ *     teacher and data identities and teacher_hash on fixed files equal the values before;
+ *     family roberta and data.synthetic.bpe_merges give new ones, and a roberta teacher
+ *     without a BPE is refused naming data.synthetic.bpe_merges;
  *   - the file-hash cache: a database remembers hashes, an edited file is hashed again;
  *   - the state machine: claim, train, measure, finish; failures; a stale result file is
  *     removed when a point is claimed. */
@@ -234,6 +238,100 @@ static void test_synthetic_identity(void) {
           "another generator seed: another point and teacher cache directory");
 }
 
+/* The identities of BERT teachers from before teachers had a family (the values below were
+ * printed by the same calls built from main at af527e1, before sweep/teacher.c knew
+ * families): a BERT teacher must keep them, so that caches of trained teachers and the
+ * points' results stay valid. */
+static void test_bert_identity_unchanged(void) {
+    static const struct {
+        const char *grid, *teacher, *data;
+    } want[] = {
+        {"configs/grid.json", "1e4035b1fc489cef47212f987f47f4d8", "d0d40be57c8213dd2607f7f928ecb6af"},
+        {"configs/ci.json", "a5009b92ade132b24581d8d92ea15bb0", "63e55333bf13d165e2dac378cae1093d"},
+    };
+    for (int i = 0; i < 2; i++) {
+        HashCache *c = hash_cache_new();
+        Grid *g = load(want[i].grid, c);
+        CHECK(g && !strcmp(g->teachers[0].hash, want[i].teacher),
+              "%s: BERT teacher identity %s, was %s", want[i].grid, g ? g->teachers[0].hash : "?",
+              want[i].teacher);
+        CHECK(g && !strcmp(g->data_hash, want[i].data), "%s: data identity %s, was %s",
+              want[i].grid, g ? g->data_hash : "?", want[i].data);
+        grid_free(g);
+        hash_cache_free(c);
+    }
+    /* teacher_hash (the hash a cached teacher's qaprune.json holds) of the default settings
+     * on three fixed files */
+    char d[300], path[400];
+    snprintf(d, sizeof d, "%s/fixed", dir);
+    static const char *const names[3] = {"train.json", "dev.json", "vocab.txt"};
+    static const char *const bytes[3] = {"train bytes\n", "dev bytes\n", "[PAD]\n"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", d, names[i]);
+        CHECK(file_mkdirs(d) == QA_OK && file_write_atomic(path, bytes[i], strlen(bytes[i])) == QA_OK,
+              "write %s", path);
+    }
+    DataPaths data = {0};
+    TeacherSpec spec;
+    teacher_spec_default(&spec);
+    char h[HASH_HEX] = "", hr[HASH_HEX] = "";
+    CHECK(data_paths_in_dir(&data, d) == QA_OK && teacher_hash(&spec, &data, h) == QA_OK &&
+              !strcmp(h, "e678913ed04146f0cd1daba63155fd88"),
+          "teacher_hash of a BERT teacher unchanged: %s", h);
+    /* a roberta teacher hashes its BPE files: missing ones are named, present ones count */
+    snprintf(spec.family, SPEC_STR, "roberta");
+    CHECK(teacher_hash(&spec, &data, hr) == QA_ERR && strstr(qa_last_error(), "vocab.json: missing"),
+          "a roberta teacher without vocab.json: %s", qa_last_error());
+    static const char *const bpe[2][2] = {{"vocab.json", "{\"<s>\": 0}"}, {"merges.txt", "#version: 0.2\n"}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", d, bpe[i][0]);
+        file_write_atomic(path, bpe[i][1], strlen(bpe[i][1]));
+    }
+    char hr2[HASH_HEX] = "";
+    CHECK(teacher_hash(&spec, &data, hr) == QA_OK && strcmp(hr, h), "family roberta: another hash");
+    static const char edited[] = "#version: 0.2\na b\n";
+    file_write_atomic(path, edited, strlen(edited));
+    CHECK(teacher_hash(&spec, &data, hr2) == QA_OK && strcmp(hr, hr2),
+          "an edited merges.txt: another roberta teacher hash");
+
+    /* the grid: family roberta and a BPE in the data are new identities */
+    char grid[300], text[1024];
+    snprintf(grid, sizeof grid, "%s/roberta.json", dir);
+    const char *fmt = "{\"out\": \"%s/o\", \"data\": {\"synthetic\": {\"seed\": 1%s}},"
+                      " \"teacher\": {\"train\": {\"family\": \"%s\"}},"
+                      " \"axes\": {\"strategy\": [\"l0\"], \"targets\": [{\"heads\": 0.5,"
+                      " \"ffn\": 0.5}], \"finetune\": [\"distill\"]}}";
+    static const struct {
+        const char *bpe, *family;
+    } v[3] = {{"", "bert"}, {", \"bpe_merges\": 300", "bert"}, {", \"bpe_merges\": 300", "roberta"}};
+    char th[3][HASH_HEX] = {"", "", ""}, dh[3][HASH_HEX] = {"", "", ""};
+    for (int k = 0; k < 3; k++) {
+        snprintf(text, sizeof text, fmt, dir, v[k].bpe, v[k].family);
+        file_write_atomic(grid, text, strlen(text));
+        HashCache *c = hash_cache_new();
+        Grid *g = load(grid, c);
+        if (g) {
+            snprintf(th[k], HASH_HEX, "%s", g->teachers[0].hash);
+            snprintf(dh[k], HASH_HEX, "%s", g->data_hash);
+        }
+        grid_free(g);
+        hash_cache_free(c);
+    }
+    CHECK(*th[0] && !strcmp(th[0], "1e4035b1fc489cef47212f987f47f4d8"),
+          "\"family\": \"bert\" given: the default teacher's identity (%s)", th[0]);
+    CHECK(*dh[1] && strcmp(dh[0], dh[1]) && strcmp(th[0], th[1]),
+          "bpe_merges: another data and teacher identity");
+    CHECK(*th[2] && strcmp(th[1], th[2]) && !strcmp(dh[1], dh[2]),
+          "family roberta: another teacher identity on the same data");
+    snprintf(text, sizeof text, fmt, dir, "", "roberta");
+    file_write_atomic(grid, text, strlen(text));
+    Grid *g = NULL;
+    CHECK(grid_load(grid, &g) == QA_ERR && strstr(qa_last_error(), "data.synthetic.bpe_merges") &&
+              strstr(qa_last_error(), "teacher.train.family"),
+          "a roberta teacher without a BPE names the grid field: %s", qa_last_error());
+    grid_free(g);
+}
+
 /* The cache: hashes survive in the database and edited files are hashed again. */
 static void test_cache(void) {
     char db_path[300], file[300], h1[HASH_HEX], h2[HASH_HEX], h3[HASH_HEX];
@@ -422,7 +520,13 @@ static void test_submitted_states(void) {
 
 /* Loads a grid made of body (the top-level object's contents) and returns grid_load's code;
  * with resolve, also grid_resolve's. */
-static int try_grid(const char *body, int resolve) {
+static int try_grid_points(const char *body, int resolve, Grid **out);
+
+static int try_grid(const char *body, int resolve) { return try_grid_points(body, resolve, NULL); }
+
+/* try_grid keeping the loaded grid in *out (when not NULL and it loaded; free with
+ * grid_free). */
+static int try_grid_points(const char *body, int resolve, Grid **out) {
     char path[300], *text = NULL;
     snprintf(path, sizeof path, "%s/v.json", dir);
     size_t n = strlen(body) + 256;
@@ -437,7 +541,8 @@ static int try_grid(const char *body, int resolve) {
         rc = grid_resolve(g, c);
         hash_cache_free(c);
     }
-    grid_free(g);
+    if (out && rc == QA_OK) *out = g;
+    else grid_free(g);
     return rc;
 }
 
@@ -453,6 +558,7 @@ static void test_validation(void) {
     } bad[] = {
         {SYNTH ", \"teacher\": {\"train\": {\"init\": \"zeros\"}}, " AXES1, "teacher.train.init", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"pos_init\": \"learned\"}}, " AXES1, "teacher.train.pos_init", 0},
+        {SYNTH ", \"teacher\": {\"train\": {\"family\": \"gpt2\"}}, " AXES1, "teacher.train.family", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"heads\": 5, \"hidden\": 32}}, " AXES1, "teacher.train.hidden", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"max_query_len\": 1000, \"max_seq_len\": 128}}, " AXES1, "teacher.train.max_query_len", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"doc_stride\": 500}}, " AXES1, "teacher.train.doc_stride", 0},
@@ -460,12 +566,50 @@ static void test_validation(void) {
         {SYNTH ", " AXES1 ", \"threads\": 1, \"threads\": 2", "threads: given twice", 0},
         {SYNTH ", \"prune\": {\"ft_steps\": 1, \"ft_steps\": 2}, " AXES1, "prune.ft_steps: given twice", 0},
         {"\"data\": {\"synthetic\": {\"seed\": 1, \"seed\": 2}}, " AXES1, "data.synthetic.seed: given twice", 0},
+        /* a dense student is only made by fine-tuning: none is a grid error */
+        {SYNTH ", \"axes\": {\"strategy\": [\"gain\", \"dense\"], \"finetune\": [\"distill\", "
+         "\"none\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}",
+         "axes.finetune[1]: 'none' with strategy 'dense'", 0},
+        {SYNTH ", \"prune\": {\"ft_steps\": 0}, \"axes\": {\"strategy\": [\"dense\"], "
+         "\"finetune\": [\"distill\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}",
+         "prune.ft_steps: 0 with strategy 'dense'", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(try_grid(bad[i].body, bad[i].resolve) == QA_ERR &&
                   strstr(qa_last_error(), bad[i].expect),
               "refused naming %s: %s", bad[i].expect, qa_last_error());
     CHECK(try_grid(SYNTH ", " AXES1, 1) == QA_OK, "the base grid is valid: %s", qa_last_error());
+    CHECK(try_grid(SYNTH ", \"prune\": {\"ft_steps\": 0, \"dense_steps\": 50}, \"axes\": "
+                   "{\"strategy\": [\"dense\"], \"finetune\": [\"standard\", \"distill\"], "
+                   "\"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}", 1) == QA_OK,
+          "dense with standard and distill, trained for dense_steps: %s", qa_last_error());
+
+    /* axes.gain_steps: gain once per value (one-shot and iterative side by side), the other
+     * strategies once; recorded as gain and gain-iter4 */
+    Grid *gg = NULL;
+    CHECK(try_grid_points(SYNTH ", \"axes\": {\"strategy\": [\"random\", \"gain\", \"l0\"], "
+                          "\"gain_steps\": [1, 4], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+                          "\"finetune\": [\"none\", \"distill\"], \"seed\": [1, 2, 3]}", 1,
+                          &gg) == QA_OK, "gain_steps axis: %s", qa_last_error());
+    int by_kind[4] = {0}; /* random, gain one-shot, gain-iter4, l0 */
+    for (int i = 0; gg && i < gg->n_points; i++) {
+        char label[64];
+        prune_spec_label(&gg->points[i].spec, label, sizeof label);
+        by_kind[0] += !strcmp(label, "random") && gg->points[i].spec.gain_steps == 1;
+        by_kind[1] += !strcmp(label, "gain") && gg->points[i].spec.gain_steps == 1;
+        by_kind[2] += !strcmp(label, "gain-iter4") && gg->points[i].spec.gain_steps == 4;
+        by_kind[3] += !strcmp(label, "l0");
+    }
+    CHECK(gg && gg->n_points == 24 && by_kind[0] == 6 && by_kind[1] == 6 && by_kind[2] == 6 &&
+              by_kind[3] == 6,
+          "4 methods x 2 modes x 3 seeds = 24 points (%d: random %d, gain %d, gain-iter4 %d, "
+          "l0 %d)", gg ? gg->n_points : -1, by_kind[0], by_kind[1], by_kind[2], by_kind[3]);
+    grid_free(gg);
+    CHECK(try_grid(SYNTH ", \"prune\": {\"gain_steps\": 2}, \"axes\": {\"strategy\": [\"gain\"], "
+                   "\"gain_steps\": [1, 4], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}], "
+                   "\"finetune\": [\"none\"]}", 0) == QA_ERR &&
+              strstr(qa_last_error(), "prune.gain_steps: also an axis"),
+          "gain_steps both under prune and axes is refused: %s", qa_last_error());
 
     /* 128 targets are allowed, 129 are not */
     char body[16384];
@@ -575,6 +719,7 @@ int main(void) {
     }
     test_identity();
     test_synthetic_identity();
+    test_bert_identity_unchanged();
     test_cache();
     test_state_machine();
     test_slurm_section();

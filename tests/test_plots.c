@@ -31,13 +31,24 @@ static long read_some(const char *path, char *buf, size_t cap) {
 
 /* Adds one done run: 4 layers, heads and FFN thinned as the sparsity grows; ort_speedup NAN:
  * no ONNX Runtime figures. */
-static void add_done(Db *db, const char *strategy, const char *finetune, double sp, double f1,
-                     double speedup, double ort_speedup) {
+static void add_done_ort(Db *db, const char *strategy, const char *finetune, double sp,
+                         double f1, double speedup, int seed, double ort_speedup) {
     static int counter;
-    char hash[32], path[128];
+    char hash[32], path[128], cfg[256];
     snprintf(hash, sizeof hash, "plot%03d", counter++);
+    /* the summary view pools the runs whose config differs only in prune.seed */
+    char name[64];
+    size_t k = 0;
+    for (const char *c = strategy; *c && k + 2 < sizeof name; c++) {
+        if (*c == '"') name[k++] = '\\';
+        name[k++] = *c;
+    }
+    name[k] = '\0';
+    snprintf(cfg, sizeof cfg, "{\"identity\": \"%s\", \"prune\": {\"strategy\": \"%s\", "
+             "\"finetune\": \"%s\", \"sp\": %g, \"seed\": %d}}", hash, name, finetune, sp,
+             seed);
     DbRun run = {.config_hash = hash, .strategy = strategy, .finetune = finetune,
-                 .head_sparsity = sp, .ffn_sparsity = sp, .seed = 1, .config_json = "{}"};
+                 .head_sparsity = sp, .ffn_sparsity = sp, .seed = seed, .config_json = cfg};
     int claimed = 0;
     CHECK(db_add_run(db, &run, NULL) == QA_OK && db_claim(db, hash, "h:1", &claimed) == QA_OK &&
           claimed, "add %s: %s", hash, qa_last_error());
@@ -59,6 +70,16 @@ static void add_done(Db *db, const char *strategy, const char *finetune, double 
     CHECK(db_write_result_file(path, &r) == QA_OK && db_ingest_result(db, path) == QA_OK,
           "ingest %s: %s", hash, qa_last_error());
     remove(path);
+}
+
+static void add_done_seed(Db *db, const char *strategy, const char *finetune, double sp,
+                          double f1, double speedup, int seed) {
+    add_done_ort(db, strategy, finetune, sp, f1, speedup, seed, NAN);
+}
+
+static void add_done(Db *db, const char *strategy, const char *finetune, double sp, double f1,
+                     double speedup, double ort_speedup) {
+    add_done_ort(db, strategy, finetune, sp, f1, speedup, 1, ort_speedup);
 }
 
 /* Checks the twelve files of one render in out: images well formed, scripts with their
@@ -118,6 +139,42 @@ static void test_charts(void) {
     read_some(gp, text, sizeof text);
     CHECK(strstr(text, "'l0 \"it''s\" / distill'") != NULL, "quote escaped in the legend");
     CHECK(strstr(text, "Pareto frontier") != NULL, "frontier drawn");
+    CHECK(strstr(text, "yerrorbars") == NULL, "one seed per setting: no error bars");
+    db_close(db);
+}
+
+/* Two seeds of each setting: f1_vs_speedup draws their mean with ± std bars from the
+ * summary view, and its data file holds the means and deviations. */
+static void test_seed_bars(void) {
+    char path[128], out[128];
+    Db *db;
+    snprintf(path, sizeof path, "%s/seeds.db", dir);
+    if (db_open(path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    for (int k = 1; k <= 2; k++) {
+        add_done_seed(db, "gain", "distill", 0.3 * k, 70 - 5 * k, 1 + k, 1);
+        add_done_seed(db, "gain", "distill", 0.3 * k, 74 - 5 * k, 1.2 + k, 2);
+        add_done_seed(db, "dense", "distill", 0.3 * k, 60 - 5 * k, 1 + k, 1);
+    }
+    PlotsReport rep;
+    snprintf(out, sizeof out, "%s/seed_plots", dir);
+    CHECK(plots_render(db, out, &rep) == QA_OK, "render: %s", qa_last_error());
+    check_files(&rep, out, "yerrorbars", 1);
+    char file[256], text[65536];
+    snprintf(file, sizeof file, "%s/f1_vs_speedup.gp", out);
+    read_some(file, text, sizeof text);
+    CHECK(strstr(text, "using 2:3:4 with yerrorbars") && strstr(text, "mean ± std over seeds"),
+          "the means are drawn with error bars and named in the key");
+    const char *first = strstr(text, "yerrorbars");
+    CHECK(first && !strstr(first + 1, "yerrorbars"), "one bar series: dense has one seed");
+    snprintf(file, sizeof file, "%s/f1_vs_speedup.dat", out);
+    read_some(file, text, sizeof text);
+    /* seeds 1 and 2 at 30%: F1 65 and 69 (mean 67, std 2.83), speedup 2 and 2.2 */
+    CHECK(strstr(text, "gain / distill, mean ± std over seeds") &&
+              strstr(text, "2\t2.1\t67\t2.82842712\t30\t30\t"),
+          "the data file holds n, mean speedup, mean F1 and std per setting:\n%s", text);
     db_close(db);
 }
 
@@ -186,6 +243,7 @@ int main(void) {
     }
     test_charts();
     test_ort_chart();
+    test_seed_bars();
     test_empty();
     if (!getenv("QAPRUNE_KEEP_TEST_DIR"))
         nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);

@@ -8,7 +8,14 @@
  *     tokenizer.json as the only tokenizer file;
  *   - `sweep prune` saves a checkpoint with copies of every tokenizer file, which `sweep
  *     eval` scores exactly as prune reported; a whole `sweep run` with it as the teacher;
- *   - a bad merges.txt: one line naming the file, exit 1, nothing written. */
+ *   - a bad merges.txt: one line naming the file, exit 1, nothing written;
+ * and, without the mirror, the embedded default's RoBERTa teacher (teacher.train.family
+ * roberta over data.synthetic.bpe_merges):
+ *   - a whole `sweep run` at configs/ci.json's size finishes every point; the data step wrote
+ *     the BPE, the teacher is saved as model_type roberta with copies of its vocab.json and
+ *     merges.txt, a point's pruned checkpoint too, and `sweep eval` scores it as the sweep did;
+ *     a second run reuses everything;
+ *   - no BPE: the grid names data.synthetic.bpe_merges, `sweep teacher` the missing file. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,17 +242,129 @@ static void test_cli(const char *bin) {
     cJSON_Delete(expected);
 }
 
-int main(void) {
-    if (access(EXPECTED ".safetensors", R_OK) || access(CK "/vocab.json", R_OK)) {
-        SKIP("%s missing (run tests/make_torch_checkpoint.py)", CK);
-        return TEST_DONE();
+/* The value of key (a number) in the JSON file at path, or -1. */
+static double json_number(const char *path, const char *key) {
+    cJSON *j = read_json(path);
+    const cJSON *v = cJSON_GetObjectItem(j, key);
+    double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    cJSON_Delete(j);
+    return x;
+}
+
+/* The embedded default's teacher as RoBERTa: a whole sweep at configs/ci.json's size. */
+static void test_trained_teacher(const char *bin) {
+    static char out[1 << 16];
+    char grid[600], o[600], a[2048], b[2048];
+    snprintf(o, sizeof o, "%s/rt", dir);
+    snprintf(grid, sizeof grid, "%s/roberta-ci.json", dir);
+    /* configs/ci.json with "family": "roberta" and a BPE of 300 merges */
+    static const char fmt[] =
+        "{\"out\": \"%s\", \"data\": {\"synthetic\": {\"seed\": 7, \"train\": 600, \"dev\": 120%s}},\n"
+        " \"teacher\": {\"train\": {\"family\": \"roberta\", \"layers\": 2, \"hidden\": 32, "
+        "\"heads\": 4, \"ffn\": 64, \"steps\": 60, \"batch_size\": 16, \"max_seq_len\": 128, "
+        "\"lr\": 0.002}, \"cache\": \"%s/cache\"},\n"
+        " \"axes\": {\"strategy\": [\"random\", \"gain\", \"l0\"], \"targets\": [{\"heads\": 0.25, "
+        "\"ffn\": 0.5}, {\"heads\": 0.5, \"ffn\": 0.75}], \"finetune\": [\"none\", \"distill\"]},\n"
+        " \"prune\": {\"ft_steps\": 10, \"l0_steps\": 10, \"gain_batches\": 3, \"batch_size\": 8},\n"
+        " \"bench\": {\"repeats\": 5, \"warmup\": 1}, \"threads\": 1}\n";
+    FILE *f = fopen(grid, "w");
+    if (f) {
+        fprintf(f, fmt, o, "", o);
+        fclose(f);
     }
+    int rc = run(out, sizeof out, "%s run %s --jobs 1", bin, grid);
+    CHECK(rc == 2 && strstr(out, "data.synthetic.bpe_merges: required") &&
+              strstr(out, "teacher.train.family"),
+          "a roberta teacher without a BPE: exit 2 naming the grid field (%d): %s", rc, out);
+
+    f = fopen(grid, "w");
+    if (f) {
+        fprintf(f, fmt, o, ", \"bpe_merges\": 300", o);
+        fclose(f);
+    }
+    rc = run(out, sizeof out, "%s run %s --jobs 2 --no-plots", bin, grid);
+    CHECK(rc == 0 && strstr(out, "points of this grid: 12 done, 0 failed"),
+          "sweep run with a trained RoBERTa teacher: %s",
+          out + (strlen(out) > 1500 ? strlen(out) - 1500 : 0));
+    /* the data step wrote the BPE; the teacher is a RoBERTa with copies of it */
+    char teacher[900] = "";
+    snprintf(a, sizeof a, "ls -d %s/cache/teacher-* 2>/dev/null | grep -v '\\.lock$' | head -1", o);
+    FILE *p = popen(a, "r");
+    if (p && fgets(teacher, sizeof teacher, p)) teacher[strcspn(teacher, "\n")] = '\0';
+    if (p) pclose(p);
+    CHECK(*teacher, "the teacher's cache directory under %s/cache", o);
+    snprintf(a, sizeof a, "%s/config.json", teacher);
+    CHECK(file_contains(a, "\"model_type\":\t\"roberta\"") &&
+              file_contains(a, "\"type_vocab_size\":\t1") && file_contains(a, "\"pad_token_id\":\t1") &&
+              file_contains(a, "RobertaForQuestionAnswering"),
+          "the teacher's config.json is RoBERTa's (%s)", a);
+    static const char *const bpe[2] = {"vocab.json", "merges.txt"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(a, sizeof a, "%s/data/%s", o, bpe[i]);
+        snprintf(b, sizeof b, "%s/%s", teacher, bpe[i]);
+        CHECK(same_file(a, b), "the teacher has a copy of the data's %s", bpe[i]);
+    }
+    snprintf(a, sizeof a, "%s/vocab.txt", teacher);
+    CHECK(access(a, F_OK) != 0, "and no WordPiece vocab.txt");
+    BertModel *m = NULL;
+    CHECK(checkpoint_load(teacher, &m) == QA_OK && bert_config(m)->family == BERT_FAMILY_ROBERTA &&
+              bert_config(m)->position_offset == 2 && bert_config(m)->type_vocab_size == 1,
+          "the teacher loads back as RoBERTa, positions from padding_idx 1 + 1: %s",
+          m ? "" : qa_last_error());
+    bert_free(m);
+
+    /* a point's pruned checkpoint: RoBERTa with the BPE copied; eval scores it as the sweep */
+    char point[900] = "";
+    snprintf(a, sizeof a, "ls -d %s/points/*/ 2>/dev/null | while read d; do "
+             "[ -f \"$d/model.safetensors\" ] && echo \"$d\" && break; done", o);
+    p = popen(a, "r");
+    if (p && fgets(point, sizeof point, p)) point[strcspn(point, "\n")] = '\0';
+    if (p) pclose(p);
+    CHECK(*point, "a point directory with a pruned checkpoint under %s/points", o);
+    for (int i = 0; i < 2 && *point; i++) {
+        snprintf(a, sizeof a, "%s/data/%s", o, bpe[i]);
+        snprintf(b, sizeof b, "%s/%s", point, bpe[i]);
+        CHECK(same_file(a, b), "the pruned checkpoint %s has a copy of %s", point, bpe[i]);
+    }
+    rc = run(out, sizeof out, "%s eval --model %s --data %s/data/dev.json --out %s/rte --threads 1",
+             bin, point, o, dir);
+    CHECK(rc == 0 && strstr(out, "tokenizer bpe (roberta input format"),
+          "eval of a point's checkpoint: %s", out);
+    snprintf(a, sizeof a, "%s/eval.json", point);
+    snprintf(b, sizeof b, "%s/rte/eval.json", dir);
+    double fa = json_number(a, "f1"), fb = json_number(b, "f1");
+    CHECK(fa >= 0 && fa == fb, "eval scores the point's checkpoint as the sweep did (%g vs %g)",
+          fa, fb);
+    /* a second run: nothing to do, the data and the teacher kept */
+    rc = run(out, sizeof out, "%s run %s --jobs 1 --no-plots", bin, grid);
+    CHECK(rc == 0 && strstr(out, "points of this grid: 12 done, 0 failed") &&
+              !strstr(out, "writing it again") && !strstr(out, "teacher: step"),
+          "a second run redoes nothing: %s", out + (strlen(out) > 800 ? strlen(out) - 800 : 0));
+
+    /* sweep teacher on data without a BPE names the missing file */
+    rc = run(out, sizeof out, "%s gen-data --out %s/nobpe --seed 1 --train 50 --dev 10 && "
+             "echo '{\"family\": \"roberta\"}' > %s/rob.json && "
+             "%s teacher --data %s/nobpe --out %s/nobpe-t --config %s/rob.json", bin, dir, dir,
+             bin, dir, dir, dir);
+    CHECK(rc == 1 && strstr(out, "nobpe/vocab.json: missing: a roberta teacher reads the data's "
+                                 "byte-level BPE"),
+          "sweep teacher without the BPE files: %s", out + (strlen(out) > 600 ? strlen(out) - 600 : 0));
+    snprintf(a, sizeof a, "%s/nobpe-t", dir);
+    CHECK(access(a, F_OK) != 0, "nothing written");
+}
+
+int main(void) {
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
     }
-    test_library();
-    test_cli(test_sweep_bin());
+    test_trained_teacher(test_sweep_bin());
+    if (access(EXPECTED ".safetensors", R_OK) || access(CK "/vocab.json", R_OK)) {
+        SKIP("%s missing (run tests/make_torch_checkpoint.py)", CK);
+    } else {
+        test_library();
+        test_cli(test_sweep_bin());
+    }
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0, "cannot remove %s", dir);

@@ -1,5 +1,6 @@
 /* tests/test_strategy.c: gate selection: exact counts, seeds, the hard-concrete statistics
- * and derivative, gain scores, and L0 training reaching its target on a toy task. */
+ * and derivative, gain scores, L0 training reaching its target on a toy task, and the dense
+ * baseline's shape, FLOPs and fresh weights. */
 #include <math.h>
 #include <string.h>
 
@@ -230,8 +231,72 @@ static void test_gain_and_l0(void) {
     free(buf);
 }
 
+/* dense: every layer keeps round(n x (1 - sparsity)) heads and neurons, the student's FLOPs
+ * are those of that uniform shape (and, when the totals agree, of any pruning to the target),
+ * its layers are fresh and its embeddings the teacher's. */
+static void test_dense(void) {
+    BertConfig c;
+    bert_config_init(&c, 16, 16, 3, 32, 8, 512);
+    BertModel *teacher = NULL, *student = NULL;
+    CHECK(bert_create(&c, &teacher) == QA_OK, "teacher");
+    bert_init_random(teacher, 5, 0.2f);
+    int nh = bert_total_heads(&c), nf = bert_total_ffn(&c);
+    uint8_t *keep = malloc((size_t)(nh + nf));
+    StrategyOpts so = {.kind = STRATEGY_DENSE, .head_sparsity = 0.5, .ffn_sparsity = 0.7,
+                       .seed = 3};
+    BertModel *src = (BertModel *)1;
+    CHECK(strategy_select(teacher, NULL, &so, keep, &src, NULL) == QA_OK && !src,
+          "dense selects without data and returns no source model");
+    CHECK(bert_prune(teacher, keep, keep + nh, &student) == QA_OK, "cut to the dense shape");
+    const BertConfig *sc = bert_config(student);
+    int uniform = 1;
+    for (int l = 0; l < 3; l++) uniform &= sc->heads[l] == 4 && sc->ffn[l] == 154;
+    CHECK(uniform, "every layer has round(8 x 0.5) = 4 heads and round(512 x 0.3) = 154 neurons");
+    BertConfig want;
+    bert_config_init(&want, 16, 16, 3, 32, 8, 512);
+    for (int l = 0; l < 3; l++) want.heads[l] = 4, want.ffn[l] = 154;
+    CHECK(bert_forward_flops(sc, 1, 16) == bert_forward_flops(&want, 1, 16),
+          "the student's FLOPs are the uniform shape's (%.6g vs %.6g)",
+          bert_forward_flops(sc, 1, 16), bert_forward_flops(&want, 1, 16));
+    /* a pruning to the same totals (12 heads, 462 neurons) spread unevenly costs the same */
+    BertConfig ragged = want;
+    ragged.heads[0] = 8, ragged.heads[1] = 4, ragged.heads[2] = 0;
+    ragged.ffn[0] = 300, ragged.ffn[1] = 100, ragged.ffn[2] = 62;
+    CHECK(bert_forward_flops(&ragged, 1, 16) == bert_forward_flops(sc, 1, 16),
+          "FLOPs depend on the totals only: equal to a ragged pruning of the same totals");
+    CHECK(strategy_dense_init(student, teacher, 3) == QA_OK, "dense init: %s", qa_last_error());
+    int emb_same = 1, layers_differ = 0, n_emb = 0;
+    for (int i = 0; i < bert_num_tensors(student); i++) {
+        const BertTensor *t = bert_tensor(student, i);
+        const BertTensor *f = bert_find_tensor(teacher, t->name);
+        const float *a = bert_params(student) + t->offset, *b = bert_params(teacher) + f->offset;
+        if (t->layer < 0 && strstr(t->name, "embeddings")) {
+            emb_same &= !memcmp(a, b, sizeof(float) * t->numel);
+            n_emb++;
+        } else if (t->ndim == 2) {
+            /* a kept row of Q, W1, ... would equal the teacher's first rows if copied */
+            layers_differ += memcmp(a, b, sizeof(float) * (size_t)t->shape[1]) != 0;
+        }
+    }
+    CHECK(n_emb == 5 && emb_same, "the 5 embedding tensors are the teacher's (%d)", n_emb);
+    CHECK(layers_differ == 3 * 6 + 1, "every weight matrix of the layers and the QA head is "
+          "fresh (%d of 19 differ)", layers_differ);
+    const BertWeights *w = bert_weights(student);
+    double sq = 0;
+    int n = sc->ffn[0] * 32;
+    for (int i = 0; i < n; i++) sq += (double)w->layer[0].f1w[i] * w->layer[0].f1w[i];
+    double a = sqrt(6.0 / (154 + 32));
+    CHECK_CLOSE(sqrt(sq / n), a / sqrt(3.0), 0.1 * a,
+                "W1 is Xavier-initialised for its own shape [154, 32] (RMS %.4f, a/sqrt 3 = %.4f)",
+                sqrt(sq / n), a / sqrt(3.0));
+    free(keep);
+    bert_free(student);
+    bert_free(teacher);
+}
+
 int main(void) {
     ops_set_threads(2);
+    test_dense();
     test_counts_and_topk();
     test_hard_concrete();
     test_gain_and_l0();

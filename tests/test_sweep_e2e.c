@@ -5,7 +5,9 @@
  * once; a missing teacher is a grid error; a point whose teacher cannot be loaded is recorded
  * as failed while the others finish; identity by content (an edited dev.json gives new
  * points, the same files elsewhere the same points); two teachers never share a frontier;
- * `status GRID` counts that grid's points. */
+ * `status GRID` counts that grid's points; the dense baseline is recorded like the pruned
+ * points (its uniform shape, their FLOPs), a 2-seed grid's chart has error bars, and dense
+ * without fine-tuning is a grid error; every configs/ grid file passes a dry run. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -149,13 +151,67 @@ int main(void) {
     CHECK(rc != 0 && file_contains(bp, "axes.precision[0]: expected one of fp32, bf16"),
           "an unknown precision is named (see %s)", bp);
 
-    /* the shipped grids validate; paper.json's SQuAD files and BERT-base checkpoint are not
+    /* the dense baseline beside one-shot and iterative gain at one target, two seeds: dense
+     * points recorded like the others, its uniform shape with gain's parameters and FLOPs,
+     * iterative gain its own series, seeds drawn as mean ± std, training seconds shown at the
+     * end of the run */
+    write_grid("grid_dense.json", "out_dense", teacher,
+               "{\"strategy\": [\"gain\", \"dense\"], \"gain_steps\": [1, 2], \"targets\": "
+               "[{\"heads\": 0.5, \"ffn\": 0.75}], \"finetune\": [\"distill\"], \"seed\": [1, 2]}");
+    char dlog[512];
+    snprintf(dlog, sizeof dlog, "%s/run_dense.log", dir);
+    rc = sh("%s run %s/grid_dense.json > %s 2>&1", bin, dir, dlog);
+    CHECK(rc == 0 && scalar("out_dense", "SELECT count(*) FROM runs r JOIN results s ON "
+                                         "s.run_id = r.id WHERE r.status = 'done' AND "
+                                         "r.strategy = 'dense' AND s.f1 BETWEEN 0 AND 100 AND "
+                                         "s.speedup > 0 AND s.params > 0 AND s.flops > 0 AND "
+                                         "s.train_seconds > 0") == 2,
+          "two dense points done with F1, speedup, params, FLOPs, training seconds (see %s)",
+          dlog);
+    CHECK(scalar("out_dense", "SELECT count(*) FROM layers JOIN runs ON runs.id = run_id WHERE "
+                              "strategy = 'dense' AND heads_kept = 2 AND ffn_kept = 16") == 4,
+          "dense: every layer keeps round(4 x 0.5) heads and round(64 x 0.25) neurons");
+    CHECK(scalar("out_dense", "SELECT count(DISTINCT flops) || count(DISTINCT params) FROM "
+                              "results") == 11,
+          "dense and gain at one target have the same FLOPs and parameters");
+    CHECK(scalar("out_dense", "SELECT count(*) FROM runs WHERE status = 'done'") == 6 &&
+              scalar("out_dense", "SELECT count(*) FROM runs WHERE strategy = 'gain-iter2' AND "
+                                  "json_extract(config_json, '$.prune.gain_steps') = 2") == 2,
+          "gain once per gain_steps value, iterative gain recorded as gain-iter2");
+    CHECK(scalar("out_dense", "SELECT count(*) FROM summary WHERE n = 2") == 3,
+          "the summary view pools the two seeds of each of the three methods");
+    char gpf[512];
+    snprintf(gpf, sizeof gpf, "%s/out_dense/plots/f1_vs_speedup.gp", dir);
+    CHECK(file_contains(gpf, "with yerrorbars") && file_contains(gpf, "mean ± std over seeds"),
+          "a 2-seed grid's chart draws mean ± std error bars (%s)", gpf);
+    CHECK(file_contains(dlog, "train_s"), "the end-of-run table shows training seconds");
+    write_grid("grid_dense_none.json", "out_dense_none", teacher,
+               "{\"strategy\": [\"dense\"], \"targets\": [{\"heads\": 0.5, \"ffn\": 0.75}], "
+               "\"finetune\": [\"distill\", \"none\"]}");
+    snprintf(dlog, sizeof dlog, "%s/dense_none.log", dir);
+    rc = sh("%s run %s/grid_dense_none.json > %s 2>&1", bin, dir, dlog);
+    snprintf(bp, sizeof bp, "%s/out_dense_none", dir);
+    struct stat sb;
+    CHECK(rc == 2 && stat(bp, &sb) != 0 &&
+              file_contains(dlog, "axes.finetune[1]: 'none' with strategy 'dense'"),
+          "dense with finetune none is a grid error naming the field, nothing written (see %s)",
+          dlog);
+
+    /* every shipped grid validates; paper.json's SQuAD files and BERT-base checkpoint are not
      * on this machine, and a dry run says so (it checks every input) */
-    const char *configs[] = {"configs/grid.json", "configs/ci.json"};
-    for (int i = 0; i < 2; i++)
-        CHECK(sh("%s run %s --dry-run > /dev/null 2>&1", bin, configs[i]) == 0, "%s validates",
-              configs[i]);
     char plog[512];
+    FILE *ls = popen("ls configs/*.json", "r");
+    char cfgp[512];
+    int n_cfg = 0;
+    while (ls && fgets(cfgp, sizeof cfgp, ls)) {
+        cfgp[strcspn(cfgp, "\n")] = '\0';
+        if (strstr(cfgp, "/paper.json")) continue;
+        snprintf(plog, sizeof plog, "%s/dry-%d.log", dir, n_cfg++);
+        CHECK(sh("%s run %s --dry-run > %s 2>&1", bin, cfgp, plog) == 0, "%s validates (see %s)",
+              cfgp, plog);
+    }
+    if (ls) pclose(ls);
+    CHECK(n_cfg >= 5, "the shipped grids were found (%d)", n_cfg);
     snprintf(plog, sizeof plog, "%s/paper.log", dir);
     CHECK(sh("%s run configs/paper.json --dry-run > %s 2>&1", bin, plog) == 2 &&
               file_contains(plog, "data.train") && file_contains(plog, "train-v2.0.json"),

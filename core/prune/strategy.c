@@ -8,7 +8,7 @@
 #include "core/util/error.h"
 #include "core/model/loss.h"
 
-const char *const STRATEGY_NAMES[STRATEGY_N] = {"random", "gain", "l0"};
+const char *const STRATEGY_NAMES[STRATEGY_N] = {"random", "gain", "l0", "dense"};
 
 int strategy_parse(const char *name, StrategyKind *out) {
     for (int i = 0; i < STRATEGY_N; i++)
@@ -115,6 +115,40 @@ cleanup:
     return rc;
 }
 
+/* ---------------------------------------------------------------- dense */
+
+/* round(n x (1 - sparsity)), within [0, n]. */
+static int uniform_count(int n, double sparsity) {
+    int k = (int)floor(n * (1.0 - sparsity) + 0.5);
+    return k < 0 ? 0 : k > n ? n : k;
+}
+
+void strategy_uniform_keep(const BertConfig *c, double head_sparsity, double ffn_sparsity,
+                           uint8_t *keep) {
+    int nh = bert_total_heads(c);
+    for (int l = 0; l < c->num_layers; l++) {
+        BertSlice s = bert_slice(c, l);
+        int kh = uniform_count(s.NH, head_sparsity), kf = uniform_count(s.F, ffn_sparsity);
+        for (int i = 0; i < s.NH; i++) keep[s.head_off + i] = i < kh;
+        for (int i = 0; i < s.F; i++) keep[nh + s.ffn_off + i] = i < kf;
+    }
+}
+
+int strategy_dense_init(BertModel *student, const BertModel *teacher, uint64_t seed) {
+    bert_init_xavier(student, seed);
+    float *dst = bert_params(student);
+    const float *src = bert_params((BertModel *)teacher);
+    for (int i = 0; i < bert_num_tensors(student); i++) {
+        const BertTensor *t = bert_tensor(student, i);
+        if (t->layer >= 0 || !strstr(t->name, "embeddings")) continue;
+        const BertTensor *f = bert_find_tensor(teacher, t->name);
+        if (!f || f->numel != t->numel)
+            return qa_error("dense: tensor %s: the teacher's has another shape", t->name);
+        memcpy(dst + t->offset, src + f->offset, sizeof(float) * t->numel);
+    }
+    return QA_OK;
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 /* A new model with src's configuration and weights (no gradients). */
@@ -167,6 +201,10 @@ int strategy_select(BertModel *teacher, const QaData *train, const StrategyOpts 
     int nh = bert_total_heads(c), nf = bert_total_ffn(c);
     int keep_h = strategy_keep_count(nh, o->head_sparsity);
     int keep_f = strategy_keep_count(nf, o->ffn_sparsity);
+    if (o->kind == STRATEGY_DENSE) {
+        strategy_uniform_keep(c, o->head_sparsity, o->ffn_sparsity, keep);
+        return QA_OK;
+    }
     if (o->kind == STRATEGY_RANDOM) {
         strategy_random(o->seed, nh, keep_h, keep);
         strategy_random(o->seed + 1, nf, keep_f, keep + nh);
