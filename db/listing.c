@@ -10,7 +10,8 @@
 #include "core/util/error.h"
 #include "db/sql.h"
 
-/* The runs query's columns, in order: 0..16 from runs, 17 the frontier mark, 18.. results. */
+/* The runs query's columns, in order: 0..16 from runs, 17 the frontier mark, 18.. results
+ * (35..40 the NQ ones, 41..43 the ort_ ones). */
 #define RUN_COLUMNS                                                                         \
     "r.id, r.seed, r.attempts, r.config_hash, r.strategy, r.finetune,"                       \
     " coalesce(r.teacher, ''), coalesce(r.teacher_hash, ''), coalesce(r.data, ''),"          \
@@ -19,7 +20,8 @@
     " coalesce(r.error, ''), r.id IN (SELECT run_id FROM pareto), s.run_id IS NOT NULL,"     \
     " s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.heads_kept, s.heads_total, s.ffn_kept,"    \
     " s.ffn_total, s.params, s.flops, s.latency_ms, s.teacher_latency_ms, s.speedup,"        \
-    " s.train_seconds, s.f1_before_finetune, s.teacher_f1, s.ort_latency_ms,"                \
+    " s.train_seconds, s.f1_before_finetune, s.teacher_f1, s.long_f1, s.long_precision,"     \
+    " s.long_recall, s.short_f1, s.short_precision, s.short_recall, s.ort_latency_ms,"       \
     " s.ort_teacher_latency_ms, s.ort_speedup"
 
 static void copy_text(sqlite3_stmt *st, int c, char *dst, size_t cap) {
@@ -71,9 +73,14 @@ static int row_read(Db *db, sqlite3_stmt *st, DbRunRow *r) {
                            &m->params};
     for (int i = 0; i < 5; i++) *counts[i] = sqlite3_column_int64(st, 23 + i);
     double *more[] = {&m->flops, &m->latency_ms, &m->teacher_latency_ms, &m->speedup,
-                      &m->train_seconds, &m->f1_before_finetune, &m->teacher_f1,
-                      &m->ort_latency_ms, &m->ort_teacher_latency_ms, &m->ort_speedup};
-    for (int i = 0; i < 10; i++) *more[i] = real_or_nan(st, 28 + i);
+                      &m->train_seconds, &m->f1_before_finetune, &m->teacher_f1};
+    for (int i = 0; i < 7; i++) *more[i] = real_or_nan(st, 28 + i);
+    double *nq[] = {&m->long_f1, &m->long_precision, &m->long_recall,
+                    &m->short_f1, &m->short_precision, &m->short_recall};
+    for (int i = 0; i < 6; i++) *nq[i] = real_or_nan(st, 35 + i);
+    m->nq = !isnan(m->long_f1);
+    double *ort[] = {&m->ort_latency_ms, &m->ort_teacher_latency_ms, &m->ort_speedup};
+    for (int i = 0; i < 3; i++) *ort[i] = real_or_nan(st, 41 + i);
     return QA_OK;
 }
 

@@ -287,7 +287,7 @@ int db_query_print(Db *db, const char *sql, FILE *out) {
 #define POINT_COLUMNS                                                                       \
     "run_id, seed, strategy, finetune, head_sparsity, ffn_sparsity, f1, exact, speedup,"    \
     " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1,"  \
-    " teacher, ort_speedup, ort_latency_ms"
+    " teacher, long_f1, short_f1, ort_speedup, ort_latency_ms"
 
 static void point_read(sqlite3_stmt *st, DbPoint *p) {
     memset(p, 0, sizeof *p);
@@ -314,8 +314,10 @@ static void point_read(sqlite3_stmt *st, DbPoint *p) {
         sqlite3_column_type(st, 16) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 16);
     s = (const char *)sqlite3_column_text(st, 17);
     snprintf(p->teacher, sizeof p->teacher, "%s", s ? s : "");
-    for (int c = 18; c < 20; c++)
-        *(c == 18 ? &p->ort_speedup : &p->ort_latency_ms) =
+    p->long_f1 = sqlite3_column_type(st, 18) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 18);
+    p->short_f1 = sqlite3_column_type(st, 19) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 19);
+    for (int c = 20; c < 22; c++)
+        *(c == 20 ? &p->ort_speedup : &p->ort_latency_ms) =
             sqlite3_column_type(st, c) == SQLITE_NULL ? NAN : sqlite3_column_double(st, c);
 }
 
@@ -397,7 +399,8 @@ int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
                         "SELECT r.id AS run_id, r.seed, r.strategy, r.finetune, r.head_sparsity,"
                         " r.ffn_sparsity, s.f1, s.exact, s.speedup, s.latency_ms, s.flops,"
                         " s.params, s.heads_kept, s.heads_total, s.ffn_kept, s.ffn_total,"
-                        " s.teacher_f1, r.teacher, s.ort_speedup, s.ort_latency_ms"
+                        " s.teacher_f1, r.teacher, s.long_f1, s.short_f1, s.ort_speedup,"
+                        " s.ort_latency_ms"
                         " FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'"
                         " AND (?1 IS NULL OR (coalesce(r.teacher_hash, '') = ?1"
                         " AND r.data_hash IS ?2))"

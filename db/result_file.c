@@ -24,22 +24,28 @@
 #define COUNT_MAX 9007199254740992.0 /* 2^53: larger integers do not survive a JSON double */
 
 /* The metrics object, in file order: JSON key, place in DbMetrics, whether it is a count
- * (long long, non-negative integer) or a double, and whether it may be null (unknown). */
+ * (long long, non-negative integer) or a double, and whether it may be null: never (ANY),
+ * when unknown (OPT), or by the point's dataset kind (SQUAD: only on an NQ point; NQ: only on
+ * a SQuAD point; see result_file.h). */
+typedef enum { MF_ANY, MF_OPT, MF_SQUAD, MF_NQ } MetricKind;
 typedef struct {
     const char *name;
     size_t off;
-    int is_count, optional;
+    int is_count;
+    MetricKind kind;
 } MetricField;
 
-#define MF(f, count, opt) {#f, offsetof(DbMetrics, f), count, opt}
+#define MF(f, count, k) {#f, offsetof(DbMetrics, f), count, k}
 static const MetricField METRICS[] = {
-    MF(f1, 0, 0),         MF(exact, 0, 0),          MF(has_ans_f1, 0, 0),
-    MF(no_ans_f1, 0, 0),  MF(heads_kept, 1, 0),     MF(heads_total, 1, 0),
-    MF(ffn_kept, 1, 0),   MF(ffn_total, 1, 0),      MF(params, 1, 0),
-    MF(flops, 0, 0),      MF(latency_ms, 0, 0),     MF(teacher_latency_ms, 0, 0),
-    MF(speedup, 0, 0),    MF(train_seconds, 0, 0),  MF(f1_before_finetune, 0, 1),
-    MF(teacher_f1, 0, 1), MF(ort_latency_ms, 0, 1),   MF(ort_teacher_latency_ms, 0, 1),
-    MF(ort_speedup, 0, 1),
+    MF(f1, 0, MF_ANY),          MF(exact, 0, MF_SQUAD),         MF(has_ans_f1, 0, MF_SQUAD),
+    MF(no_ans_f1, 0, MF_SQUAD), MF(heads_kept, 1, MF_ANY),      MF(heads_total, 1, MF_ANY),
+    MF(ffn_kept, 1, MF_ANY),    MF(ffn_total, 1, MF_ANY),       MF(params, 1, MF_ANY),
+    MF(flops, 0, MF_ANY),       MF(latency_ms, 0, MF_ANY),      MF(teacher_latency_ms, 0, MF_ANY),
+    MF(speedup, 0, MF_ANY),     MF(train_seconds, 0, MF_ANY),   MF(f1_before_finetune, 0, MF_OPT),
+    MF(teacher_f1, 0, MF_OPT),  MF(long_f1, 0, MF_NQ),          MF(long_precision, 0, MF_NQ),
+    MF(long_recall, 0, MF_NQ),  MF(short_f1, 0, MF_NQ),         MF(short_precision, 0, MF_NQ),
+    MF(short_recall, 0, MF_NQ), MF(ort_latency_ms, 0, MF_OPT),
+    MF(ort_teacher_latency_ms, 0, MF_OPT),                      MF(ort_speedup, 0, MF_OPT),
 };
 #undef MF
 #define N_METRICS ((int)(sizeof METRICS / sizeof METRICS[0]))
@@ -52,6 +58,11 @@ static long long *metric_count(DbMetrics *m, const MetricField *f) {
 }
 
 /* ---------------------------------------------------------------- shared checks */
+
+/* 1 when field f is unused by a point of this kind (written as null, read as NAN). */
+static int metric_unused(const MetricField *f, int nq) {
+    return (f->kind == MF_SQUAD && nq) || (f->kind == MF_NQ && !nq);
+}
 
 int db_check_hash(const char *what, const char *hash) {
     size_t n = strlen(hash);
@@ -91,6 +102,7 @@ static int result_check(const char *path, const DbResult *r) {
     DbMetrics m = r->metrics;
     for (int i = 0; i < N_METRICS; i++) {
         const MetricField *f = &METRICS[i];
+        if (metric_unused(f, m.nq)) continue; /* the other dataset kind's */
         if (f->is_count) {
             long long v = *metric_count(&m, f);
             if (v < 0 || (double)v > COUNT_MAX)
@@ -98,9 +110,10 @@ static int result_check(const char *path, const DbResult *r) {
                                 path, f->name, v);
         } else {
             double v = *metric_double(&m, f);
-            if (!isfinite(v) && !(f->optional && isnan(v)))
-                return qa_error("%s: metrics.%s: must be a finite number, got %g", path,
-                                f->name, v);
+            if (!isfinite(v) && !(f->kind == MF_OPT && isnan(v)))
+                return qa_error("%s: metrics.%s: must be a finite number%s, got %g", path,
+                                f->name, f->kind == MF_NQ ? " (a Natural Questions point)" : "",
+                                v);
         }
     }
     if (m.heads_kept > m.heads_total || m.ffn_kept > m.ffn_total)
@@ -176,16 +189,24 @@ static int read_metrics(const char *path, const cJSON *obj, DbMetrics *m) {
     for (int i = 0; i < N_METRICS; i++) keys[i] = METRICS[i].name;
     keys[N_METRICS] = NULL;
     if (check_keys(path, "metrics.", obj, keys)) return QA_ERR;
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(obj, "long_f1");
+    m->nq = lf && !cJSON_IsNull(lf); /* a Natural Questions point */
     for (int i = 0; i < N_METRICS; i++) {
         const MetricField *f = &METRICS[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, f->name);
-        if (f->is_count) {
+        if (metric_unused(f, m->nq)) {
+            if (v && !cJSON_IsNull(v))
+                return qa_error("%s: metrics.%s: must be null or absent for a %s point "
+                                "(long_f1 is %s)", path, f->name,
+                                m->nq ? "Natural Questions" : "SQuAD", m->nq ? "set" : "null");
+            *metric_double(m, f) = NAN;
+        } else if (f->is_count) {
             if (get_count(path, "metrics.", obj, f->name, metric_count(m, f))) return QA_ERR;
-        } else if (f->optional && (!v || cJSON_IsNull(v))) {
+        } else if (f->kind == MF_OPT && (!v || cJSON_IsNull(v))) {
             *metric_double(m, f) = NAN;
         } else if (!cJSON_IsNumber(v)) {
-            return qa_error("%s: metrics.%s: must be a number, got %s", path, f->name,
-                            json_kind(v));
+            return qa_error("%s: metrics.%s: must be a number%s, got %s", path, f->name,
+                            f->kind == MF_NQ ? " (a Natural Questions point)" : "", json_kind(v));
         } else {
             *metric_double(m, f) = v->valuedouble;
         }
@@ -309,7 +330,7 @@ static cJSON *build_root(const DbResult *r) {
         char num[32];
         if (f->is_count) snprintf(num, sizeof num, "%lld", *metric_count(&m, f));
         else db_real_text(v, num, sizeof num);
-        ok = isnan(v) ? cJSON_AddNullToObject(metrics, f->name) != NULL
+        ok = isnan(v) || metric_unused(f, m.nq) ? cJSON_AddNullToObject(metrics, f->name) != NULL
                       : cJSON_AddRawToObject(metrics, f->name, num) != NULL;
     }
     for (int l = 0; ok && l < r->n_layers; l++) {

@@ -17,6 +17,11 @@
  *                                                   from the run's config (prune.precision,
  *                                                   prune.gemm)
  *        host, cpu_model,                           where latency was measured
+ *        long_f1, long_precision, long_recall,      Natural Questions points only (NULL
+ *        short_f1, short_precision, short_recall)   otherwise): the official NQ metric at
+ *                                                   its best threshold, percent; such a
+ *                                                   point's f1 is its short_f1, and exact,
+ *                                                   has_ans_f1, no_ans_f1 are NULL
  *        ort_latency_ms, ort_teacher_latency_ms,    the same in ONNX Runtime ("bench":
  *        ort_speedup)                               {"ort": true}; NULL when not measured)
  *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
@@ -24,7 +29,8 @@
  *   file_hashes(path TEXT PRIMARY KEY, size, mtime_ns, inode, hash)   content-hash cache
  *   view pareto: done runs joined with results that no other done run of the same teacher
  *        and data dominates in (speedup up, f1 up): none has speedup >= and f1 >= with one of
- *        them strictly greater (equal points are all kept). Ordered by teacher, data, speedup.
+ *        them strictly greater (equal points are all kept); with long_f1 and short_f1.
+ *        Ordered by teacher, data, speedup.
  *   view pareto_ort: the same over ort_speedup, among the done runs that have one.
  *   view summary: the done runs pooled over seeds (same resolved settings but the seed): teacher,
  *        data, strategy, head_sparsity, ffn_sparsity, finetune, n, f1_mean, f1_std (sample;
@@ -48,7 +54,7 @@
 
 #include "db/result_file.h"
 
-#define DB_SCHEMA_VERSION 5 /* versions 1 to 4 are migrated when opened */
+#define DB_SCHEMA_VERSION 6 /* versions 1 to 5 are migrated when opened */
 #define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
 
 typedef struct Db Db;
@@ -80,6 +86,7 @@ typedef struct {
     double f1, exact, speedup, latency_ms, flops;
     double teacher_f1; /* the teacher's F1 this run measured; NAN when unknown */
     double ort_speedup, ort_latency_ms; /* in ONNX Runtime; NAN when not measured */
+    double long_f1, short_f1; /* Natural Questions points; NAN for SQuAD ones */
     long long params, heads_kept, heads_total, ffn_kept, ffn_total;
     int n_layers; /* 0 when the result listed no layers */
     int layer_heads[DB_MAX_LAYERS], layer_ffn[DB_MAX_LAYERS];
@@ -163,6 +170,10 @@ int db_has_ort(Db *db, int only_grid, int *has);
 /* Numbers of runs in each status (only_grid: of the temp grid table's runs only); any
  * pointer may be NULL. */
 int db_counts(Db *db, int only_grid, int *pending, int *running, int *done, int *failed);
+
+/* The number of results of Natural Questions points (long_f1 not NULL; only_grid: of the
+ * temp grid table's runs only), so tables show their long and short F1 columns. */
+int db_count_nq(Db *db, int only_grid, int *n);
 
 /* Output formats of db_query_write (as sqlite3's .mode table, csv and json). */
 typedef enum {

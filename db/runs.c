@@ -305,22 +305,24 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
         "INSERT OR REPLACE INTO results(run_id, f1, exact, has_ans_f1, no_ans_f1, heads_kept,"
         " heads_total, ffn_kept, ffn_total, params, flops, latency_ms, teacher_latency_ms,"
         " speedup, train_seconds, f1_before_finetune, teacher_f1, precision, gemm,"
-        " host, cpu_model, ort_latency_ms, ort_teacher_latency_ms, ort_speedup)"
+        " host, cpu_model, long_f1, long_precision, long_recall, short_f1, short_precision,"
+        " short_recall, ort_latency_ms, ort_teacher_latency_ms, ort_speedup)"
         " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
         /* what the point ran in, from its resolved config (grid points: prune.precision
          * and prune.gemm; rows from elsewhere may have neither: NULL) */
         " CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.precision')"
         " END, CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.gemm')"
-        " END, ?18, ?19, ?20, ?21, ?22 FROM runs WHERE id = ?1";
+        " END, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28 FROM runs WHERE id = ?1";
     const DbMetrics *m = &r->metrics;
     sqlite3_stmt *st = NULL;
     int rc = QA_ERR;
     if (dbsql_prepare(db, ins_result, &st)) goto cleanup;
     sqlite3_bind_int64(st, 1, id);
     dbsql_bind_real(st, 2, m->f1);
-    dbsql_bind_real(st, 3, m->exact);
-    dbsql_bind_real(st, 4, m->has_ans_f1);
-    dbsql_bind_real(st, 5, m->no_ans_f1);
+    /* a point has one dataset kind's scores: the other kind's columns stay NULL */
+    dbsql_bind_real(st, 3, m->nq ? NAN : m->exact);
+    dbsql_bind_real(st, 4, m->nq ? NAN : m->has_ans_f1);
+    dbsql_bind_real(st, 5, m->nq ? NAN : m->no_ans_f1);
     sqlite3_bind_int64(st, 6, m->heads_kept);
     sqlite3_bind_int64(st, 7, m->heads_total);
     sqlite3_bind_int64(st, 8, m->ffn_kept);
@@ -335,9 +337,12 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
     dbsql_bind_real(st, 17, m->teacher_f1);
     if (r->host[0]) sqlite3_bind_text(st, 18, r->host, -1, SQLITE_STATIC);
     if (r->cpu_model[0]) sqlite3_bind_text(st, 19, r->cpu_model, -1, SQLITE_STATIC);
-    dbsql_bind_real(st, 20, m->ort_latency_ms);
-    dbsql_bind_real(st, 21, m->ort_teacher_latency_ms);
-    dbsql_bind_real(st, 22, m->ort_speedup);
+    const double nq[6] = {m->long_f1, m->long_precision, m->long_recall,
+                          m->short_f1, m->short_precision, m->short_recall};
+    for (int k = 0; k < 6; k++) dbsql_bind_real(st, 20 + k, m->nq ? nq[k] : NAN);
+    dbsql_bind_real(st, 26, m->ort_latency_ms);
+    dbsql_bind_real(st, 27, m->ort_teacher_latency_ms);
+    dbsql_bind_real(st, 28, m->ort_speedup);
     if (dbsql_step_done(db, st, "cannot write results")) goto cleanup;
     sqlite3_finalize(st);
     if (dbsql_prepare(db, "INSERT INTO layers(run_id, layer, heads_kept, ffn_kept)"
@@ -448,6 +453,16 @@ int db_counts(Db *db, int only_grid, int *pending, int *running, int *done, int 
     return QA_OK;
 }
 
+int db_count_nq(Db *db, int only_grid, int *n) {
+    long long v = 0;
+    int rc = dbsql_query_int(db, only_grid ? "SELECT count(*) FROM results JOIN runs ON"
+                                             " runs.id = results.run_id JOIN temp.grid USING"
+                                             " (config_hash) WHERE long_f1 IS NOT NULL"
+                                           : "SELECT count(*) FROM results WHERE long_f1 IS"
+                                             " NOT NULL", 0, &v);
+    *n = (int)v;
+    return rc;
+}
 
 /* ---------------------------------------------------------------- the grid, file hashes */
 

@@ -26,7 +26,8 @@
     "         r.strategy, r.head_sparsity, r.ffn_sparsity,\n"                                \
     "         r.finetune, r.seed, s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.speedup,\n"    \
     "         s.latency_ms, s.flops, s.params, s.heads_kept, s.heads_total, s.ffn_kept,\n"   \
-    "         s.ffn_total, s.teacher_f1, s.ort_latency_ms, s.ort_speedup\n"                  \
+    "         s.ffn_total, s.teacher_f1, s.long_f1, s.short_f1, s.ort_latency_ms,\n"        \
+    "         s.ort_speedup\n"                                                           \
     "  FROM runs r JOIN results s ON s.run_id = r.id\n"                                      \
     "  WHERE r.status = 'done' AND s." X " IS NOT NULL AND NOT EXISTS (\n"                   \
     "    SELECT 1 FROM runs r2 JOIN results s2 ON s2.run_id = r2.id\n"                       \
@@ -36,7 +37,7 @@
     "  ORDER BY r.teacher, r.data, s." X ", s.f1 DESC, r.id;\n"
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1 to V4 bring older files to it). */
+ * which of these shapes the file has (MIGRATE_V1 to V5 bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -58,6 +59,8 @@ static const char SCHEMA[] =
     "  params INTEGER, flops REAL, latency_ms REAL, teacher_latency_ms REAL, speedup REAL,\n"
     "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL,\n"
     "  precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT,\n"
+    "  long_f1 REAL, long_precision REAL, long_recall REAL,\n"
+    "  short_f1 REAL, short_precision REAL, short_recall REAL,\n"
     "  ort_latency_ms REAL, ort_teacher_latency_ms REAL, ort_speedup REAL);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
@@ -118,10 +121,23 @@ static const char MIGRATE_V3[] =
     "ALTER TABLE results ADD COLUMN host TEXT;\n"
     "ALTER TABLE results ADD COLUMN cpu_model TEXT;\n";
 
-/* Version 4 -> 5: results gain ONNX Runtime's latencies of the point and its teacher and the
+/* Version 4 -> 5: results of Natural Questions points: the official NQ metric's
+ * best-threshold F1, precision and recall of long and short answers (percent; NULL for SQuAD
+ * points and the old rows; an NQ point's f1 is its short_f1); the pareto view shows both
+ * F1s. */
+static const char MIGRATE_V4[] =
+    "ALTER TABLE results ADD COLUMN long_f1 REAL;\n"
+    "ALTER TABLE results ADD COLUMN long_precision REAL;\n"
+    "ALTER TABLE results ADD COLUMN long_recall REAL;\n"
+    "ALTER TABLE results ADD COLUMN short_f1 REAL;\n"
+    "ALTER TABLE results ADD COLUMN short_precision REAL;\n"
+    "ALTER TABLE results ADD COLUMN short_recall REAL;\n"
+    "DROP VIEW IF EXISTS pareto;\n";
+
+/* Version 5 -> 6: results gain ONNX Runtime's latencies of the point and its teacher and the
  * speedup there ("bench": {"ort": true}; NULL when not measured); the pareto view shows them
  * (SCHEMA creates it again) and pareto_ort appears. */
-static const char MIGRATE_V4[] =
+static const char MIGRATE_V5[] =
     "ALTER TABLE results ADD COLUMN ort_latency_ms REAL;\n"
     "ALTER TABLE results ADD COLUMN ort_teacher_latency_ms REAL;\n"
     "ALTER TABLE results ADD COLUMN ort_speedup REAL;\n"
@@ -230,6 +246,9 @@ static int schema_init(Db *db) {
         goto fail;
     if (version >= 1 && version <= 4 &&
         dbsql_exec(db, MIGRATE_V4, "cannot migrate from schema version 4"))
+        goto fail;
+    if (version >= 1 && version <= 5 &&
+        dbsql_exec(db, MIGRATE_V5, "cannot migrate from schema version 5"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);

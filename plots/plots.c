@@ -1,5 +1,5 @@
-/* plots/plots.c: the three charts of plots.h. Reads top-down: styles and series, the data
- * blocks, the three chart bodies, then rendering and plots_render. Every label that holds a
+/* plots/plots.c: the charts of plots.h. Reads top-down: styles and series, the data
+ * blocks, the chart bodies, then rendering and plots_render. Every label that holds a
  * strategy or fine-tune name goes through gnuplot_quote. */
 #include "plots/plots.h"
 
@@ -55,6 +55,7 @@ typedef struct {
     DbSetting *settings; /* the summary view: seeds pooled per setting */
     int n_settings;
     double teacher_f1; /* NAN when unknown */
+    int nq;            /* 1: a Natural Questions group (its points have long and short F1) */
     char group[2 * DB_LABEL_MAX + 16]; /* "teacher T, data D" when a database holds several */
     const char *runtime; /* the F1 against speedup chart's runtime: NULL (the engine), "ort" */
 } Charts;
@@ -186,6 +187,8 @@ static const char ORT_TITLE[] = "F1 against speedup in ONNX Runtime over the unp
 static const char ORT_X[] = "speedup in ONNX Runtime over the unpruned teacher (×, ratio of "
                             "median latencies)";
 static const char F1_Y[] = "F1 on the dev set (%)";
+static const char NQ_SHORT_Y[] = "short-answer F1 on the dev set (%, Natural Questions)";
+static const char NQ_LONG_Y[] = "long-answer F1 on the dev set (%, Natural Questions)";
 
 /* f1_vs_speedup, or with c->runtime "ort" f1_vs_ort_speedup (c's points then carry their
  * ONNX Runtime speedup as speedup, the frontier from view pareto_ort). */
@@ -216,7 +219,7 @@ static void chart_speedup(const Charts *c, FILE *dat, FILE *gp) {
     fputs("\n  set xlabel ", gp);
     gnuplot_quote(gp, xlabel);
     fputs("\n  set ylabel ", gp);
-    gnuplot_quote(gp, F1_Y);
+    gnuplot_quote(gp, c->nq ? NQ_SHORT_Y : F1_Y);
     fputs("\n  set grid\n  set key outside right top title 'strategy / fine-tune'\n"
           "  set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.08\n  plot \\\n",
           gp);
@@ -291,6 +294,65 @@ static void chart_sparsity(const Charts *c, FILE *dat, FILE *gp) {
     fputs("\n", gp);
     sparsity_panel(c, gp, "F1 against head sparsity", heads_x, "4", 1);
     sparsity_panel(c, gp, "F1 against FFN sparsity", ffn_x, "5", 0);
+    fputs("  unset multiplot\n", gp);
+}
+
+/* ---------------------------------------------------------------- nq_f1_vs_speedup */
+
+static const char NQ_TITLE[] = "Natural Questions: long- and short-answer F1 against speedup";
+
+/* One panel: every series' long (col 3) or short (col 4) F1 against speedup. */
+static void nq_panel(const Charts *c, FILE *gp, const char *title, const char *ylabel, int col,
+                     int with_key) {
+    const char *file = "nq_f1_vs_speedup.dat";
+    char label[128], style[96], using[16];
+    fputs("  set title ", gp);
+    gnuplot_quote(gp, title);
+    fputs("\n  set xlabel ", gp);
+    gnuplot_quote(gp, SPEEDUP_X);
+    fputs("\n  set ylabel ", gp);
+    gnuplot_quote(gp, ylabel);
+    fprintf(gp, "\n  set grid\n  set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.08"
+                "\n  %s\n  plot \\\n",
+            with_key ? "set key bottom left title 'strategy / fine-tune'" : "unset key");
+    snprintf(using, sizeof using, "2:%d", col);
+    for (int i = 0; i < c->n_series; i++) {
+        const Series *s = &c->series[i];
+        series_label(c, s, label, sizeof label);
+        snprintf(style, sizeof style, "points pt %d ps 1.4 lc rgb '%s'",
+                 MARKERS[s->marker % N_MARKERS], COLOURS[s->colour % N_COLOURS]);
+        element(gp, file, i, using, style, label);
+    }
+    /* the teacher's short-answer F1 (its f1) at speedup 1 */
+    if (col == 4 && !isnan(c->teacher_f1))
+        fprintf(gp, "    '+' using (1):(%.9g) every ::0::0 with points pt 3 ps 2.5 lw 2 "
+                    "lc rgb 'black' title 'teacher', \\\n", c->teacher_f1);
+    fputs("    NaN notitle\n", gp);
+}
+
+static void chart_nq(const Charts *c, FILE *dat, FILE *gp) {
+    char label[96];
+    fputs("# nq_f1_vs_speedup.dat: long- and short-answer F1 (%, the official NQ metric at its\n"
+          "# best threshold) against speedup; one block (gnuplot index) per strategy /\n"
+          "# fine-tune mode.\n", dat);
+    for (int i = 0; i < c->n_series; i++) {
+        const Series *s = &c->series[i];
+        series_label(c, s, label, sizeof label);
+        fprintf(dat, "# block: %s\n# run_id\tspeedup\tlong_f1\tshort_f1\n", label);
+        for (int k = s->start; k < s->start + s->count; k++)
+            fprintf(dat, "%lld\t%.9g\t%.9g\t%.9g\n", c->all[k].run_id, c->all[k].speedup,
+                    c->all[k].long_f1, c->all[k].short_f1);
+        fputs("\n\n", dat);
+    }
+    if (c->n_all == 0) {
+        body_empty(gp, NQ_TITLE, SPEEDUP_X, NQ_LONG_Y, "no finished runs yet");
+        return;
+    }
+    fputs("  set multiplot layout 1, 2 title ", gp);
+    chart_title(c, gp, NQ_TITLE);
+    fputs("\n", gp);
+    nq_panel(c, gp, "long answers", NQ_LONG_Y, 3, 1);
+    nq_panel(c, gp, "short answers", NQ_SHORT_Y, 4, 0);
     fputs("  unset multiplot\n", gp);
 }
 
@@ -494,8 +556,8 @@ cleanup:
     return rc;
 }
 
-/* Draws the three charts of group g (NULL: every done run) into dir, and the fourth when
- * it has ONNX Runtime figures. */
+/* Draws the charts of group g (NULL: every done run) into dir: nq_f1_vs_speedup for a
+ * Natural Questions group, f1_vs_ort_speedup when it has ONNX Runtime figures. */
 static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group,
                         PlotsReport *rep) {
     Charts c = {.dir = dir, .rep = rep};
@@ -508,9 +570,11 @@ static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group
         db_summary(db, g, &c.settings, &c.n_settings) || series_build(&c) ||
         teacher_f1_find(db, &c, one_group, &c.teacher_f1))
         goto cleanup;
+    for (int i = 0; i < c.n_all; i++) c.nq |= !isnan(c.all[i].long_f1);
     if (chart_render(&c, "f1_vs_speedup", SPEEDUP_TITLE, chart_speedup) ||
         chart_render(&c, "f1_vs_sparsity", SPARSITY_TITLE, chart_sparsity) ||
         chart_render(&c, "pareto_layers", LAYERS_TITLE, chart_layers) ||
+        (c.nq && chart_render(&c, "nq_f1_vs_speedup", NQ_TITLE, chart_nq)) ||
         render_ort(db, g, &c))
         goto cleanup;
     rc = QA_OK;

@@ -15,6 +15,10 @@
  *   pareto_layers   heads and FFN neurons kept in each layer (two panels) by the Pareto runs
  *                   (at most PLOTS_MAX_LAYER_RUNS of them, spread along the frontier), with
  *                   the unpruned teacher's per-layer size for reference;
+ *   nq_f1_vs_speedup  only for a group of Natural Questions points: long-answer and
+ *                   short-answer F1 (two panels) against speedup, per strategy x fine-tune
+ *                   mode, the teacher's short-answer F1 marked. In the other charts such a
+ *                   group's F1 is the short-answer F1 (the results' f1), said on the axis.
  *   f1_vs_ort_speedup  only when runs have ONNX Runtime figures ("bench": {"ort": true}):
  *                   f1_vs_speedup over their speedup in ONNX Runtime, the frontier from the
  *                   view pareto_ort.

@@ -205,9 +205,11 @@ static int xy_cmp(const void *a, const void *b) {
 
 /* The F1 against speedup chart of the rows of row g0's teacher and data: a series per
  * strategy / fine-tune mode (rows come ordered so), one point per setting (the mean ± std of
- * its seeds when it has several, at their mean speedup), the frontier, the teacher's F1. */
+ * its seeds when it has several, at their mean speedup), the frontier, the teacher's F1.
+ * For a Natural Questions group f1 is the short-answer F1; with long_f1 the chart is of the
+ * long-answer F1 instead: one point per run, no frontier or teacher mark (both are by f1). */
 static int chart_group(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss, int g0,
-                       int many) {
+                       int many, int nq, int long_f1) {
     ChartBufs c;
     Names strategies = {0}, finetunes = {0};
     char *drawn = calloc((size_t)n + 1, 1);
@@ -226,9 +228,10 @@ static int chart_group(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss,
     for (int i = 0; i < n; i++) {
         const DbRunRow *r = &rows[i];
         if (!same_group(r, &rows[g0]) || r->status != DB_DONE || !r->has_result) continue;
-        if (isnan(teacher_f1) && isfinite(r->m.teacher_f1)) teacher_f1 = r->m.teacher_f1;
-        if (r->on_pareto) front_pairs[n_front++] = (XY){r->m.speedup, r->m.f1};
-        if (drawn[ss[i].group]) continue; /* another seed of a setting already drawn */
+        if (long_f1 && !r->m.nq) continue;
+        if (!long_f1 && isnan(teacher_f1) && isfinite(r->m.teacher_f1)) teacher_f1 = r->m.teacher_f1;
+        if (!long_f1 && r->on_pareto) front_pairs[n_front++] = (XY){r->m.speedup, r->m.f1};
+        if (!long_f1 && drawn[ss[i].group]) continue; /* another seed of a setting drawn */
         drawn[ss[i].group] = 1;
         int si = names_index(&strategies, r->strategy), fi = names_index(&finetunes, r->finetune);
         SvgSeries *cur = n_series ? &c.series[n_series - 1] : NULL;
@@ -243,9 +246,9 @@ static int chart_group(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss,
                                .err = c.err + m, .tips = c.tip_ptr + m};
             n_series++;
         }
-        int several = ss[i].count > 1;
+        int several = !long_f1 && ss[i].count > 1;
         c.x[m] = several ? ss[i].speedup : r->m.speedup;
-        c.y[m] = several ? ss[i].mean : r->m.f1;
+        c.y[m] = several ? ss[i].mean : long_f1 ? r->m.long_f1 : r->m.f1;
         c.err[m] = several ? ss[i].std : NAN;
         if (several)
             snprintf(c.tips[m], sizeof c.tips[0], "%s / %s, heads %.0f%% ffn %.0f%%: F1 %.2f "
@@ -265,8 +268,10 @@ static int chart_group(FILE *f, const DbRunRow *rows, int n, const SeedStat *ss,
     if (n_front)
         c.series[n_series++] = (SvgSeries){.label = "Pareto frontier", .colour = "#333333",
                                            .step_line = 1, .n = n_front, .x = c.fx, .y = c.fy};
-    char title[2 * DB_LABEL_MAX + 64], ref[64];
-    snprintf(title, sizeof title, "F1 against speedup%s%s%s%s", many ? ": teacher " : "",
+    char title[2 * DB_LABEL_MAX + 96], ref[64];
+    const char *what = long_f1 ? "Long-answer F1 (Natural Questions)"
+                       : nq ? "Short-answer F1 (Natural Questions)" : "F1";
+    snprintf(title, sizeof title, "%s against speedup%s%s%s%s", what, many ? ": teacher " : "",
              many ? rows[g0].teacher : "", many ? ", data " : "", many ? rows[g0].data : "");
     snprintf(ref, sizeof ref, "teacher F1 %.1f", teacher_f1);
     svg_scatter(f, title, "speedup over the unpruned teacher (x, ratio of median latencies)",
@@ -417,13 +422,22 @@ static void card(FILE *f, const DbRunRow *r, const SeedStat *ss) {
     dd_text(f, "data", r->data);
     dd_text(f, "identity", r->config_hash);
     if (r->has_result) {
-        dd_num(f, "F1", m->f1, "%.2f");
+        dd_num(f, m->nq ? "F1 (short answers)" : "F1", m->f1, "%.2f");
         if (ss->count > 1)
             fprintf(f, "<dt>F1 over seeds</dt><dd>%.2f ± %.2f (n=%d)</dd>", ss->mean, ss->std,
                     ss->count);
-        dd_num(f, "exact match", m->exact, "%.2f");
-        dd_num(f, "HasAns F1", m->has_ans_f1, "%.2f");
-        dd_num(f, "NoAns F1", m->no_ans_f1, "%.2f");
+        if (m->nq) { /* Natural Questions: the official metric at its best threshold */
+            dd_num(f, "long-answer F1", m->long_f1, "%.2f");
+            dd_num(f, "long precision", m->long_precision, "%.2f");
+            dd_num(f, "long recall", m->long_recall, "%.2f");
+            dd_num(f, "short-answer F1", m->short_f1, "%.2f");
+            dd_num(f, "short precision", m->short_precision, "%.2f");
+            dd_num(f, "short recall", m->short_recall, "%.2f");
+        } else {
+            dd_num(f, "exact match", m->exact, "%.2f");
+            dd_num(f, "HasAns F1", m->has_ans_f1, "%.2f");
+            dd_num(f, "NoAns F1", m->no_ans_f1, "%.2f");
+        }
         dd_num(f, "F1 before fine-tune", m->f1_before_finetune, "%.2f");
         dd_num(f, "teacher F1", m->teacher_f1, "%.2f");
         dd_num(f, "latency (ms)", m->latency_ms, "%.3f");
@@ -489,7 +503,12 @@ static int report_body(FILE *f, const char *title, const DbRunRow *rows, int n,
     for (int i = 0; i < n; i++) {
         int first = 1;
         for (int k = 0; k < i && first; k++) first = !same_group(&rows[k], &rows[i]);
-        if (first && chart_group(f, rows, n, ss, i, groups > 1)) return QA_ERR;
+        /* a Natural Questions group: its short-answer F1 (f1), then its long-answer F1 */
+        int nq = 0;
+        for (int k = i; k < n && first && !nq; k++)
+            nq = same_group(&rows[k], &rows[i]) && rows[k].has_result && rows[k].m.nq;
+        if (first && chart_group(f, rows, n, ss, i, groups > 1, nq, 0)) return QA_ERR;
+        if (nq && chart_group(f, rows, n, ss, i, groups > 1, nq, 1)) return QA_ERR;
         drawn += first;
     }
     if (!drawn) svg_scatter(f, "F1 against speedup", "speedup", "F1", NULL, 0, NAN, "", 900, 200);

@@ -20,6 +20,13 @@
 #include "sweep/progress.h"
 #include "core/util/fileio.h"
 
+static void print_nq_scores(const char *label, const NqScores *s) {
+    printf("%-22s long F1 %6.2f (P %6.2f R %6.2f)  short F1 %6.2f (P %6.2f R %6.2f)\n", label,
+           100 * s->long_answer.f1, 100 * s->long_answer.precision, 100 * s->long_answer.recall,
+           100 * s->short_answer.f1, 100 * s->short_answer.precision,
+           100 * s->short_answer.recall);
+}
+
 static void print_scores(const char *label, const SquadScores *s) {
     printf("%-22s F1 %6.2f  EM %6.2f  HasAns F1 %6.2f  NoAns F1 %6.2f  (best F1 %6.2f)\n", label,
            s->f1, s->exact, s->has_ans_f1, s->no_ans_f1, s->best_f1);
@@ -52,11 +59,17 @@ static void teacher_help(FILE *f, void *ctx) {
 int cmd_teacher(int argc, char **argv) {
     const char *data = NULL, *out = NULL, *config = NULL;
     const char *gemm = gemm_backend_name(GEMM_DEFAULT);
-    int threads = 2;
+    int threads = 2, nq = 0;
     long eval_every = 0;
+    double include_unknowns = NQ_INCLUDE_UNKNOWNS_DEFAULT;
     const CliOpt opts[] = {
         {"data", CLI_STRING, &data, 0, 0, "DIR",
          "train.json, dev.json and vocab.txt (roberta: vocab.json + merges.txt)", CLI_REQUIRED},
+        {"nq", CLI_FLAG, &nq, 0, 0, NULL,
+         "DIR holds nq-train.jsonl.gz, nq-dev.jsonl.gz, vocab.txt (gen-data --format nq)",
+         CLI_OPTIONAL},
+        {"include-unknowns", CLI_DOUBLE, &include_unknowns, 0, 1, "P",
+         "--nq: answerless training windows kept (BERT-joint: 0.02)", CLI_OPTIONAL},
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the checkpoint goes", CLI_REQUIRED},
         {"config", CLI_STRING, &config, 0, 0, "FILE",
          "a JSON object overriding the settings below", CLI_OPTIONAL},
@@ -74,7 +87,8 @@ int cmd_teacher(int argc, char **argv) {
             "same settings and data. family bert: a BERT over DIR/vocab.txt (WordPiece); family\n"
             "roberta: a RoBERTa (model_type roberta) over DIR/vocab.json + DIR/merges.txt (a\n"
             "byte-level BPE: sweep gen-data --bpe-merges K). The checkpoint copies the\n"
-            "tokenizer files it was trained with.\n",
+            "tokenizer files it was trained with. --nq: Natural Questions files instead\n"
+            "(BERT-joint windows, the answer-type head, the official NQ metric).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .help_more = teacher_help,
@@ -93,7 +107,9 @@ int cmd_teacher(int argc, char **argv) {
     fprintf(stderr, "  gemm  %s\n", gemm_backend_name(gemm_backend()));
     TeacherResult r;
     DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
-    if (data_paths_in_dir(&paths, data) || teacher_build(&spec, &paths, out, threads, &r)) {
+    if ((nq ? data_paths_nq_in_dir(&paths, data, include_unknowns)
+            : data_paths_in_dir(&paths, data)) ||
+        teacher_build(&spec, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep teacher: %s\n", qa_last_error());
         return 1;
     }
@@ -101,7 +117,8 @@ int cmd_teacher(int argc, char **argv) {
         printf("teacher: reused %s (same settings and data, hash %s)\n", out, r.hash);
     else
         printf("teacher: trained in %.1f s, saved to %s\n", r.train_seconds, out);
-    print_scores("teacher dev", &r.dev);
+    if (nq) print_nq_scores("teacher dev", &r.nq_dev);
+    else print_scores("teacher dev", &r.dev);
     return 0;
 }
 
@@ -109,26 +126,29 @@ static void eval_nq_progress(void *ctx, const char *path, long lines, double fra
     progress_update("eval: %s: %ld documents, %.0f%%", path, lines, 100.0 * fraction);
 }
 
-/* sweep eval --nq: a checkpoint on an NQ file, BERT-joint windows of the model's length. */
-static int eval_nq(const char *model, const char *data, const char *out) {
+/* sweep eval --nq: a checkpoint on an NQ file, BERT-joint windows of the model's length in
+ * its tokenizer's format (WordPiece or BPE, tokenizer_load_dir). */
+static int eval_nq(const char *model, const char *data, const char *out, BertPrecision prec) {
     BertModel *m = NULL;
-    WpVocab *vocab = NULL;
+    Tokenizer *tk = NULL;
     NqPredictions *pred = NULL;
     NqScores s;
     FeatureOpts fo;
-    char *json = NULL, vocab_path[4096], p1[4096], p2[4096];
+    char *json = NULL, p1[4096], p2[4096];
     int rc = 1;
-    if (model_feature_opts(model, &fo) || path_join(vocab_path, sizeof vocab_path, model, "vocab.txt") ||
-        checkpoint_load(model, &m) || wp_vocab_load(vocab_path, &vocab))
+    if (model_feature_opts(model, &fo) || checkpoint_load(model, &m) ||
+        bert_set_precision(m, prec) || bert_check_seq_len(bert_config(m), fo.max_seq_len, model) ||
+        tokenizer_load_dir(model, &tk) || tokenizer_check_special(tk))
         goto fail;
-    NqTokenizer tok = nq_tokenizer_wordpiece(vocab);
+    NqTokenizer tok = nq_tokenizer_of(tk);
     NqWindowOpts wo = NQ_WINDOW_OPTS_DEFAULT;
     wo.max_seq_len = fo.max_seq_len;
     wo.doc_stride = fo.doc_stride;
     wo.max_query_len = fo.max_query_len;
-    fprintf(stderr, "eval: NQ %s, model %s (%d answer types), windows of %d, stride %d, "
-            "question %d\n", data, model, bert_config(m)->num_answer_types, wo.max_seq_len,
-            wo.doc_stride, wo.max_query_len);
+    fprintf(stderr, "eval: NQ %s, model %s (%d answer types, %s tokenizer, %s input format), "
+            "windows of %d, stride %d, question %d\n", data, model,
+            bert_config(m)->num_answer_types, tokenizer_kind_name(tk), tokenizer_format(tk)->name,
+            wo.max_seq_len, wo.doc_stride, wo.max_query_len);
     /* streamed: 256 documents' windows at a time */
     if (nq_evaluate_file(m, data, &tok, &wo, 64, NULL, 256, eval_nq_progress, NULL, &s, &pred) ||
         !(json = nq_scores_json(&s)) ||
@@ -147,7 +167,7 @@ fail:
 cleanup:
     free(json);
     nq_predictions_free(pred);
-    wp_vocab_free(vocab);
+    tokenizer_free(tk);
     bert_free(m);
     return rc;
 }
@@ -187,7 +207,7 @@ int cmd_eval(int argc, char **argv) {
     if (prc != CLI_CONTINUE) return prc;
     if (apply_speed_opts("eval", gemm, precision, &prec)) return 2;
     ops_set_threads(threads);
-    if (nq) return eval_nq(model, data, out);
+    if (nq) return eval_nq(model, data, out, prec);
     BertModel *m = NULL;
     Tokenizer *tok = NULL;
     QaSplit split = {0};
@@ -282,13 +302,18 @@ static void prune_help(FILE *f, void *ctx) {
 
 int cmd_prune(int argc, char **argv) {
     const char *teacher = NULL, *data = NULL, *out = NULL;
-    int threads = 2;
+    int threads = 2, nq = 0;
+    double include_unknowns = NQ_INCLUDE_UNKNOWNS_DEFAULT;
     PruneSpec spec;
     prune_spec_default(&spec);
     const CliOpt opts[] = {
         {"teacher", CLI_STRING, &teacher, 0, 0, "DIR", "the unpruned checkpoint", CLI_REQUIRED},
         {"data", CLI_STRING, &data, 0, 0, "DIR",
          "train.json, dev.json (and vocab.txt)", CLI_REQUIRED},
+        {"nq", CLI_FLAG, &nq, 0, 0, NULL,
+         "DIR holds nq-train.jsonl.gz and nq-dev.jsonl.gz (gen-data --format nq)", CLI_OPTIONAL},
+        {"include-unknowns", CLI_DOUBLE, &include_unknowns, 0, 1, "P",
+         "--nq: answerless training windows kept (BERT-joint: 0.02)", CLI_OPTIONAL},
         {"out", CLI_STRING, &out, 0, 0, "DIR", "where the pruned checkpoint goes", CLI_REQUIRED},
         {"threads", CLI_INT, &threads, 1, 256, "N", "threads for GEMMs and loops", CLI_OPTIONAL},
     };
@@ -299,7 +324,8 @@ int cmd_prune(int argc, char **argv) {
             "Runs one pruning point end to end: --strategy " STRATEGY_NAMES_TEXT ", --heads F and\n"
             "--ffn F (the fractions of all heads / all FFN neurons removed; short for\n"
             "--head_sparsity and --ffn_sparsity), --finetune " FINETUNE_NAMES_TEXT ",\n"
-            "and any setting below.\n"
+            "and any setting below. --nq: on Natural Questions files (NQ windows, the\n"
+            "official NQ metric; predictions.json in the NQ format).\n"
             "--strategy dense is the baseline without pruning (distillation alone): a student\n"
             "with round(heads x (1 - F)) heads and round(ffn x (1 - F)) FFN neurons in every\n"
             "layer (the target's FLOPs up to that rounding), fresh Xavier weights in its layers\n"
@@ -323,13 +349,21 @@ int cmd_prune(int argc, char **argv) {
     spec_print(stderr, "prune settings:", PRUNE_FIELDS, PRUNE_NFIELDS, &spec);
     PruneResult r;
     DataPaths paths = {0}; /* windows_dir "": no window cache for one command */
-    if (data_paths_in_dir(&paths, data) || prune_run(&spec, teacher, &paths, out, threads, &r)) {
+    if ((nq ? data_paths_nq_in_dir(&paths, data, include_unknowns)
+            : data_paths_in_dir(&paths, data)) ||
+        prune_run(&spec, teacher, &paths, out, threads, &r)) {
         fprintf(stderr, "sweep prune: %s\n", qa_last_error());
         return 1;
     }
-    print_scores("teacher", &r.teacher);
-    print_scores("pruned, before tuning", &r.pruned);
-    print_scores("pruned, final", &r.final);
+    if (nq) {
+        print_nq_scores("teacher", &r.nq_teacher);
+        print_nq_scores("pruned, before tuning", &r.nq_pruned);
+        print_nq_scores("pruned, final", &r.nq_final);
+    } else {
+        print_scores("teacher", &r.teacher);
+        print_scores("pruned, before tuning", &r.pruned);
+        print_scores("pruned, final", &r.final);
+    }
     printf("heads kept %d of %d, FFN neurons kept %d of %d\n", r.heads_kept, r.heads_total,
            r.ffn_kept, r.ffn_total);
     printf("layer  heads  ffn\n");
@@ -337,6 +371,7 @@ int cmd_prune(int argc, char **argv) {
     printf("parameters %zu (teacher %zu), forward GFLOP per window %.3f (teacher %.3f, ratio %.2fx)\n",
            r.params, r.teacher_params, r.flops / 1e9, r.teacher_flops / 1e9,
            r.teacher_flops / r.flops);
-    printf("outputs: %s (checkpoint, predictions.json, na_prob.json, eval.json)\n", out);
+    printf("outputs: %s (checkpoint, predictions.json, %seval.json)\n", out,
+           nq ? "" : "na_prob.json, ");
     return 0;
 }

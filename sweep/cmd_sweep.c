@@ -198,17 +198,20 @@ int cmd_status(int argc, char **argv) {
     if (slurm_rc) snprintf(slurm_err, sizeof slurm_err, "%s", qa_last_error());
     if (vf) fclose(vf);
     char sql[1024];
-    int ort = 0;
-    db_has_ort(db, is_grid, &ort);
+    int n_nq = 0, ort = 0;
+    int rc = db_count_nq(db, is_grid, &n_nq);
+    if (!rc) rc = db_has_ort(db, is_grid, &ort);
+    /* Natural Questions points: f1 is the short-answer F1; both F1s shown */
     snprintf(sql, sizeof sql,
              "SELECT runs.id, substr(config_hash, 1, 8) AS hash, coalesce(teacher, '') AS teacher,"
              " strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, seed, status,"
-             " attempts, round(f1, 2) AS f1, round(speedup, 2) AS speedup,%s"
+             " attempts, round(f1, 2) AS f1,%s round(speedup, 2) AS speedup,%s"
              " coalesce(error, '') AS error"
              " FROM runs%s LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id",
+             n_nq ? " round(long_f1, 2) AS long_f1, round(short_f1, 2) AS short_f1," : "",
              ort ? " round(ort_speedup, 2) AS ort_speedup," : "",
              is_grid ? " JOIN temp.grid USING (config_hash)" : "");
-    int rc = db_query_print(db, sql, stdout);
+    if (!rc) rc = db_query_print(db, sql, stdout);
     int p = 0, r = 0, d = 0, f = 0;
     if (!rc) rc = db_counts(db, is_grid, &p, &r, &d, &f);
     if (!rc)

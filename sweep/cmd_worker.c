@@ -95,14 +95,25 @@ static int task_load(const char *out, const char *hash, Task *t) {
         prune_spec_check(&t->spec, path) ||
         apply_object(cfg, "bench", path, GRID_BENCH_FIELDS, GRID_BENCH_NFIELDS, &t->bench))
         goto cleanup;
-    if (cJSON_GetObjectItemCaseSensitive(da, "synthetic")) {
+    /* Natural Questions: "format": "nq" (in "synthetic" for synthetic data) */
+    const cJSON *sy = cJSON_GetObjectItemCaseSensitive(da, "synthetic");
+    const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(sy ? sy : da, "format");
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(da, "include_unknowns");
+    int nq = cJSON_IsString(fmt) && !strcmp(fmt->valuestring, "nq");
+    double u = cJSON_IsNumber(unk) ? unk->valuedouble : NQ_INCLUDE_UNKNOWNS_DEFAULT;
+    if (sy) {
         char dir[4200];
         snprintf(dir, sizeof dir, "%s/data", out);
-        if (data_paths_in_dir(&t->data, dir)) goto cleanup;
+        if (nq ? data_paths_nq_in_dir(&t->data, dir, u) : data_paths_in_dir(&t->data, dir))
+            goto cleanup;
     } else if (get_path(da, "train", path, "data", t->data.train, sizeof t->data.train, 1) ||
                get_path(da, "dev", path, "data", t->data.dev, sizeof t->data.dev, 1) ||
                get_path(da, "vocab", path, "data", t->data.vocab, sizeof t->data.vocab, 0)) {
         goto cleanup;
+    }
+    if (!sy) {
+        t->data.nq = nq;
+        t->data.nq_include_unknowns = u;
     }
     if (path_join(t->data.windows_dir, sizeof t->data.windows_dir, out, "cache")) goto cleanup;
     t->threads = cJSON_IsNumber(th) && th->valueint > 0 ? th->valueint : 1;

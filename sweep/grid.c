@@ -11,7 +11,9 @@
 #include "core/model/train.h"
 #include "core/prune/strategy.h"
 #include "core/util/error.h"
+#include "core/qa/nq.h"
 #include "core/qa/synth.h"
+#include "core/qa/synth_nq.h"
 #include "core/text/text.h"
 #include "core/util/fileio.h"
 
@@ -140,7 +142,7 @@ static int get_strings(const cJSON *axes, const char *key, const char *file,
     return QA_OK;
 }
 
-#define BF(k, f, lo, hi, h) {k, SPEC_INT, offsetof(LatencyOpts, f), lo, hi, h}
+#define BF(k, f, lo, hi, h) {k, SPEC_INT, offsetof(LatencyOpts, f), lo, hi, h, NULL}
 const SpecField GRID_BENCH_FIELDS[] = {
     BF("batch", batch, 1, 1024, "windows per timed forward"),
     BF("seq", seq, 0, 4096, "tokens per window (0 = the teacher's max_seq_len)"),
@@ -150,41 +152,88 @@ const SpecField GRID_BENCH_FIELDS[] = {
 
 const int GRID_BENCH_NFIELDS = 4;
 
+/* The synthetic generator's settings, laid out as in Synth below. */
+typedef struct {
+    int seed, train, dev, lookup;
+    char format[SPEC_STR];
+    int bpe_merges;
+} Synth;
+
 static const SpecField SYNTH_FIELDS[] = {
-    {"seed", SPEC_INT, 0, 0, 2147483647, "generator seed"},
-    {"train", SPEC_INT, sizeof(int), 1, 10000000, "train questions"},
-    {"dev", SPEC_INT, 2 * sizeof(int), 1, 10000000, "dev questions"},
-    {"lookup", SPEC_INT, 3 * sizeof(int), 0, 1, "1: lookup questions in train.json"},
-    {"bpe_merges", SPEC_INT, 4 * sizeof(int), 0, 1000000,
-     "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)"},
+    {"seed", SPEC_INT, offsetof(Synth, seed), 0, 2147483647, "generator seed", NULL},
+    {"train", SPEC_INT, offsetof(Synth, train), 1, 10000000, "train questions", NULL},
+    {"dev", SPEC_INT, offsetof(Synth, dev), 1, 10000000, "dev questions", NULL},
+    {"lookup", SPEC_INT, offsetof(Synth, lookup), 0, 1, "1: lookup questions in train.json", NULL},
+    {"format", SPEC_STRING, offsetof(Synth, format), 0, 0, "squad | nq (as gen-data --format)", NULL},
+    {"bpe_merges", SPEC_INT, offsetof(Synth, bpe_merges), 0, 1000000,
+     "K > 0: also a byte-level BPE of K merges (vocab.json, merges.txt)", NULL},
 };
+
+/* "format" of data or data.synthetic: squad or nq into g->data.nq. */
+static int parse_format(const char *name, const char *f, const char *path, Grid *g) {
+    if (strcmp(name, "squad") && strcmp(name, "nq"))
+        return qa_error("%s: %s: '%s' is not one of squad, nq", f, path, name);
+    g->data.nq = !strcmp(name, "nq");
+    return QA_OK;
+}
+
+/* data.include_unknowns: NQ training windows without an answer kept (BERT-joint's 0.02). */
+static int parse_include_unknowns(const cJSON *d, const char *f, Grid *g) {
+    const cJSON *u = cJSON_GetObjectItem(d, "include_unknowns");
+    g->data.nq_include_unknowns = NQ_INCLUDE_UNKNOWNS_DEFAULT;
+    if (!u) return QA_OK;
+    if (!g->data.nq)
+        return qa_error("%s: data.include_unknowns: only for Natural Questions data "
+                        "(format \"nq\")", f);
+    if (!cJSON_IsNumber(u) || !(u->valuedouble >= 0 && u->valuedouble <= 1))
+        return qa_error("%s: data.include_unknowns: expected a number in [0, 1]", f);
+    g->data.nq_include_unknowns = u->valuedouble;
+    return QA_OK;
+}
 
 static int parse_data(const cJSON *root, Grid *g) {
     const char *f = g->file;
     const cJSON *d = cJSON_GetObjectItem(root, "data");
     if (!d) return qa_error("%s: data: missing ({\"synthetic\": {...}} or {\"train\": ..., \"dev\": ...})", f);
     static const char *const keys[] = {"synthetic", "train", "dev", "vocab", "vocab_json",
-                                       "merges"};
-    if (check_keys(d, f, "data", keys, 6)) return QA_ERR;
+                                       "merges", "format", "include_unknowns"};
+    if (check_keys(d, f, "data", keys, 8)) return QA_ERR;
     const cJSON *s = cJSON_GetObjectItem(d, "synthetic");
     if (s) {
         if (cJSON_GetObjectItem(d, "train") || cJSON_GetObjectItem(d, "dev"))
             return qa_error("%s: data: give either synthetic or train/dev, not both", f);
-        int v[5] = {1, SYNTH_DEFAULT_TRAIN, SYNTH_DEFAULT_DEV, 1, 0};
-        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 5, v)) return QA_ERR;
+        if (cJSON_GetObjectItem(d, "format"))
+            return qa_error("%s: data.format: is for data files; synthetic data takes "
+                            "data.synthetic.format", f);
+        Synth v = {1, SYNTH_DEFAULT_TRAIN, SYNTH_DEFAULT_DEV, 1, "squad", 0};
+        if (apply(s, f, "data.synthetic", SYNTH_FIELDS, 6, &v) ||
+            parse_format(v.format, f, "data.synthetic.format", g))
+            return QA_ERR;
+        if (g->data.nq && v.bpe_merges)
+            return qa_error("%s: data.synthetic.bpe_merges: learnt on SQuAD-format synthetic "
+                            "data only, not with format nq (give NQ files and data.vocab_json, "
+                            "data.merges for a roberta teacher on NQ)", f);
         g->synthetic = 1;
-        g->synth_seed = v[0], g->synth_train = v[1], g->synth_dev = v[2], g->synth_lookup = v[3];
-        g->synth_bpe_merges = v[4];
+        g->synth_seed = v.seed, g->synth_train = v.train, g->synth_dev = v.dev;
+        g->synth_lookup = v.lookup;
+        g->synth_bpe_merges = v.bpe_merges;
+        if (parse_include_unknowns(d, f, g)) return QA_ERR;
         char dir[4096];
-        if (path_join(dir, sizeof dir, g->out, "data") || data_paths_in_dir(&g->data, dir))
+        int nq = g->data.nq;
+        double u = g->data.nq_include_unknowns;
+        if (path_join(dir, sizeof dir, g->out, "data") ||
+            (nq ? data_paths_nq_in_dir(&g->data, dir, u) : data_paths_in_dir(&g->data, dir)))
             return QA_ERR;
         return QA_OK;
     }
+    char format[16] = "squad";
     if (get_string(d, "train", f, "data", g->data.train, sizeof g->data.train, 1) ||
         get_string(d, "dev", f, "data", g->data.dev, sizeof g->data.dev, 1) ||
         get_string(d, "vocab", f, "data", g->data.vocab, sizeof g->data.vocab, 0) ||
         get_string(d, "vocab_json", f, "data", g->data.bpe_vocab, sizeof g->data.bpe_vocab, 0) ||
-        get_string(d, "merges", f, "data", g->data.bpe_merges, sizeof g->data.bpe_merges, 0))
+        get_string(d, "merges", f, "data", g->data.bpe_merges, sizeof g->data.bpe_merges, 0) ||
+        get_string(d, "format", f, "data", format, sizeof format, 0) ||
+        parse_format(format, f, "data.format", g) || parse_include_unknowns(d, f, g))
         return QA_ERR;
     if (!*g->data.bpe_vocab != !*g->data.bpe_merges)
         return qa_error("%s: data: give vocab_json and merges together (a byte-level BPE)", f);
@@ -235,9 +284,11 @@ static int parse_teacher(const cJSON *root, Grid *g) {
                             "BPE", f);
         if (!g->synthetic && !*g->data.bpe_vocab)
             return qa_error("%s: data.vocab_json and data.merges: required to train a teacher "
-                            "of family roberta (teacher.train.family) on SQuAD files", f);
+                            "of family roberta (teacher.train.family) on %s files", f,
+                            g->data.nq ? "Natural Questions" : "SQuAD");
     } else if (!g->synthetic && !*g->data.vocab) {
-        return qa_error("%s: data.vocab: required to train a teacher on SQuAD files", f);
+        return qa_error("%s: data.vocab: required to train a teacher on %s files", f,
+                        g->data.nq ? "Natural Questions" : "SQuAD");
     }
     return QA_OK;
 }
@@ -488,6 +539,14 @@ static cJSON *spec_object(const SpecField *f, int n, const void *dst) {
     return o;
 }
 
+/* The same as it enters an identity (spec_identity_json). */
+static cJSON *spec_identity_object(const SpecField *f, int n, const void *dst) {
+    char *js = spec_identity_json(f, n, dst);
+    cJSON *o = js ? cJSON_Parse(js) : NULL;
+    free(js);
+    return o;
+}
+
 /* The last path component of dir ("a/b/" -> "b"), for a name. */
 static void base_name(char *buf, size_t cap, const char *dir) {
     size_t n = strlen(dir);
@@ -511,12 +570,20 @@ static cJSON *data_object(const Grid *g, int with_paths) {
         cJSON_AddNumberToObject(s, "lookup", g->synth_lookup);
         /* only when asked for: data without a BPE keeps the identity it had before */
         if (g->synth_bpe_merges) cJSON_AddNumberToObject(s, "bpe_merges", g->synth_bpe_merges);
+        if (g->data.nq) { /* only then: SQuAD identities stay what they were */
+            cJSON_AddStringToObject(s, "format", "nq");
+            cJSON_AddNumberToObject(s, "nq_version", SYNTH_NQ_VERSION);
+        }
     } else if (with_paths) {
         cJSON_AddStringToObject(d, "train", g->data.train);
         cJSON_AddStringToObject(d, "dev", g->data.dev);
         if (*g->data.vocab) cJSON_AddStringToObject(d, "vocab", g->data.vocab);
         if (*g->data.bpe_vocab) cJSON_AddStringToObject(d, "vocab_json", g->data.bpe_vocab);
         if (*g->data.bpe_merges) cJSON_AddStringToObject(d, "merges", g->data.bpe_merges);
+    }
+    if (g->data.nq) {
+        if (!g->synthetic) cJSON_AddStringToObject(d, "format", "nq");
+        cJSON_AddNumberToObject(d, "include_unknowns", g->data.nq_include_unknowns);
     }
     return d;
 }
@@ -530,6 +597,18 @@ static int hash_json(const cJSON *o, const char *what, char out[HASH_HEX]) {
     return QA_OK;
 }
 
+/* An NQ data file is checked before anything runs: its first example must read (a SQuAD
+ * file given with format "nq", or a truncated one, fails here, naming the line and field). */
+static int check_nq_file(const char *path) {
+    NqReader *r = NULL;
+    NqExample ex = {0};
+    int got = nq_reader_open(path, NQ_READ_LABELS, &r) ? -1 : nq_reader_next(r, &ex);
+    nq_example_clear(&ex);
+    nq_reader_close(r);
+    if (got == 0) return qa_error("%s: no examples (an NQ file is JSON lines)", path);
+    return got == 1 ? QA_OK : QA_ERR;
+}
+
 static int resolve_data(Grid *g, HashCache *cache) {
     cJSON *id = data_object(g, 0);
     if (!g->synthetic) {
@@ -539,7 +618,8 @@ static int resolve_data(Grid *g, HashCache *cache) {
         for (int i = 0; i < 5; i++) {
             char h[HASH_HEX];
             if (!*paths[i]) continue;
-            if (identity_file(cache, paths[i], h)) {
+            if (identity_file(cache, paths[i], h) ||
+                (i < 2 && g->data.nq && check_nq_file(paths[i]))) {
                 char msg[1200];
                 snprintf(msg, sizeof msg, "%s", qa_last_error());
                 cJSON_Delete(id);
@@ -549,8 +629,9 @@ static int resolve_data(Grid *g, HashCache *cache) {
         }
         base_name(g->data_name, sizeof g->data_name, g->data.dev);
     } else {
-        int n = snprintf(g->data_name, sizeof g->data_name, "synthetic-s%d-%d-%d%s", g->synth_seed,
-                         g->synth_train, g->synth_dev, g->synth_lookup ? "" : "-nolookup");
+        int n = snprintf(g->data_name, sizeof g->data_name, "synthetic%s-s%d-%d-%d%s",
+                         g->data.nq ? "-nq" : "", g->synth_seed, g->synth_train, g->synth_dev,
+                         g->synth_lookup ? "" : "-nolookup");
         if (g->synth_bpe_merges && n > 0 && (size_t)n < sizeof g->data_name)
             snprintf(g->data_name + n, sizeof g->data_name - (size_t)n, "-bpe%d",
                      g->synth_bpe_merges);
@@ -615,14 +696,15 @@ static int resolve_teachers(Grid *g, HashCache *cache) {
 static int point_identity(Grid *g, GridPoint *p) {
     const GridTeacher *t = &g->teachers[p->teacher];
     cJSON *prune = spec_object(PRUNE_FIELDS, PRUNE_NFIELDS, &p->spec);
+    cJSON *prune_id = spec_identity_object(PRUNE_FIELDS, PRUNE_NFIELDS, &p->spec);
     cJSON *bench = spec_object(GRID_BENCH_FIELDS, GRID_BENCH_NFIELDS, &g->bench);
     cJSON *id = cJSON_CreateObject(), *cfg = NULL;
     int rc = QA_ERR;
-    if (!prune || !bench || !id) goto oom;
+    if (!prune || !prune_id || !bench || !id) goto oom;
     cJSON_AddStringToObject(id, "kind", "qaprune point v2");
     cJSON_AddStringToObject(id, "teacher", t->hash);
     cJSON_AddStringToObject(id, "data", g->data_hash);
-    cJSON_AddItemReferenceToObject(id, "prune", prune);
+    cJSON_AddItemReferenceToObject(id, "prune", prune_id);
     cJSON_AddItemReferenceToObject(id, "bench", bench);
     if (hash_json(id, g->file, p->hash)) goto cleanup;
 
@@ -655,6 +737,7 @@ cleanup:
     cJSON_Delete(id);
     cJSON_Delete(cfg);
     cJSON_Delete(prune);
+    cJSON_Delete(prune_id);
     cJSON_Delete(bench);
     return rc;
 }

@@ -7,6 +7,15 @@
  *        or {"train": "train-v2.0.json", "dev": "dev-v2.0.json", "vocab": "vocab.txt",
  *            "vocab_json": "vocab.json", "merges": "merges.txt"}  (tokenizer files: for
  *            training a teacher, vocab.txt for family bert, vocab.json + merges for roberta),
+ *        Natural Questions (pipeline.h's DataPaths.nq): the synthetic task as NQ documents
+ *        {"synthetic": {..., "format": "nq"}} (gen-data --format nq, into OUT/data; no
+ *        bpe_merges), or NQ files {"format": "nq", "train": "nq-train.jsonl.gz",
+ *        "dev": "nq-dev.jsonl.gz", "vocab": "vocab.txt"} (JSON lines, gzipped or plain,
+ *        original or simplified; the five dev shards concatenated into one file); with
+ *        either, "include_unknowns": P, the share of answerless training windows kept
+ *        (default 0.02, BERT-joint's). The format and include_unknowns are part of the
+ *        data's identity; an NQ file's first example is read by grid_resolve (a SQuAD file
+ *        given as NQ fails there),
  *   "teacher": {"train": {TeacherSpec settings}, "cache": "runs/cache"}
  *           or {"checkpoint": "path/to/hf-checkpoint"} or {"checkpoint": [dir, dir, ...]}
  *              (several checkpoints are one more axis: every point runs on each teacher),
@@ -66,7 +75,8 @@ typedef struct {
     int synthetic, synth_seed, synth_train, synth_dev, synth_lookup;
     int synth_bpe_merges;      /* > 0: the data step also learns a BPE of this many merges */
     DataPaths data;            /* for synthetic data: OUT/data/{train,dev}.json, vocab.txt,
-                                * and vocab.json, merges.txt with synth_bpe_merges */
+                                * and vocab.json, merges.txt with synth_bpe_merges; or with
+                                * data.nq OUT/data/nq-{train,dev}.jsonl.gz, vocab.txt */
     char data_name[GRID_NAME_MAX], data_hash[HASH_HEX]; /* (grid_resolve) */
     int teacher_checkpoint;    /* 1: the teachers are checkpoints; 0: trained with `teacher` */
     int n_teachers;            /* 1 unless several checkpoints are given */

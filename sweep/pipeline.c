@@ -4,6 +4,7 @@
 #include "sweep/pipeline_private.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 #include "sweep/progress.h"
 #include "core/util/fileio.h"
 
-#define TF(k, t, f, lo, hi, h) {k, t, offsetof(TeacherSpec, f), lo, hi, h}
+#define TF(k, t, f, lo, hi, h) {k, t, offsetof(TeacherSpec, f), lo, hi, h, NULL}
 const SpecField TEACHER_FIELDS[] = {
     TF("layers", SPEC_INT, layers, 1, BERT_MAX_LAYERS, "encoder layers"),
     TF("hidden", SPEC_INT, hidden, 8, 4096, "hidden size"),
@@ -41,8 +42,9 @@ const SpecField TEACHER_FIELDS[] = {
     TF("seed", SPEC_INT, seed, 0, 2147483647, "initialisation, shuffling, dropout"),
     TF("init", SPEC_STRING, init, 0, 0, "xavier | bert (N(0, 0.02))"),
     TF("pos_init", SPEC_STRING, pos_init, 0, 0, "position embeddings: random | sinusoid"),
-    TF("family", SPEC_STRING, family, 0, 0,
-       "bert (the data's vocab.txt) | roberta (its vocab.json + merges.txt)"),
+    /* added after teachers were first cached: a BERT teacher's identity leaves it out */
+    {"family", SPEC_STRING, offsetof(TeacherSpec, family), 0, 0,
+     "bert (the data's vocab.txt) | roberta (its vocab.json + merges.txt)", "bert"},
 };
 const int TEACHER_NFIELDS = (int)(sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]);
 
@@ -59,17 +61,12 @@ void teacher_spec_default(TeacherSpec *s) {
 }
 
 char *teacher_identity_json(const TeacherSpec *s) {
-    SpecField fields[sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]];
-    int n = 0;
-    int bert = !strcmp(s->family, "bert");
-    for (int i = 0; i < TEACHER_NFIELDS; i++)
-        if (!bert || strcmp(TEACHER_FIELDS[i].key, "family")) fields[n++] = TEACHER_FIELDS[i];
-    char *js = spec_to_json(fields, n, s);
+    char *js = spec_identity_json(TEACHER_FIELDS, TEACHER_NFIELDS, s);
     if (!js) qa_error("teacher: out of memory");
     return js;
 }
 
-#define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h}
+#define PF(k, t, f, lo, hi, h) {k, t, offsetof(PruneSpec, f), lo, hi, h, NULL}
 const SpecField PRUNE_FIELDS[] = {
     PF("strategy", SPEC_STRING, strategy, 0, 0, STRATEGY_NAMES_TEXT),
     PF("head_sparsity", SPEC_DOUBLE, head_sparsity, 0, 1, "fraction of all heads removed"),
@@ -82,8 +79,9 @@ const SpecField PRUNE_FIELDS[] = {
     PF("l0_lr", SPEC_DOUBLE, l0_lr, 0, 10, "l0: Adam lr of log alpha"),
     PF("l0_lambda_lr", SPEC_DOUBLE, l0_lambda_lr, 0, 100, "l0: Lagrange multiplier ascent rate"),
     PF("ft_steps", SPEC_INT, ft_steps, 0, 10000000, "fine-tuning steps"),
-    PF("dense_steps", SPEC_INT, dense_steps, 0, 10000000,
-       "dense: the fresh student's fine-tuning steps (0 = ft_steps)"),
+    /* added after points were first recorded: 0 leaves every earlier point's identity as is */
+    {"dense_steps", SPEC_INT, offsetof(PruneSpec, dense_steps), 0, 10000000,
+     "dense: the fresh student's fine-tuning steps (0 = ft_steps)", "0"},
     PF("batch_size", SPEC_INT, batch_size, 1, 4096, "windows per step"),
     PF("ft_lr", SPEC_DOUBLE, ft_lr, 0, 1, "fine-tuning (and l0 model) peak lr"),
     PF("distill_alpha", SPEC_DOUBLE, distill_alpha, 0, 1, "weight of the soft loss"),
@@ -250,8 +248,67 @@ void pipeline_scores_from_json(const cJSON *o, SquadScores *s) {
     if (cJSON_IsNumber(t)) s->total = t->valueint;
 }
 
+int data_paths_nq_in_dir(DataPaths *d, const char *dir, double include_unknowns) {
+    d->windows_dir[0] = d->bpe_vocab[0] = d->bpe_merges[0] = '\0';
+    d->nq = 1;
+    d->nq_include_unknowns = include_unknowns;
+    if (path_join(d->train, sizeof d->train, dir, "nq-train.jsonl.gz") ||
+        path_join(d->dev, sizeof d->dev, dir, "nq-dev.jsonl.gz") ||
+        path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt"))
+        return QA_ERR;
+    return QA_OK;
+}
+
+void pipeline_nq_scores_from_json(const cJSON *o, NqScores *s) {
+    memset(s, 0, sizeof *s);
+    static const char *const names[4] = {"best-threshold-f1", "best-threshold-precision",
+                                         "best-threshold-recall", "best-threshold"};
+    NqAnswerScores *a[2] = {&s->long_answer, &s->short_answer};
+    for (int k = 0; k < 2; k++) {
+        double *dst[4] = {&a[k]->f1, &a[k]->precision, &a[k]->recall, &a[k]->threshold};
+        for (int i = 0; i < 4; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s-%s", k ? "short" : "long", names[i]);
+            const cJSON *v = cJSON_GetObjectItem(o, key);
+            if (cJSON_IsNumber(v)) *dst[i] = v->valuedouble;
+        }
+    }
+}
+
+void pipeline_nq_squad_view(const NqScores *n, SquadScores *s) {
+    memset(s, 0, sizeof *s);
+    s->f1 = 100.0 * n->short_answer.f1;
+    s->exact = s->has_ans_f1 = s->no_ans_f1 = s->best_f1 = NAN;
+    s->total = n->short_answer.n;
+}
+
+NqWindowOpts pipeline_nq_window_opts(const FeatureOpts *fo, const DataPaths *data, int training,
+                                     uint64_t seed) {
+    NqWindowOpts o = NQ_WINDOW_OPTS_DEFAULT;
+    o.max_seq_len = fo->max_seq_len;
+    o.doc_stride = fo->doc_stride;
+    o.max_query_len = fo->max_query_len;
+    o.training = training;
+    o.include_unknowns = data->nq_include_unknowns;
+    o.seed = seed;
+    return o;
+}
+
+static void nq_load_progress(void *ctx, const char *path, long lines, double fraction) {
+    progress_update("%s: %s: %ld documents, %.0f%%", (const char *)ctx, path, lines,
+                    100.0 * fraction);
+}
+
+int pipeline_load_nq(const char *path, const NqTokenizer *tok, const NqWindowOpts *o,
+                     int with_gold, NqSplit *out) {
+    int rc = nq_split_load(path, tok, o, with_gold, nq_load_progress, "reading", out);
+    progress_done();
+    return rc;
+}
+
 int data_paths_in_dir(DataPaths *d, const char *dir) {
     d->windows_dir[0] = '\0'; /* no cache unless the caller sets one */
+    d->nq = 0;
     if (path_join(d->train, sizeof d->train, dir, "train.json") ||
         path_join(d->dev, sizeof d->dev, dir, "dev.json") ||
         path_join(d->vocab, sizeof d->vocab, dir, "vocab.txt") ||

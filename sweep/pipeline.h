@@ -8,6 +8,7 @@
 
 #include "core/model/bert.h"
 #include "core/qa/features.h"
+#include "core/qa/nq_metric.h"
 #include "core/qa/squad_metric.h"
 #include "core/util/fileio.h"
 #include "core/util/hash.h"
@@ -46,7 +47,9 @@ void teacher_spec_default(TeacherSpec *s);
 char *teacher_identity_json(const TeacherSpec *s);
 
 typedef struct {
-    SquadScores dev;      /* the teacher's dev scores */
+    SquadScores dev;      /* the teacher's dev scores (NQ data: f1 = short-answer F1, see
+                           * pipeline_nq_squad_view; the rest NAN) */
+    NqScores nq_dev;      /* NQ data: the official NQ scores (fractions) */
     double train_seconds; /* 0 when reused from the cache */
     int reused;
     char hash[HASH_HEX]; /* teacher_hash: what its qaprune.json records */
@@ -57,18 +60,31 @@ typedef struct {
  * vocab, a WordPiece vocab.txt (a BERT teacher's), and bpe_vocab + bpe_merges, a byte-level
  * BPE's vocab.json + merges.txt (a RoBERTa teacher's); "" for the ones not given.
  * windows_dir (may be ""): where the tokenized training windows are cached by content
- * (core/qa/windows.h), so that the points of a sweep tokenize the training set once. */
+ * (core/qa/windows.h), so that the points of a sweep tokenize the training set once.
+ * nq = 1: train and dev are Natural Questions JSON lines (core/qa/nq.h, gzipped or plain,
+ * either format) instead, windowed as BERT-joint does (core/qa/nq_windows.h) with the
+ * model's window settings; training windows without an answer are kept with probability
+ * nq_include_unknowns; scores are the official NQ metric's (core/qa/nq_metric.h). */
 typedef struct {
     char train[4096], dev[4096];
     char vocab[4096];                       /* vocab.txt */
     char bpe_vocab[4096], bpe_merges[4096]; /* vocab.json, merges.txt */
     char windows_dir[4096];
+    int nq;
+    double nq_include_unknowns;
 } DataPaths;
+
+/* BERT-joint's share of answerless training windows kept (run_nq.py --include_unknowns) */
+#define NQ_INCLUDE_UNKNOWNS_DEFAULT 0.02
 
 /* Fills d with DIR/train.json, DIR/dev.json and the tokenizer files DIR/vocab.txt,
  * DIR/vocab.json, DIR/merges.txt (whether or not they exist; teacher_build says which one
  * is missing); QA_ERR if a path is too long. */
 int data_paths_in_dir(DataPaths *d, const char *dir);
+/* Fills d with what `sweep gen-data --format nq` writes: DIR/nq-train.jsonl.gz,
+ * DIR/nq-dev.jsonl.gz, DIR/vocab.txt, nq = 1, include_unknowns (0..1); QA_ERR if a path is
+ * too long. */
+int data_paths_nq_in_dir(DataPaths *d, const char *dir, double include_unknowns);
 
 /* The tokenizer files of data a teacher of this family reads (tokenizer_load's), and the
  * paths it hashes: *n of at most 2 into paths (vocab.txt; or vocab.json, merges.txt). QA_ERR
@@ -89,7 +105,10 @@ int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_H
  * files of data), scores it on data->dev and saves it to out_dir as a checkpoint (config.json
  * of its model_type, with copies of the tokenizer files) plus out_dir/qaprune.json (its spec,
  * hash and scores). When out_dir already holds a teacher with the same hash, it is reused and
- * nothing is trained. */
+ * nothing is trained. NQ data: the model gets the answer-type head (NQ_N_TYPES logits) and
+ * trains on BERT-joint windows (answerless ones down-sampled with the spec's seed);
+ * res->nq_dev holds the NQ scores, qaprune.json's "dev" nq_eval.py's keys and "data_format"
+ * "nq". */
 int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *out_dir,
                   int threads, TeacherResult *res);
 
@@ -139,7 +158,10 @@ int prune_spec_ft_steps(const PruneSpec *s);
 void prune_spec_label(const PruneSpec *s, char *buf, size_t cap);
 
 typedef struct {
-    SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning */
+    SquadScores teacher, pruned, final; /* before pruning, right after, after fine-tuning
+                                         * (NQ data: f1 = short-answer F1, the rest NAN) */
+    int nq;                             /* 1: NQ data; the official NQ scores below */
+    NqScores nq_teacher, nq_pruned, nq_final;
     int heads_kept, heads_total, ffn_kept, ffn_total;
     int layers, layer_heads[BERT_MAX_LAYERS], layer_ffn[BERT_MAX_LAYERS];
     size_t params, teacher_params;
@@ -150,7 +172,8 @@ typedef struct {
 /* Runs one point: loads the teacher checkpoint (teacher_dir), the data (data->train and
  * data->dev, tokenized with the teacher's tokenizer files, tokenizer_load_dir), selects gates, prunes physically,
  * fine-tunes, scores, and saves the pruned checkpoint, predictions.json, na_prob.json and
- * eval.json into out_dir (NULL: save nothing). */
+ * eval.json into out_dir (NULL: save nothing). NQ data: NQ windows and the NQ metric
+ * (res->nq set, nq_* filled), predictions.json in the official NQ format, no na_prob.json. */
 int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *data,
               const char *out_dir, int threads, PruneResult *res);
 

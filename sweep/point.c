@@ -150,6 +150,16 @@ void point_result_init(DbResult *d, const char *hash, const PruneResult *r) {
                              .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1,
                              .ort_latency_ms = NAN, .ort_teacher_latency_ms = NAN,
                              .ort_speedup = NAN};
+    if (r->nq) { /* f1 is the short-answer F1 (pipeline_nq_squad_view); NQ scores in percent */
+        const NqAnswerScores *la = &r->nq_final.long_answer, *sa = &r->nq_final.short_answer;
+        DbMetrics *m = &d->metrics;
+        m->nq = 1;
+        m->exact = m->has_ans_f1 = m->no_ans_f1 = NAN;
+        m->long_f1 = 100 * la->f1, m->long_precision = 100 * la->precision;
+        m->long_recall = 100 * la->recall;
+        m->short_f1 = 100 * sa->f1, m->short_precision = 100 * sa->precision;
+        m->short_recall = 100 * sa->recall;
+    }
     d->n_layers = r->layers;
     for (int l = 0; l < r->layers; l++) {
         d->layer_heads[l] = r->layer_heads[l];

@@ -7,7 +7,11 @@
  *             uniform shape, then fresh weights but the teacher's embeddings);
  *   finetune  none, the gold loss, or distillation from the teacher;
  *   score     the final scores and predictions;
- *   save      the pruned checkpoint, predictions.json, na_prob.json, eval.json, qaprune.json. */
+ *   save      the pruned checkpoint, predictions.json, na_prob.json, eval.json, qaprune.json.
+ * On Natural Questions data (DataPaths.nq) the windows are BERT-joint's with answer types
+ * (the training ones down-sampled and cached like SQuAD's), the strategies and fine-tuning
+ * train the type head too, and every score is the official NQ metric's: predictions.json in
+ * the NQ format, eval.json with nq_eval.py's keys, no na_prob.json. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,9 @@ typedef struct {
     QaData train;            /* the training windows: a view into train_map or train_split */
     WindowsMap *train_map;
     QaSplit train_split, dev;
+    NqTokenizer nqt;         /* NQ data: tok behind the NQ windows' interface */
+    NqSplit nq_train, nq_dev; /* NQ data: the windows (nq_dev with its annotations) */
+    NqPredictions *nq_pred;  /* NQ data: the final predictions */
     uint8_t *keep;           /* [total heads + total ffn] */
     Predictions *pred;       /* the final predictions */
     PruneResult *res;
@@ -52,6 +59,9 @@ static void prune_work_free(PruneWork *w) {
     windows_unmap(w->train_map);
     qa_split_free(&w->train_split);
     qa_split_free(&w->dev);
+    nq_split_free(&w->nq_train);
+    nq_split_free(&w->nq_dev);
+    nq_predictions_free(w->nq_pred);
     tokenizer_free(w->tok);
     bert_free(w->teacher);
     bert_free(w->source);
@@ -67,14 +77,24 @@ static void prune_work_free(PruneWork *w) {
 static int load_train_windows(PruneWork *w) {
     const DataPaths *d = w->data;
     char key[HASH_HEX], path[4300];
+    /* NQ: a fixed seed picks the answerless windows kept, so every point of a sweep trains
+     * on the same windows */
+    NqWindowOpts nw = pipeline_nq_window_opts(&w->fo, d, 1, 1);
     if (*d->windows_dir) {
-        if (windows_key(d->train, w->tok, &w->fo, key)) return QA_ERR;
+        if (d->nq ? windows_key_nq(d->train, w->tok, &nw, key)
+                  : windows_key(d->train, w->tok, &w->fo, key))
+            return QA_ERR;
         snprintf(path, sizeof path, "%s/windows-%s.bin", d->windows_dir, key);
         if (file_exists(path)) return windows_map(path, key, &w->train_map, &w->train);
     }
     progress_update("prune: tokenizing %s", d->train);
-    if (qa_split_load(d->train, w->tok, &w->fo, &w->train_split)) return QA_ERR;
-    w->train = w->train_split.data;
+    if (d->nq) {
+        if (pipeline_load_nq(d->train, &w->nqt, &nw, 0, &w->nq_train)) return QA_ERR;
+        w->train = w->nq_train.data;
+    } else {
+        if (qa_split_load(d->train, w->tok, &w->fo, &w->train_split)) return QA_ERR;
+        w->train = w->train_split.data;
+    }
     if (*d->windows_dir && (file_mkdirs(d->windows_dir) || windows_write(path, &w->train, key)))
         return QA_ERR;
     return QA_OK;
@@ -88,8 +108,15 @@ static int stage_load(PruneWork *w) {
         checkpoint_load(w->teacher_dir, &w->teacher) ||
         bert_check_seq_len(bert_config(w->teacher), w->fo.max_seq_len, w->teacher_dir) ||
         tokenizer_load_dir(w->teacher_dir, &w->tok) ||
-        load_train_windows(w) || qa_split_load(w->data->dev, w->tok, &w->fo, &w->dev))
+        (w->data->nq && tokenizer_check_special(w->tok))) /* what NQ windows need */
         return QA_ERR;
+    w->nqt = nq_tokenizer_of(w->tok);
+    NqWindowOpts dw = pipeline_nq_window_opts(&w->fo, w->data, 0, 0);
+    if (load_train_windows(w) ||
+        (w->data->nq ? pipeline_load_nq(w->data->dev, &w->nqt, &dw, 1, &w->nq_dev)
+                     : qa_split_load(w->data->dev, w->tok, &w->fo, &w->dev)))
+        return QA_ERR;
+    w->res->nq = w->data->nq;
     const BertConfig *tc = bert_config(w->teacher);
     int nh = bert_total_heads(tc), nf = bert_total_ffn(tc);
     w->res->heads_total = nh;
@@ -101,19 +128,37 @@ static int stage_load(PruneWork *w) {
     return QA_OK;
 }
 
+/* Scores m on the dev split: SQuAD's metric, or NQ's (into *nq, with *s its SquadScores
+ * view). keep: the predictions go to w->pred or w->nq_pred. */
+static int evaluate(PruneWork *w, BertModel *m, SquadScores *s, NqScores *nq, int keep) {
+    if (!w->data->nq)
+        return qa_evaluate(m, &w->dev, w->spec->eval_batch, NULL, NULL, s, keep ? &w->pred : NULL);
+    if (nq_split_evaluate(m, &w->nq_dev, w->spec->eval_batch, NULL, nq, keep ? &w->nq_pred : NULL))
+        return QA_ERR;
+    pipeline_nq_squad_view(nq, s);
+    return QA_OK;
+}
+
 /* ---------------------------------------------------------------- teacher */
 
 /* The teacher's dev scores from its qaprune.json when they were computed on this very dev
  * file (same bytes); QA_ERR (no message needed) otherwise. */
-static int cached_teacher_scores(const char *teacher_dir, const char *dev_path, SquadScores *s) {
+static int cached_teacher_scores(const char *teacher_dir, const DataPaths *data, PruneResult *r) {
     cJSON *meta = pipeline_read_meta(teacher_dir);
     const cJSON *h = meta ? cJSON_GetObjectItem(meta, "dev_hash") : NULL;
     const cJSON *dev = meta ? cJSON_GetObjectItem(meta, "dev") : NULL;
+    const cJSON *fmt = meta ? cJSON_GetObjectItem(meta, "data_format") : NULL;
+    int nq_meta = cJSON_IsString(fmt) && !strcmp(fmt->valuestring, "nq");
     char want[HASH_HEX];
     int rc = QA_ERR;
-    if (cJSON_IsString(h) && dev && hash_file(dev_path, want) == QA_OK &&
+    if (cJSON_IsString(h) && dev && nq_meta == data->nq && hash_file(data->dev, want) == QA_OK &&
         !strcmp(want, h->valuestring)) {
-        pipeline_scores_from_json(dev, s);
+        if (data->nq) {
+            pipeline_nq_scores_from_json(dev, &r->nq_teacher);
+            pipeline_nq_squad_view(&r->nq_teacher, &r->teacher);
+        } else {
+            pipeline_scores_from_json(dev, &r->teacher);
+        }
         rc = QA_OK;
     }
     cJSON_Delete(meta);
@@ -129,8 +174,9 @@ static int teacher_scores_path(const PruneWork *w, char *path, size_t cap) {
         if (path_join(f, sizeof f, w->teacher_dir, names[i]) || hash_file(f, h[i]))
             return QA_ERR;
     if (hash_file(w->data->dev, h[2])) return QA_ERR;
-    int k = snprintf(text, sizeof text, "qaprune teacher scores v1 %s %s %s %d %d %d", h[0], h[1],
-                     h[2], w->fo.max_seq_len, w->fo.doc_stride, w->fo.max_query_len);
+    int k = snprintf(text, sizeof text, "qaprune teacher scores v1 %s %s %s %d %d %d%s", h[0],
+                     h[1], h[2], w->fo.max_seq_len, w->fo.doc_stride, w->fo.max_query_len,
+                     w->data->nq ? " nq" : "");
     for (const char *const *t = tokenizer_files(w->tok); *t && k < (int)sizeof text; t++) {
         char th[HASH_HEX];
         if (hash_file(*t, th)) return QA_ERR;
@@ -144,27 +190,32 @@ static int teacher_scores_path(const PruneWork *w, char *path, size_t cap) {
 /* The teacher's dev scores: from its qaprune.json when made on this dev file, else from the
  * sweep's cache, else computed (and cached when there is a cache). */
 static int stage_teacher(PruneWork *w) {
-    if (cached_teacher_scores(w->teacher_dir, w->data->dev, &w->res->teacher) == QA_OK)
-        return QA_OK;
+    if (cached_teacher_scores(w->teacher_dir, w->data, w->res) == QA_OK) return QA_OK;
     char path[4400] = "", *text = NULL;
     size_t len;
     if (*w->data->windows_dir && teacher_scores_path(w, path, sizeof path)) return QA_ERR;
     if (*path && file_exists(path) && file_read(path, 1 << 16, &text, &len) == QA_OK) {
         cJSON *j = cJSON_Parse(text);
         free(text);
-        if (cJSON_IsObject(j) && cJSON_IsNumber(cJSON_GetObjectItem(j, "f1"))) {
+        if (cJSON_IsObject(j) && w->data->nq &&
+            cJSON_IsNumber(cJSON_GetObjectItem(j, "short-best-threshold-f1"))) {
+            pipeline_nq_scores_from_json(j, &w->res->nq_teacher);
+            pipeline_nq_squad_view(&w->res->nq_teacher, &w->res->teacher);
+            cJSON_Delete(j);
+            return QA_OK;
+        }
+        if (cJSON_IsObject(j) && !w->data->nq && cJSON_IsNumber(cJSON_GetObjectItem(j, "f1"))) {
             pipeline_scores_from_json(j, &w->res->teacher);
             cJSON_Delete(j);
             return QA_OK;
         }
         cJSON_Delete(j);
     }
-    progress_update("prune: scoring the teacher on %d dev questions", w->dev.set->n_questions);
-    if (qa_evaluate(w->teacher, &w->dev, w->spec->eval_batch, NULL, NULL, &w->res->teacher,
-                    NULL))
-        return QA_ERR;
+    progress_update("prune: scoring the teacher on the dev set");
+    if (evaluate(w, w->teacher, &w->res->teacher, &w->res->nq_teacher, 0)) return QA_ERR;
     if (!*path) return QA_OK;
-    char *sj = squad_scores_json(&w->res->teacher);
+    char *sj = w->data->nq ? nq_scores_json(&w->res->nq_teacher)
+                           : squad_scores_json(&w->res->teacher);
     int rc = !sj || file_mkdirs(w->data->windows_dir) || file_write_atomic(path, sj, strlen(sj));
     free(sj);
     return rc ? QA_ERR : QA_OK;
@@ -247,9 +298,8 @@ static int stage_remove(PruneWork *w) {
     w->source = NULL;
     progress_update("prune: scoring the pruned model");
     /* without fine-tuning these are the final predictions too */
-    int steps = prune_spec_ft_steps(w->spec);
-    Predictions **pred = w->mode == FINETUNE_NONE || steps == 0 ? &w->pred : NULL;
-    return qa_evaluate(w->pruned, &w->dev, w->spec->eval_batch, NULL, NULL, &r->pruned, pred);
+    int keep = w->mode == FINETUNE_NONE || prune_spec_ft_steps(w->spec) == 0;
+    return evaluate(w, w->pruned, &r->pruned, &r->nq_pruned, keep);
 }
 
 /* ---------------------------------------------------------------- finetune, score */
@@ -274,13 +324,13 @@ static int stage_finetune(PruneWork *w) {
 }
 
 static int stage_score(PruneWork *w) {
-    if (w->pred) { /* not fine-tuned: the pruned model's scores are final */
+    if (w->pred || w->nq_pred) { /* not fine-tuned: the pruned model's scores are final */
         w->res->final = w->res->pruned;
+        w->res->nq_final = w->res->nq_pruned;
         return QA_OK;
     }
     progress_update("prune: scoring the fine-tuned model");
-    int rc = qa_evaluate(w->pruned, &w->dev, w->spec->eval_batch, NULL, NULL, &w->res->final,
-                         &w->pred);
+    int rc = evaluate(w, w->pruned, &w->res->final, &w->res->nq_final, 1);
     progress_done();
     return rc;
 }
@@ -313,12 +363,13 @@ static int save_meta(const PruneWork *w, const char *out_dir) {
 
 static int stage_save(PruneWork *w, const char *out_dir) {
     char path[4096], na_path[4096];
+    int nq = w->data->nq;
     if (file_mkdirs(out_dir) || checkpoint_save_files(w->pruned, out_dir, tokenizer_files(w->tok)) ||
         path_join(path, sizeof path, out_dir, "predictions.json") ||
         path_join(na_path, sizeof na_path, out_dir, "na_prob.json") ||
-        predictions_write(w->pred, path, na_path))
+        (nq ? nq_predictions_write(w->nq_pred, path) : predictions_write(w->pred, path, na_path)))
         return QA_ERR;
-    char *ej = squad_scores_json(&w->res->final);
+    char *ej = nq ? nq_scores_json(&w->res->nq_final) : squad_scores_json(&w->res->final);
     int rc = !ej || path_join(path, sizeof path, out_dir, "eval.json") ||
              file_write_atomic(path, ej, strlen(ej));
     free(ej);

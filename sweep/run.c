@@ -25,6 +25,7 @@
 #include "core/model/latency.h"
 #include "core/model/ops.h"
 #include "core/qa/synth.h"
+#include "core/qa/synth_nq.h"
 #include "core/util/error.h"
 #include "core/util/fileio.h"
 #include "db/results.h"
@@ -77,13 +78,19 @@ static void print_plan(const Sweep *s) {
     printf("grid %s: output %s, %d point(s), %d thread(s)\n", g->file, g->out, g->n_points,
            g->threads);
     if (g->synthetic)
-        printf("data %s: synthetic, seed %d, %d train / %d dev questions, lookups %s "
+        printf("data %s: synthetic%s, seed %d, %d train / %d dev questions, lookups %s "
                "(in %s/data), identity %s\n",
-               g->data_name, g->synth_seed, g->synth_train, g->synth_dev,
-               g->synth_lookup ? "on" : "off", g->out, g->data_hash);
+               g->data_name, g->data.nq ? " as Natural Questions" : "", g->synth_seed,
+               g->synth_train, g->synth_dev, g->synth_lookup ? "on" : "off", g->out,
+               g->data_hash);
     else
-        printf("data %s: train %s, dev %s%s%s, identity %s\n", g->data_name, g->data.train,
-               g->data.dev, *g->data.vocab ? ", vocab " : "", g->data.vocab, g->data_hash);
+        printf("data %s: %strain %s, dev %s%s%s, identity %s\n", g->data_name,
+               g->data.nq ? "Natural Questions, " : "", g->data.train, g->data.dev,
+               *g->data.vocab ? ", vocab " : "", g->data.vocab, g->data_hash);
+    if (g->data.nq)
+        printf("NQ windows: BERT-joint's, answerless training windows kept with probability "
+               "%g; scores: the official NQ metric (f1 = short-answer F1)\n",
+               g->data.nq_include_unknowns);
     for (int k = 0; k < g->n_teachers; k++)
         printf("teacher %s: %s%s, identity %s\n", g->teachers[k].name, g->teachers[k].dir,
                g->teacher_checkpoint ? "" : " (trained here, cached)", g->teachers[k].hash);
@@ -251,9 +258,11 @@ static int prepare_data(const Grid *g, HashCache *cache) {
     char dir[4200], stamp[4300], want[512];
     snprintf(dir, sizeof dir, "%s/data", g->out);
     snprintf(stamp, sizeof stamp, "%s/stamp", dir);
-    int n = snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d\n",
+    char nq[32] = "";
+    if (g->data.nq) snprintf(nq, sizeof nq, " nq v%d", SYNTH_NQ_VERSION);
+    int n = snprintf(want, sizeof want, "synthetic v%d seed %d train %d dev %d lookup %d%s\n",
                      SYNTH_VERSION, g->synth_seed, g->synth_train, g->synth_dev,
-                     g->synth_lookup);
+                     g->synth_lookup, nq);
     /* with a BPE: its setting on a line of its own (data without one keeps its stamp) */
     if (g->synth_bpe_merges)
         n += snprintf(want + n, sizeof want - (size_t)n, "bpe merges %d\n", g->synth_bpe_merges);
@@ -273,8 +282,12 @@ static int prepare_data(const Grid *g, HashCache *cache) {
             fprintf(stderr, "sweep: %s does not match its stamp (a file missing, edited or "
                             "from other settings); writing it again\n", dir);
         progress_update("sweep: writing the synthetic data to %s", dir);
-        rc = file_mkdirs(dir) || synth_generate(dir, (uint64_t)g->synth_seed, g->synth_train,
-                                                g->synth_dev, g->synth_lookup)
+        uint64_t seed = (uint64_t)g->synth_seed;
+        rc = file_mkdirs(dir) ||
+                     (g->data.nq ? synth_nq_generate(dir, seed, g->synth_train, g->synth_dev,
+                                                     g->synth_lookup)
+                                 : synth_generate(dir, seed, g->synth_train, g->synth_dev,
+                                                  g->synth_lookup))
                  ? QA_ERR
                  : QA_OK;
         if (rc == QA_OK && g->synth_bpe_merges) {
@@ -320,8 +333,13 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     if (rc == QA_OK) {
         fault_at("teacher");
         *teacher_f1 = tr.dev.f1;
-        fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", dir,
-                tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
+        if (g->data.nq)
+            fprintf(stderr, "sweep: teacher %s %s (dev long F1 %.2f, short F1 %.2f)\n", dir,
+                    tr.reused ? "reused from the cache" : "trained",
+                    100 * tr.nq_dev.long_answer.f1, 100 * tr.nq_dev.short_answer.f1);
+        else
+            fprintf(stderr, "sweep: teacher %s %s (dev F1 %.2f)\n", dir,
+                    tr.reused ? "reused from the cache" : "trained", tr.dev.f1);
     }
     return rc;
 }
@@ -772,24 +790,41 @@ static int stage_report(Sweep *s) {
     snprintf(report, sizeof report, "%s/report.html", g->out);
     if (report_write(s->db, 1, g->file, report))
         fprintf(stderr, "sweep: report not written: %s\n", qa_last_error());
-    printf("Pareto frontier (speedup vs F1) per teacher and data, of this grid's points:\n");
+    int n_nq = 0;
+    db_count_nq(s->db, 1, &n_nq);
+    printf("Pareto frontier (speedup vs F1%s) per teacher and data, of this grid's points:\n",
+           n_nq ? "; Natural Questions: f1 = short-answer F1" : "");
     /* train_s: the strategy's compute (gain's scoring, l0's joint steps) plus fine-tuning,
      * to compare strategies at equal compute */
     int ort = 0;
     db_has_ort(s->db, 1, &ort);
-    char sql[1200];
+    char sql[1600];
     snprintf(sql, sizeof sql,
              "SELECT p.teacher, p.data, p.strategy, p.finetune, p.head_sparsity AS heads,"
-             " p.ffn_sparsity AS ffn, round(p.f1, 2) AS f1, round(p.speedup, 2) AS speedup,"
+             " p.ffn_sparsity AS ffn, round(p.f1, 2) AS f1,%s round(p.speedup, 2) AS speedup,"
              " round(p.latency_ms, 2) AS ms,%s p.heads_kept, p.ffn_kept,"
              " round(s.train_seconds, 1) AS train_s"
              " FROM pareto p JOIN results s ON s.run_id = p.run_id"
              " JOIN temp.grid g ON g.config_hash = p.config_hash"
              " ORDER BY p.teacher, p.data, p.speedup",
+             n_nq ? " round(p.long_f1, 2) AS long_f1, round(p.short_f1, 2) AS short_f1," : "",
              ort ? " round(p.ort_speedup, 2) AS ort_speedup, round(p.ort_latency_ms, 2) AS"
                    " ort_ms,"
                  : "");
     db_query_print(s->db, sql, stdout);
+    if (n_nq) { /* every point: the long- versus short-answer question is about all of them */
+        printf("Natural Questions points of this grid (long and short F1 against speedup):\n");
+        db_query_print(s->db,
+                       "SELECT strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn,"
+                       " round(long_f1, 2) AS long_f1, round(short_f1, 2) AS short_f1,"
+                       " round(teacher_f1, 2) AS teacher_short_f1,"
+                       " round(speedup, 2) AS speedup"
+                       " FROM runs JOIN results ON results.run_id = runs.id"
+                       " JOIN temp.grid USING (config_hash)"
+                       " WHERE status = 'done' AND long_f1 IS NOT NULL"
+                       " ORDER BY strategy, finetune, speedup",
+                       stdout);
+    }
     printf("points of this grid: %d done, %d failed, %d pending, %d running\n", done, failed,
            pending, running);
     /* submitted without --wait: the points still queued or running are the expected state */

@@ -92,20 +92,50 @@ int spec_apply_file(const char *file, const SpecField *fields, int n, void *dst)
     return rc;
 }
 
-char *spec_to_json(const SpecField *fields, int n, const void *dst) {
-    cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < n; i++) {
-        const char *p = (const char *)dst + fields[i].offset;
-        switch (fields[i].type) {
-        case SPEC_INT: cJSON_AddNumberToObject(o, fields[i].key, *(const int *)p); break;
-        case SPEC_DOUBLE: cJSON_AddNumberToObject(o, fields[i].key, *(const double *)p); break;
-        case SPEC_STRING: cJSON_AddStringToObject(o, fields[i].key, p); break;
-        case SPEC_BOOL: cJSON_AddBoolToObject(o, fields[i].key, *(const int *)p); break;
-        }
+/* The value of field f of dst as one JSON value (absent: compared as its text). */
+static cJSON *field_value(const SpecField *f, const void *dst) {
+    const char *p = (const char *)dst + f->offset;
+    switch (f->type) {
+    case SPEC_INT: return cJSON_CreateNumber(*(const int *)p);
+    case SPEC_DOUBLE: return cJSON_CreateNumber(*(const double *)p);
+    case SPEC_STRING: return cJSON_CreateString(p);
+    case SPEC_BOOL: return cJSON_CreateBool(*(const int *)p);
     }
-    char *s = cJSON_PrintUnformatted(o);
+    return NULL;
+}
+
+/* fields as one JSON object; identity 1 leaves out fields at their absent value. */
+static char *fields_json(const SpecField *fields, int n, const void *dst, int identity) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < n; i++) {
+        cJSON *v = field_value(&fields[i], dst);
+        if (!v) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+        if (identity && fields[i].absent) {
+            char *text = fields[i].type == SPEC_STRING ? NULL : cJSON_PrintUnformatted(v);
+            const char *got = fields[i].type == SPEC_STRING ? v->valuestring : text;
+            int skip = got && !strcmp(got, fields[i].absent);
+            free(text);
+            if (skip) {
+                cJSON_Delete(v);
+                continue;
+            }
+        }
+        cJSON_AddItemToObject(o, fields[i].key, v);
+    }
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return s;
+}
+
+char *spec_to_json(const SpecField *fields, int n, const void *dst) {
+    return fields_json(fields, n, dst, 0);
+}
+
+char *spec_identity_json(const SpecField *fields, int n, const void *dst) {
+    return fields_json(fields, n, dst, 1);
 }
 
 void spec_print(void *fp, const char *title, const SpecField *fields, int n, const void *dst) {

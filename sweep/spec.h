@@ -15,6 +15,11 @@ typedef struct {
     size_t offset;     /* into the destination struct: int, double, char[SPEC_STR] or int */
     double min, max;   /* numbers: inclusive range */
     const char *help;  /* one line, shown by settings tables and errors */
+    /* For a setting added after identities were first recorded: the value (as JSON prints
+     * it, e.g. "0" or "bert") that behaves as before it existed. spec_identity_json leaves the
+     * key out at that value, so results and caches recorded before keep their identity.
+     * NULL (the usual): always part of the identity. */
+    const char *absent;
 } SpecField;
 
 #define SPEC_STR 256 /* size of string fields */
@@ -27,6 +32,8 @@ int spec_apply_json(const char *json, const char *file, const char *path,
 int spec_apply_file(const char *file, const SpecField *fields, int n, void *dst);
 /* Returns a new canonical JSON text of dst's fields in table order (free with free()). */
 char *spec_to_json(const SpecField *fields, int n, const void *dst);
+/* The same, less every field whose value is its `absent` one: what identities hash. */
+char *spec_identity_json(const SpecField *fields, int n, const void *dst);
 /* Prints "  key  value" lines of dst's fields to f (the effective settings). */
 void spec_print(void *f, const char *title, const SpecField *fields, int n, const void *dst);
 

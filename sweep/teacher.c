@@ -1,4 +1,6 @@
-/* sweep/teacher.c: training (or reusing) the embedded default's teacher (see pipeline.h). */
+/* sweep/teacher.c: training (or reusing) the embedded default's teacher (see pipeline.h), on
+ * SQuAD-format data or, with data->nq, on Natural Questions: BERT-joint windows, the
+ * answer-type head, the NQ metric on dev. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@ void pipeline_set_eval_every(long n) { eval_every = n > 0 ? n : 0; }
 typedef struct {
     BertModel *m;
     const QaSplit *dev;
+    const NqSplit *nq_dev; /* NQ data: scored with the NQ metric instead */
     double seconds; /* spent scoring, left out of the teacher's training time */
 } EvalHook;
 
@@ -30,8 +33,17 @@ static int eval_before_step(void *ctx, long step, BertGates *gates) {
     (void)gates;
     EvalHook *h = ctx;
     if (!eval_every || step == 0 || step % eval_every) return 0;
-    SquadScores s;
     double t0 = latency_now_ms();
+    if (h->nq_dev) {
+        NqScores n;
+        if (nq_split_evaluate(h->m, h->nq_dev, 64, NULL, &n, NULL)) return 1;
+        h->seconds += (latency_now_ms() - t0) / 1000.0;
+        progress_done();
+        fprintf(stderr, "teacher: step %ld dev long F1 %.2f, short F1 %.2f\n", step,
+                100 * n.long_answer.f1, 100 * n.short_answer.f1);
+        return 0;
+    }
+    SquadScores s;
     if (qa_evaluate(h->m, h->dev, 64, NULL, NULL, &s, NULL)) return 1;
     h->seconds += (latency_now_ms() - t0) / 1000.0;
     progress_done();
@@ -55,6 +67,11 @@ int teacher_hash(const TeacherSpec *spec, const DataPaths *data, char out[HASH_H
     hash_update_str(h, "qaprune teacher v2");
     hash_update_str(h, js);
     free(js);
+    if (data->nq) { /* NQ windows, the type head and their down-sampling: another teacher */
+        char nq[64];
+        snprintf(nq, sizeof nq, "nq include_unknowns %.17g", data->nq_include_unknowns);
+        hash_update_str(h, nq);
+    }
     const char *files[4] = {data->train, data->dev, tok_files[0], n_tok > 1 ? tok_files[1] : NULL};
     for (int i = 0; i < 4 && files[i]; i++) {
         char fh[HASH_HEX];
@@ -80,7 +97,12 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
         BertModel *probe = NULL;
         if (checkpoint_load(out_dir, &probe) == QA_OK) {
             bert_free(probe);
-            pipeline_scores_from_json(cJSON_GetObjectItem(meta, "dev"), &res->dev);
+            if (data->nq) {
+                pipeline_nq_scores_from_json(cJSON_GetObjectItem(meta, "dev"), &res->nq_dev);
+                pipeline_nq_squad_view(&res->nq_dev, &res->dev);
+            } else {
+                pipeline_scores_from_json(cJSON_GetObjectItem(meta, "dev"), &res->dev);
+            }
             res->reused = 1;
             cJSON_Delete(meta);
             return QA_OK;
@@ -94,6 +116,9 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     const char *tok_files[2];
     int n_tok, roberta = !strcmp(spec->family, "roberta");
     QaSplit train, dev;
+    NqSplit nq_train = {0}, nq_dev = {0};
+    const QaData *train_data = &train.data;
+    int n_dev = 0;
     BertModel *m = NULL;
     char *meta_text = NULL;
     cJSON *meta_out = NULL;
@@ -102,9 +127,21 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     memset(&train, 0, sizeof train);
     memset(&dev, 0, sizeof dev);
     if (data_tokenizer_files(data, spec->family, &tf, tok_files, &n_tok) ||
-        tokenizer_load(&tf, &tok) || tokenizer_check_special(tok) ||
-        pipeline_load_data(data, tok, &fo, &train, &dev))
+        tokenizer_load(&tf, &tok) || tokenizer_check_special(tok))
         goto cleanup;
+    NqTokenizer nqt = nq_tokenizer_of(tok);
+    if (data->nq) { /* BERT-joint windows: the training ones down-sampled */
+        NqWindowOpts tw = pipeline_nq_window_opts(&fo, data, 1, (uint64_t)spec->seed);
+        NqWindowOpts dw = pipeline_nq_window_opts(&fo, data, 0, 0);
+        if (pipeline_load_nq(data->train, &nqt, &tw, 0, &nq_train) ||
+            pipeline_load_nq(data->dev, &nqt, &dw, 1, &nq_dev))
+            goto cleanup;
+        train_data = &nq_train.data;
+        n_dev = nq_dev.win->n_examples;
+    } else {
+        if (pipeline_load_data(data, tok, &fo, &train, &dev)) goto cleanup;
+        n_dev = dev.set->n_questions;
+    }
     BertConfig cfg;
     /* RoBERTa's positions start after padding_idx (<pad>'s id), as RobertaEmbeddings' */
     int position_offset = roberta ? tokenizer_special(tok).pad + 1 : 0;
@@ -116,6 +153,7 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
         cfg.layer_norm_eps = 1e-5f;
         cfg.position_offset = position_offset;
     }
+    if (data->nq) cfg.num_answer_types = NQ_N_TYPES; /* the answer-type head */
     cfg.hidden_dropout = cfg.attention_dropout = (float)spec->dropout;
     if (bert_create(&cfg, &m)) goto cleanup;
     if (!strcmp(spec->init, "bert")) {
@@ -132,9 +170,10 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
         qa_error("teacher: pos_init '%s' is not one of random, sinusoid", spec->pos_init);
         goto cleanup;
     }
-    fprintf(stderr, "teacher: %s, %s tokenizer of %d ids, %d train windows, %d dev questions, "
+    fprintf(stderr, "teacher: %s, %s tokenizer of %d ids, %d train windows, %d dev %s, "
             "%zu parameters\n", bert_family(cfg.family)->model_type, tokenizer_kind_name(tok),
-            tokenizer_vocab_size(tok), train.data.n, dev.set->n_questions, bert_num_params(m));
+            tokenizer_vocab_size(tok), train_data->n, n_dev,
+            data->nq ? "documents (NQ)" : "questions", bert_num_params(m));
     TrainOpts to;
     train_opts_init(&to);
     to.batch_size = spec->batch_size;
@@ -145,27 +184,34 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     to.seed = (uint64_t)spec->seed;
     to.progress = pipeline_on_progress;
     to.progress_ctx = "teacher";
-    EvalHook eh = {m, &dev, 0.0};
+    EvalHook eh = {m, &dev, data->nq ? &nq_dev : NULL, 0.0};
     TrainHooks hooks = {.before_step = eval_before_step, .ctx = &eh};
     if (eval_every) to.hooks = &hooks;
     TrainStats ts;
-    if (train_qa(m, &train.data, &to, &ts)) goto cleanup;
+    if (train_qa(m, train_data, &to, &ts)) goto cleanup;
     progress_done();
     ts.seconds -= eh.seconds;
     res->train_seconds = ts.seconds;
-    if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) goto cleanup;
+    if (data->nq) {
+        if (nq_split_evaluate(m, &nq_dev, 64, NULL, &res->nq_dev, NULL)) goto cleanup;
+        pipeline_nq_squad_view(&res->nq_dev, &res->dev);
+    } else if (qa_evaluate(m, &dev, 64, NULL, NULL, &res->dev, NULL)) {
+        goto cleanup;
+    }
     if (file_mkdirs(out_dir) || checkpoint_save_files(m, out_dir, tokenizer_files(tok)))
         goto cleanup;
     /* qaprune.json: the settings, the identity this teacher was built for, its scores */
     char dev_hash[HASH_HEX];
     if (hash_file(data->dev, dev_hash)) goto cleanup;
     char *js = spec_to_json(TEACHER_FIELDS, TEACHER_NFIELDS, spec);
-    char *scores = squad_scores_json(&res->dev);
+    char *scores = data->nq ? nq_scores_json(&res->nq_dev) : squad_scores_json(&res->dev);
     meta_out = cJSON_CreateObject();
     cJSON_AddStringToObject(meta_out, "format", "qaprune teacher v2");
     cJSON_AddStringToObject(meta_out, "hash", res->hash);
     cJSON_AddNumberToObject(meta_out, "train_seconds", ts.seconds);
     cJSON_AddStringToObject(meta_out, "dev_hash", dev_hash);
+    /* "nq": dev holds nq_eval.py's keys, and the model has the answer-type head */
+    cJSON_AddStringToObject(meta_out, "data_format", data->nq ? "nq" : "squad");
     cJSON *spec_j = js ? cJSON_Parse(js) : NULL, *scores_j = scores ? cJSON_Parse(scores) : NULL;
     free(js);
     free(scores);
@@ -189,6 +235,8 @@ cleanup:
     bert_free(m);
     qa_split_free(&train);
     qa_split_free(&dev);
+    nq_split_free(&nq_train);
+    nq_split_free(&nq_dev);
     tokenizer_free(tok);
     return rc;
 }

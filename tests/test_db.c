@@ -15,6 +15,7 @@
 
 #include "core/util/error.h"
 #include "db/results.h"
+#include "tests/e2e.h"
 #include "tests/test.h"
 
 static char dir[64];
@@ -87,7 +88,8 @@ static void make_done(DbResult *r, const char *hash, double f1, double speedup) 
         ffn += r->layer_ffn[l];
     }
     DbMetrics m = {f1, f1 - 5, f1 + 1, f1 - 1, heads, 12, ffn, 32, 123456789012LL, 1.5e9,
-                   10 / speedup, 10, speedup, 3.25, NAN, 81.5, NAN, NAN, NAN};
+                   10 / speedup, 10, speedup, 3.25, NAN, 81.5, NAN, NAN, NAN, NAN, NAN, NAN,
+                   NAN, NAN, NAN, 0};
     r->metrics = m;
 }
 
@@ -139,7 +141,7 @@ static void test_open(void) {
     free(mode);
     CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          atoi(buf) == DB_SCHEMA_VERSION, "schema_version %s", buf);
+          strcmp(buf, "6") == 0 && DB_SCHEMA_VERSION == 6, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
                         "('runs','results','layers','pareto','summary','meta','file_hashes')") == 7,
           "schema objects");
@@ -557,7 +559,7 @@ static void test_migrate_v1(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          atoi(buf) == DB_SCHEMA_VERSION, "migrated to version %s", buf);
+          !strcmp(buf, "6"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND precision IS NULL "
                         "AND gemm IS NULL") == 1, "old results gain precision and gemm, NULL");
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host IS "
@@ -573,10 +575,10 @@ static void test_migrate_v1(void) {
     remove(path);
 }
 
-/* A version 4 file (before ONNX Runtime figures) opens migrated to 5: its rows kept, the
- * ort_ columns NULL, the pareto view showing them, pareto_ort new and empty until a result
- * with ONNX Runtime figures comes; a result file without ort_ keys (as v4 wrote them) still
- * reads, with those metrics unknown. */
+/* A version 4 file (as qaprune wrote it before Natural Questions results) opens migrated to 6:
+ * its rows kept, results gain the six NQ columns (5) and the three ort_ ones (6), all NULL,
+ * the pareto view shows long_f1 and short_f1 and the ort_ columns, pareto_ort appears empty;
+ * an NQ point's result then lands with them and without the SQuAD-only scores. */
 static void test_migrate_v4(void) {
     static const char V4[] =
         "PRAGMA application_id = 1902211186;"
@@ -588,6 +590,7 @@ static void test_migrate_v4(void) {
         " CHECK(status IN ('pending','running','done','failed')), error TEXT,"
         " started_at TEXT, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, owner TEXT,"
         " teacher TEXT, teacher_hash TEXT, data TEXT, data_hash TEXT);"
+        "CREATE INDEX runs_status ON runs(status);"
         "CREATE TABLE results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1 REAL,"
         " exact REAL, has_ans_f1 REAL, no_ans_f1 REAL, heads_kept INTEGER, heads_total INTEGER,"
         " ffn_kept INTEGER, ffn_total INTEGER, params INTEGER, flops REAL, latency_ms REAL,"
@@ -595,16 +598,17 @@ static void test_migrate_v4(void) {
         " teacher_f1 REAL, precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT);"
         "CREATE TABLE layers(run_id INTEGER REFERENCES runs(id), layer INTEGER,"
         " heads_kept INTEGER, ffn_kept INTEGER, PRIMARY KEY(run_id, layer));"
-        "CREATE VIEW pareto AS SELECT r.id AS run_id, r.config_hash, s.speedup, s.f1"
-        " FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done';"
+        "CREATE TABLE file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+        " inode INTEGER, hash TEXT);"
+        "CREATE VIEW pareto AS SELECT r.id AS run_id, r.config_hash, r.teacher, s.f1"
+        " FROM runs r JOIN results s ON s.run_id = r.id;"
         "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
         " status, teacher, teacher_hash, data, data_hash) VALUES('old4', 'l0', 0.5, 0.5,"
-        " 'none', 1, 'done', 'T', 'th', 'd', 'dh');"
-        "INSERT INTO results(run_id, f1, speedup, host) VALUES(1, 70, 2, 'node1');"
-        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
-        " status, teacher, teacher_hash, data, data_hash) VALUES('new5', 'l0', 0.75, 0.75,"
-        " 'none', 1, 'running', 'T', 'th', 'd', 'dh');";
-    char path[128], buf[32], file[128];
+        " 'none', 1, 'done', 't', 'th', 'd', 'dh');"
+        "INSERT INTO results(run_id, f1, exact, has_ans_f1, no_ans_f1, speedup, host)"
+        " VALUES(1, 71.5, 68, 70, 73, 2, 'node1');"
+        "INSERT INTO layers VALUES(1, 0, 3, 8);";
+    char path[128], buf[32];
     path_in(path, sizeof path, "v4.db");
     sqlite3 *h;
     CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V4, 0, 0, 0) == SQLITE_OK,
@@ -615,23 +619,133 @@ static void test_migrate_v4(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v4: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          atoi(buf) == DB_SCHEMA_VERSION && DB_SCHEMA_VERSION >= 5, "migrated to version %s", buf);
-    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host ="
-                        " 'node1' AND ort_latency_ms IS NULL AND ort_teacher_latency_ms IS NULL"
-                        " AND ort_speedup IS NULL") == 1,
-          "the old result stays, its ort_ columns NULL");
+          !strcmp(buf, "6"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND ort_latency_ms IS NULL"
+                        " AND ort_teacher_latency_ms IS NULL AND ort_speedup IS NULL") == 1,
+          "the old result's ort_ columns NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto_ort") == 0, "pareto_ort: no ORT figures yet");
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 71.5 AND"
+                        " exact = 68 AND host = 'node1' AND long_f1 IS NULL AND long_precision"
+                        " IS NULL AND long_recall IS NULL AND short_f1 IS NULL AND"
+                        " short_precision IS NULL AND short_recall IS NULL") == 1,
+          "the old result stays, its six NQ columns NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM layers WHERE run_id = 1") == 1, "its layer stays");
     CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE config_hash = 'old4' AND"
-                        " ort_speedup IS NULL AND ort_latency_ms IS NULL") == 1,
-          "the pareto view is made again with the ort_ columns");
+                        " long_f1 IS NULL AND short_f1 IS NULL AND has_ans_f1 = 70") == 1,
+          "the new pareto view has long_f1 and short_f1");
+    /* an NQ point: f1 = short F1, the NQ columns set, exact and HasAns/NoAns NULL */
+    add_run(db, "nq1", "gain", 0.25);
+    DbResult r;
+    make_done(&r, "nq1", 40.5, 1.5);
+    r.metrics.nq = 1;
+    r.metrics.long_f1 = 55.25, r.metrics.long_precision = 60, r.metrics.long_recall = 51;
+    r.metrics.short_f1 = 40.5, r.metrics.short_precision = 45, r.metrics.short_recall = 36.75;
+    CHECK(ingest(db, &r, "nq1.json") == QA_OK, "ingest an NQ result: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id = run_id WHERE"
+                        " config_hash = 'nq1' AND f1 = 40.5 AND long_f1 = 55.25 AND"
+                        " long_precision = 60 AND long_recall = 51 AND short_f1 = 40.5 AND"
+                        " short_precision = 45 AND short_recall = 36.75 AND exact IS NULL AND"
+                        " has_ans_f1 IS NULL AND no_ans_f1 IS NULL") == 1,
+          "an NQ result's columns");
+    int n_nq = -1;
+    CHECK(db_count_nq(db, 0, &n_nq) == QA_OK && n_nq == 1, "one NQ result (%d)", n_nq);
+    DbRunRow *rows = NULL;
+    int n = 0;
+    CHECK(db_run_rows(db, 0, &rows, &n) == QA_OK && n == 2, "run rows: %d", n);
+    for (int i = 0; i < n; i++) {
+        int is_nq = !strcmp(rows[i].config_hash, "nq1");
+        CHECK(rows[i].m.nq == is_nq && (is_nq ? rows[i].m.long_recall == 51 &&
+                                                    isnan(rows[i].m.exact)
+                                              : isnan(rows[i].m.long_f1) && rows[i].m.exact == 68),
+              "row %s reads back its kind's scores", rows[i].config_hash);
+    }
+    db_run_rows_free(rows, n);
+    DbPoint *pts = NULL;
+    CHECK(db_points(db, NULL, &pts, &n) == QA_OK && n == 2, "points: %d", n);
+    for (int i = 0; i < n; i++)
+        CHECK(!strcmp(pts[i].strategy, "gain") ? pts[i].long_f1 == 55.25 && pts[i].short_f1 == 40.5
+                                                : isnan(pts[i].long_f1) && isnan(pts[i].short_f1),
+              "chart point %s: long %g short %g", pts[i].strategy, pts[i].long_f1,
+              pts[i].short_f1);
+    free(pts);
+    db_close(db);
+    CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
+    db_close(db);
+    remove(path);
+}
+
+/* A version 5 file (main's shape: the NQ columns, before ONNX Runtime figures) opens migrated
+ * to 6: its rows kept (an NQ row's long/short F1 too), the ort_ columns NULL, the pareto view
+ * made again showing them, pareto_ort new and empty until a result with ONNX Runtime figures
+ * comes; a result file without ort_ keys (as v5 wrote them) still reads, with those metrics
+ * unknown. */
+static void test_migrate_v5(void) {
+    static const char V5[] =
+        "PRAGMA application_id = 1902211186;"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES('schema_version', '5');"
+        "CREATE TABLE runs(id INTEGER PRIMARY KEY, config_hash TEXT UNIQUE NOT NULL,"
+        " strategy TEXT, head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,"
+        " config_json TEXT, status TEXT NOT NULL DEFAULT 'pending'"
+        " CHECK(status IN ('pending','running','done','failed')), error TEXT,"
+        " started_at TEXT, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, owner TEXT,"
+        " teacher TEXT, teacher_hash TEXT, data TEXT, data_hash TEXT);"
+        "CREATE INDEX runs_status ON runs(status);"
+        "CREATE TABLE results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1 REAL,"
+        " exact REAL, has_ans_f1 REAL, no_ans_f1 REAL, heads_kept INTEGER, heads_total INTEGER,"
+        " ffn_kept INTEGER, ffn_total INTEGER, params INTEGER, flops REAL, latency_ms REAL,"
+        " teacher_latency_ms REAL, speedup REAL, train_seconds REAL, f1_before_finetune REAL,"
+        " teacher_f1 REAL, precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT,"
+        " long_f1 REAL, long_precision REAL, long_recall REAL,"
+        " short_f1 REAL, short_precision REAL, short_recall REAL);"
+        "CREATE TABLE layers(run_id INTEGER REFERENCES runs(id), layer INTEGER,"
+        " heads_kept INTEGER, ffn_kept INTEGER, PRIMARY KEY(run_id, layer));"
+        "CREATE TABLE file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+        " inode INTEGER, hash TEXT);"
+        "CREATE VIEW pareto AS SELECT r.id AS run_id, r.config_hash, s.speedup, s.f1,"
+        " s.long_f1, s.short_f1 FROM runs r JOIN results s ON s.run_id = r.id"
+        " WHERE r.status = 'done';"
+        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
+        " status, teacher, teacher_hash, data, data_hash) VALUES('old5', 'l0', 0.5, 0.5,"
+        " 'none', 1, 'done', 'T', 'th', 'd', 'dh');"
+        "INSERT INTO results(run_id, f1, speedup, host, long_f1, long_precision, long_recall,"
+        " short_f1, short_precision, short_recall)"
+        " VALUES(1, 70, 2, 'node1', 61, 62, 60, 70, 71, 69);"
+        "INSERT INTO layers VALUES(1, 0, 3, 8);"
+        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
+        " status, teacher, teacher_hash, data, data_hash) VALUES('new6', 'l0', 0.75, 0.75,"
+        " 'none', 1, 'running', 'T', 'th', 'd', 'dh');";
+    char path[128], buf[32], file[128];
+    path_in(path, sizeof path, "v5.db");
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V5, 0, 0, 0) == SQLITE_OK,
+          "make a v5 file");
+    sqlite3_close(h);
+    Db *db = NULL;
+    int found = 0;
+    CHECK(db_open(path, &db) == QA_OK, "open v5: %s", qa_last_error());
+    if (!db) return;
+    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
+          !strcmp(buf, "6"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host ="
+                        " 'node1' AND long_f1 = 61 AND short_recall = 69"
+                        " AND ort_latency_ms IS NULL AND ort_teacher_latency_ms IS NULL"
+                        " AND ort_speedup IS NULL") == 1,
+          "the old result stays with its NQ scores, its ort_ columns NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM layers WHERE run_id = 1") == 1, "its layer stays");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE config_hash = 'old5' AND"
+                        " long_f1 = 61 AND short_f1 = 70 AND ort_speedup IS NULL AND"
+                        " ort_latency_ms IS NULL") == 1,
+          "the pareto view is made again with the NQ and ort_ columns");
     CHECK(query_num(db, "SELECT count(*) FROM pareto_ort") == 0, "pareto_ort: no ORT figures yet");
     int has = 1;
     CHECK(db_has_ort(db, 0, &has) == QA_OK && has == 0, "no ORT figures: has %d", has);
 
-    /* a result file without ort_ keys (as v4 wrote them), or with null, reads them unknown */
+    /* a result file without ort_ keys (as v5 wrote them), or with null, reads them unknown */
     DbResult r;
-    make_done(&r, "new5", 65, 3);
+    make_done(&r, "new6", 65, 3);
     r.metrics.ort_latency_ms = r.metrics.ort_teacher_latency_ms = r.metrics.ort_speedup = NAN;
-    path_in(file, sizeof file, "v4-result.json");
+    path_in(file, sizeof file, "v5-result.json");
     CHECK(db_write_result_file(file, &r) == QA_OK, "write: %s", qa_last_error());
     CHECK(drop_line(file, "\"ort_latency_ms\"") && drop_line(file, "\"ort_teacher_latency_ms\""),
           "drop two ort_ keys (the last stays, null)");
@@ -643,12 +757,12 @@ static void test_migrate_v4(void) {
     r.metrics.ort_latency_ms = 4.0;
     r.metrics.ort_teacher_latency_ms = 10.0;
     r.metrics.ort_speedup = 2.5;
-    CHECK(ingest(db, &r, "v5-result.json") == QA_OK, "ingest: %s", qa_last_error());
+    CHECK(ingest(db, &r, "v6-result.json") == QA_OK, "ingest: %s", qa_last_error());
     CHECK(query_num(db, "SELECT ort_speedup FROM results r JOIN runs u ON u.id = r.run_id"
-                        " WHERE config_hash = 'new5'") == 2.5 &&
+                        " WHERE config_hash = 'new6'") == 2.5 &&
           query_num(db, "SELECT ort_teacher_latency_ms FROM results WHERE ort_latency_ms = 4") == 10,
           "ort_ metrics stored");
-    CHECK(query_num(db, "SELECT count(*) FROM pareto_ort WHERE config_hash = 'new5' AND"
+    CHECK(query_num(db, "SELECT count(*) FROM pareto_ort WHERE config_hash = 'new6' AND"
                         " ort_speedup = 2.5") == 1 &&
           query_num(db, "SELECT count(*) FROM pareto_ort") == 1,
           "pareto_ort lists only runs with ORT figures");
@@ -663,6 +777,55 @@ static void test_migrate_v4(void) {
     CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
     db_close(db);
     remove(path);
+}
+
+/* NQ result files: the kind follows long_f1; one kind's metrics, never a mix. */
+static void test_nq_result_files(void) {
+    char path[128];
+    DbResult r, back;
+    path_in(path, sizeof path, "nq-result.json");
+    make_done(&r, "nqfile", 33.25, 1.25);
+    r.metrics.nq = 1;
+    r.metrics.long_f1 = 50, r.metrics.long_precision = 52.5, r.metrics.long_recall = 47.5;
+    r.metrics.short_f1 = 33.25, r.metrics.short_precision = 30, r.metrics.short_recall = 37.5;
+    CHECK(db_write_result_file(path, &r) == QA_OK && db_read_result_file(path, &back) == QA_OK,
+          "NQ result round trip: %s", qa_last_error());
+    CHECK(back.metrics.nq && back.metrics.long_f1 == 50 && back.metrics.short_recall == 37.5 &&
+          isnan(back.metrics.exact) && isnan(back.metrics.has_ans_f1) &&
+          isnan(back.metrics.no_ans_f1), "NQ metrics read back, SQuAD-only ones NAN");
+    CHECK(file_contains(path, "\"exact\":\tnull") && file_contains(path, "\"long_f1\":\t50"),
+          "written with exact null");
+    r.metrics.short_recall = NAN;
+    CHECK(db_write_result_file(path, &r) == QA_ERR &&
+              strstr(qa_last_error(), "metrics.short_recall"),
+          "an NQ point needs all six: %s", qa_last_error());
+    /* a SQuAD result with an NQ score, and an NQ result without long_f1's partners */
+    make_done(&r, "sq", 70, 2);
+    CHECK(db_write_result_file(path, &r) == QA_OK && file_contains(path, "\"long_f1\":\tnull"),
+          "a SQuAD result writes the NQ scores null");
+    write_text("mixed.json",
+               "{\"format\": \"qaprune result v1\", \"config_hash\": \"m\", \"status\":"
+               " \"done\", \"metrics\": {\"f1\": 1, \"exact\": 1, \"has_ans_f1\": 1,"
+               " \"no_ans_f1\": 1, \"heads_kept\": 1, \"heads_total\": 1, \"ffn_kept\": 1,"
+               " \"ffn_total\": 1, \"params\": 1, \"flops\": 1, \"latency_ms\": 1,"
+               " \"teacher_latency_ms\": 1, \"speedup\": 1, \"train_seconds\": 1,"
+               " \"short_f1\": 3}}");
+    path_in(path, sizeof path, "mixed.json");
+    CHECK(db_read_result_file(path, &back) == QA_ERR &&
+              strstr(qa_last_error(), "metrics.short_f1") && strstr(qa_last_error(), "SQuAD"),
+          "a SQuAD result with short_f1 refused: %s", qa_last_error());
+    write_text("nq-exact.json",
+               "{\"format\": \"qaprune result v1\", \"config_hash\": \"m\", \"status\":"
+               " \"done\", \"metrics\": {\"f1\": 1, \"exact\": 1, \"heads_kept\": 1,"
+               " \"heads_total\": 1, \"ffn_kept\": 1, \"ffn_total\": 1, \"params\": 1,"
+               " \"flops\": 1, \"latency_ms\": 1, \"teacher_latency_ms\": 1, \"speedup\": 1,"
+               " \"train_seconds\": 1, \"long_f1\": 1, \"long_precision\": 1,"
+               " \"long_recall\": 1, \"short_f1\": 1, \"short_precision\": 1,"
+               " \"short_recall\": 1}}");
+    path_in(path, sizeof path, "nq-exact.json");
+    CHECK(db_read_result_file(path, &back) == QA_ERR && strstr(qa_last_error(), "metrics.exact") &&
+              strstr(qa_last_error(), "Natural Questions"),
+          "an NQ result with exact refused: %s", qa_last_error());
 }
 
 /* Two teachers: each has its own frontier and group; the grid table keeps to some points. */
@@ -838,6 +1001,8 @@ int main(void) {
     }
     test_migrate_v1();
     test_migrate_v4();
+    test_migrate_v5();
+    test_nq_result_files();
     db_close(db);
     db_close(db2);
     nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);

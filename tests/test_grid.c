@@ -257,6 +257,21 @@ static void test_bert_identity_unchanged(void) {
               want[i].teacher);
         CHECK(g && !strcmp(g->data_hash, want[i].data), "%s: data identity %s, was %s",
               want[i].grid, g ? g->data_hash : "?", want[i].data);
+        /* a point's identity too, through settings added since (dense_steps): the gain
+         * h0.5 f0.7 distill point of configs/grid.json, its config_hash in the results.db
+         * that `make run` wrote at af527e1 */
+        int found = 0;
+        for (int k = 0; g && i == 0 && k < g->n_points; k++) {
+            const PruneSpec *ps = &g->points[k].spec;
+            if (strcmp(ps->strategy, "gain") || ps->head_sparsity != 0.5 ||
+                strcmp(ps->finetune, "distill"))
+                continue;
+            found = 1;
+            CHECK(!strcmp(g->points[k].hash, "5914f16d427e1a9e76bbd5c0d8ba4235"),
+                  "configs/grid.json: point gain h0.5 distill identity %s, was "
+                  "5914f16d427e1a9e76bbd5c0d8ba4235", g->points[k].hash);
+        }
+        CHECK(i != 0 || found, "configs/grid.json: no gain h0.5 distill point");
         grid_free(g);
         hash_cache_free(c);
     }

@@ -3,7 +3,9 @@
  * them and scored on dev with the official metric (better than before training), and the
  * predictions file it writes scores the same through `sweep score --nq`; saved as a
  * checkpoint, `sweep eval --nq` gives the same figures, and so does scoring the file
- * streamed in chunks. */
+ * streamed in chunks. The training windows through the sweep's cache file (core/qa/windows.h,
+ * version 2): written and mapped back with their answer types, SQuAD-like windows without;
+ * a version 1 file, a wrong answer type and a cut file refused naming the file. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +15,61 @@
 #include "core/model/train.h"
 #include "core/qa/nq_split.h"
 #include "core/qa/synth_nq.h"
+#include "core/qa/windows.h"
 #include "core/util/error.h"
 #include "core/util/fileio.h"
 #include "tests/test.h"
+
+/* The windows file round trip of d (with answer types) under dir. */
+static void test_windows_file(const char *dir, const QaData *d) {
+    char path[300], key[HASH_HEX];
+    snprintf(path, sizeof path, "%s/windows.bin", dir);
+    memset(key, 'a', sizeof key);
+    key[HASH_HEX - 1] = '\0';
+    WindowsMap *m = NULL;
+    QaData back;
+    CHECK(windows_write(path, d, key) == QA_OK && windows_map(path, key, &m, &back) == QA_OK,
+          "windows file: %s", qa_last_error());
+    if (!m) return;
+    size_t nt = (size_t)d->n * d->T;
+    CHECK(back.n == d->n && back.T == d->T && back.answer_type &&
+              !memcmp(back.ids, d->ids, nt * 4) && !memcmp(back.types, d->types, nt * 4) &&
+              !memcmp(back.mask, d->mask, nt * 4) && !memcmp(back.start, d->start, (size_t)d->n * 4) &&
+              !memcmp(back.end, d->end, (size_t)d->n * 4) &&
+              !memcmp(back.answer_type, d->answer_type, (size_t)d->n * 4),
+          "%d windows with their answer types read back", d->n);
+    windows_unmap(m);
+    QaData plain = *d;
+    plain.answer_type = NULL; /* SQuAD windows */
+    CHECK(windows_write(path, &plain, key) == QA_OK && windows_map(path, key, &m, &back) == QA_OK &&
+              back.answer_type == NULL && back.n == d->n,
+          "windows without answer types read back without: %s", qa_last_error());
+    windows_unmap(m);
+    /* a byte patched in the file: the version (offset 8), an answer type (the last int32) */
+    char *text = NULL;
+    size_t len = 0;
+    CHECK(windows_write(path, d, key) == QA_OK && file_read(path, 0, &text, &len) == QA_OK,
+          "rewrite");
+    if (!text) return;
+    char *bad = malloc(len);
+    memcpy(bad, text, len);
+    bad[8] = 1;
+    m = NULL;
+    CHECK(file_write_atomic(path, bad, len) == QA_OK && windows_map(path, key, &m, &back) == QA_ERR &&
+              !m && strstr(qa_last_error(), "version 1") && strstr(qa_last_error(), path),
+          "a version 1 file is refused: %s", qa_last_error());
+    memcpy(bad, text, len);
+    int32_t seven = 7;
+    memcpy(bad + len - 4, &seven, 4);
+    CHECK(file_write_atomic(path, bad, len) == QA_OK && windows_map(path, key, &m, &back) == QA_ERR &&
+              strstr(qa_last_error(), "answer type 7"),
+          "an answer type outside the head is refused: %s", qa_last_error());
+    CHECK(file_write_atomic(path, text, len - 4) == QA_OK &&
+              windows_map(path, key, &m, &back) == QA_ERR && strstr(qa_last_error(), "bytes"),
+          "a cut file is refused: %s", qa_last_error());
+    free(bad);
+    free(text);
+}
 
 int main(void) {
     char dir[] = "/tmp/test_nq_split.XXXXXX", path[256], vocab_path[256], pred_path[256];
@@ -45,6 +99,7 @@ int main(void) {
     CHECK(dev.gold && dev.gold->n == 120 && dev.win->n_examples == 120, "120 dev examples");
     CHECK(train.data.answer_type == train.win->answer_type && train.data.n == train.win->n,
           "the trainer's view carries the answer types");
+    test_windows_file(dir, &train.data);
     BertConfig cfg;
     bert_config_init(&cfg, wp_vocab_size(v), o.max_seq_len, 2, 32, 2, 64);
     cfg.num_answer_types = NQ_N_TYPES;

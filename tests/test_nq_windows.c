@@ -2,7 +2,11 @@
  * random documents of paragraphs, tables and lists: every gold short span lies whole in at
  * least one window, token_map maps every subtoken back to the document token it came from
  * (re-encoding that token gives exactly those subtokens), labels point at the right tokens,
- * markup tokens are in place, and training down-samples windows without an answer. */
+ * markup tokens are in place, and training down-samples windows without an answer. The same
+ * through the generic tokenizer (nq_tokenizer_of): a WordPiece Tokenizer gives the very
+ * windows of nq_tokenizer_wordpiece, and RoBERTa's byte-level BPE (the checkpoint of
+ * tests/data/torch_roberta_bpe) passes every check above in its own layout
+ * (<s> q </s></s> doc </s>, token types 0, words with their leading "Ġ"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +215,72 @@ static void check_example(const NqWindows *w, int e, const NqExample *ex, const 
     free(seen);
 }
 
+/* Windows of n_ex random documents (seed 11) with tok into a new set. */
+static NqWindows *windows_of(const NqTokenizer *tok, const NqWindowOpts *o, int n_ex, int check) {
+    Rng r;
+    rng_seed(&r, 11);
+    NqWindows *w = nq_windows_new(o);
+    for (int e = 0; e < n_ex; e++) {
+        NqExample ex;
+        make_doc(&ex, &r, (int64_t)0x7000000000000000LL + e);
+        CHECK(nq_windows_add(w, &ex, tok, o) == QA_OK, "add: %s", qa_last_error());
+        if (check) check_example(w, e, &ex, tok, o);
+        free_doc(&ex);
+    }
+    return w;
+}
+
+/* The generic tokenizer behind NqTokenizer: WordPiece equal to the WordPiece adapter, and
+ * RoBERTa's BPE in its layout. */
+static void test_generic(const char *vocab_path, const NqWindowOpts *o, const NqWindows *wp_w) {
+    Tokenizer *t = NULL;
+    TokenizerFiles tf = {.vocab = vocab_path};
+    CHECK(tokenizer_load(&tf, &t) == QA_OK, "WordPiece tokenizer: %s", qa_last_error());
+    if (!t) return;
+    NqTokenizer gt = nq_tokenizer_of(t);
+    NqWindows *g = windows_of(&gt, o, 150, 0);
+    CHECK(g->n == wp_w->n && !memcmp(g->input_ids, wp_w->input_ids,
+                                     sizeof(int32_t) * (size_t)g->n * g->seq) &&
+          !memcmp(g->type_ids, wp_w->type_ids, sizeof(int32_t) * (size_t)g->n * g->seq) &&
+          !memcmp(g->token_map, wp_w->token_map, sizeof(int32_t) * (size_t)g->n * g->seq),
+          "a WordPiece Tokenizer gives the WordPiece adapter's windows (%d, %d)", g->n, wp_w->n);
+    nq_windows_free(g);
+    tokenizer_free(t);
+
+    Tokenizer *b = NULL;
+    if (tokenizer_load_dir("tests/data/torch_roberta_bpe", &b)) {
+        CHECK(0, "RoBERTa tokenizer: %s", qa_last_error());
+        return;
+    }
+    NqTokenizer bt = nq_tokenizer_of(b);
+    TokSpecial sp = tokenizer_special(b);
+    CHECK(bt.seps_between == 2 && bt.doc_type == 0 && bt.cls == sp.cls && bt.sep == sp.sep &&
+          bt.unk == sp.unk && sp.unk >= 0, "RoBERTa layout: two separators, types 0, its <unk>");
+    /* the small BPE vocabulary cuts words into more pieces: windows long enough for an
+     * answer of 6 words */
+    NqWindowOpts bo = *o;
+    bo.max_seq_len = 96;
+    bo.doc_stride = 24;
+    NqWindows *w = windows_of(&bt, &bo, 150, 1); /* every check of check_example */
+    int q_end = 1;
+    while (w->input_ids[q_end] != bt.sep) q_end++;
+    CHECK(w->input_ids[0] == sp.cls && w->input_ids[1] == sp.unk && w->input_ids[q_end + 1] == bt.sep,
+          "<s> [Q] (not in the vocabulary: <unk>) ... </s></s>");
+    int types = 0;
+    for (size_t k = 0; k < (size_t)w->n * w->seq; k++) types += w->type_ids[k] != 0;
+    CHECK(types == 0, "RoBERTa windows have token types 0 (%d are not)", types);
+    /* a document word reads as after a space: its first piece starts with "Ġ" */
+    int32_t *ids = NULL;
+    int n = 0;
+    CHECK(bt.encode(bt.ctx, "lafel", 5, &ids, &n) == QA_OK && n > 0 &&
+          !strncmp(tokenizer_token_str(b, ids[0]), "\xc4\xa0", 2),
+          "'lafel' encodes as ' lafel' (first piece '%s')", n ? tokenizer_token_str(b, ids[0]) : "");
+    free(ids);
+    printf("RoBERTa BPE: %d windows of %d examples\n", w->n, w->n_examples);
+    nq_windows_free(w);
+    tokenizer_free(b);
+}
+
 int main(void) {
     char dir[] = "/tmp/test_nq_windows.XXXXXX", vocab_path[64];
     if (!mkdtemp(dir)) return 1;
@@ -290,6 +360,7 @@ int main(void) {
     printf("%d examples: %d windows, %d positive (none %d, long %d, short %d, yes %d, no %d); "
            "%d answers outside every window\n", N_EX, w->n, pos, types[0], types[1], types[2],
            types[3], types[4], w->n_answers_outside);
+    test_generic(vocab_path, &o, w);
     nq_windows_free(w);
     nq_windows_free(train0);
     nq_windows_free(train1);

@@ -1,6 +1,7 @@
 /* tests/test_strategy.c: gate selection: exact counts, seeds, the hard-concrete statistics
- * and derivative, gain scores, L0 training reaching its target on a toy task, and the dense
- * baseline's shape, FLOPs and fresh weights. */
+ * and derivative, gain scores (with the type loss too on a model with the answer-type head),
+ * L0 training reaching its target on a toy task, and the dense baseline's shape, FLOPs and
+ * fresh weights. */
 #include <math.h>
 #include <string.h>
 
@@ -103,7 +104,8 @@ static void make_toy(QaData *d, int n, int T, int32_t *buf) {
  * differences of the loss (accumulated in double): for the same batches as
  * strategy_gain_scores draws (B windows uniformly with replacement from the seeded Rng),
  * score_i = mean_b |(L_b(g_i = 1 + h) - L_b(g_i = 1 - h)) / 2h| with every other gate at 1 and
- * no dropout, L_b = the span loss of batch b, then L2-normalised per layer. */
+ * no dropout, L_b = the span loss of batch b (with answer types and a type head:
+ * (2 span + type) / 3, the training loss), then L2-normalised per layer. */
 static void gain_reference(BertModel *m, const QaData *d, int B, int n_batches, uint64_t seed,
                            double *head_ref, double *ffn_ref) {
     const BertConfig *c = bert_config(m);
@@ -113,6 +115,8 @@ static void gain_reference(BertModel *m, const QaData *d, int B, int n_batches, 
     float *ds = malloc(sizeof(float) * (size_t)B * d->T), *de = malloc(sizeof(float) * (size_t)B * d->T);
     double *score = calloc((size_t)n, sizeof(double));
     int *idx = malloc(sizeof(int) * (size_t)B);
+    int NT = d->answer_type ? c->num_answer_types : 0;
+    float *dty = malloc(sizeof(float) * ((size_t)B * NT + 1));
     QaBatch batch = {0};
     Rng r;
     rng_seed(&r, seed);
@@ -129,6 +133,10 @@ static void gain_reference(BertModel *m, const QaData *d, int B, int n_batches, 
                 bert_forward(m, &bb, &g, 0, 0);
                 loss[side] = loss_span(ds, de, bert_start_logits(m), bert_end_logits(m),
                                        batch.start, batch.end, B, batch.Tb);
+                if (NT)
+                    loss[side] = (2 * loss[side] + loss_type(dty, bert_type_logits(m), NULL,
+                                                             batch.answer_type, B, NT, 1.f,
+                                                             0.f)) / 3;
             }
             score[k] += fabs((loss[0] - loss[1]) / (2 * h)) / n_batches;
         }
@@ -144,7 +152,42 @@ static void gain_reference(BertModel *m, const QaData *d, int B, int n_batches, 
             ffn_ref[sl.ffn_off + i] = score[nh + sl.ffn_off + i] / sqrt(sf);
     }
     qa_batch_free(&batch);
-    free(gate), free(ds), free(de), free(score), free(idx);
+    free(gate), free(ds), free(de), free(score), free(idx), free(dty);
+}
+
+/* Gain on a model with the answer-type head and windows with answer types (Natural
+ * Questions): the scores are those of the training loss (2 span + type) / 3, and differ from
+ * the span loss's alone. */
+static void test_gain_typed(void) {
+    BertConfig c;
+    bert_config_init(&c, 16, 16, 2, 16, 4, 32);
+    c.num_answer_types = 5;
+    BertModel *m = NULL;
+    bert_create(&c, &m);
+    bert_init_random(m, 5, 0.2f);
+    int n = 48, T = 12;
+    int32_t *buf = malloc(sizeof(int32_t) * (3 * n * T + 3 * n));
+    QaData d;
+    make_toy(&d, n, T, buf);
+    int32_t *types = buf + 3 * n * T + 2 * n;
+    for (int i = 0; i < n; i++) types[i] = (d.start[i] + i) % 5; /* a type per window */
+    QaData typed = d;
+    typed.answer_type = types;
+    int nh = bert_total_heads(&c), nf = bert_total_ffn(&c);
+    float hs[8], fs[64], hs0[8], fs0[64];
+    CHECK(strategy_gain_scores(m, &typed, NULL, 16, 3, 9, hs, fs) == QA_OK &&
+              strategy_gain_scores(m, &d, NULL, 16, 3, 9, hs0, fs0) == QA_OK,
+          "gain with answer types: %s", qa_last_error());
+    double href[8], fref[64], worst = 0, moved = 0;
+    gain_reference(m, &typed, 16, 3, 9, href, fref);
+    for (int i = 0; i < nh; i++) worst = fmax(worst, fabs(hs[i] - href[i]));
+    for (int i = 0; i < nf; i++) worst = fmax(worst, fabs(fs[i] - fref[i]));
+    for (int i = 0; i < nh; i++) moved = fmax(moved, fabs(hs[i] - hs0[i]));
+    CHECK(worst < 1e-3, "typed gain scores = |d((2 span + type) / 3)/dgate| by central "
+                        "differences (worst %.2g)", worst);
+    CHECK(moved > 1e-3, "the type loss changes the scores (by up to %.2g)", moved);
+    free(buf);
+    bert_free(m);
 }
 
 static void test_gain_and_l0(void) {
@@ -300,5 +343,6 @@ int main(void) {
     test_counts_and_topk();
     test_hard_concrete();
     test_gain_and_l0();
+    test_gain_typed();
     return TEST_DONE();
 }

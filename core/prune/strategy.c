@@ -76,15 +76,18 @@ int strategy_gain_scores(BertModel *m, const QaData *d, const BertGates *gates, 
     const BertConfig *c = bert_config(m);
     int nh = bert_total_heads(c), nf = bert_total_ffn(c), rc = QA_ERR;
     int B = batch_size < d->n ? batch_size : d->n;
+    int NT = d->answer_type ? c->num_answer_types : 0; /* the type loss too (train.h) */
     float drop_h = c->hidden_dropout, drop_a = c->attention_dropout;
     QaBatch batch = {0};
-    float *mem = malloc(sizeof(float) * (2 * (size_t)B * d->T + (size_t)nh + nf + 1));
+    float *mem = malloc(sizeof(float) * (2 * (size_t)B * d->T + (size_t)nh + nf +
+                                         (size_t)B * NT + 1));
     int *idx = malloc(sizeof(int) * (size_t)(B ? B : 1));
     if (!mem || !idx) {
         qa_error("gain: out of memory");
         goto cleanup;
     }
     float *ds = mem, *de = ds + (size_t)B * d->T, *dh = de + (size_t)B * d->T, *dfg = dh + nh;
+    float *dty = NT ? dfg + nf : NULL;
     memset(head_score, 0, sizeof(float) * (size_t)nh);
     memset(ffn_score, 0, sizeof(float) * (size_t)nf);
     bert_set_dropout(m, 0.f, 0.f);
@@ -98,9 +101,14 @@ int strategy_gain_scores(BertModel *m, const QaData *d, const BertGates *gates, 
         if (bert_forward(m, &bb, gates, 1, 0)) goto cleanup;
         loss_span(ds, de, bert_start_logits(m), bert_end_logits(m), batch.start, batch.end, B,
                   batch.Tb);
+        if (NT) { /* the training loss (2 span + type) / 3 of a model with a type head */
+            loss_type(dty, bert_type_logits(m), NULL, batch.answer_type, B, NT, 1.f, 0.f);
+            for (long k = 0; k < (long)B * batch.Tb; k++) ds[k] *= 2.f / 3.f, de[k] *= 2.f / 3.f;
+            for (long k = 0; k < (long)B * NT; k++) dty[k] /= 3.f;
+        }
         memset(dh, 0, sizeof(float) * (size_t)nh);
         memset(dfg, 0, sizeof(float) * (size_t)nf);
-        if (bert_backward(m, ds, de, dh, dfg, 0)) goto cleanup;
+        if (bert_backward_typed(m, ds, de, dty, dh, dfg, 0)) goto cleanup;
         for (int i = 0; i < nh; i++) head_score[i] += fabsf(dh[i]) / n_batches;
         for (int i = 0; i < nf; i++) ffn_score[i] += fabsf(dfg[i]) / n_batches;
     }

@@ -85,7 +85,9 @@ int strategy_dense_init(BertModel *student, const BertModel *teacher, uint64_t s
 
 /* Gain importance: mean over n_batches training batches (seeded choice) of |dL/dgate| at
  * the gates (NULL: all 1; the iterative variant passes 0 for the units removed so far), heads then neurons, each L2-normalised per layer. head_score [total heads],
- * ffn_score [total ffn]. m's weights are not changed. */
+ * ffn_score [total ffn]. L is the training loss: the span loss, and with d's answer types and
+ * m's type head (Natural Questions) (2 span + type) / 3 as train_qa has it. m's weights are
+ * not changed. */
 int strategy_gain_scores(BertModel *m, const QaData *d, const BertGates *gates, int batch_size,
                          int n_batches, uint64_t seed, float *head_score, float *ffn_score);
 

@@ -37,6 +37,43 @@ NqTokenizer nq_tokenizer_wordpiece(const WpVocab *v) {
                          .seps_between = 1, .doc_type = 1};
 }
 
+/* ---- the adapter of the generic tokenizer (WordPiece or byte-level BPE) --------------------- */
+
+/* A word as it reads after a space: " word". WordPiece drops the space; a byte-level BPE
+ * makes it the word's leading "Ġ", as in running text. */
+static int tok_encode(void *ctx, const char *word, size_t len, int32_t **ids, int *n) {
+    char buf[256];
+    char *w = len + 1 < sizeof buf ? buf : malloc(len + 2);
+    TextToken *t = NULL;
+    *ids = NULL;
+    *n = 0;
+    if (!w) return qa_env_error(ENOMEM, "nq windows: out of memory");
+    w[0] = ' ';
+    memcpy(w + 1, word, len);
+    int rc = tokenizer_encode(ctx, w, len + 1, &t, n);
+    if (w != buf) free(w);
+    if (rc) return QA_ERR;
+    *ids = malloc(((size_t)*n + 1) * sizeof **ids);
+    if (!*ids) {
+        free(t);
+        return qa_env_error(ENOMEM, "nq windows: out of memory");
+    }
+    for (int i = 0; i < *n; i++) (*ids)[i] = t[i].id;
+    free(t);
+    return QA_OK;
+}
+
+static int tok_lookup(void *ctx, const char *name) { return tokenizer_token_id(ctx, name); }
+
+NqTokenizer nq_tokenizer_of(Tokenizer *t) {
+    TokSpecial sp = tokenizer_special(t);
+    const InputFormat *f = tokenizer_format(t);
+    return (NqTokenizer){.encode = tok_encode, .token_id = tok_lookup, .ctx = t,
+                         .cls = sp.cls, .sep = sp.sep, .pad = sp.pad,
+                         .unk = sp.unk >= 0 ? sp.unk : sp.pad,
+                         .seps_between = f->seps_between, .doc_type = f->context_type};
+}
+
 /* ---- the example's answer ------------------------------------------------------------------ */
 
 NqAnswerType nq_example_answer(const NqExample *ex, int *start, int *end) {

@@ -30,7 +30,9 @@
  * [token_map[s], token_map[e] + 1).
  *
  * The tokenizer is reached through NqTokenizer (a few function pointers), so any tokenizer
- * with word encoding and id lookup plugs in; nq_tokenizer_wordpiece() adapts WordPiece. */
+ * with word encoding and id lookup plugs in; nq_tokenizer_wordpiece() adapts a WordPiece
+ * vocabulary, nq_tokenizer_of() the generic Tokenizer (core/text/tokenizer.h: WordPiece or
+ * byte-level BPE, in its family's input format: RoBERTa's <s> q </s></s> doc </s>). */
 #ifndef QAPRUNE_NQ_WINDOWS_H
 #define QAPRUNE_NQ_WINDOWS_H
 
@@ -38,6 +40,7 @@
 #include <stdint.h>
 
 #include "core/qa/nq.h"
+#include "core/text/tokenizer.h"
 #include "core/text/wordpiece.h"
 
 /* The answer types of the type head, in its logit order. */
@@ -60,6 +63,11 @@ typedef struct {
 
 /* A WordPiece tokenizer behind NqTokenizer (BERT layout); v is borrowed. */
 NqTokenizer nq_tokenizer_wordpiece(const WpVocab *v);
+/* Any Tokenizer behind NqTokenizer, in its family's layout (separators, token types); t is
+ * borrowed and used for one thread at a time. Each document word is encoded as it reads
+ * after a space (a byte-level BPE gives it its leading "Ġ"); a markup token the vocabulary
+ * lacks is the unknown token (the pad token for a vocabulary without one). */
+NqTokenizer nq_tokenizer_of(Tokenizer *t);
 
 typedef struct {
     int max_seq_len, doc_stride, max_query_len;

@@ -591,6 +591,8 @@ int tokenizer_vocab_size(const Tokenizer *t) {
     return t->bpe ? bpe_vocab_size(t->bpe) : wp_vocab_size(t->wp);
 }
 
+int tokenizer_token_id(const Tokenizer *t, const char *s) { return token_id(t, s); }
+
 const char *tokenizer_token_str(const Tokenizer *t, int id) {
     return t->bpe ? bpe_token_str(t->bpe, id) : wp_token_str(t->wp, id);
 }

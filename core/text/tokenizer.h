@@ -80,6 +80,8 @@ TokSpecial tokenizer_special(const Tokenizer *t);
  * file, the missing token and where its name came from. */
 int tokenizer_check_special(const Tokenizer *t);
 int tokenizer_vocab_size(const Tokenizer *t); /* 1 + the largest id */
+/* The id of the whole token string s (no tokenization), -1 when the vocabulary lacks it. */
+int tokenizer_token_id(const Tokenizer *t, const char *s);
 /* The token string of id (borrowed, valid until tokenizer_free), NULL if out of range. */
 const char *tokenizer_token_str(const Tokenizer *t, int id);
 /* WordPiece: 1 when text is lowercased and accent-stripped; BPE: 0. */

@@ -3,7 +3,8 @@
  * check to the sizes), or a fixed one for a file too short to have it. A mapped file must
  * hold arrays the trainer can use: every element readable and every gold position inside its
  * window (the span loss asserts it; token ids and types are checked by bert_forward against
- * the model, so any value is allowed here). */
+ * the model, so any value is allowed here), and every answer type, when the file has them, one
+ * of the type head's (the type loss indexes its logits with it). */
 #include <string.h>
 
 #include "core/qa/windows.h"
@@ -27,6 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int w = 0; w < d.n; w++)
         FUZZ_CHECK(d.start[w] >= 0 && d.start[w] < d.T && d.end[w] >= 0 && d.end[w] < d.T,
                    "window %d: gold [%d, %d] of %d tokens", w, d.start[w], d.end[w], d.T);
+    for (int w = 0; d.answer_type && w < d.n; w++)
+        FUZZ_CHECK(d.answer_type[w] >= 0 && d.answer_type[w] < NQ_N_TYPES,
+                   "window %d: answer type %d", w, d.answer_type[w]);
     (void)sum;
     windows_unmap(m);
     return 0;
