@@ -67,6 +67,11 @@ $(GEN)/onnx.pb-c.h: $(GEN)/onnx.pb-c.c
 $(GEN)/onnx.pb-c.o: $(GEN)/onnx.pb-c.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -w -c -o $@ $<
 $(B)/core/export/onnx_graph.o: $(GEN)/onnx.pb-c.h
+# sweep/ort_latency.js compiled into bin/sweep as one C string (sweep/ort.c runs it with node).
+$(GEN)/ort_latency_js.h: sweep/ort_latency.js
+	@mkdir -p $(GEN)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@.tmp && mv $@.tmp $@
+$(B)/sweep/ort.o: $(GEN)/ort_latency_js.h
 
 # A helper (not a test) that writes random-weight checkpoints for the ONNX bench.
 $(B)/tests/onnx_fixture: tests/onnx_fixture.c $(B)/libqacore.a

@@ -11,7 +11,7 @@
 #include "db/sql.h"
 
 /* The runs query's columns, in order: 0..16 from runs, 17 the frontier mark, 18.. results
- * (35..40 the NQ ones). */
+ * (35..40 the NQ ones, 41..43 the ort_ ones). */
 #define RUN_COLUMNS                                                                         \
     "r.id, r.seed, r.attempts, r.config_hash, r.strategy, r.finetune,"                       \
     " coalesce(r.teacher, ''), coalesce(r.teacher_hash, ''), coalesce(r.data, ''),"          \
@@ -21,7 +21,8 @@
     " s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.heads_kept, s.heads_total, s.ffn_kept,"    \
     " s.ffn_total, s.params, s.flops, s.latency_ms, s.teacher_latency_ms, s.speedup,"        \
     " s.train_seconds, s.f1_before_finetune, s.teacher_f1, s.long_f1, s.long_precision,"     \
-    " s.long_recall, s.short_f1, s.short_precision, s.short_recall"
+    " s.long_recall, s.short_f1, s.short_precision, s.short_recall, s.ort_latency_ms,"       \
+    " s.ort_teacher_latency_ms, s.ort_speedup"
 
 static void copy_text(sqlite3_stmt *st, int c, char *dst, size_t cap) {
     const char *s = (const char *)sqlite3_column_text(st, c);
@@ -78,6 +79,8 @@ static int row_read(Db *db, sqlite3_stmt *st, DbRunRow *r) {
                     &m->short_f1, &m->short_precision, &m->short_recall};
     for (int i = 0; i < 6; i++) *nq[i] = real_or_nan(st, 35 + i);
     m->nq = !isnan(m->long_f1);
+    double *ort[] = {&m->ort_latency_ms, &m->ort_teacher_latency_ms, &m->ort_speedup};
+    for (int i = 0; i < 3; i++) *ort[i] = real_or_nan(st, 41 + i);
     return QA_OK;
 }
 

@@ -287,7 +287,7 @@ int db_query_print(Db *db, const char *sql, FILE *out) {
 #define POINT_COLUMNS                                                                       \
     "run_id, seed, strategy, finetune, head_sparsity, ffn_sparsity, f1, exact, speedup,"    \
     " latency_ms, flops, params, heads_kept, heads_total, ffn_kept, ffn_total, teacher_f1,"  \
-    " teacher, long_f1, short_f1"
+    " teacher, long_f1, short_f1, ort_speedup, ort_latency_ms"
 
 static void point_read(sqlite3_stmt *st, DbPoint *p) {
     memset(p, 0, sizeof *p);
@@ -316,6 +316,9 @@ static void point_read(sqlite3_stmt *st, DbPoint *p) {
     snprintf(p->teacher, sizeof p->teacher, "%s", s ? s : "");
     p->long_f1 = sqlite3_column_type(st, 18) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 18);
     p->short_f1 = sqlite3_column_type(st, 19) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 19);
+    for (int c = 20; c < 22; c++)
+        *(c == 20 ? &p->ort_speedup : &p->ort_latency_ms) =
+            sqlite3_column_type(st, c) == SQLITE_NULL ? NAN : sqlite3_column_double(st, c);
 }
 
 int dbsql_read_layers(Db *db, sqlite3_stmt *lay, long long run_id, int *heads, int *ffn,
@@ -396,7 +399,8 @@ int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
                         "SELECT r.id AS run_id, r.seed, r.strategy, r.finetune, r.head_sparsity,"
                         " r.ffn_sparsity, s.f1, s.exact, s.speedup, s.latency_ms, s.flops,"
                         " s.params, s.heads_kept, s.heads_total, s.ffn_kept, s.ffn_total,"
-                        " s.teacher_f1, r.teacher, s.long_f1, s.short_f1"
+                        " s.teacher_f1, r.teacher, s.long_f1, s.short_f1, s.ort_speedup,"
+                        " s.ort_latency_ms"
                         " FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done'"
                         " AND (?1 IS NULL OR (coalesce(r.teacher_hash, '') = ?1"
                         " AND r.data_hash IS ?2))"
@@ -410,6 +414,24 @@ int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
                             " WHERE (?1 IS NULL OR (coalesce(teacher_hash, '') = ?1"
                             " AND data_hash IS ?2))"
                             " ORDER BY speedup, f1 DESC, run_id", g, pts, n);
+}
+
+int db_pareto_ort(Db *db, const DbGroup *g, DbPoint **pts, int *n) {
+    return points_query(db, "SELECT " POINT_COLUMNS " FROM pareto_ort"
+                            " WHERE (?1 IS NULL OR (coalesce(teacher_hash, '') = ?1"
+                            " AND data_hash IS ?2))"
+                            " ORDER BY ort_speedup, f1 DESC, run_id", g, pts, n);
+}
+
+int db_has_ort(Db *db, int only_grid, int *has) {
+    long long n = 0;
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT EXISTS (SELECT 1 FROM results s JOIN runs r ON r.id ="
+             " s.run_id%s WHERE s.ort_speedup IS NOT NULL)",
+             only_grid ? " JOIN temp.grid USING (config_hash)" : "");
+    int rc = dbsql_query_int(db, sql, 0, &n);
+    *has = rc == QA_OK && n;
+    return rc;
 }
 
 int db_summary(Db *db, const DbGroup *g, DbSetting **out, int *n) {

@@ -44,7 +44,8 @@ static const MetricField METRICS[] = {
     MF(speedup, 0, MF_ANY),     MF(train_seconds, 0, MF_ANY),   MF(f1_before_finetune, 0, MF_OPT),
     MF(teacher_f1, 0, MF_OPT),  MF(long_f1, 0, MF_NQ),          MF(long_precision, 0, MF_NQ),
     MF(long_recall, 0, MF_NQ),  MF(short_f1, 0, MF_NQ),         MF(short_precision, 0, MF_NQ),
-    MF(short_recall, 0, MF_NQ),
+    MF(short_recall, 0, MF_NQ), MF(ort_latency_ms, 0, MF_OPT),
+    MF(ort_teacher_latency_ms, 0, MF_OPT),                      MF(ort_speedup, 0, MF_OPT),
 };
 #undef MF
 #define N_METRICS ((int)(sizeof METRICS / sizeof METRICS[0]))

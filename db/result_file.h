@@ -10,15 +10,17 @@
  *                "speedup": ..., "train_seconds": ..., "f1_before_finetune": ...,
  *                "teacher_f1": ..., "long_f1": ..., "long_precision": ...,
  *                "long_recall": ..., "short_f1": ..., "short_precision": ...,
- *                "short_recall": ...},
+ *                "short_recall": ..., "ort_latency_ms": ..., "ort_teacher_latency_ms": ...,
+ *                "ort_speedup": ...},
  *    "layers": [{"layer": 0, "heads_kept": ..., "ffn_kept": ...}, ...],
  *    "host": "node17", "cpu_model": "AMD EPYC 7B13"}       (both optional: where it was timed)
  * A done result needs every metric as a finite number (counts as non-negative integers),
- * except f1_before_finetune and teacher_f1, which may be null or absent (unknown), and the
- * metrics of one dataset kind: a SQuAD point has exact, has_ans_f1 and no_ans_f1 and the six
- * long_* / short_* null or absent; a Natural Questions point has all six (the official NQ
- * metric's best-threshold F1, precision and recall of long and short answers, in percent),
- * its f1 is short_f1, and exact, has_ans_f1, no_ans_f1 are null or absent. Layers are
+ * except f1_before_finetune, teacher_f1 and the three ort_ ones, which may be null or absent
+ * (unknown, not measured; for either dataset kind), and the metrics of one dataset kind: a
+ * SQuAD point has exact, has_ans_f1 and no_ans_f1 and the six long_* / short_* null or
+ * absent; a Natural Questions point has all six (the official NQ metric's best-threshold F1,
+ * precision and recall of long and short answers, in percent), its f1 is short_f1, and exact,
+ * has_ans_f1, no_ans_f1 are null or absent. Layers are
  * listed in order 0, 1, ... and, when present, their kept heads and FFN neurons add up to the
  * metrics' heads_kept and ffn_kept. A failed result needs a non-empty error; its metrics and
  * layers, if any, are ignored. finished_at is optional (the reader then leaves it empty).
@@ -50,6 +52,8 @@ typedef struct {
     long long heads_kept, heads_total, ffn_kept, ffn_total, params;
     double flops, latency_ms, teacher_latency_ms, speedup, train_seconds;
     double f1_before_finetune, teacher_f1; /* NAN when unknown (written as null) */
+    /* ONNX Runtime's medians and speedup ("bench": {"ort": true}); NAN when not measured */
+    double ort_latency_ms, ort_teacher_latency_ms, ort_speedup;
     double long_f1, long_precision, long_recall;    /* NQ only (NAN otherwise), percent */
     double short_f1, short_precision, short_recall; /* NQ only (NAN otherwise), percent */
     int nq; /* 1: a Natural Questions point (the file has a non-null long_f1) */

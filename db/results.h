@@ -22,6 +22,8 @@
  *                                                   its best threshold, percent; such a
  *                                                   point's f1 is its short_f1, and exact,
  *                                                   has_ans_f1, no_ans_f1 are NULL
+ *        ort_latency_ms, ort_teacher_latency_ms,    the same in ONNX Runtime ("bench":
+ *        ort_speedup)                               {"ort": true}; NULL when not measured)
  *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
  *        PRIMARY KEY(run_id, layer))
  *   file_hashes(path TEXT PRIMARY KEY, size, mtime_ns, inode, hash)   content-hash cache
@@ -29,6 +31,7 @@
  *        and data dominates in (speedup up, f1 up): none has speedup >= and f1 >= with one of
  *        them strictly greater (equal points are all kept); with long_f1 and short_f1.
  *        Ordered by teacher, data, speedup.
+ *   view pareto_ort: the same over ort_speedup, among the done runs that have one.
  *   view summary: the done runs pooled over seeds (same resolved settings but the seed): teacher,
  *        data, strategy, head_sparsity, ffn_sparsity, finetune, n, f1_mean, f1_std (sample;
  *        NULL for n = 1), speedup_mean, train_seconds_mean, params, flops.
@@ -51,7 +54,7 @@
 
 #include "db/result_file.h"
 
-#define DB_SCHEMA_VERSION 5 /* versions 1 to 4 are migrated when opened */
+#define DB_SCHEMA_VERSION 6 /* versions 1 to 5 are migrated when opened */
 #define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
 
 typedef struct Db Db;
@@ -82,6 +85,7 @@ typedef struct {
     double head_sparsity, ffn_sparsity;
     double f1, exact, speedup, latency_ms, flops;
     double teacher_f1; /* the teacher's F1 this run measured; NAN when unknown */
+    double ort_speedup, ort_latency_ms; /* in ONNX Runtime; NAN when not measured */
     double long_f1, short_f1; /* Natural Questions points; NAN for SQuAD ones */
     long long params, heads_kept, heads_total, ffn_kept, ffn_total;
     int n_layers; /* 0 when the result listed no layers */
@@ -159,6 +163,10 @@ int db_ingest_result(Db *db, const char *result_json_path);
 int db_set_meta(Db *db, const char *key, const char *value);
 int db_get_meta(Db *db, const char *key, char *buf, size_t cap, int *found);
 
+/* *has = 1 when a results row (only_grid: of the temp grid table's runs) has ONNX Runtime
+ * figures (ort_speedup not NULL), else 0: tables show their columns only then. */
+int db_has_ort(Db *db, int only_grid, int *has);
+
 /* Numbers of runs in each status (only_grid: of the temp grid table's runs only); any
  * pointer may be NULL. */
 int db_counts(Db *db, int only_grid, int *pending, int *running, int *done, int *failed);
@@ -199,6 +207,8 @@ int db_groups(Db *db, int only_grid, DbGroup **out, int *n);
  * group). *pts is a new array of *n points (NULL when *n is 0); free with free(). */
 int db_points(Db *db, const DbGroup *g, DbPoint **pts, int *n);
 int db_pareto(Db *db, const DbGroup *g, DbPoint **pts, int *n);
+/* The pareto_ort view's runs of group g (NULL: of every group), by ort_speedup, as db_pareto. */
+int db_pareto_ort(Db *db, const DbGroup *g, DbPoint **pts, int *n);
 
 /* One row of the summary view: a point setting with its seeds pooled. */
 typedef struct {

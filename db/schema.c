@@ -19,8 +19,25 @@
 
 /* ---------------------------------------------------------------- schema */
 
+/* The frontier view NAME over the speedup column X of results (one text for both runtimes). */
+#define PARETO_VIEW(NAME, X)                                                                \
+    "CREATE VIEW IF NOT EXISTS " NAME " AS\n"                                                \
+    "  SELECT r.id AS run_id, r.config_hash, r.teacher, r.teacher_hash, r.data, r.data_hash,\n" \
+    "         r.strategy, r.head_sparsity, r.ffn_sparsity,\n"                                \
+    "         r.finetune, r.seed, s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.speedup,\n"    \
+    "         s.latency_ms, s.flops, s.params, s.heads_kept, s.heads_total, s.ffn_kept,\n"   \
+    "         s.ffn_total, s.teacher_f1, s.long_f1, s.short_f1, s.ort_latency_ms,\n"        \
+    "         s.ort_speedup\n"                                                           \
+    "  FROM runs r JOIN results s ON s.run_id = r.id\n"                                      \
+    "  WHERE r.status = 'done' AND s." X " IS NOT NULL AND NOT EXISTS (\n"                   \
+    "    SELECT 1 FROM runs r2 JOIN results s2 ON s2.run_id = r2.id\n"                       \
+    "    WHERE r2.status = 'done' AND r2.teacher_hash IS r.teacher_hash\n"                   \
+    "      AND r2.data_hash IS r.data_hash AND s2." X " >= s." X " AND s2.f1 >= s.f1\n"      \
+    "      AND (s2." X " > s." X " OR s2.f1 > s.f1))\n"                                      \
+    "  ORDER BY r.teacher, r.data, s." X ", s.f1 DESC, r.id;\n"
+
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1 to V4 bring older files to it). */
+ * which of these shapes the file has (MIGRATE_V1 to V5 bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -43,7 +60,8 @@ static const char SCHEMA[] =
     "  train_seconds REAL, f1_before_finetune REAL, teacher_f1 REAL,\n"
     "  precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT,\n"
     "  long_f1 REAL, long_precision REAL, long_recall REAL,\n"
-    "  short_f1 REAL, short_precision REAL, short_recall REAL);\n"
+    "  short_f1 REAL, short_precision REAL, short_recall REAL,\n"
+    "  ort_latency_ms REAL, ort_teacher_latency_ms REAL, ort_speedup REAL);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
@@ -54,20 +72,10 @@ static const char SCHEMA[] =
     /* A done run is on the frontier when no other done run of the same teacher and data is at
      * least as fast and at least as accurate and strictly better in one of the two; equal
      * points do not dominate each other, so ties all stay. IS compares NULL (rows written
-     * before teachers were recorded) as equal. */
-    "CREATE VIEW IF NOT EXISTS pareto AS\n"
-    "  SELECT r.id AS run_id, r.config_hash, r.teacher, r.teacher_hash, r.data, r.data_hash,\n"
-    "         r.strategy, r.head_sparsity, r.ffn_sparsity,\n"
-    "         r.finetune, r.seed, s.f1, s.exact, s.has_ans_f1, s.no_ans_f1, s.speedup,\n"
-    "         s.latency_ms, s.flops, s.params, s.heads_kept, s.heads_total, s.ffn_kept,\n"
-    "         s.ffn_total, s.teacher_f1, s.long_f1, s.short_f1\n"
-    "  FROM runs r JOIN results s ON s.run_id = r.id\n"
-    "  WHERE r.status = 'done' AND NOT EXISTS (\n"
-    "    SELECT 1 FROM runs r2 JOIN results s2 ON s2.run_id = r2.id\n"
-    "    WHERE r2.status = 'done' AND r2.teacher_hash IS r.teacher_hash\n"
-    "      AND r2.data_hash IS r.data_hash AND s2.speedup >= s.speedup AND s2.f1 >= s.f1\n"
-    "      AND (s2.speedup > s.speedup OR s2.f1 > s.f1))\n"
-    "  ORDER BY r.teacher, r.data, s.speedup, s.f1 DESC, r.id;\n"
+     * before teachers were recorded) as equal. pareto_ort: the same over ONNX Runtime's
+     * speedup, among the runs that have one. */
+    PARETO_VIEW("pareto", "speedup")
+    PARETO_VIEW("pareto_ort", "ort_speedup")
     /* Seeds pooled: one row per point setting except its seed (the resolved config without
      * its identity and seed), with n, the mean and the sample standard deviation (NULL for
      * n = 1) of F1, and the means of speedup and training seconds. Two passes (the mean,
@@ -124,6 +132,15 @@ static const char MIGRATE_V4[] =
     "ALTER TABLE results ADD COLUMN short_f1 REAL;\n"
     "ALTER TABLE results ADD COLUMN short_precision REAL;\n"
     "ALTER TABLE results ADD COLUMN short_recall REAL;\n"
+    "DROP VIEW IF EXISTS pareto;\n";
+
+/* Version 5 -> 6: results gain ONNX Runtime's latencies of the point and its teacher and the
+ * speedup there ("bench": {"ort": true}; NULL when not measured); the pareto view shows them
+ * (SCHEMA creates it again) and pareto_ort appears. */
+static const char MIGRATE_V5[] =
+    "ALTER TABLE results ADD COLUMN ort_latency_ms REAL;\n"
+    "ALTER TABLE results ADD COLUMN ort_teacher_latency_ms REAL;\n"
+    "ALTER TABLE results ADD COLUMN ort_speedup REAL;\n"
     "DROP VIEW IF EXISTS pareto;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
@@ -229,6 +246,9 @@ static int schema_init(Db *db) {
         goto fail;
     if (version >= 1 && version <= 4 &&
         dbsql_exec(db, MIGRATE_V4, "cannot migrate from schema version 4"))
+        goto fail;
+    if (version >= 1 && version <= 5 &&
+        dbsql_exec(db, MIGRATE_V5, "cannot migrate from schema version 5"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);

@@ -57,6 +57,7 @@ typedef struct {
     double teacher_f1; /* NAN when unknown */
     int nq;            /* 1: a Natural Questions group (its points have long and short F1) */
     char group[2 * DB_LABEL_MAX + 16]; /* "teacher T, data D" when a database holds several */
+    const char *runtime; /* the F1 against speedup chart's runtime: NULL (the engine), "ort" */
 } Charts;
 
 /* A chart's title: the base text, and the teacher and data when there are several groups. */
@@ -182,19 +183,29 @@ static int block_seed_bars(const Charts *c, const Series *s, FILE *dat) {
 
 static const char SPEEDUP_TITLE[] = "F1 against speedup over the unpruned teacher";
 static const char SPEEDUP_X[] = "speedup over the unpruned teacher (×, ratio of median latencies)";
+static const char ORT_TITLE[] = "F1 against speedup in ONNX Runtime over the unpruned teacher";
+static const char ORT_X[] = "speedup in ONNX Runtime over the unpruned teacher (×, ratio of "
+                            "median latencies)";
 static const char F1_Y[] = "F1 on the dev set (%)";
 static const char NQ_SHORT_Y[] = "short-answer F1 on the dev set (%, Natural Questions)";
 static const char NQ_LONG_Y[] = "long-answer F1 on the dev set (%, Natural Questions)";
 
+/* f1_vs_speedup, or with c->runtime "ort" f1_vs_ort_speedup (c's points then carry their
+ * ONNX Runtime speedup as speedup, the frontier from view pareto_ort). */
 static void chart_speedup(const Charts *c, FILE *dat, FILE *gp) {
-    const char *file = "f1_vs_speedup.dat";
+    int ort = c->runtime != NULL;
+    const char *file = ort ? "f1_vs_ort_speedup.dat" : "f1_vs_speedup.dat";
+    const char *title = ort ? ORT_TITLE : SPEEDUP_TITLE, *xlabel = ort ? ORT_X : SPEEDUP_X;
     char label[128], style[96];
-    data_series(c, dat, "f1_vs_speedup.dat: F1 (%) against speedup (x over the teacher)");
+    data_series(c, dat, ort ? "f1_vs_ort_speedup.dat: F1 (%) against speedup in ONNX Runtime "
+                              "(x over the teacher)"
+                            : "f1_vs_speedup.dat: F1 (%) against speedup (x over the teacher)");
     if (c->n_all == 0) {
-        body_empty(gp, SPEEDUP_TITLE, SPEEDUP_X, F1_Y, "no finished runs yet");
+        body_empty(gp, title, xlabel, F1_Y, "no finished runs yet");
         return;
     }
-    block_points(dat, "Pareto frontier (view pareto)", c->front, c->n_front);
+    block_points(dat, ort ? "Pareto frontier (view pareto_ort)" : "Pareto frontier (view pareto)",
+                 c->front, c->n_front);
     int pareto = c->n_series, teacher = c->n_series + 1;
     if (!isnan(c->teacher_f1)) {
         DbPoint t = {.speedup = 1, .f1 = c->teacher_f1};
@@ -204,9 +215,9 @@ static void chart_speedup(const Charts *c, FILE *dat, FILE *gp) {
     for (int i = 0; i < c->n_series && n_bars < MAX_BAR_SERIES; i++)
         if (block_seed_bars(c, &c->series[i], dat)) bars[n_bars++] = i;
     fputs("  set title ", gp);
-    chart_title(c, gp, SPEEDUP_TITLE);
+    chart_title(c, gp, title);
     fputs("\n  set xlabel ", gp);
-    gnuplot_quote(gp, SPEEDUP_X);
+    gnuplot_quote(gp, xlabel);
     fputs("\n  set ylabel ", gp);
     gnuplot_quote(gp, c->nq ? NQ_SHORT_Y : F1_Y);
     fputs("\n  set grid\n  set key outside right top title 'strategy / fine-tune'\n"
@@ -504,7 +515,49 @@ static int teacher_f1_find(Db *db, const Charts *c, int one_group, double *out) 
     return QA_OK;
 }
 
-/* Draws the charts of group g (NULL: every done run) into dir. */
+/* The points of c with ONNX Runtime figures into a new array (*out, free with free()), their
+ * speedup and latency replaced by ONNX Runtime's; *n of them (0: none, *out NULL). */
+static int ort_points(const DbPoint *p, int n_p, DbPoint **out, int *n) {
+    *out = NULL;
+    *n = 0;
+    for (int i = 0; i < n_p; i++) *n += isfinite(p[i].ort_speedup);
+    if (*n == 0) return QA_OK;
+    if (!(*out = malloc(sizeof **out * (size_t)*n))) return qa_error("charts: out of memory");
+    int k = 0;
+    for (int i = 0; i < n_p; i++)
+        if (isfinite(p[i].ort_speedup)) {
+            (*out)[k] = p[i];
+            (*out)[k].speedup = p[i].ort_speedup;
+            (*out)[k++].latency_ms = p[i].ort_latency_ms;
+        }
+    return QA_OK;
+}
+
+/* With ONNX Runtime figures in group g: f1_vs_ort_speedup, the F1 against speedup chart
+ * of the runs that have them, over their ONNX Runtime speedup. */
+static int render_ort(Db *db, const DbGroup *g, const Charts *c) {
+    Charts o = *c;
+    DbPoint *front = NULL;
+    int n_front = 0, rc = QA_ERR;
+    o.runtime = "ort";
+    o.front = NULL;
+    o.series = NULL;
+    if (ort_points(c->all, c->n_all, &o.all, &o.n_all)) return QA_ERR;
+    if (o.n_all == 0) return QA_OK;
+    if (db_pareto_ort(db, g, &front, &n_front) || ort_points(front, n_front, &o.front, &o.n_front) ||
+        series_build(&o) || chart_render(&o, "f1_vs_ort_speedup", ORT_TITLE, chart_speedup))
+        goto cleanup;
+    rc = QA_OK;
+cleanup:
+    free(front);
+    free(o.all);
+    free(o.front);
+    free(o.series);
+    return rc;
+}
+
+/* Draws the charts of group g (NULL: every done run) into dir: nq_f1_vs_speedup for a
+ * Natural Questions group, f1_vs_ort_speedup when it has ONNX Runtime figures. */
 static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group,
                         PlotsReport *rep) {
     Charts c = {.dir = dir, .rep = rep};
@@ -521,7 +574,8 @@ static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group
     if (chart_render(&c, "f1_vs_speedup", SPEEDUP_TITLE, chart_speedup) ||
         chart_render(&c, "f1_vs_sparsity", SPARSITY_TITLE, chart_sparsity) ||
         chart_render(&c, "pareto_layers", LAYERS_TITLE, chart_layers) ||
-        (c.nq && chart_render(&c, "nq_f1_vs_speedup", NQ_TITLE, chart_nq)))
+        (c.nq && chart_render(&c, "nq_f1_vs_speedup", NQ_TITLE, chart_nq)) ||
+        render_ort(db, g, &c))
         goto cleanup;
     rc = QA_OK;
 cleanup:

@@ -19,6 +19,9 @@
  *                   short-answer F1 (two panels) against speedup, per strategy x fine-tune
  *                   mode, the teacher's short-answer F1 marked. In the other charts such a
  *                   group's F1 is the short-answer F1 (the results' f1), said on the axis.
+ *   f1_vs_ort_speedup  only when runs have ONNX Runtime figures ("bench": {"ort": true}):
+ *                   f1_vs_speedup over their speedup in ONNX Runtime, the frontier from the
+ *                   view pareto_ort.
  * Charts are drawn per (teacher, data) group: with one group the files go into out_dir
  * itself; with several, each group gets out_dir/TEACHER_DATA-HASH/ with the same file names,
  * the teacher and data named in every title (points of different teachers are never mixed).
@@ -31,7 +34,7 @@
 
 #include "db/results.h"
 
-#define PLOTS_MAX_FILES 16
+#define PLOTS_MAX_FILES 24
 #define PLOTS_PATH_MAX 1024
 #define PLOTS_MAX_LAYER_RUNS 8
 

@@ -443,6 +443,9 @@ static void card(FILE *f, const DbRunRow *r, const SeedStat *ss) {
         dd_num(f, "latency (ms)", m->latency_ms, "%.3f");
         dd_num(f, "teacher latency (ms)", m->teacher_latency_ms, "%.3f");
         dd_num(f, "speedup", m->speedup, "%.2fx");
+        dd_num(f, "ONNX Runtime latency (ms)", m->ort_latency_ms, "%.3f");
+        dd_num(f, "ONNX Runtime teacher latency (ms)", m->ort_teacher_latency_ms, "%.3f");
+        dd_num(f, "ONNX Runtime speedup", m->ort_speedup, "%.2fx");
         fprintf(f, "<dt>heads kept</dt><dd>%lld of %lld</dd><dt>FFN kept</dt>"
                    "<dd>%lld of %lld</dd>", m->heads_kept, m->heads_total, m->ffn_kept,
                 m->ffn_total);

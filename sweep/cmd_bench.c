@@ -1,15 +1,22 @@
-/* sweep/cmd_bench.c: `sweep bench`, the engine's speed on random weights for one shape.
- * Prints one JSON line (median_ms, min_ms, max_ms, flop per step, gflop_per_s, peak_rss_mb,
- * the GEMM backend, the precision and the shape),
- * with the same FLOP count and step definition as ../shared/bench/torch_bert_bench.py so the
- * two can be compared side by side. */
+/* sweep/cmd_bench.c: `sweep bench`, two modes.
+ *   Shape mode: the engine's speed on random weights for one shape. Prints one JSON line
+ *   (median_ms, min_ms, max_ms, flop per step, gflop_per_s, peak_rss_mb, the GEMM backend,
+ *   the precision and the shape), with the same FLOP count and step definition as
+ *   ../shared/bench/torch_bert_bench.py so the two can be compared side by side.
+ *   Pair mode (--teacher and --model): a teacher and its pruned model timed with the sweep's
+ *   latency protocol (core/model/latency.h) in each runtime of --runtime, the engine and/or
+ *   ONNX Runtime (sweep/ort.h), one after the other in this one process; one JSON line per
+ *   runtime with both medians and the speedup. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "core/model/bert.h"
+#include "core/model/checkpoint.h"
 #include "core/model/gemm.h"
 #include "core/util/error.h"
 #include "core/model/latency.h"
@@ -17,12 +24,18 @@
 #include "core/model/ops.h"
 #include "core/model/optim.h"
 #include "core/util/rng.h"
+#include "core/util/fileio.h"
 #include "sweep/cli.h"
 #include "sweep/commands.h"
+#include "sweep/ort.h"
+#include "sweep/pipeline.h"
+#include "sweep/progress.h"
 
 typedef struct {
     int layers, hidden, heads, ffn, seq, batch, threads, reps, warmup, vocab;
     const char *heads_per_layer, *ffn_per_layer, *mode, *gemm, *precision;
+    const char *teacher, *model, *runtime, *ort; /* pair mode */
+    int engine, onnxrt;                          /* the runtimes --runtime names */
 } BenchOpts;
 
 /* Reads a JSON list of L non-negative ints (at most max each) into out; QA_ERR on error. */
@@ -47,17 +60,33 @@ cleanup:
     return rc;
 }
 
+/* Reads a comma-separated list of runtimes ("engine", "ort"), each at most once, into the
+ * two flags; QA_ERR for anything else (an empty name included). */
+static int parse_runtimes(const char *s, int *engine, int *ort) {
+    *engine = *ort = 0;
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        int *flag = n == 6 && !strncmp(s, "engine", 6) ? engine
+                  : n == 3 && !strncmp(s, "ort", 3) ? ort : NULL;
+        if (!flag || *flag) return QA_ERR;
+        *flag = 1;
+        if (!s[n]) return QA_OK;
+        s += n + 1;
+    }
+}
+
 /* Fills o from argv: CLI_CONTINUE, or the exit code (0 after --help, 2 after an error). */
 static int parse_opts(int argc, char **argv, BenchOpts *o) {
-    *o = (BenchOpts){12, 768, 12, 3072, 384, 1, 1, 10, 2, 30522, NULL, NULL, "forward",
-                     gemm_backend_name(GEMM_DEFAULT), "fp32"};
+    *o = (BenchOpts){12, 768, 12, 3072, 0, 1, 1, 10, 2, 30522, NULL, NULL, "forward",
+                     gemm_backend_name(GEMM_DEFAULT), "fp32", NULL, NULL, "engine", NULL, 0, 0};
     const long MAX = 1000000;
     const CliOpt opts[] = {
         {"layers", CLI_INT, &o->layers, 0, MAX, "L", "encoder layers", CLI_OPTIONAL},
         {"hidden", CLI_INT, &o->hidden, 0, MAX, "C", "hidden size", CLI_OPTIONAL},
         {"heads", CLI_INT, &o->heads, 0, MAX, "NH", "attention heads per layer", CLI_OPTIONAL},
         {"ffn", CLI_INT, &o->ffn, 0, MAX, "F", "FFN width per layer", CLI_OPTIONAL},
-        {"seq", CLI_INT, &o->seq, 1, MAX, "T", "tokens per sequence", CLI_OPTIONAL},
+        {"seq", CLI_INT, &o->seq, 0, MAX, "T",
+         "tokens per sequence (0: 384; with --teacher its max_seq_len)", CLI_OPTIONAL},
         {"batch", CLI_INT, &o->batch, 1, MAX, "B", "sequences per step", CLI_OPTIONAL},
         {"threads", CLI_INT, &o->threads, 1, 256, "N", "threads for GEMMs and loops",
          CLI_OPTIONAL},
@@ -76,15 +105,46 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
          CLI_OPTIONAL},
         {"precision", CLI_STRING, &o->precision, 0, 0, "fp32|bf16",
          "bf16: GEMMs in bf16 with fp32 accumulation (forward mode)", CLI_OPTIONAL},
+        {"teacher", CLI_STRING, &o->teacher, 0, 0, "DIR|FILE.onnx",
+         "pair mode: the unpruned model (a checkpoint, or an exported .onnx)", CLI_OPTIONAL},
+        {"model", CLI_STRING, &o->model, 0, 0, "DIR|FILE.onnx",
+         "pair mode: the pruned model timed against --teacher", CLI_OPTIONAL},
+        {"runtime", CLI_STRING, &o->runtime, 0, 0, "engine|ort|engine,ort",
+         "pair mode: where to time them (ort: ONNX Runtime)", CLI_OPTIONAL},
+        {"ort", CLI_STRING, &o->ort, 0, 0, "DIR",
+         "ONNX Runtime's install: DIR/node_modules/onnxruntime-node (default $" ORT_DIR_ENV
+         ", else .)", CLI_OPTIONAL},
     };
     const CliSpec cli = {
         .cmd = "bench",
-        .about = "Times the engine on random weights for one shape and prints one JSON line.\n",
+        .about = "Times the engine on random weights for one shape and prints one JSON line.\n"
+                 "Pair mode (--teacher DIR --model DIR): times a teacher and its pruned model\n"
+                 "as a sweep does (same inputs and threads, interleaved, median of --reps) in\n"
+                 "each runtime of --runtime, and prints per runtime one JSON line with both\n"
+                 "latencies and the speedup. A checkpoint is exported to ONNX on the fly for\n"
+                 "--runtime ort; an .onnx file needs the config.json `sweep export` writes\n"
+                 "beside it, and is timed in ONNX Runtime only. ONNX Runtime is npm's\n"
+                 "onnxruntime-node, run by node: `npm install --ignore-scripts\n"
+                 "onnxruntime-node` in DIR installs it for --ort DIR.\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
     };
     int rc = cli_parse(&cli, argc, argv, NULL);
     if (rc != CLI_CONTINUE) return rc;
+    if (parse_runtimes(o->runtime, &o->engine, &o->onnxrt)) {
+        fprintf(stderr, "sweep bench: --runtime must be engine, ort or engine,ort, got '%s'\n",
+                o->runtime);
+        return 2;
+    }
+    if (!o->teacher != !o->model) {
+        fprintf(stderr, "sweep bench: --teacher and --model go together (pair mode)\n");
+        return 2;
+    }
+    if (!o->teacher && strcmp(o->runtime, "engine")) {
+        fprintf(stderr, "sweep bench: --runtime %s needs --teacher and --model (pair mode)\n",
+                o->runtime);
+        return 2;
+    }
     if (strcmp(o->mode, "forward") && strcmp(o->mode, "train")) {
         fprintf(stderr, "sweep bench: --mode must be forward or train, got '%s'\n", o->mode);
         return 2;
@@ -109,10 +169,185 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
     return CLI_CONTINUE;
 }
 
+/* ---------------------------------------------------------------- pair mode */
+
+/* One side of the pair: a checkpoint directory (loaded) or an exported .onnx file (its
+ * config.json beside it, as `sweep export` writes it). */
+typedef struct {
+    const char *arg;
+    char onnx[4200]; /* the ONNX file ORT runs: arg itself, or the export in the temp dir */
+    int is_onnx;
+    BertModel *m;    /* checkpoints only */
+    BertConfig cfg;
+} BenchSide;
+
+static int ends_with(const char *s, const char *tail) {
+    size_t n = strlen(s), k = strlen(tail);
+    return n >= k && !strcmp(s + n - k, tail);
+}
+
+/* Loads side b (its model, or an .onnx file's config.json); QA_ERR naming the file. */
+static int side_open(BenchSide *b, const char *arg) {
+    b->arg = arg;
+    b->is_onnx = ends_with(arg, ".onnx");
+    if (!b->is_onnx) {
+        if (checkpoint_load(arg, &b->m)) return QA_ERR;
+        b->cfg = *bert_config(b->m);
+        return QA_OK;
+    }
+    char dir[4096], cfg[4200];
+    snprintf(dir, sizeof dir, "%s", arg);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    snprintf(b->onnx, sizeof b->onnx, "%s", arg);
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    if (!file_exists(arg)) return qa_error("%s: no such file", arg);
+    if (!file_exists(cfg))
+        return qa_error("%s: no config.json beside it (the directory `sweep export` writes "
+                        "has one): its vocabulary sizes the timed inputs", arg);
+    return checkpoint_read_config(cfg, &b->cfg);
+}
+
+/* The window length of the teacher: --seq, else its max_seq_len (a checkpoint's
+ * qaprune.json; an export's qaprune.json "max_seq_len"), else 384 (the caller caps that at
+ * the teacher's positions). */
+static int pair_seq(const BenchOpts *o, const BenchSide *t) {
+    if (o->seq > 0) return o->seq;
+    FeatureOpts fo = FEATURE_OPTS_DEFAULT;
+    if (!t->is_onnx) {
+        if (model_feature_opts(t->arg, &fo)) fo = FEATURE_OPTS_DEFAULT;
+        return fo.max_seq_len;
+    }
+    char meta[4200], *text = NULL;
+    size_t len;
+    snprintf(meta, sizeof meta, "%s", t->onnx);
+    char *slash = strrchr(meta, '/');
+    snprintf(slash ? slash + 1 : meta, sizeof meta - (size_t)(slash ? slash + 1 - meta : 0),
+             "qaprune.json");
+    int seq = fo.max_seq_len;
+    if (file_exists(meta) && file_read(meta, 1 << 20, &text, &len) == QA_OK) {
+        cJSON *j = cJSON_Parse(text);
+        const cJSON *v = cJSON_GetObjectItem(j, "max_seq_len");
+        if (cJSON_IsNumber(v) && v->valueint >= 1) seq = v->valueint;
+        cJSON_Delete(j);
+    }
+    free(text);
+    return seq;
+}
+
+/* Prints one runtime's JSON line. */
+static void pair_print(const char *runtime, const char *version, const BenchOpts *o,
+                       const LatencyOpts *lo, const LatencyResult *r) {
+    printf("{\"runtime\":\"%s\",\"version\":\"%s\",\"threads\":%d,\"batch\":%d,\"seq\":%d,"
+           "\"warmup\":%d,\"reps\":%d,\"teacher_ms\":%.3f,\"model_ms\":%.3f,"
+           "\"teacher_min_ms\":%.3f,\"model_min_ms\":%.3f,\"speedup\":%.3f}\n",
+           runtime, version, o->threads, lo->batch, lo->seq, lo->warmup, lo->repeats,
+           r->teacher_ms, r->pruned_ms, r->teacher_min_ms, r->pruned_min_ms, r->speedup);
+    fflush(stdout);
+}
+
+/* Times --teacher against --model in each runtime asked for: the engine first (checkpoints
+ * only), then ONNX Runtime on the exports (written into a temporary directory, removed
+ * after). Exit code 0, 1 (a failure) or 2 (bad input). */
+static int bench_pair(const BenchOpts *o) {
+    BenchSide side[2] = {{0}, {0}};
+    char tmp[4096] = "";
+    const char *ort_dir = ort_dir_choose(o->ort);
+    int rc = 2;
+    if (o->onnxrt && ort_check(ort_dir)) {
+        fprintf(stderr, "sweep bench: %s\n", qa_last_error());
+        return 1;
+    }
+    if (side_open(&side[0], o->teacher) || side_open(&side[1], o->model)) {
+        fprintf(stderr, "sweep bench: %s\n", qa_last_error());
+        goto cleanup;
+    }
+    if (o->engine && (side[0].is_onnx || side[1].is_onnx)) {
+        fprintf(stderr, "sweep bench: --runtime engine times checkpoints, not .onnx files "
+                        "(give the checkpoint directories, or --runtime ort)\n");
+        goto cleanup;
+    }
+    LatencyOpts lo = {o->batch, pair_seq(o, &side[0]), o->warmup, o->reps};
+    int positions = side[0].cfg.max_position - side[0].cfg.position_offset;
+    if (o->seq == 0 && lo.seq > positions) lo.seq = positions; /* no max_seq_len recorded */
+    if (lo.seq > positions) {
+        fprintf(stderr, "sweep bench: --seq %d is more than the teacher's %d positions\n",
+                lo.seq, positions);
+        goto cleanup;
+    }
+    fprintf(stderr, "bench settings:\n  %-10s %s\n  %-10s %s\n  %-10s %s\n  %-10s %d\n"
+                    "  %-10s %d x %d tokens\n  %-10s %d untimed, %d timed (median), "
+                    "interleaved\n",
+            "teacher", o->teacher, "model", o->model, "runtime", o->runtime, "threads",
+            o->threads, "inputs", lo.batch, lo.seq, "passes", lo.warmup, lo.repeats);
+    if (o->onnxrt) fprintf(stderr, "  %-10s %s\n", "ort", ort_dir);
+    rc = 1;
+    if (o->engine) {
+        BertPrecision prec = BERT_FP32;
+        bert_precision_parse(o->precision, &prec);
+        LatencyResult r;
+        ops_set_threads(o->threads);
+        if (bert_set_precision(side[0].m, prec) || bert_set_precision(side[1].m, prec) ||
+            latency_measure(side[0].m, side[1].m, &lo, &r)) {
+            fprintf(stderr, "sweep bench: %s\n", qa_last_error());
+            goto cleanup;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s %s", o->gemm, o->precision);
+        pair_print("engine", what, o, &lo, &r);
+    }
+    if (o->onnxrt) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmp, sizeof tmp, "%s/qaprune-bench-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(tmp)) {
+            fprintf(stderr, "sweep bench: %s: cannot create: %s\n", tmp, strerror(errno));
+            tmp[0] = '\0';
+            goto cleanup;
+        }
+        for (int k = 0; k < 2; k++) {
+            if (side[k].is_onnx) continue;
+            snprintf(side[k].onnx, sizeof side[k].onnx, "%s/%s.onnx", tmp, k ? "model" : "teacher");
+            progress_update("sweep bench: exporting %s to ONNX", side[k].arg);
+            int bad = ort_export(side[k].m, side[k].onnx);
+            progress_done();
+            if (bad) {
+                fprintf(stderr, "sweep bench: %s\n", qa_last_error());
+                goto cleanup;
+            }
+        }
+        LatencyResult r;
+        char version[ORT_VERSION_MAX];
+        if (ort_measure(ort_dir, side[0].onnx, side[1].onnx, &side[0].cfg, &lo, o->threads,
+                        tmp, &r, version, sizeof version)) {
+            fprintf(stderr, "sweep bench: %s\n", qa_last_error());
+            goto cleanup;
+        }
+        pair_print("ort", version, o, &lo, &r);
+    }
+    rc = 0;
+cleanup:
+    for (int k = 0; k < 2; k++) {
+        if (*tmp && !side[k].is_onnx && side[k].onnx[0]) {
+            char data[4300];
+            snprintf(data, sizeof data, "%s.data", side[k].onnx);
+            unlink(side[k].onnx);
+            unlink(data);
+        }
+        bert_free(side[k].m);
+    }
+    if (*tmp) rmdir(tmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- shape mode */
+
 int cmd_bench(int argc, char **argv) {
     BenchOpts o;
     int rc = parse_opts(argc, argv, &o);
     if (rc != CLI_CONTINUE) return rc;
+    if (o.teacher) return bench_pair(&o);
+    if (o.seq == 0) o.seq = 384;
     BertConfig cfg;
     bert_config_init(&cfg, o.vocab, o.seq > 512 ? o.seq : 512, o.layers, o.hidden, o.heads,
                      o.ffn);

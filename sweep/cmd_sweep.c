@@ -102,7 +102,8 @@ int cmd_run(int argc, char **argv) {
             "Limits: grid file 1 MiB, 64 values per axis, 128 sparsity targets, 8 teachers,\n"
             "100,000 points. Exit codes: 0 all done, 1 some failed or the machine stopped the\n"
             "sweep (disk full, read-only; the points stay pending), 2 invalid grid or input,\n"
-            "130 interrupted.\n",
+            "130 interrupted. With \"bench\": {\"ort\": true} ONNX Runtime is looked for in\n"
+            "$QAPRUNE_ORT_DIR/node_modules/onnxruntime-node (default: the current directory).\n",
         .opts = opts,
         .n_opts = (int)(sizeof opts / sizeof opts[0]),
         .pos = &grid,
@@ -197,16 +198,18 @@ int cmd_status(int argc, char **argv) {
     if (slurm_rc) snprintf(slurm_err, sizeof slurm_err, "%s", qa_last_error());
     if (vf) fclose(vf);
     char sql[1024];
-    int n_nq = 0;
+    int n_nq = 0, ort = 0;
     int rc = db_count_nq(db, is_grid, &n_nq);
+    if (!rc) rc = db_has_ort(db, is_grid, &ort);
     /* Natural Questions points: f1 is the short-answer F1; both F1s shown */
     snprintf(sql, sizeof sql,
              "SELECT runs.id, substr(config_hash, 1, 8) AS hash, coalesce(teacher, '') AS teacher,"
              " strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, seed, status,"
-             " attempts, round(f1, 2) AS f1,%s round(speedup, 2) AS speedup,"
+             " attempts, round(f1, 2) AS f1,%s round(speedup, 2) AS speedup,%s"
              " coalesce(error, '') AS error"
              " FROM runs%s LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id",
              n_nq ? " round(long_f1, 2) AS long_f1, round(short_f1, 2) AS short_f1," : "",
+             ort ? " round(ort_speedup, 2) AS ort_speedup," : "",
              is_grid ? " JOIN temp.grid USING (config_hash)" : "");
     if (!rc) rc = db_query_print(db, sql, stdout);
     int p = 0, r = 0, d = 0, f = 0;

@@ -293,6 +293,23 @@ static int parse_teacher(const cJSON *root, Grid *g) {
     return QA_OK;
 }
 
+/* "bench": {"ort": true}: ONNX Runtime's latency too (sweep/ort.h). Taken out of the object
+ * before the LatencyOpts fields read the rest: like "export", it is not part of the points'
+ * identity (it adds columns and changes no other result). */
+static int parse_bench_ort(cJSON *root, Grid *g) {
+    cJSON *b = cJSON_GetObjectItem(root, "bench");
+    if (!cJSON_IsObject(b)) return QA_OK; /* apply() says what is wrong */
+    const char *keys[GRID_BENCH_NFIELDS + 1];
+    for (int i = 0; i < GRID_BENCH_NFIELDS; i++) keys[i] = GRID_BENCH_FIELDS[i].key;
+    keys[GRID_BENCH_NFIELDS] = "ort";
+    if (check_keys(b, g->file, "bench", keys, GRID_BENCH_NFIELDS + 1)) return QA_ERR;
+    cJSON *ort = cJSON_DetachItemFromObjectCaseSensitive(b, "ort");
+    int bad = ort && !cJSON_IsBool(ort);
+    g->bench_ort = cJSON_IsTrue(ort);
+    cJSON_Delete(ort);
+    return bad ? qa_error("%s: bench.ort: expected true or false", g->file) : QA_OK;
+}
+
 /* "slurm": {"partition", "time", "cpus_per_task", "mem", "array_parallelism",
  * "sbatch_args"}; times and sizes in Slurm's formats, checked here (sweep/slurm.h). */
 static int parse_slurm(const cJSON *root, Grid *g) {
@@ -464,7 +481,8 @@ int grid_load(const char *path, Grid **out) {
         parse_teacher(root, g) || parse_slurm(root, g))
         goto cleanup;
     g->bench = (LatencyOpts){1, 0, 3, 20};
-    if (apply(cJSON_GetObjectItem(root, "bench"), path, "bench", GRID_BENCH_FIELDS,
+    if (parse_bench_ort(root, g) ||
+        apply(cJSON_GetObjectItem(root, "bench"), path, "bench", GRID_BENCH_FIELDS,
               GRID_BENCH_NFIELDS, &g->bench))
         goto cleanup;
     g->threads = 2;

@@ -29,7 +29,8 @@
  *            (strategy "dense" with finetune "none" is an error: a dense student is made by
  *             fine-tuning only),
  *   "prune": {PruneSpec settings shared by every point, e.g. "gemm": "openblas"},
- *   "bench": {"batch": 1, "seq": 0 (= the teacher's max_seq_len), "warmup": 3, "repeats": 20},
+ *   "bench": {"batch": 1, "seq": 0 (= the teacher's max_seq_len), "warmup": 3, "repeats": 20,
+ *             "ort": false (true: ONNX Runtime's latency too, sweep/ort.h; not identity)},
  *   "threads": 2,
  *   "slurm": {"partition": "cpu", "time": "02:00:00", "cpus_per_task": 2, "mem": "4G",
  *             "array_parallelism": 8, "sbatch_args": ["--account=nlp"]}   (sweep/slurm.h)
@@ -86,6 +87,7 @@ typedef struct {
     int threads;
     SlurmOpts slurm;           /* for `sweep run --backend slurm` (all unset when absent) */
     int export_onnx;           /* "export": {"onnx": true}: OUT/points/HASH/onnx/model.onnx */
+    int bench_ort;             /* "bench": {"ort": true}: ort_latency_ms, ort_speedup too */
     int n_points;
     GridPoint *points;         /* [n_points]: settings by grid_load, identities by grid_resolve */
     int resolved;

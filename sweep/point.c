@@ -147,7 +147,9 @@ void point_result_init(DbResult *d, const char *hash, const PruneResult *r) {
                              .heads_total = r->heads_total, .ffn_kept = r->ffn_kept,
                              .ffn_total = r->ffn_total, .params = (long long)r->params,
                              .flops = r->flops, .train_seconds = r->train_seconds,
-                             .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1};
+                             .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1,
+                             .ort_latency_ms = NAN, .ort_teacher_latency_ms = NAN,
+                             .ort_speedup = NAN};
     if (r->nq) { /* f1 is the short-answer F1 (pipeline_nq_squad_view); NQ scores in percent */
         const NqAnswerScores *la = &r->nq_final.long_answer, *sa = &r->nq_final.short_answer;
         DbMetrics *m = &d->metrics;

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "plots/plots.h"
 #include "plots/report.h"
 #include "sweep/grid.h"
+#include "sweep/ort.h"
 #include "sweep/point.h"
 #include "sweep/progress.h"
 #include "sweep/slurm_run.h"
@@ -57,6 +59,7 @@ typedef struct {
     int todo;                       /* this grid's points pending once registered */
     int *msg_fd;                    /* [n_points] read end of a worker's message pipe, or -1 */
     char env_fault[1100];           /* set: the environment failed a point; the sweep stops */
+    char ort_teacher[4400];         /* "bench": {"ort": true}: the loaded teacher as ONNX */
     double t0;
 } Sweep;
 
@@ -153,6 +156,14 @@ static int stage_open(Sweep *s, const char *grid_path) {
     }
     if (grid_resolve(s->g, s->cache)) goto bad;
     progress_done();
+    if (s->g->bench_ort && !s->o->dry_run) {
+        if (s->o->backend == RUN_BACKEND_SLURM) {
+            qa_error("%s: bench.ort: ONNX Runtime latency is measured by the local backend "
+                     "only (not by Slurm tasks)", grid_path);
+            goto bad;
+        }
+        if (ort_check(ort_dir_choose(NULL))) goto bad;
+    }
     s->hashes = malloc(sizeof *s->hashes * (size_t)(s->g->n_points + 1));
     if (!s->hashes) {
         qa_error("%s: out of memory", grid_path);
@@ -588,19 +599,71 @@ static int stage_train(Sweep *s) {
 
 /* ---------------------------------------------------------------- measure */
 
-/* With "export": {"onnx": true}: the measured point's checkpoint as
+/* With "export": {"onnx": true}: the measured point's checkpoint as onnx (cap bytes) =
  * OUT/points/HASH/onnx/model.onnx with its strategy, F1 and speedup. A failed export is
- * reported and leaves the point's results alone. */
-static void export_point(Sweep *s, int i, const DbResult *r) {
-    char dir[4400], onnx[4500];
+ * reported (QA_ERR) and leaves the point's results alone. */
+static int export_point(Sweep *s, int i, const DbResult *r, char *onnx, size_t cap) {
+    char dir[4400];
     point_dir(&s->pts, i, dir, sizeof dir);
-    snprintf(onnx, sizeof onnx, "%s/onnx/model.onnx", dir);
+    snprintf(onnx, cap, "%s/onnx/model.onnx", dir);
     OnnxExportOpts o;
     ExportMeta meta = {s->g->points[i].spec.strategy, r->metrics.f1, r->metrics.speedup};
     onnx_export_opts_default(&o);
-    if (export_artifact(dir, onnx, &o, &meta, NULL))
-        fprintf(stderr, "sweep: point %s: ONNX export failed: %s\n", s->pts.hash[i],
+    if (export_artifact(dir, onnx, &o, &meta, NULL) == QA_OK) return QA_OK;
+    fprintf(stderr, "sweep: point %s: ONNX export failed: %s\n", s->pts.hash[i],
+            qa_last_error());
+    return QA_ERR;
+}
+
+/* The ONNX Runtime work directory, OUT/ort: the teacher's export and the inputs file. */
+static void ort_work_dir(const Sweep *s, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/ort", s->g->out);
+}
+
+/* With "bench": {"ort": true}: point i's pruned model (its export under points/ when
+ * "export" made one, else OUT/ort/point.onnx, removed after) against the teacher's export in
+ * ONNX Runtime, on the inputs, threads and passes of the engine's timing; fills the ort_
+ * metrics. A failure is reported and leaves them unknown (NAN), the point done. */
+static void ort_measure_point(Sweep *s, int i, const BertModel *teacher, const BertModel *pruned,
+                              const LatencyOpts *lo, const char *exported, DbResult *r) {
+    char work[4300], onnx[4400];
+    ort_work_dir(s, work, sizeof work);
+    snprintf(onnx, sizeof onnx, "%s/point.onnx", work);
+    LatencyResult ol;
+    int temp = !exported;
+    int rc = *s->ort_teacher ? QA_OK : qa_error("the teacher's ONNX export failed");
+    if (rc == QA_OK && temp) rc = ort_export(pruned, onnx);
+    if (rc == QA_OK)
+        rc = ort_measure(ort_dir_choose(NULL), s->ort_teacher, temp ? onnx : exported,
+                         bert_config(teacher), lo, s->g->threads, work, &ol, NULL, 0);
+    if (temp) unlink(onnx);
+    if (rc) {
+        fprintf(stderr, "sweep: point %s: no ONNX Runtime latency: %s\n", s->pts.hash[i],
                 qa_last_error());
+        return;
+    }
+    r->metrics.ort_latency_ms = ol.pruned_ms;
+    r->metrics.ort_teacher_latency_ms = ol.teacher_ms;
+    r->metrics.ort_speedup = ol.speedup;
+}
+
+/* With "bench": {"ort": true}: the teacher just loaded as OUT/ort/teacher-HASH.onnx, once
+ * per teacher and sweep (s->ort_teacher; "" when the export failed, said once). */
+static void ort_export_teacher(Sweep *s, int k, const BertModel *teacher) {
+    char work[4300];
+    ort_work_dir(s, work, sizeof work);
+    if (*s->ort_teacher) unlink(s->ort_teacher); /* the previous teacher's */
+    snprintf(s->ort_teacher, sizeof s->ort_teacher, "%s/teacher-%.16s.onnx", work,
+             s->g->teachers[k].hash);
+    progress_update("sweep: exporting teacher %s to ONNX for ONNX Runtime",
+                    s->g->teachers[k].name);
+    int rc = file_mkdirs(work) || ort_export(teacher, s->ort_teacher);
+    progress_done();
+    if (rc) {
+        fprintf(stderr, "sweep: teacher %s: ONNX export for ONNX Runtime failed: %s\n",
+                s->g->teachers[k].name, qa_last_error());
+        s->ort_teacher[0] = '\0';
+    }
 }
 
 /* Times teacher and pruned model of trained point i, interleaved, and finishes the point
@@ -634,15 +697,24 @@ static int measure_point(Sweep *s, int i, BertModel *teacher) {
         bert_free(pruned);
         return point_fail(&s->pts, i, msg);
     }
-    bert_free(pruned);
     fault_at("latency");
     r.metrics.latency_ms = lat.pruned_ms;
     r.metrics.teacher_latency_ms = lat.teacher_ms;
     r.metrics.speedup = lat.speedup;
     r.finished_at[0] = '\0';
     point_result_where(&r);
+    char onnx[4500];
+    int exported = g->export_onnx && export_point(s, i, &r, onnx, sizeof onnx) == QA_OK;
+    if (g->bench_ort) {
+        show_progress(s, "latency in ONNX Runtime");
+        ort_measure_point(s, i, teacher, pruned, &lo, exported ? onnx : NULL, &r);
+    }
+    bert_free(pruned);
+    if (interrupted && g->bench_ort && isnan(r.metrics.ort_speedup)) {
+        point_release(&s->pts, i); /* Ctrl-C stopped node: measured again on resume */
+        return QA_OK;
+    }
     point_measured(&s->pts, i);
-    if (s->g->export_onnx) export_point(s, i, &r);
     return point_finish(&s->pts, i, &r);
 }
 
@@ -674,11 +746,18 @@ static int stage_measure(Sweep *s) {
                 break;
             }
             loaded = k;
+            if (g->bench_ort) ort_export_teacher(s, k, teacher);
         }
         show_progress(s, "latency");
         rc = measure_point(s, i, teacher);
     }
     bert_free(teacher);
+    if (*s->ort_teacher) { /* the work directory goes with the last export */
+        char work[4300];
+        ort_work_dir(s, work, sizeof work);
+        unlink(s->ort_teacher);
+        rmdir(work);
+    }
     if (locked) flock(s->lock_fd, LOCK_UN);
     return rc;
 }
@@ -717,16 +796,21 @@ static int stage_report(Sweep *s) {
            n_nq ? "; Natural Questions: f1 = short-answer F1" : "");
     /* train_s: the strategy's compute (gain's scoring, l0's joint steps) plus fine-tuning,
      * to compare strategies at equal compute */
-    char sql[1400];
+    int ort = 0;
+    db_has_ort(s->db, 1, &ort);
+    char sql[1600];
     snprintf(sql, sizeof sql,
              "SELECT p.teacher, p.data, p.strategy, p.finetune, p.head_sparsity AS heads,"
              " p.ffn_sparsity AS ffn, round(p.f1, 2) AS f1,%s round(p.speedup, 2) AS speedup,"
-             " round(p.latency_ms, 2) AS ms, p.heads_kept, p.ffn_kept,"
+             " round(p.latency_ms, 2) AS ms,%s p.heads_kept, p.ffn_kept,"
              " round(s.train_seconds, 1) AS train_s"
              " FROM pareto p JOIN results s ON s.run_id = p.run_id"
              " JOIN temp.grid g ON g.config_hash = p.config_hash"
              " ORDER BY p.teacher, p.data, p.speedup",
-             n_nq ? " round(p.long_f1, 2) AS long_f1, round(p.short_f1, 2) AS short_f1," : "");
+             n_nq ? " round(p.long_f1, 2) AS long_f1, round(p.short_f1, 2) AS short_f1," : "",
+             ort ? " round(p.ort_speedup, 2) AS ort_speedup, round(p.ort_latency_ms, 2) AS"
+                   " ort_ms,"
+                 : "");
     db_query_print(s->db, sql, stdout);
     if (n_nq) { /* every point: the long- versus short-answer question is about all of them */
         printf("Natural Questions points of this grid (long and short F1 against speedup):\n");

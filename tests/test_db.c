@@ -88,7 +88,8 @@ static void make_done(DbResult *r, const char *hash, double f1, double speedup) 
         ffn += r->layer_ffn[l];
     }
     DbMetrics m = {f1, f1 - 5, f1 + 1, f1 - 1, heads, 12, ffn, 32, 123456789012LL, 1.5e9,
-                   10 / speedup, 10, speedup, 3.25, NAN, 81.5, NAN, NAN, NAN, NAN, NAN, NAN, 0};
+                   10 / speedup, 10, speedup, 3.25, NAN, 81.5, NAN, NAN, NAN, NAN, NAN, NAN,
+                   NAN, NAN, NAN, 0};
     r->metrics = m;
 }
 
@@ -140,7 +141,7 @@ static void test_open(void) {
     free(mode);
     CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          strcmp(buf, "5") == 0, "schema_version %s", buf);
+          strcmp(buf, "6") == 0 && DB_SCHEMA_VERSION == 6, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
                         "('runs','results','layers','pareto','summary','meta','file_hashes')") == 7,
           "schema objects");
@@ -558,7 +559,7 @@ static void test_migrate_v1(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "5"), "migrated to version %s", buf);
+          !strcmp(buf, "6"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND precision IS NULL "
                         "AND gemm IS NULL") == 1, "old results gain precision and gemm, NULL");
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host IS "
@@ -574,9 +575,10 @@ static void test_migrate_v1(void) {
     remove(path);
 }
 
-/* A version 4 file (as qaprune wrote it before Natural Questions results) opens migrated to 5:
- * its rows kept, results gain the six NQ columns (NULL), the pareto view shows long_f1 and
- * short_f1; an NQ point's result then lands with them and without the SQuAD-only scores. */
+/* A version 4 file (as qaprune wrote it before Natural Questions results) opens migrated to 6:
+ * its rows kept, results gain the six NQ columns (5) and the three ort_ ones (6), all NULL,
+ * the pareto view shows long_f1 and short_f1 and the ort_ columns, pareto_ort appears empty;
+ * an NQ point's result then lands with them and without the SQuAD-only scores. */
 static void test_migrate_v4(void) {
     static const char V4[] =
         "PRAGMA application_id = 1902211186;"
@@ -617,7 +619,11 @@ static void test_migrate_v4(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v4: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "5"), "migrated to version %s", buf);
+          !strcmp(buf, "6"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND ort_latency_ms IS NULL"
+                        " AND ort_teacher_latency_ms IS NULL AND ort_speedup IS NULL") == 1,
+          "the old result's ort_ columns NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto_ort") == 0, "pareto_ort: no ORT figures yet");
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 71.5 AND"
                         " exact = 68 AND host = 'node1' AND long_f1 IS NULL AND long_precision"
                         " IS NULL AND long_recall IS NULL AND short_f1 IS NULL AND"
@@ -661,6 +667,111 @@ static void test_migrate_v4(void) {
                                                 : isnan(pts[i].long_f1) && isnan(pts[i].short_f1),
               "chart point %s: long %g short %g", pts[i].strategy, pts[i].long_f1,
               pts[i].short_f1);
+    free(pts);
+    db_close(db);
+    CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
+    db_close(db);
+    remove(path);
+}
+
+/* A version 5 file (main's shape: the NQ columns, before ONNX Runtime figures) opens migrated
+ * to 6: its rows kept (an NQ row's long/short F1 too), the ort_ columns NULL, the pareto view
+ * made again showing them, pareto_ort new and empty until a result with ONNX Runtime figures
+ * comes; a result file without ort_ keys (as v5 wrote them) still reads, with those metrics
+ * unknown. */
+static void test_migrate_v5(void) {
+    static const char V5[] =
+        "PRAGMA application_id = 1902211186;"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES('schema_version', '5');"
+        "CREATE TABLE runs(id INTEGER PRIMARY KEY, config_hash TEXT UNIQUE NOT NULL,"
+        " strategy TEXT, head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,"
+        " config_json TEXT, status TEXT NOT NULL DEFAULT 'pending'"
+        " CHECK(status IN ('pending','running','done','failed')), error TEXT,"
+        " started_at TEXT, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, owner TEXT,"
+        " teacher TEXT, teacher_hash TEXT, data TEXT, data_hash TEXT);"
+        "CREATE INDEX runs_status ON runs(status);"
+        "CREATE TABLE results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1 REAL,"
+        " exact REAL, has_ans_f1 REAL, no_ans_f1 REAL, heads_kept INTEGER, heads_total INTEGER,"
+        " ffn_kept INTEGER, ffn_total INTEGER, params INTEGER, flops REAL, latency_ms REAL,"
+        " teacher_latency_ms REAL, speedup REAL, train_seconds REAL, f1_before_finetune REAL,"
+        " teacher_f1 REAL, precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT,"
+        " long_f1 REAL, long_precision REAL, long_recall REAL,"
+        " short_f1 REAL, short_precision REAL, short_recall REAL);"
+        "CREATE TABLE layers(run_id INTEGER REFERENCES runs(id), layer INTEGER,"
+        " heads_kept INTEGER, ffn_kept INTEGER, PRIMARY KEY(run_id, layer));"
+        "CREATE TABLE file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+        " inode INTEGER, hash TEXT);"
+        "CREATE VIEW pareto AS SELECT r.id AS run_id, r.config_hash, s.speedup, s.f1,"
+        " s.long_f1, s.short_f1 FROM runs r JOIN results s ON s.run_id = r.id"
+        " WHERE r.status = 'done';"
+        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
+        " status, teacher, teacher_hash, data, data_hash) VALUES('old5', 'l0', 0.5, 0.5,"
+        " 'none', 1, 'done', 'T', 'th', 'd', 'dh');"
+        "INSERT INTO results(run_id, f1, speedup, host, long_f1, long_precision, long_recall,"
+        " short_f1, short_precision, short_recall)"
+        " VALUES(1, 70, 2, 'node1', 61, 62, 60, 70, 71, 69);"
+        "INSERT INTO layers VALUES(1, 0, 3, 8);"
+        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
+        " status, teacher, teacher_hash, data, data_hash) VALUES('new6', 'l0', 0.75, 0.75,"
+        " 'none', 1, 'running', 'T', 'th', 'd', 'dh');";
+    char path[128], buf[32], file[128];
+    path_in(path, sizeof path, "v5.db");
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V5, 0, 0, 0) == SQLITE_OK,
+          "make a v5 file");
+    sqlite3_close(h);
+    Db *db = NULL;
+    int found = 0;
+    CHECK(db_open(path, &db) == QA_OK, "open v5: %s", qa_last_error());
+    if (!db) return;
+    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
+          !strcmp(buf, "6"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host ="
+                        " 'node1' AND long_f1 = 61 AND short_recall = 69"
+                        " AND ort_latency_ms IS NULL AND ort_teacher_latency_ms IS NULL"
+                        " AND ort_speedup IS NULL") == 1,
+          "the old result stays with its NQ scores, its ort_ columns NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM layers WHERE run_id = 1") == 1, "its layer stays");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto WHERE config_hash = 'old5' AND"
+                        " long_f1 = 61 AND short_f1 = 70 AND ort_speedup IS NULL AND"
+                        " ort_latency_ms IS NULL") == 1,
+          "the pareto view is made again with the NQ and ort_ columns");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto_ort") == 0, "pareto_ort: no ORT figures yet");
+    int has = 1;
+    CHECK(db_has_ort(db, 0, &has) == QA_OK && has == 0, "no ORT figures: has %d", has);
+
+    /* a result file without ort_ keys (as v5 wrote them), or with null, reads them unknown */
+    DbResult r;
+    make_done(&r, "new6", 65, 3);
+    r.metrics.ort_latency_ms = r.metrics.ort_teacher_latency_ms = r.metrics.ort_speedup = NAN;
+    path_in(file, sizeof file, "v5-result.json");
+    CHECK(db_write_result_file(file, &r) == QA_OK, "write: %s", qa_last_error());
+    CHECK(drop_line(file, "\"ort_latency_ms\"") && drop_line(file, "\"ort_teacher_latency_ms\""),
+          "drop two ort_ keys (the last stays, null)");
+    DbResult back;
+    CHECK(db_read_result_file(file, &back) == QA_OK && isnan(back.metrics.ort_speedup) &&
+          isnan(back.metrics.ort_latency_ms), "read without ort_ keys: %s", qa_last_error());
+
+    /* with ONNX Runtime figures: stored, and the run on pareto_ort */
+    r.metrics.ort_latency_ms = 4.0;
+    r.metrics.ort_teacher_latency_ms = 10.0;
+    r.metrics.ort_speedup = 2.5;
+    CHECK(ingest(db, &r, "v6-result.json") == QA_OK, "ingest: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT ort_speedup FROM results r JOIN runs u ON u.id = r.run_id"
+                        " WHERE config_hash = 'new6'") == 2.5 &&
+          query_num(db, "SELECT ort_teacher_latency_ms FROM results WHERE ort_latency_ms = 4") == 10,
+          "ort_ metrics stored");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto_ort WHERE config_hash = 'new6' AND"
+                        " ort_speedup = 2.5") == 1 &&
+          query_num(db, "SELECT count(*) FROM pareto_ort") == 1,
+          "pareto_ort lists only runs with ORT figures");
+    CHECK(db_has_ort(db, 0, &has) == QA_OK && has == 1, "ORT figures now: has %d", has);
+    DbPoint *pts = NULL;
+    int n = 0;
+    CHECK(db_pareto_ort(db, NULL, &pts, &n) == QA_OK && n == 1 && pts && pts[0].ort_speedup == 2.5 &&
+          pts[0].ort_latency_ms == 4.0 && pts[0].speedup == 3,
+          "db_pareto_ort: %d point(s)", n);
     free(pts);
     db_close(db);
     CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
@@ -890,6 +1001,7 @@ int main(void) {
     }
     test_migrate_v1();
     test_migrate_v4();
+    test_migrate_v5();
     test_nq_result_files();
     db_close(db);
     db_close(db2);

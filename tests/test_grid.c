@@ -685,6 +685,66 @@ static void test_window_specials(void) {
           qa_last_error());
 }
 
+/* Loads and resolves the grid of body into *g (NULL on failure); grid_load's code. */
+static int load_grid(const char *body, Grid **g) {
+    char path[300], text[4096];
+    snprintf(path, sizeof path, "%s/ort.json", dir);
+    snprintf(text, sizeof text, "{\"out\": \"%s/vout\", %s}", dir, body);
+    file_write_atomic(path, text, strlen(text));
+    HashCache *c = hash_cache_new();
+    int rc = grid_load(path, g);
+    if (rc == QA_OK && grid_resolve(*g, c)) {
+        rc = QA_ERR;
+        grid_free(*g);
+        *g = NULL;
+    }
+    hash_cache_free(c);
+    return rc;
+}
+
+/* "bench": {"ort": true}: a boolean, one line for anything else; it sets bench_ort, leaves
+ * the other bench settings to apply, and is not part of the points' identity. */
+static void test_bench_ort(void) {
+    static const struct { const char *bench, *expect; } bad[] = {
+        {"{\"ort\": 1}", "bench.ort: expected true or false"},
+        {"{\"ort\": \"yes\"}", "bench.ort: expected true or false"},
+        {"{\"ort\": null}", "bench.ort: expected true or false"},
+        {"{\"orts\": true}", "bench.orts: unknown key (allowed: batch, seq, warmup, repeats, ort)"},
+        {"{\"ort\": true, \"ort\": false}", "bench.ort: given twice"},
+        {"{\"ort\": true, \"repeats\": 0}", "bench.repeats"},
+    };
+    char body[1024];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(body, sizeof body, SYNTH ", \"bench\": %s, " AXES1, bad[i].bench);
+        Grid *g = NULL;
+        int rc = load_grid(body, &g);
+        const char *err = qa_last_error();
+        CHECK(rc == QA_ERR && !g && strstr(err, bad[i].expect) && strstr(err, "ort.json") &&
+                  !strchr(err, '\n'),
+              "bench %s refused with one line naming %s: %s", bad[i].bench, bad[i].expect, err);
+    }
+    Grid *off = NULL, *on = NULL, *plain = NULL;
+    CHECK(load_grid(SYNTH ", \"bench\": {\"repeats\": 7, \"ort\": false}, " AXES1, &off) == QA_OK &&
+              load_grid(SYNTH ", \"bench\": {\"repeats\": 7, \"ort\": true}, " AXES1, &on) == QA_OK &&
+              load_grid(SYNTH ", \"bench\": {\"repeats\": 7}, " AXES1, &plain) == QA_OK,
+          "bench.ort true and false load: %s", qa_last_error());
+    if (off && on && plain) {
+        CHECK(on->bench_ort == 1 && off->bench_ort == 0 && plain->bench_ort == 0,
+              "bench_ort on %d off %d absent %d", on->bench_ort, off->bench_ort,
+              plain->bench_ort);
+        CHECK(on->bench.repeats == 7 && off->bench.repeats == 7, "repeats %d with ort",
+              on->bench.repeats);
+        CHECK(on->n_points == 1 && !strcmp(on->points[0].hash, off->points[0].hash) &&
+                  !strcmp(on->points[0].hash, plain->points[0].hash) &&
+                  !strcmp(on->points[0].config_json, plain->points[0].config_json),
+              "bench.ort is not part of the identity: %s vs %s", on->points[0].hash,
+              plain->points[0].hash);
+    }
+    grid_free(off);
+    grid_free(on);
+    grid_free(plain);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/qaprune_test_grid_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -700,6 +760,7 @@ int main(void) {
     test_submitted_states();
     test_validation();
     test_window_specials();
+    test_bench_ort();
     if (!test_failed) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -29,9 +29,10 @@ static long read_some(const char *path, char *buf, size_t cap) {
     return (long)n;
 }
 
-/* Adds one done run: 4 layers, heads and FFN thinned as the sparsity grows. */
-static void add_done_seed(Db *db, const char *strategy, const char *finetune, double sp,
-                          double f1, double speedup, int seed) {
+/* Adds one done run: 4 layers, heads and FFN thinned as the sparsity grows; ort_speedup NAN:
+ * no ONNX Runtime figures. */
+static void add_done_ort(Db *db, const char *strategy, const char *finetune, double sp,
+                         double f1, double speedup, int seed, double ort_speedup) {
     static int counter;
     char hash[32], path[128], cfg[256];
     snprintf(hash, sizeof hash, "plot%03d", counter++);
@@ -63,7 +64,8 @@ static void add_done_seed(Db *db, const char *strategy, const char *finetune, do
         ffn += r.layer_ffn[l];
     }
     DbMetrics m = {f1, f1 - 4, f1, f1, heads, 16, ffn, 256, 1000000, 1e9, 10 / speedup, 10,
-                   speedup, 1, f1 - 10, 80, NAN, NAN, NAN, NAN, NAN, NAN, 0};
+                   speedup, 1, f1 - 10, 80, 12 / ort_speedup, 12, ort_speedup,
+                   NAN, NAN, NAN, NAN, NAN, NAN, 0};
     r.metrics = m;
     snprintf(path, sizeof path, "%s/%s.json", dir, hash);
     CHECK(db_write_result_file(path, &r) == QA_OK && db_ingest_result(db, path) == QA_OK,
@@ -71,9 +73,14 @@ static void add_done_seed(Db *db, const char *strategy, const char *finetune, do
     remove(path);
 }
 
+static void add_done_seed(Db *db, const char *strategy, const char *finetune, double sp,
+                          double f1, double speedup, int seed) {
+    add_done_ort(db, strategy, finetune, sp, f1, speedup, seed, NAN);
+}
+
 static void add_done(Db *db, const char *strategy, const char *finetune, double sp, double f1,
-                     double speedup) {
-    add_done_seed(db, strategy, finetune, sp, f1, speedup, 1);
+                     double speedup, double ort_speedup) {
+    add_done_ort(db, strategy, finetune, sp, f1, speedup, 1, ort_speedup);
 }
 
 /* Checks the twelve files of one render in out: images well formed, scripts with their
@@ -122,7 +129,7 @@ static void test_charts(void) {
         for (int m = 0; m < 2; m++)
             for (int k = 1; k <= 3; k++)
                 add_done(db, strategies[s], modes[m], 0.2 * k, 78 - 6 * k * (3 - s) / 3.0 + 2 * m,
-                         1 + 0.6 * k + 0.1 * s);
+                         1 + 0.6 * k + 0.1 * s, NAN);
     CHECK(db_set_meta(db, "teacher_f1", "80.5") == QA_OK, "meta");
     PlotsReport rep;
     snprintf(out, sizeof out, "%s/plots", dir);
@@ -172,6 +179,44 @@ static void test_seed_bars(void) {
     db_close(db);
 }
 
+/* Runs with ONNX Runtime figures add f1_vs_ort_speedup: their points at their ORT speedup,
+ * the frontier of pareto_ort; runs without figures are left out of it. */
+static void test_ort_chart(void) {
+    char path[512], out[256];
+    Db *db;
+    snprintf(path, sizeof path, "%s/ort.db", dir);
+    if (db_open(path, &db)) {
+        CHECK(0, "open: %s", qa_last_error());
+        return;
+    }
+    /* engine speedups 2, 3, 4, 5; ORT's 1.5, 2.5, 1.25 and none; F1 falls as speed grows.
+     * On ORT's frontier: 1.5 (F1 70) and 2.5 (F1 60); 1.25 (F1 50) is dominated. */
+    add_done(db, "l0", "none", 0.2, 70, 2, 1.5);
+    add_done(db, "l0", "none", 0.4, 60, 3, 2.5);
+    add_done(db, "l0", "none", 0.6, 50, 4, 1.25);
+    add_done(db, "l0", "none", 0.8, 40, 5, NAN);
+    PlotsReport rep;
+    snprintf(out, sizeof out, "%s/ort_plots", dir);
+    CHECK(plots_render(db, out, &rep) == QA_OK, "render with ORT: %s", qa_last_error());
+    CHECK(rep.n_files == 16, "report lists %d files (4 charts)", rep.n_files);
+    static char text[1 << 16];
+    snprintf(path, sizeof path, "%s/f1_vs_ort_speedup.png", out);
+    CHECK(read_some(path, text, sizeof text) > 24 && !memcmp(text, "\x89PNG", 4), "%s", path);
+    snprintf(path, sizeof path, "%s/f1_vs_ort_speedup.gp", out);
+    read_some(path, text, sizeof text);
+    CHECK(strstr(text, "speedup in ONNX Runtime") != NULL, "the ORT chart's title and axis");
+    snprintf(path, sizeof path, "%s/f1_vs_ort_speedup.dat", out);
+    read_some(path, text, sizeof text);
+    const char *front = strstr(text, "view pareto_ort");
+    CHECK(front && strstr(text, "\t1.5\t70\t") && strstr(text, "\t2.5\t60\t") &&
+              strstr(text, "\t1.25\t50\t") && !strstr(text, "\n4\t"),
+          "the points with ORT figures at their ORT speedup, the other left out:\n%s", text);
+    CHECK(front && strstr(front, "\t1.5\t70\t") && strstr(front, "\t2.5\t60\t") &&
+              !strstr(front, "\t1.25\t50\t"),
+          "the ORT frontier (pareto_ort): %s", front ? front : "(none)");
+    db_close(db);
+}
+
 static void test_empty(void) {
     char path[128], out[128];
     Db *db;
@@ -198,6 +243,7 @@ int main(void) {
         return 1;
     }
     test_charts();
+    test_ort_chart();
     test_seed_bars();
     test_empty();
     if (!getenv("QAPRUNE_KEEP_TEST_DIR"))
