@@ -249,20 +249,27 @@ static void chart_speedup(const Charts *c, FILE *dat, FILE *gp) {
 
 static const char SPARSITY_TITLE[] = "F1 against sparsity targets, per strategy";
 
-/* One panel: every series' points, and a line through its mean F1 at each target x. */
-static void sparsity_panel(const Charts *c, FILE *gp, const char *title, const char *xlabel,
-                           const char *x_col, int with_key) {
-    const char *file = "f1_vs_sparsity.dat";
-    char label[128], style[96], using[32];
+/* The start of one multiplot panel: title, axis labels, grid, the panel's own axis settings
+ * (ranges, offsets), the key (strategy / fine-tune, or none) and "plot \". */
+static void panel_head(FILE *gp, const char *title, const char *xlabel, const char *ylabel,
+                       const char *axes, int with_key) {
     fputs("  set title ", gp);
     gnuplot_quote(gp, title);
     fputs("\n  set xlabel ", gp);
     gnuplot_quote(gp, xlabel);
     fputs("\n  set ylabel ", gp);
-    gnuplot_quote(gp, F1_Y);
-    fprintf(gp, "\n  set grid\n  set xrange [0:100]\n  set offsets 0, 0, graph 0.08, graph 0.08"
-                "\n  %s\n  plot \\\n",
+    gnuplot_quote(gp, ylabel);
+    fprintf(gp, "\n  set grid\n  %s\n  %s\n  plot \\\n", axes,
             with_key ? "set key bottom left title 'strategy / fine-tune'" : "unset key");
+}
+
+/* One panel: every series' points, and a line through its mean F1 at each target x. */
+static void sparsity_panel(const Charts *c, FILE *gp, const char *title, const char *xlabel,
+                           const char *x_col, int with_key) {
+    const char *file = "f1_vs_sparsity.dat";
+    char label[128], style[96], using[32];
+    panel_head(gp, title, xlabel, F1_Y,
+               "set xrange [0:100]\n  set offsets 0, 0, graph 0.08, graph 0.08", with_key);
     snprintf(using, sizeof using, "%s:3", x_col);
     for (int i = 0; i < c->n_series; i++) {
         const Series *s = &c->series[i];
@@ -306,15 +313,8 @@ static void nq_panel(const Charts *c, FILE *gp, const char *title, const char *y
                      int with_key) {
     const char *file = "nq_f1_vs_speedup.dat";
     char label[128], style[96], using[16];
-    fputs("  set title ", gp);
-    gnuplot_quote(gp, title);
-    fputs("\n  set xlabel ", gp);
-    gnuplot_quote(gp, SPEEDUP_X);
-    fputs("\n  set ylabel ", gp);
-    gnuplot_quote(gp, ylabel);
-    fprintf(gp, "\n  set grid\n  set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.08"
-                "\n  %s\n  plot \\\n",
-            with_key ? "set key bottom left title 'strategy / fine-tune'" : "unset key");
+    panel_head(gp, title, SPEEDUP_X, ylabel,
+               "set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.08", with_key);
     snprintf(using, sizeof using, "2:%d", col);
     for (int i = 0; i < c->n_series; i++) {
         const Series *s = &c->series[i];
