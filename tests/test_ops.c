@@ -182,7 +182,7 @@ static void test_matmul(int N, int K, int O) {
 static void ref_attention(Ref *r) {
     int B = r->dims[0], T = r->dims[1], NH = r->dims[2], HS = r->dims[3], A = NH * HS;
     const double *qkv = r->in[0];
-    double s[64];
+    double s[512];
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int i = 0; i < T; i++) {
@@ -205,6 +205,51 @@ static void ref_attention(Ref *r) {
             }
 }
 
+/* The fused attention_forward (ctx, probs given) against its GEMM twin, and itself without
+ * probs and on one thread: the same ctx and probs, the fused path bit for bit. */
+static void check_attention_paths(const char *name, const float *ctx, const float *probs,
+                                  const float *qkv, const int32_t *mask, int B, int T, int NH,
+                                  int HS, float *scratch) {
+    int N = B * T, A = NH * HS;
+    long np = (long)B * NH * T * T;
+    float *ctx_g = fzeros(N * A), *probs_g = fzeros((int)np), *ctx_1 = fzeros(N * A);
+    attention_forward_gemm(ctx_g, probs_g, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    int bad = 0;
+    for (int i = 0; i < N * A; i++) bad += !test_close(ctx[i], ctx_g[i], 1e-5);
+    for (long i = 0; i < np; i++) bad += !test_close(probs[i], probs_g[i], 1e-5);
+    CHECK(bad == 0, "%s: %d of ctx and probs differ between the fused and the GEMM path", name,
+          bad);
+    int threads = ops_threads();
+    ops_set_threads(1);
+    attention_forward(ctx_1, NULL, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    ops_set_threads(threads);
+    CHECK(N * A == 0 || !memcmp(ctx_1, ctx, sizeof(float) * (size_t)N * A),
+          "%s: ctx on 1 thread without probs is bit for bit ctx on %d threads", name, threads);
+    free(ctx_g), free(probs_g), free(ctx_1);
+}
+
+/* Forward only (the gradient check would cost too much at this size): the fused path's full
+ * 4 x 64 tiles and its edges, T not a multiple of 16 or of the row block, against the
+ * double twin. */
+static void test_attention_large(int B, int T, int NH, int HS) {
+    int A = NH * HS, N = B * T;
+    int32_t *mask = malloc(sizeof(int32_t) * (size_t)N);
+    for (int i = 0; i < N; i++) mask[i] = !(i / T == 1 && i % 7 == 3);
+    Ref r = {.fwd = ref_attention, .n_out = N * A, .dims = {B, T, NH, HS}, .mask = mask};
+    r.in[0] = drand_arr(N * 3 * A, 1.5);
+    r.out = drand_arr(N * A, 0);
+    float *qkv = to_f(r.in[0], N * 3 * A), *ctx = fzeros(N * A);
+    float *probs = fzeros(B * NH * T * T);
+    float *scratch = fzeros((int)attention_scratch_size(T, NH, HS, ops_threads()));
+    char name[96];
+    snprintf(name, sizeof name, "attention B=%d T=%d NH=%d HS=%d", B, T, NH, HS);
+    attention_forward(ctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    ref_attention(&r);
+    check_fwd(name, ctx, r.out, N * A);
+    check_attention_paths(name, ctx, probs, qkv, mask, B, T, NH, HS, scratch);
+    free(r.in[0]), free(r.out), free(qkv), free(ctx), free(probs), free(scratch), free(mask);
+}
+
 /* Batch 1 masks its last two keys. T > 16 covers the softmax's vector lanes and its tail. */
 static void test_attention(int B, int T, int NH, int HS) {
     int A = NH * HS, N = B * T;
@@ -215,7 +260,8 @@ static void test_attention(int B, int T, int NH, int HS) {
     r.out = drand_arr(N * A, 0);
     r.rw = drand_arr(N * A, 1.0);
     float *qkv = to_f(r.in[0], N * 3 * A), *ctx = fzeros(N * A), *probs = fzeros(B * NH * T * T);
-    float *scratch = fzeros(2 * T * T), *dctx = to_f(r.rw, N * A), *dqkv = fzeros(N * 3 * A);
+    float *scratch = fzeros((int)attention_scratch_size(T, NH, HS, ops_threads()));
+    float *dctx = to_f(r.rw, N * A), *dqkv = fzeros(N * 3 * A);
     char name[96];
     snprintf(name, sizeof name, "attention B=%d T=%d NH=%d HS=%d (%s)", B, T, NH, HS,
              gemm_backend_name(gemm_backend()));
@@ -226,6 +272,7 @@ static void test_attention(int B, int T, int NH, int HS) {
     for (int h = 0; h < NH; h++)
         for (int i = 0; i < T; i++) masked += probs[((1 * NH + h) * T + i) * T + T - 1];
     CHECK(masked == 0.f, "masked keys get probability exactly 0 (got %g)", masked);
+    check_attention_paths(name, ctx, probs, qkv, mask, B, T, NH, HS, scratch);
     attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     check_grad(name, &r, r.in[0], N * 3 * A, dqkv);
 
@@ -416,6 +463,8 @@ int main(void) {
         test_attention(1, 20, 0, 8);
     }
     gemm_set_backend(GEMM_DEFAULT);
+    test_attention_large(2, 203, 2, 64);
+    test_attention_large(1, 70, 3, 20);
     test_matmul_bf16(17, 33, 9);
     test_matmul_bf16(6, 0, 5);
     test_gates_and_embed();

@@ -34,7 +34,6 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     m->logits = take(p, 2 * N);
     m->start = take(p, N);
     m->end = take(p, N);
-    m->scratch = take(p, 2 * (size_t)T * T);
     m->cls = c->num_answer_types ? take(p, (size_t)B * C) : NULL;
     m->type_logits = c->num_answer_types ? take(p, (size_t)B * c->num_answer_types) : NULL;
     int total_heads = bert_total_heads(c), total_ffn = bert_total_ffn(c);
@@ -42,12 +41,18 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     m->ffn_gates = take(p, (size_t)total_ffn);
     m->ones = take(p, (size_t)(total_heads > total_ffn ? total_heads : total_ffn));
     int maxA = 0, maxNH = 0, maxF = 0;
+    int maxHS = 0;
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
         if (s.A > maxA) maxA = s.A;
         if (s.NH > maxNH) maxNH = s.NH;
+        if (s.HS > maxHS) maxHS = s.HS;
         if (s.F > maxF) maxF = s.F;
     }
+    m->scratch = take(p, (size_t)attention_scratch_size(T, maxNH, maxHS, ops_threads()));
+    /* The softmax probabilities are kept for backward; an fp32 inference forward does not
+     * keep them (the bf16 attention uses them as its per-head scratch). */
+    int keep_probs = train || m->precision == BERT_BF16;
     for (int l = 0; l < c->num_layers; l++) {
         LayerActs *la = &m->layer[l];
         if (!train && l > 0) {
@@ -58,7 +63,7 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
         size_t A = (size_t)(train ? s.A : maxA), NH = (size_t)(train ? s.NH : maxNH);
         size_t F = (size_t)(train ? s.F : maxF);
         la->qkv = take(p, N * 3 * A);
-        la->probs = take(p, (size_t)B * NH * T * T);
+        la->probs = keep_probs ? take(p, (size_t)B * NH * T * T) : NULL;
         la->ctx = take(p, N * A);
         la->ctxg = train ? take(p, N * A) : la->ctx;
         la->attn_res = take(p, N * C);
