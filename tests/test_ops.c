@@ -168,6 +168,16 @@ static void test_matmul(int N, int K, int O) {
     char name[64];
     snprintf(name, sizeof name, "matmul %dx%dx%d", N, K, O);
     check_fwd(name, out, r.out, N * O);
+    /* the residual folded into the GEMM: out = res + x w^T + b */
+    double *resd = drand_arr(N * O, 1.0), *want = malloc(sizeof(double) * (N * O + 1));
+    float *res = to_f(resd, N * O), *out_res = fzeros(N * O);
+    for (int i = 0; i < N * O; i++) want[i] = r.out[i] + resd[i];
+    matmul_residual_forward(out_res, x, w, b, res, N, K, O);
+    char rname[80];
+    snprintf(rname, sizeof rname, "matmul_residual %dx%dx%d (%s)", N, K, O,
+             gemm_backend_name(gemm_backend()));
+    check_fwd(rname, out_res, want, N * O);
+    free(resd), free(want), free(res), free(out_res);
     matmul_backward(dx, dw, db, dout, x, w, N, K, O);
     check_grad(name, &r, r.in[0], N * K, dx);
     check_grad(name, &r, r.in[1], O * K, dw);
@@ -385,6 +395,24 @@ static void test_gates_and_embed(void) {
         gelu_gate_backward(dx, dg, dout, x, g, N, F);
         check_grad("gelu_gate din", &r, r.in[0], N * F, dx);
         check_grad("gelu_gate dgate", &r, r.in[1], F, dg);
+        /* the bias folded in: h = x - bias in, h + bias kept, gelu(h + bias) * gate out,
+         * also in place (inference) and without gates */
+        float *bias = fzeros(F), *h = fzeros(N * F), *out2 = fzeros(N * F);
+        for (int f = 0; f < F; f++) bias[f] = 0.25f * (float)(f % 5) - 0.5f;
+        for (int i = 0; i < N * F; i++) h[i] = x[i] - bias[i % F];
+        bias_gelu_gate_forward(out2, h, bias, g, N, F);
+        int bad = 0;
+        for (int i = 0; i < N * F; i++)
+            bad += !test_close(out2[i], out[i], 1e-5) || !test_close(h[i], x[i], 1e-6);
+        CHECK(bad == 0, "bias_gelu_gate: %d outputs or kept pre-activations differ", bad);
+        for (int i = 0; i < N * F; i++) h[i] = x[i] - bias[i % F];
+        bias_gelu_gate_forward(h, h, bias, NULL, N, F);
+        gelu_gate_forward(out2, x, NULL, N, F);
+        bad = 0;
+        for (int i = 0; i < N * F; i++) bad += !test_close(h[i], out2[i], 1e-5);
+        CHECK(bad == 0, "bias_gelu_gate in place without gates: %d outputs differ", bad);
+        bias_gelu_gate_forward(out2, h, bias, g, N, 0); /* a layer with no FFN neurons */
+        free(bias), free(h), free(out2);
         free(r.in[0]), free(r.in[1]), free(r.out), free(r.rw), free(x), free(g), free(out);
         free(dout), free(dx), free(dg);
     }

@@ -153,6 +153,20 @@ static void linear(const BertModel *m, float *out, const float *in, const float 
         matmul_forward(out, in, w, b, N, K, O);
 }
 
+/* out = res + dropout(in . w^T + b). Without dropout in fp32 the add is folded into the
+ * GEMM (matmul_residual_forward); otherwise linear, dropout, then the add. */
+static void linear_residual(const BertModel *m, float *out, const float *in, const float *w,
+                            const float *b, const float *res, int N, int K, int O,
+                            const Dropout *d, uint64_t site) {
+    if (d->p <= 0.f && !(m->precision == BERT_BF16 && !m->train)) {
+        matmul_residual_forward(out, in, w, b, res, N, K, O);
+        return;
+    }
+    linear(m, out, in, w, b, N, K, O);
+    dropout_apply(out, (long)N * O, d, site);
+    add_inplace(out, res, (long)N * O);
+}
+
 int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
                  uint64_t seed) {
     const BertConfig *c = &m->cfg;
@@ -202,16 +216,15 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
             headgate_forward(la->ctxg, la->ctx, hgate + s.head_off, N, s.NH, s.HS);
             ctxg = la->ctxg;
         }
-        linear(m, la->attn_res, ctxg, lw->ow, lw->ob, N, s.A, C);
-        dropout_apply(la->attn_res, (long)N * C, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
-        add_inplace(la->attn_res, x, (long)N * C);
+        linear_residual(m, la->attn_res, ctxg, lw->ow, lw->ob, x, N, s.A, C,
+                        &m->drop_attn_out, site(l, SITE_ATTN_OUT));
         layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w, lw->ln1b,
                           N, C, c->layer_norm_eps);
-        linear(m, la->h, la->a, lw->f1w, lw->f1b, N, C, s.F);
-        gelu_gate_forward(la->hg, la->h, fgate ? fgate + s.ffn_off : NULL, N, s.F);
-        linear(m, la->ffn_res, la->hg, lw->f2w, lw->f2b, N, s.F, C);
-        dropout_apply(la->ffn_res, (long)N * C, &m->drop_hidden, site(l, SITE_FFN_OUT));
-        add_inplace(la->ffn_res, la->a, (long)N * C);
+        linear(m, la->h, la->a, lw->f1w, NULL, N, C, s.F);
+        bias_gelu_gate_forward(la->hg, la->h, lw->f1b, fgate ? fgate + s.ffn_off : NULL, N,
+                               s.F);
+        linear_residual(m, la->ffn_res, la->hg, lw->f2w, lw->f2b, la->a, N, s.F, C,
+                        &m->drop_hidden, site(l, SITE_FFN_OUT));
         layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w, lw->ln2b,
                           N, C, c->layer_norm_eps);
         x = la->out;

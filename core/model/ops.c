@@ -225,6 +225,18 @@ void matmul_forward(float *out, const float *in, const float *w, const float *b,
     gemm_f32(0, 1, N, O, K, 1.f, in, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1, b);
 }
 
+void matmul_residual_forward(float *out, const float *in, const float *w, const float *b,
+                             const float *res, int N, int K, int O) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
+    for (int n = 0; n < N; n++) {
+        float *o = out + (long)n * O;
+        const float *r = res + (long)n * O;
+        for (int j = 0; j < O; j++) o[j] = r[j] + b[j];
+    }
+    gemm_f32(0, 1, N, O, K, 1.f, in, K > 0 ? K : 1, w, K > 0 ? K : 1, 1.f, out, O > 0 ? O : 1,
+             NULL);
+}
+
 void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
                          int K, int O) {
     bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
@@ -646,6 +658,26 @@ void gelu_gate_forward(float *out, const float *in, const float *gate, int N, in
             for (int f = 0; f < F; f++) o[f] = gelu_fast(x[f]) * gate[f];
         else
             for (int f = 0; f < F; f++) o[f] = gelu_fast(x[f]);
+    }
+}
+
+void bias_gelu_gate_forward(float *out, float *h, const float *b, const float *gate, int N,
+                            int F) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * F))
+    for (int n = 0; n < N; n++) {
+        float *x = h + (long)n * F, *o = out + (long)n * F;
+        if (gate)
+            for (int f = 0; f < F; f++) {
+                float v = x[f] + b[f];
+                x[f] = v;
+                o[f] = gelu_fast(v) * gate[f];
+            }
+        else
+            for (int f = 0; f < F; f++) {
+                float v = x[f] + b[f];
+                x[f] = v;
+                o[f] = gelu_fast(v);
+            }
     }
 }
 

@@ -50,6 +50,11 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
 /* out[N,O] = in[N,K] . w[O,K]^T + b[O] (b may be NULL). Any of N, K, O may be 0. */
 void matmul_forward(float *out, const float *in, const float *w, const float *b, int N, int K,
                     int O);
+/* out[N,O] = res[N,O] + in[N,K] . w[O,K]^T + b[O]: the residual add folded into the GEMM
+ * (out is filled with res + b, then accumulated into), one pass over out fewer than
+ * matmul_forward and an add. out must not alias res or in. */
+void matmul_residual_forward(float *out, const float *in, const float *w, const float *b,
+                             const float *res, int N, int K, int O);
 /* The same with bf16 weights w [O,K] (see core/model/gemm.h): in is rounded to bf16, the
  * products are accumulated in fp32, out and b are fp32. */
 void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
@@ -95,6 +100,11 @@ void headgate_backward(float *din, float *dgate, const float *dout, const float 
 /* FFN activation and neuron gates: out[N,F] = gelu(in) * gate[f] (gate NULL = all ones),
  * gelu(x) = x * Phi(x) with the exact (erf) normal CDF, as Hugging Face's "gelu". */
 void gelu_gate_forward(float *out, const float *in, const float *gate, int N, int F);
+/* The FFN input layer's bias folded into its activation: h[N,F] += b[F] (h then holds the
+ * pre-activation gelu_gate_backward needs), out = gelu(h) * gate. out may be h (inference:
+ * the pre-activation is then not kept). */
+void bias_gelu_gate_forward(float *out, float *h, const float *b, const float *gate, int N,
+                            int F);
 /* din[N,F] += dout * gate * gelu'(in);  dgate[F] += sum over rows of dout * gelu(in)
  * (dgate may be NULL). */
 void gelu_gate_backward(float *din, float *dgate, const float *dout, const float *in,
