@@ -215,27 +215,33 @@ static void ref_attention(Ref *r) {
             }
 }
 
-/* The fused attention_forward (ctx, probs given) against its GEMM twin, and itself without
- * probs and on one thread: the same ctx and probs, the fused path bit for bit. */
+/* The fused attention_forward (ctx, probs given) against its GEMM twin; without probs (the
+ * softmax's 1/sum then scales P V instead of P) close to it; each bit for bit the same on one
+ * thread as on ops_threads(). */
 static void check_attention_paths(const char *name, const float *ctx, const float *probs,
                                   const float *qkv, const int32_t *mask, int B, int T, int NH,
                                   int HS, float *scratch) {
     int N = B * T, A = NH * HS;
     long np = (long)B * NH * T * T;
-    float *ctx_g = fzeros(N * A), *probs_g = fzeros((int)np), *ctx_1 = fzeros(N * A);
+    size_t nc = sizeof(float) * (size_t)N * A;
+    float *ctx_g = fzeros(N * A), *probs_g = fzeros((int)np), *ctx_np = fzeros(N * A);
+    float *ctx_1 = fzeros(N * A), *ctx_np1 = fzeros(N * A);
     attention_forward_gemm(ctx_g, probs_g, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    attention_forward(ctx_np, NULL, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     int bad = 0;
-    for (int i = 0; i < N * A; i++) bad += !test_close(ctx[i], ctx_g[i], 1e-5);
+    for (int i = 0; i < N * A; i++)
+        bad += !test_close(ctx[i], ctx_g[i], 1e-5) + !test_close(ctx_np[i], ctx[i], 1e-6);
     for (long i = 0; i < np; i++) bad += !test_close(probs[i], probs_g[i], 1e-5);
-    CHECK(bad == 0, "%s: %d of ctx and probs differ between the fused and the GEMM path", name,
-          bad);
+    CHECK(bad == 0, "%s: %d of ctx and probs differ between the fused and the GEMM path, or "
+          "with and without probs", name, bad);
     int threads = ops_threads();
     ops_set_threads(1);
-    attention_forward(ctx_1, NULL, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    attention_forward(ctx_1, probs_g, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    attention_forward(ctx_np1, NULL, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     ops_set_threads(threads);
-    CHECK(N * A == 0 || !memcmp(ctx_1, ctx, sizeof(float) * (size_t)N * A),
-          "%s: ctx on 1 thread without probs is bit for bit ctx on %d threads", name, threads);
-    free(ctx_g), free(probs_g), free(ctx_1);
+    CHECK(N * A == 0 || (!memcmp(ctx_1, ctx, nc) && !memcmp(ctx_np1, ctx_np, nc)),
+          "%s: ctx on 1 thread is bit for bit ctx on %d threads", name, threads);
+    free(ctx_g), free(probs_g), free(ctx_np), free(ctx_1), free(ctx_np1);
 }
 
 /* Forward only (the gradient check would cost too much at this size): the fused path's full

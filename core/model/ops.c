@@ -355,7 +355,7 @@ long attention_scratch_size(int T, int NH, int HS, int threads) {
 #if defined(__AVX512F__)
 #define ATTN_FUSED 1
 
-/* The two products of attention_block: c[r, j] = scale * sum_k a[r lda + k] * b[k ldb + j]
+/* The two products of attention_block: c[r, j] = rs[r] * sum_k a[r lda + k] * b[k ldb + j]
  * for rows r and columns j of one tile; a[r,k] is broadcast, b's rows are 16-wide vectors.
  * The last vector of each b row is loaded and of each c row stored under mask `last`
  * (columns beyond are neither read nor written). */
@@ -372,6 +372,7 @@ long attention_scratch_size(int T, int NH, int HS, int threads) {
     } while (0)
 #define STORE_ROW(r)                                                            \
     do {                                                                        \
+        __m512 sv = _mm512_set1_ps(rs[r]);                                      \
         _mm512_storeu_ps(c + r * ldc, _mm512_mul_ps(c##r##0, sv));              \
         _mm512_storeu_ps(c + r * ldc + 16, _mm512_mul_ps(c##r##1, sv));         \
         _mm512_storeu_ps(c + r * ldc + 32, _mm512_mul_ps(c##r##2, sv));         \
@@ -379,7 +380,7 @@ long attention_scratch_size(int T, int NH, int HS, int threads) {
     } while (0)
 
 static void tile_4x64(float *c, long ldc, const float *a, long lda, const float *b, long ldb,
-                      int K, __mmask16 last, float scale) {
+                      int K, __mmask16 last, const float *rs) {
     __m512 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
     c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = _mm512_setzero_ps();
     c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = _mm512_setzero_ps();
@@ -395,7 +396,6 @@ static void tile_4x64(float *c, long ldc, const float *a, long lda, const float 
         FMA_ROW(2);
         FMA_ROW(3);
     }
-    __m512 sv = _mm512_set1_ps(scale);
     STORE_ROW(0);
     STORE_ROW(1);
     STORE_ROW(2);
@@ -423,9 +423,9 @@ static void tile_1xn(float *c, const float *a, const float *b, long ldb, int K, 
     }
 }
 
-/* C[rows, ncols] = scale * A[rows, K] . B[K, ncols] (row strides lda, ldb, ldc). */
+/* C[rows, ncols] = diag(rs) A[rows, K] . B[K, ncols] (row strides lda, ldb, ldc). */
 static void gemm_tiled(float *c, long ldc, const float *a, long lda, const float *b, long ldb,
-                       int rows, int K, int ncols, float scale) {
+                       int rows, int K, int ncols, const float *rs) {
     for (int j0 = 0; j0 < ncols; j0 += 64) {
         int w = ncols - j0 < 64 ? ncols - j0 : 64, nv = (w + 15) / 16;
         __mmask16 last = (__mmask16)(w % 16 ? (1u << (w % 16)) - 1 : 0xffffu);
@@ -433,9 +433,9 @@ static void gemm_tiled(float *c, long ldc, const float *a, long lda, const float
         if (nv == 4)
             for (; r0 + 4 <= rows; r0 += 4)
                 tile_4x64(c + r0 * ldc + j0, ldc, a + r0 * lda, lda, b + j0, ldb, K, last,
-                          scale);
+                          rs + r0);
         for (; r0 < rows; r0++)
-            tile_1xn(c + r0 * ldc + j0, a + r0 * lda, b + j0, ldb, K, nv, last, scale);
+            tile_1xn(c + r0 * ldc + j0, a + r0 * lda, b + j0, ldb, K, nv, last, rs[r0]);
     }
 }
 
@@ -462,9 +462,12 @@ static inline __m512 expf_fast16(__m512 x) {
     return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
 }
 
-/* softmax_row in three vector passes (max, exp and sum, scale); masked keys get exactly 0.
- * The sums are reduced in a fixed order, so results are the same run to run. */
-static void softmax_row16(float *s, const int32_t *mask, int T) {
+/* softmax_row in vector passes (max; exp and sum; with normalize, the scale by 1 / sum);
+ * masked keys get exactly 0. Returns the factor still to apply: 1 / sum without normalize
+ * (s holds the unnormalised exponentials; the caller scales P V instead, one pass over the
+ * row fewer), else 1. The sums are reduced in a fixed order, so results are the same run to
+ * run. */
+static float softmax_row16(float *s, const int32_t *mask, int T, int normalize) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (int j = 0; j < T; j += 16) {
         __mmask16 in = (__mmask16)(T - j >= 16 ? 0xffffu : (1u << (T - j)) - 1);
@@ -475,7 +478,7 @@ static void softmax_row16(float *s, const int32_t *mask, int T) {
     float m = _mm512_reduce_max_ps(mx);
     if (m == -INFINITY) {
         for (int j = 0; j < T; j++) s[j] = 1.f / T;
-        return;
+        return 1.f;
     }
     __m512 sum = _mm512_setzero_ps(), mv = _mm512_set1_ps(m);
     for (int j = 0; j < T; j += 16) {
@@ -486,11 +489,14 @@ static void softmax_row16(float *s, const int32_t *mask, int T) {
         sum = _mm512_add_ps(sum, e);
         _mm512_mask_storeu_ps(s + j, in, e);
     }
-    __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
+    float inv = 1.f / _mm512_reduce_add_ps(sum);
+    if (!normalize) return inv;
     for (int j = 0; j < T; j += 16) {
         __mmask16 in = (__mmask16)(T - j >= 16 ? 0xffffu : (1u << (T - j)) - 1);
-        _mm512_mask_storeu_ps(s + j, in, _mm512_mul_ps(_mm512_maskz_loadu_ps(in, s + j), inv));
+        _mm512_mask_storeu_ps(s + j, in,
+                              _mm512_mul_ps(_mm512_maskz_loadu_ps(in, s + j), _mm512_set1_ps(inv)));
     }
+    return 1.f;
 }
 
 /* One block of query rows [i0, i0 + rows) of one (b, h): q, k, v point at row 0 of the
@@ -500,12 +506,14 @@ static void attention_block(float *ctx, float *probs, const float *q, const floa
                             const float *v, const int32_t *mask, float *s, int i0, int rows,
                             int T, int HS, int ld, int A, float scale) {
     int Tp = attn_pad(T);
-    gemm_tiled(s, Tp, q + (long)i0 * ld, ld, kt, Tp, rows, HS, Tp, scale);
+    float rs[ATTN_ROWS];
+    for (int r = 0; r < rows; r++) rs[r] = scale;
+    gemm_tiled(s, Tp, q + (long)i0 * ld, ld, kt, Tp, rows, HS, Tp, rs);
     for (int r = 0; r < rows; r++) {
-        softmax_row16(s + (long)r * Tp, mask, T);
+        rs[r] = softmax_row16(s + (long)r * Tp, mask, T, probs != NULL);
         if (probs) memcpy(probs + (long)(i0 + r) * T, s + (long)r * Tp, sizeof(float) * T);
     }
-    gemm_tiled(ctx + (long)i0 * A, A, s, Tp, v, ld, rows, T, HS, 1.f);
+    gemm_tiled(ctx + (long)i0 * A, A, s, Tp, v, ld, rows, T, HS, rs);
 }
 
 static void attention_fused(float *ctx, float *probs, const float *qkv, const int32_t *mask,
