@@ -335,6 +335,23 @@ static void test_matmul_bf16(int N, int K, int O) {
         }
     CHECK(bad == 0, "matmul_forward_bf16 %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|", N, K, O,
           bad);
+    /* with the residual folded in: out = res + x w^T + b, the same bound */
+    double *resd = drand_arr(N * O, 1.0);
+    float *res = to_f(resd, N * O), *out_res = fzeros(N * O);
+    matmul_residual_forward_bf16(out_res, xf, wh, bf, res, N, K, O);
+    bad = 0;
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++) {
+            double s = bd[o] + resd[n * O + o], mag = 0;
+            for (int k = 0; k < K; k++) {
+                s += (double)xf[n * K + k] * wf[o * K + k];
+                mag += fabs((double)xf[n * K + k] * wf[o * K + k]);
+            }
+            bad += !(fabs(out_res[n * O + o] - s) <= mag / 256 + 1e-6);
+        }
+    CHECK(bad == 0, "matmul_residual_forward_bf16 %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|",
+          N, K, O, bad);
+    free(resd), free(res), free(out_res);
     free(xd), free(wd), free(bd), free(xf), free(wf), free(bf), free(out), free(wh);
 }
 

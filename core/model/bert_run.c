@@ -153,13 +153,17 @@ static void linear(const BertModel *m, float *out, const float *in, const float 
         matmul_forward(out, in, w, b, N, K, O);
 }
 
-/* out = res + dropout(in . w^T + b). Without dropout in fp32 the add is folded into the
- * GEMM (matmul_residual_forward); otherwise linear, dropout, then the add. */
+/* out = res + dropout(in . w^T + b), in the precision of linear(). Without dropout the add
+ * is folded into the GEMM (matmul_residual_forward); otherwise linear, dropout, the add. */
 static void linear_residual(const BertModel *m, float *out, const float *in, const float *w,
                             const float *b, const float *res, int N, int K, int O,
                             const Dropout *d, uint64_t site) {
-    if (d->p <= 0.f && !(m->precision == BERT_BF16 && !m->train)) {
-        matmul_residual_forward(out, in, w, b, res, N, K, O);
+    if (d->p <= 0.f) {
+        if (m->precision == BERT_BF16 && !m->train)
+            matmul_residual_forward_bf16(out, in, m->params_bf16 + (w - m->params), b, res, N,
+                                         K, O);
+        else
+            matmul_residual_forward(out, in, w, b, res, N, K, O);
         return;
     }
     linear(m, out, in, w, b, N, K, O);

@@ -225,14 +225,19 @@ void matmul_forward(float *out, const float *in, const float *w, const float *b,
     gemm_f32(0, 1, N, O, K, 1.f, in, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1, b);
 }
 
-void matmul_residual_forward(float *out, const float *in, const float *w, const float *b,
-                             const float *res, int N, int K, int O) {
+/* out[N,O] = res + b on every row: the start of the residual GEMMs. */
+static void residual_fill(float *out, const float *b, const float *res, int N, int O) {
 #pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
     for (int n = 0; n < N; n++) {
         float *o = out + (long)n * O;
         const float *r = res + (long)n * O;
         for (int j = 0; j < O; j++) o[j] = r[j] + b[j];
     }
+}
+
+void matmul_residual_forward(float *out, const float *in, const float *w, const float *b,
+                             const float *res, int N, int K, int O) {
+    residual_fill(out, b, res, N, O);
     gemm_f32(0, 1, N, O, K, 1.f, in, K > 0 ? K : 1, w, K > 0 ? K : 1, 1.f, out, O > 0 ? O : 1,
              NULL);
 }
@@ -243,6 +248,15 @@ void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float
     gemm_to_bf16(inh, in, (long)N * K);
     gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1,
               b);
+}
+
+void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, const float *b,
+                                  const float *res, int N, int K, int O) {
+    bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
+    gemm_to_bf16(inh, in, (long)N * K);
+    residual_fill(out, b, res, N, O);
+    gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 1.f, out, O > 0 ? O : 1,
+              NULL);
 }
 
 /* Forward: out = in . w^T + b.  din += dout . w;  dw += dout^T . in;  db += sum_rows dout. */

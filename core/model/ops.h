@@ -59,6 +59,9 @@ void matmul_residual_forward(float *out, const float *in, const float *w, const 
  * products are accumulated in fp32, out and b are fp32. */
 void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
                          int K, int O);
+/* matmul_residual_forward with bf16 weights, as matmul_forward_bf16. */
+void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, const float *b,
+                                  const float *res, int N, int K, int O);
 /* din[N,K] += dout . w;  dw[O,K] += dout^T . in;  db[O] += column sums of dout.
  * Any of din, dw, db may be NULL (not needed). */
 void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
