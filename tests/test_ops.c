@@ -168,6 +168,16 @@ static void test_matmul(int N, int K, int O) {
     char name[64];
     snprintf(name, sizeof name, "matmul %dx%dx%d", N, K, O);
     check_fwd(name, out, r.out, N * O);
+    /* the residual folded into the GEMM: out = res + x w^T + b */
+    double *resd = drand_arr(N * O, 1.0), *want = malloc(sizeof(double) * (N * O + 1));
+    float *res = to_f(resd, N * O), *out_res = fzeros(N * O);
+    for (int i = 0; i < N * O; i++) want[i] = r.out[i] + resd[i];
+    matmul_residual_forward(out_res, x, w, b, res, N, K, O);
+    char rname[80];
+    snprintf(rname, sizeof rname, "matmul_residual %dx%dx%d (%s)", N, K, O,
+             gemm_backend_name(gemm_backend()));
+    check_fwd(rname, out_res, want, N * O);
+    free(resd), free(want), free(res), free(out_res);
     matmul_backward(dx, dw, db, dout, x, w, N, K, O);
     check_grad(name, &r, r.in[0], N * K, dx);
     check_grad(name, &r, r.in[1], O * K, dw);
@@ -182,7 +192,7 @@ static void test_matmul(int N, int K, int O) {
 static void ref_attention(Ref *r) {
     int B = r->dims[0], T = r->dims[1], NH = r->dims[2], HS = r->dims[3], A = NH * HS;
     const double *qkv = r->in[0];
-    double s[64];
+    double s[512];
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++)
             for (int i = 0; i < T; i++) {
@@ -205,6 +215,57 @@ static void ref_attention(Ref *r) {
             }
 }
 
+/* The fused attention_forward (ctx, probs given) against its GEMM twin; without probs (the
+ * softmax's 1/sum then scales P V instead of P) close to it; each bit for bit the same on one
+ * thread as on ops_threads(). */
+static void check_attention_paths(const char *name, const float *ctx, const float *probs,
+                                  const float *qkv, const int32_t *mask, int B, int T, int NH,
+                                  int HS, float *scratch) {
+    int N = B * T, A = NH * HS;
+    long np = (long)B * NH * T * T;
+    size_t nc = sizeof(float) * (size_t)N * A;
+    float *ctx_g = fzeros(N * A), *probs_g = fzeros((int)np), *ctx_np = fzeros(N * A);
+    float *ctx_1 = fzeros(N * A), *ctx_np1 = fzeros(N * A);
+    attention_forward_gemm(ctx_g, probs_g, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    attention_forward(ctx_np, NULL, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    int bad = 0;
+    for (int i = 0; i < N * A; i++)
+        bad += !test_close(ctx[i], ctx_g[i], 1e-5) + !test_close(ctx_np[i], ctx[i], 1e-6);
+    for (long i = 0; i < np; i++) bad += !test_close(probs[i], probs_g[i], 1e-5);
+    CHECK(bad == 0, "%s: %d of ctx and probs differ between the fused and the GEMM path, or "
+          "with and without probs", name, bad);
+    int threads = ops_threads();
+    ops_set_threads(1);
+    attention_forward(ctx_1, probs_g, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    attention_forward(ctx_np1, NULL, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    ops_set_threads(threads);
+    CHECK(N * A == 0 || (!memcmp(ctx_1, ctx, nc) && !memcmp(ctx_np1, ctx_np, nc)),
+          "%s: ctx on 1 thread is bit for bit ctx on %d threads", name, threads);
+    free(ctx_g), free(probs_g), free(ctx_np), free(ctx_1), free(ctx_np1);
+}
+
+/* Forward only (the gradient check would cost too much at this size): the fused path's full
+ * 4 x 64 tiles and its edges, T not a multiple of 16 or of the row block, against the
+ * double twin. */
+static void test_attention_large(int B, int T, int NH, int HS) {
+    int A = NH * HS, N = B * T;
+    int32_t *mask = malloc(sizeof(int32_t) * (size_t)N);
+    for (int i = 0; i < N; i++) mask[i] = !(i / T == 1 && i % 7 == 3);
+    Ref r = {.fwd = ref_attention, .n_out = N * A, .dims = {B, T, NH, HS}, .mask = mask};
+    r.in[0] = drand_arr(N * 3 * A, 1.5);
+    r.out = drand_arr(N * A, 0);
+    float *qkv = to_f(r.in[0], N * 3 * A), *ctx = fzeros(N * A);
+    float *probs = fzeros(B * NH * T * T);
+    float *scratch = fzeros((int)attention_scratch_size(T, NH, HS, ops_threads()));
+    char name[96];
+    snprintf(name, sizeof name, "attention B=%d T=%d NH=%d HS=%d", B, T, NH, HS);
+    attention_forward(ctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    ref_attention(&r);
+    check_fwd(name, ctx, r.out, N * A);
+    check_attention_paths(name, ctx, probs, qkv, mask, B, T, NH, HS, scratch);
+    free(r.in[0]), free(r.out), free(qkv), free(ctx), free(probs), free(scratch), free(mask);
+}
+
 /* Batch 1 masks its last two keys. T > 16 covers the softmax's vector lanes and its tail. */
 static void test_attention(int B, int T, int NH, int HS) {
     int A = NH * HS, N = B * T;
@@ -215,7 +276,8 @@ static void test_attention(int B, int T, int NH, int HS) {
     r.out = drand_arr(N * A, 0);
     r.rw = drand_arr(N * A, 1.0);
     float *qkv = to_f(r.in[0], N * 3 * A), *ctx = fzeros(N * A), *probs = fzeros(B * NH * T * T);
-    float *scratch = fzeros(2 * T * T), *dctx = to_f(r.rw, N * A), *dqkv = fzeros(N * 3 * A);
+    float *scratch = fzeros((int)attention_scratch_size(T, NH, HS, ops_threads()));
+    float *dctx = to_f(r.rw, N * A), *dqkv = fzeros(N * 3 * A);
     char name[96];
     snprintf(name, sizeof name, "attention B=%d T=%d NH=%d HS=%d (%s)", B, T, NH, HS,
              gemm_backend_name(gemm_backend()));
@@ -226,6 +288,7 @@ static void test_attention(int B, int T, int NH, int HS) {
     for (int h = 0; h < NH; h++)
         for (int i = 0; i < T; i++) masked += probs[((1 * NH + h) * T + i) * T + T - 1];
     CHECK(masked == 0.f, "masked keys get probability exactly 0 (got %g)", masked);
+    check_attention_paths(name, ctx, probs, qkv, mask, B, T, NH, HS, scratch);
     attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     check_grad(name, &r, r.in[0], N * 3 * A, dqkv);
 
@@ -272,6 +335,23 @@ static void test_matmul_bf16(int N, int K, int O) {
         }
     CHECK(bad == 0, "matmul_forward_bf16 %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|", N, K, O,
           bad);
+    /* with the residual folded in: out = res + x w^T + b, the same bound */
+    double *resd = drand_arr(N * O, 1.0);
+    float *res = to_f(resd, N * O), *out_res = fzeros(N * O);
+    matmul_residual_forward_bf16(out_res, xf, wh, bf, res, N, K, O);
+    bad = 0;
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++) {
+            double s = bd[o] + resd[n * O + o], mag = 0;
+            for (int k = 0; k < K; k++) {
+                s += (double)xf[n * K + k] * wf[o * K + k];
+                mag += fabs((double)xf[n * K + k] * wf[o * K + k]);
+            }
+            bad += !(fabs(out_res[n * O + o] - s) <= mag / 256 + 1e-6);
+        }
+    CHECK(bad == 0, "matmul_residual_forward_bf16 %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|",
+          N, K, O, bad);
+    free(resd), free(res), free(out_res);
     free(xd), free(wd), free(bd), free(xf), free(wf), free(bf), free(out), free(wh);
 }
 
@@ -338,6 +418,24 @@ static void test_gates_and_embed(void) {
         gelu_gate_backward(dx, dg, dout, x, g, N, F);
         check_grad("gelu_gate din", &r, r.in[0], N * F, dx);
         check_grad("gelu_gate dgate", &r, r.in[1], F, dg);
+        /* the bias folded in: h = x - bias in, h + bias kept, gelu(h + bias) * gate out,
+         * also in place (inference) and without gates */
+        float *bias = fzeros(F), *h = fzeros(N * F), *out2 = fzeros(N * F);
+        for (int f = 0; f < F; f++) bias[f] = 0.25f * (float)(f % 5) - 0.5f;
+        for (int i = 0; i < N * F; i++) h[i] = x[i] - bias[i % F];
+        bias_gelu_gate_forward(out2, h, bias, g, N, F);
+        int bad = 0;
+        for (int i = 0; i < N * F; i++)
+            bad += !test_close(out2[i], out[i], 1e-5) || !test_close(h[i], x[i], 1e-6);
+        CHECK(bad == 0, "bias_gelu_gate: %d outputs or kept pre-activations differ", bad);
+        for (int i = 0; i < N * F; i++) h[i] = x[i] - bias[i % F];
+        bias_gelu_gate_forward(h, h, bias, NULL, N, F);
+        gelu_gate_forward(out2, x, NULL, N, F);
+        bad = 0;
+        for (int i = 0; i < N * F; i++) bad += !test_close(h[i], out2[i], 1e-5);
+        CHECK(bad == 0, "bias_gelu_gate in place without gates: %d outputs differ", bad);
+        bias_gelu_gate_forward(out2, h, bias, g, N, 0); /* a layer with no FFN neurons */
+        free(bias), free(h), free(out2);
         free(r.in[0]), free(r.in[1]), free(r.out), free(r.rw), free(x), free(g), free(out);
         free(dout), free(dx), free(dg);
     }
@@ -416,6 +514,8 @@ int main(void) {
         test_attention(1, 20, 0, 8);
     }
     gemm_set_backend(GEMM_DEFAULT);
+    test_attention_large(2, 203, 2, 64);
+    test_attention_large(1, 70, 3, 20);
     test_matmul_bf16(17, 33, 9);
     test_matmul_bf16(6, 0, 5);
     test_gates_and_embed();

@@ -34,7 +34,6 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     m->logits = take(p, 2 * N);
     m->start = take(p, N);
     m->end = take(p, N);
-    m->scratch = take(p, 2 * (size_t)T * T);
     m->cls = c->num_answer_types ? take(p, (size_t)B * C) : NULL;
     m->type_logits = c->num_answer_types ? take(p, (size_t)B * c->num_answer_types) : NULL;
     int total_heads = bert_total_heads(c), total_ffn = bert_total_ffn(c);
@@ -42,12 +41,18 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     m->ffn_gates = take(p, (size_t)total_ffn);
     m->ones = take(p, (size_t)(total_heads > total_ffn ? total_heads : total_ffn));
     int maxA = 0, maxNH = 0, maxF = 0;
+    int maxHS = 0;
     for (int l = 0; l < c->num_layers; l++) {
         BertSlice s = bert_slice(c, l);
         if (s.A > maxA) maxA = s.A;
         if (s.NH > maxNH) maxNH = s.NH;
+        if (s.HS > maxHS) maxHS = s.HS;
         if (s.F > maxF) maxF = s.F;
     }
+    m->scratch = take(p, (size_t)attention_scratch_size(T, maxNH, maxHS, ops_threads()));
+    /* The softmax probabilities are kept for backward; an fp32 inference forward does not
+     * keep them (the bf16 attention uses them as its per-head scratch). */
+    int keep_probs = train || m->precision == BERT_BF16;
     for (int l = 0; l < c->num_layers; l++) {
         LayerActs *la = &m->layer[l];
         if (!train && l > 0) {
@@ -58,7 +63,7 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
         size_t A = (size_t)(train ? s.A : maxA), NH = (size_t)(train ? s.NH : maxNH);
         size_t F = (size_t)(train ? s.F : maxF);
         la->qkv = take(p, N * 3 * A);
-        la->probs = take(p, (size_t)B * NH * T * T);
+        la->probs = keep_probs ? take(p, (size_t)B * NH * T * T) : NULL;
         la->ctx = take(p, N * A);
         la->ctxg = train ? take(p, N * A) : la->ctx;
         la->attn_res = take(p, N * C);
@@ -148,6 +153,24 @@ static void linear(const BertModel *m, float *out, const float *in, const float 
         matmul_forward(out, in, w, b, N, K, O);
 }
 
+/* out = res + dropout(in . w^T + b), in the precision of linear(). Without dropout the add
+ * is folded into the GEMM (matmul_residual_forward); otherwise linear, dropout, the add. */
+static void linear_residual(const BertModel *m, float *out, const float *in, const float *w,
+                            const float *b, const float *res, int N, int K, int O,
+                            const Dropout *d, uint64_t site) {
+    if (d->p <= 0.f) {
+        if (m->precision == BERT_BF16 && !m->train)
+            matmul_residual_forward_bf16(out, in, m->params_bf16 + (w - m->params), b, res, N,
+                                         K, O);
+        else
+            matmul_residual_forward(out, in, w, b, res, N, K, O);
+        return;
+    }
+    linear(m, out, in, w, b, N, K, O);
+    dropout_apply(out, (long)N * O, d, site);
+    add_inplace(out, res, (long)N * O);
+}
+
 int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
                  uint64_t seed) {
     const BertConfig *c = &m->cfg;
@@ -197,16 +220,15 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
             headgate_forward(la->ctxg, la->ctx, hgate + s.head_off, N, s.NH, s.HS);
             ctxg = la->ctxg;
         }
-        linear(m, la->attn_res, ctxg, lw->ow, lw->ob, N, s.A, C);
-        dropout_apply(la->attn_res, (long)N * C, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
-        add_inplace(la->attn_res, x, (long)N * C);
+        linear_residual(m, la->attn_res, ctxg, lw->ow, lw->ob, x, N, s.A, C,
+                        &m->drop_attn_out, site(l, SITE_ATTN_OUT));
         layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w, lw->ln1b,
                           N, C, c->layer_norm_eps);
-        linear(m, la->h, la->a, lw->f1w, lw->f1b, N, C, s.F);
-        gelu_gate_forward(la->hg, la->h, fgate ? fgate + s.ffn_off : NULL, N, s.F);
-        linear(m, la->ffn_res, la->hg, lw->f2w, lw->f2b, N, s.F, C);
-        dropout_apply(la->ffn_res, (long)N * C, &m->drop_hidden, site(l, SITE_FFN_OUT));
-        add_inplace(la->ffn_res, la->a, (long)N * C);
+        linear(m, la->h, la->a, lw->f1w, NULL, N, C, s.F);
+        bias_gelu_gate_forward(la->hg, la->h, lw->f1b, fgate ? fgate + s.ffn_off : NULL, N,
+                               s.F);
+        linear_residual(m, la->ffn_res, la->hg, lw->f2w, lw->f2b, la->a, N, s.F, C,
+                        &m->drop_hidden, site(l, SITE_FFN_OUT));
         layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w, lw->ln2b,
                           N, C, c->layer_norm_eps);
         x = la->out;

@@ -50,10 +50,18 @@ void layernorm_backward(float *din, float *dw, float *db, const float *dout, con
 /* out[N,O] = in[N,K] . w[O,K]^T + b[O] (b may be NULL). Any of N, K, O may be 0. */
 void matmul_forward(float *out, const float *in, const float *w, const float *b, int N, int K,
                     int O);
+/* out[N,O] = res[N,O] + in[N,K] . w[O,K]^T + b[O]: the residual add folded into the GEMM
+ * (out is filled with res + b, then accumulated into), one pass over out fewer than
+ * matmul_forward and an add. out must not alias res or in. */
+void matmul_residual_forward(float *out, const float *in, const float *w, const float *b,
+                             const float *res, int N, int K, int O);
 /* The same with bf16 weights w [O,K] (see core/model/gemm.h): in is rounded to bf16, the
  * products are accumulated in fp32, out and b are fp32. */
 void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
                          int K, int O);
+/* matmul_residual_forward with bf16 weights, as matmul_forward_bf16. */
+void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, const float *b,
+                                  const float *res, int N, int K, int O);
 /* din[N,K] += dout . w;  dw[O,K] += dout^T . in;  db[O] += column sums of dout.
  * Any of din, dw, db may be NULL (not needed). */
 void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
@@ -62,11 +70,21 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
 /* Multi-head self-attention core, per batch b and head h (Q, K, V are column blocks of qkv):
  *   S = Q K^T / sqrt(HS) over the keys with mask[b,key] = 1 (masked keys get probability 0),
  *   probs = softmax(S) [B,NH,T,T] (saved), ctx[:, h*HS:(h+1)*HS] = dropout(probs) V.
- * qkv [N,3A] (Q at columns 0..A-1, K at A.., V at 2A..), mask [B,T], ctx [N,A].
- * scratch: [T,T] floats (used only when attention dropout is on). */
+ * qkv [N,3A] (Q at columns 0..A-1, K at A.., V at 2A..), mask [B,T], ctx [N,A]; probs NULL:
+ * not kept (inference). scratch: attention_scratch_size(T, NH, HS, ops_threads()) floats.
+ * Without dropout on a CPU with AVX-512 this runs fused (S, softmax and P V a block of query
+ * rows at a time, in cache; see ops.c); otherwise as attention_forward_gemm. */
 void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                        int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
                        float *scratch);
+/* The same as two GEMMs per head around a softmax over the whole [T,T] scores (the slow twin
+ * of the fused path, and the path with dropout). scratch: [2*T*T] floats. */
+void attention_forward_gemm(float *ctx, float *probs, const float *qkv, const int32_t *mask,
+                            int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
+                            float *scratch);
+/* Floats of scratch attention_forward needs for T tokens and NH heads of HS with `threads`
+ * threads (also enough for attention_backward's [2*T*T]). */
+long attention_scratch_size(int T, int NH, int HS, int threads);
 /* The same in bf16 for inference (no dropout): Q, K, V and probs rounded to bf16 for the two
  * products, accumulated in fp32; the softmax, probs and ctx in fp32. */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
@@ -85,6 +103,11 @@ void headgate_backward(float *din, float *dgate, const float *dout, const float 
 /* FFN activation and neuron gates: out[N,F] = gelu(in) * gate[f] (gate NULL = all ones),
  * gelu(x) = x * Phi(x) with the exact (erf) normal CDF, as Hugging Face's "gelu". */
 void gelu_gate_forward(float *out, const float *in, const float *gate, int N, int F);
+/* The FFN input layer's bias folded into its activation: h[N,F] += b[F] (h then holds the
+ * pre-activation gelu_gate_backward needs), out = gelu(h) * gate. out may be h (inference:
+ * the pre-activation is then not kept). */
+void bias_gelu_gate_forward(float *out, float *h, const float *b, const float *gate, int N,
+                            int F);
 /* din[N,F] += dout * gate * gelu'(in);  dgate[F] += sum over rows of dout * gelu(in)
  * (dgate may be NULL). */
 void gelu_gate_backward(float *din, float *dgate, const float *dout, const float *in,
