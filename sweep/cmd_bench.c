@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/model/bert.h"
@@ -424,11 +423,9 @@ int cmd_bench(int argc, char **argv) {
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.heads[l]);
     printf("],\"ffn_per_layer\":[");
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.ffn[l]);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     printf("],\"peak_rss_mb\":%.1f,\"params\":%zu,\"reps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
            "\"flop\":%.0f,\"gflop_per_s\":%.1f}\n",
-           ru.ru_maxrss / 1024.0, bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
+           latency_peak_rss_mb(), bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
     rc = 0;
 cleanup:
     adamw_free(opt);
