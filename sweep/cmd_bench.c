@@ -359,8 +359,9 @@ typedef struct {
     double sgemm_ms, engine_ms; /* medians */
 } LayerGemm;
 
-/* Adds {name, m, n, k, flop, sgemm_ms, sgemm_gflop_per_s, engine_ms, engine_gflop_per_s} for
- * flop in ms (sgemm) and ms (engine) to obj; returns obj, NULL when out of memory. */
+/* Adds flop, sgemm_ms, sgemm_gflop_per_s, engine_ms and engine_gflop_per_s (flop done in
+ * sgemm_ms by dnnl_sgemm, in engine_ms by gemm_f32) to obj; returns obj, NULL when out of
+ * memory. */
 static cJSON *gemm_json(cJSON *obj, double flop, double sgemm_ms, double engine_ms) {
     if (!obj || !cJSON_AddNumberToObject(obj, "flop", flop) ||
         !cJSON_AddNumberToObject(obj, "sgemm_ms", sgemm_ms) ||
