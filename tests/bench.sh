@@ -121,10 +121,11 @@ present = [e for e in engines if any(k[2] == e for k in ms)]
 def ratio(k, a, b):
     x, y = ms.get(k + (a,)), ms.get(k + (b,))
     return f"{x / y:.2f}" if x and y else "-"
-print("median ms (" + ", ".join(present) + ") and ratios")
-print("| shape | threads | " + " | ".join(present) +
-      " | onednn/openblas | fp32 onednn/torch | bf16/torch bf16 | fp32 onednn/ort |")
-print("|---|---|" + "---|" * (len(present) + 4))
+if keys:
+    print("median ms (" + ", ".join(present) + ") and ratios")
+    print("| shape | threads | " + " | ".join(present) +
+          " | onednn/openblas | fp32 onednn/torch | bf16/torch bf16 | fp32 onednn/ort |")
+    print("|---|---|" + "---|" * (len(present) + 4))
 for k in keys:
     cells = [f"{ms[k + (e,)]:.1f}" if k + (e,) in ms else "-" for e in present]
     print(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " | " +
