@@ -11,7 +11,7 @@
 #include "db/sql.h"
 
 /* The runs query's columns, in order: 0..16 from runs, 17 the frontier mark, 18.. results
- * (35..40 the NQ ones, 41..43 the ort_ ones). */
+ * (35..40 the NQ ones, 41..43 the ort_ ones, 44 peak_rss_mb). */
 #define RUN_COLUMNS                                                                         \
     "r.id, r.seed, r.attempts, r.config_hash, r.strategy, r.finetune,"                       \
     " coalesce(r.teacher, ''), coalesce(r.teacher_hash, ''), coalesce(r.data, ''),"          \
@@ -22,7 +22,7 @@
     " s.ffn_total, s.params, s.flops, s.latency_ms, s.teacher_latency_ms, s.speedup,"        \
     " s.train_seconds, s.f1_before_finetune, s.teacher_f1, s.long_f1, s.long_precision,"     \
     " s.long_recall, s.short_f1, s.short_precision, s.short_recall, s.ort_latency_ms,"       \
-    " s.ort_teacher_latency_ms, s.ort_speedup"
+    " s.ort_teacher_latency_ms, s.ort_speedup, s.peak_rss_mb"
 
 static void copy_text(sqlite3_stmt *st, int c, char *dst, size_t cap) {
     const char *s = (const char *)sqlite3_column_text(st, c);
@@ -81,6 +81,7 @@ static int row_read(Db *db, sqlite3_stmt *st, DbRunRow *r) {
     m->nq = !isnan(m->long_f1);
     double *ort[] = {&m->ort_latency_ms, &m->ort_teacher_latency_ms, &m->ort_speedup};
     for (int i = 0; i < 3; i++) *ort[i] = real_or_nan(st, 41 + i);
+    m->peak_rss_mb = real_or_nan(st, 44);
     return QA_OK;
 }
 

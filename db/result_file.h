@@ -7,16 +7,17 @@
  *    "metrics": {"f1": ..., "exact": ..., "has_ans_f1": ..., "no_ans_f1": ...,
  *                "heads_kept": ..., "heads_total": ..., "ffn_kept": ..., "ffn_total": ...,
  *                "params": ..., "flops": ..., "latency_ms": ..., "teacher_latency_ms": ...,
- *                "speedup": ..., "train_seconds": ..., "f1_before_finetune": ...,
- *                "teacher_f1": ..., "long_f1": ..., "long_precision": ...,
- *                "long_recall": ..., "short_f1": ..., "short_precision": ...,
+ *                "speedup": ..., "train_seconds": ..., "peak_rss_mb": ...,
+ *                "f1_before_finetune": ..., "teacher_f1": ..., "long_f1": ...,
+ *                "long_precision": ..., "long_recall": ..., "short_f1": ..., "short_precision": ...,
  *                "short_recall": ..., "ort_latency_ms": ..., "ort_teacher_latency_ms": ...,
  *                "ort_speedup": ...},
  *    "layers": [{"layer": 0, "heads_kept": ..., "ffn_kept": ...}, ...],
  *    "host": "node17", "cpu_model": "AMD EPYC 7B13"}       (both optional: where it was timed)
  * A done result needs every metric as a finite number (counts as non-negative integers),
- * except f1_before_finetune, teacher_f1 and the three ort_ ones, which may be null or absent
- * (unknown, not measured; for either dataset kind), and the metrics of one dataset kind: a
+ * except f1_before_finetune, teacher_f1, the three ort_ ones and peak_rss_mb, which may be
+ * null or absent (unknown, not measured, or written by an older worker; for either dataset
+ * kind), and the metrics of one dataset kind: a
  * SQuAD point has exact, has_ans_f1 and no_ans_f1 and the six long_* / short_* null or
  * absent; a Natural Questions point has all six (the official NQ metric's best-threshold F1,
  * precision and recall of long and short answers, in percent), its f1 is short_f1, and exact,
@@ -56,6 +57,9 @@ typedef struct {
     double ort_latency_ms, ort_teacher_latency_ms, ort_speedup;
     double long_f1, long_precision, long_recall;    /* NQ only (NAN otherwise), percent */
     double short_f1, short_precision, short_recall; /* NQ only (NAN otherwise), percent */
+    /* The peak resident memory of the process that trained the point (a Slurm task: that
+     * trained and timed it), MiB; NAN when unknown (a result from before it was recorded) */
+    double peak_rss_mb;
     int nq; /* 1: a Natural Questions point (the file has a non-null long_f1) */
 } DbMetrics;
 

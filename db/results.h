@@ -23,7 +23,10 @@
  *                                                   point's f1 is its short_f1, and exact,
  *                                                   has_ans_f1, no_ans_f1 are NULL
  *        ort_latency_ms, ort_teacher_latency_ms,    the same in ONNX Runtime ("bench":
- *        ort_speedup)                               {"ort": true}; NULL when not measured)
+ *        ort_speedup,                               {"ort": true}; NULL when not measured)
+ *        peak_rss_mb)                               peak resident memory of the process that
+ *                                                   trained the point (a Slurm task: trained
+ *                                                   and timed it), MiB; NULL when unknown
  *   layers(run_id REFERENCES runs(id), layer, heads_kept, ffn_kept,
  *        PRIMARY KEY(run_id, layer))
  *   file_hashes(path TEXT PRIMARY KEY, size, mtime_ns, inode, hash)   content-hash cache
@@ -54,7 +57,7 @@
 
 #include "db/result_file.h"
 
-#define DB_SCHEMA_VERSION 6 /* versions 1 to 5 are migrated when opened */
+#define DB_SCHEMA_VERSION 7 /* versions 1 to 6 are migrated when opened */
 #define DB_NAME_MAX 32 /* strategy and finetune names are 1..31 characters */
 
 typedef struct Db Db;

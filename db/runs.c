@@ -306,13 +306,13 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
         " heads_total, ffn_kept, ffn_total, params, flops, latency_ms, teacher_latency_ms,"
         " speedup, train_seconds, f1_before_finetune, teacher_f1, precision, gemm,"
         " host, cpu_model, long_f1, long_precision, long_recall, short_f1, short_precision,"
-        " short_recall, ort_latency_ms, ort_teacher_latency_ms, ort_speedup)"
+        " short_recall, ort_latency_ms, ort_teacher_latency_ms, ort_speedup, peak_rss_mb)"
         " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
         /* what the point ran in, from its resolved config (grid points: prune.precision
          * and prune.gemm; rows from elsewhere may have neither: NULL) */
         " CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.precision')"
         " END, CASE WHEN json_valid(config_json) THEN json_extract(config_json, '$.prune.gemm')"
-        " END, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28 FROM runs WHERE id = ?1";
+        " END, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29 FROM runs WHERE id = ?1";
     const DbMetrics *m = &r->metrics;
     sqlite3_stmt *st = NULL;
     int rc = QA_ERR;
@@ -343,6 +343,7 @@ static int ingest_done(Db *db, long long id, const DbResult *r, const char *fini
     dbsql_bind_real(st, 26, m->ort_latency_ms);
     dbsql_bind_real(st, 27, m->ort_teacher_latency_ms);
     dbsql_bind_real(st, 28, m->ort_speedup);
+    dbsql_bind_real(st, 29, m->peak_rss_mb);
     if (dbsql_step_done(db, st, "cannot write results")) goto cleanup;
     sqlite3_finalize(st);
     if (dbsql_prepare(db, "INSERT INTO layers(run_id, layer, heads_kept, ffn_kept)"

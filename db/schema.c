@@ -37,7 +37,7 @@
     "  ORDER BY r.teacher, r.data, s." X ", s.f1 DESC, r.id;\n"
 
 /* Written with IF NOT EXISTS so opening an existing file is a no-op; the version in meta says
- * which of these shapes the file has (MIGRATE_V1 to V5 bring older files to it). */
+ * which of these shapes the file has (MIGRATE_V1 to V6 bring older files to it). */
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);\n"
     "CREATE TABLE IF NOT EXISTS runs(\n"
@@ -61,7 +61,8 @@ static const char SCHEMA[] =
     "  precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT,\n"
     "  long_f1 REAL, long_precision REAL, long_recall REAL,\n"
     "  short_f1 REAL, short_precision REAL, short_recall REAL,\n"
-    "  ort_latency_ms REAL, ort_teacher_latency_ms REAL, ort_speedup REAL);\n"
+    "  ort_latency_ms REAL, ort_teacher_latency_ms REAL, ort_speedup REAL,\n"
+    "  peak_rss_mb REAL);\n"
     "CREATE TABLE IF NOT EXISTS layers(\n"
     "  run_id INTEGER REFERENCES runs(id), layer INTEGER, heads_kept INTEGER,\n"
     "  ffn_kept INTEGER, PRIMARY KEY(run_id, layer));\n"
@@ -142,6 +143,11 @@ static const char MIGRATE_V5[] =
     "ALTER TABLE results ADD COLUMN ort_teacher_latency_ms REAL;\n"
     "ALTER TABLE results ADD COLUMN ort_speedup REAL;\n"
     "DROP VIEW IF EXISTS pareto;\n";
+
+/* Version 6 -> 7: results gain the peak resident memory (MiB) of the process that trained the
+ * point, what a Slurm --mem request needs (NULL for the old rows: not recorded). */
+static const char MIGRATE_V6[] =
+    "ALTER TABLE results ADD COLUMN peak_rss_mb REAL;\n";
 
 /* ---------------------------------------------------------------- statement helpers */
 
@@ -249,6 +255,9 @@ static int schema_init(Db *db) {
         goto fail;
     if (version >= 1 && version <= 5 &&
         dbsql_exec(db, MIGRATE_V5, "cannot migrate from schema version 5"))
+        goto fail;
+    if (version >= 1 && version <= 6 &&
+        dbsql_exec(db, MIGRATE_V6, "cannot migrate from schema version 6"))
         goto fail;
     char set_id[64];
     snprintf(set_id, sizeof set_id, "PRAGMA application_id = %d", APPLICATION_ID);

@@ -452,6 +452,7 @@ static void card(FILE *f, const DbRunRow *r, const SeedStat *ss) {
         dd_num(f, "params", (double)m->params, "%.0f");
         dd_num(f, "FLOPs", m->flops, "%.4g");
         dd_num(f, "train seconds", m->train_seconds, "%.1f");
+        dd_num(f, "peak memory (MiB)", m->peak_rss_mb, "%.0f");
     }
     fprintf(f, "<dt>attempts</dt><dd>%lld</dd>", r->attempts);
     dd_text(f, "started", r->started_at);

@@ -1,18 +1,21 @@
-/* sweep/cmd_bench.c: `sweep bench`, two modes.
+/* sweep/cmd_bench.c: `sweep bench`, three modes.
  *   Shape mode: the engine's speed on random weights for one shape. Prints one JSON line
  *   (median_ms, min_ms, max_ms, flop per step, gflop_per_s, peak_rss_mb, the GEMM backend,
  *   the precision and the shape), with the same FLOP count and step definition as
  *   ../shared/bench/torch_bert_bench.py so the two can be compared side by side.
+ *   GEMM mode (--mode gemm): the four GEMMs of one layer of that shape, timed in oneDNN's
+ *   dnnl_sgemm called directly and in the engine's gemm_f32, the machine's GEMM speed that
+ *   the whole model's gflop_per_s is measured against.
  *   Pair mode (--teacher and --model): a teacher and its pruned model timed with the sweep's
  *   latency protocol (core/model/latency.h) in each runtime of --runtime, the engine and/or
  *   ONNX Runtime (sweep/ort.h), one after the other in this one process; one JSON line per
  *   runtime with both medians and the speedup. */
 #include <cjson/cJSON.h>
+#include <dnnl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/model/bert.h"
@@ -90,8 +93,9 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         {"batch", CLI_INT, &o->batch, 1, MAX, "B", "sequences per step", CLI_OPTIONAL},
         {"threads", CLI_INT, &o->threads, 1, 256, "N", "threads for GEMMs and loops",
          CLI_OPTIONAL},
-        {"mode", CLI_STRING, &o->mode, 0, 0, "forward|train",
-         "time a forward, or a training step (forward, backward, AdamW)", CLI_OPTIONAL},
+        {"mode", CLI_STRING, &o->mode, 0, 0, "forward|train|gemm",
+         "time a forward, a training step (forward, backward, AdamW), or one layer's GEMMs "
+         "(batch x seq rows) in dnnl_sgemm and in the engine", CLI_OPTIONAL},
         {"heads-per-layer", CLI_STRING, &o->heads_per_layer, 0, 0, "JSON",
          "a list of L head counts (a pruned shape; default: --heads in every layer)",
          CLI_OPTIONAL},
@@ -145,8 +149,14 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
                 o->runtime);
         return 2;
     }
-    if (strcmp(o->mode, "forward") && strcmp(o->mode, "train")) {
-        fprintf(stderr, "sweep bench: --mode must be forward or train, got '%s'\n", o->mode);
+    if (strcmp(o->mode, "forward") && strcmp(o->mode, "train") && strcmp(o->mode, "gemm")) {
+        fprintf(stderr, "sweep bench: --mode must be forward, train or gemm, got '%s'\n",
+                o->mode);
+        return 2;
+    }
+    if (o->teacher && strcmp(o->mode, "forward")) {
+        fprintf(stderr, "sweep bench: --mode %s is not for pair mode (--teacher, --model)\n",
+                o->mode);
         return 2;
     }
     GemmBackend gb;
@@ -161,9 +171,9 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
                 o->precision);
         return 2;
     }
-    if (prec == BERT_BF16 && !strcmp(o->mode, "train")) {
-        fprintf(stderr, "sweep bench: --precision bf16 is for --mode forward (training runs in "
-                        "fp32)\n");
+    if (prec == BERT_BF16 && strcmp(o->mode, "forward")) {
+        fprintf(stderr, "sweep bench: --precision bf16 is for --mode forward (training and "
+                        "--mode gemm run in fp32)\n");
         return 2;
     }
     return CLI_CONTINUE;
@@ -340,6 +350,111 @@ cleanup:
     return rc;
 }
 
+/* ---------------------------------------------------------------- gemm mode */
+
+/* One GEMM of a layer's forward: out[M,n] = in[M,k] . W[n,k]^T (+ bias), M = batch x seq. */
+typedef struct {
+    const char *name;
+    int n, k;
+    double sgemm_ms, engine_ms; /* medians */
+} LayerGemm;
+
+/* Adds flop, sgemm_ms, sgemm_gflop_per_s, engine_ms and engine_gflop_per_s (flop done in
+ * sgemm_ms by dnnl_sgemm, in engine_ms by gemm_f32) to obj; returns obj, NULL when out of
+ * memory. */
+static cJSON *gemm_json(cJSON *obj, double flop, double sgemm_ms, double engine_ms) {
+    if (!obj || !cJSON_AddNumberToObject(obj, "flop", flop) ||
+        !cJSON_AddNumberToObject(obj, "sgemm_ms", sgemm_ms) ||
+        !cJSON_AddNumberToObject(obj, "sgemm_gflop_per_s", flop / sgemm_ms / 1e6) ||
+        !cJSON_AddNumberToObject(obj, "engine_ms", engine_ms) ||
+        !cJSON_AddNumberToObject(obj, "engine_gflop_per_s", flop / engine_ms / 1e6))
+        return NULL;
+    return obj;
+}
+
+/* Times the four GEMMs of one layer of the shape (QKV, attention output, FFN in, FFN out;
+ * M = batch x seq rows, weights [out, in] as the model keeps them) two ways, interleaved in
+ * every repeat: oneDNN's dnnl_sgemm called directly, the reference for the whole model's
+ * GFLOP/s, and the engine's gemm_f32 with the bias in the --gemm backend, as the model calls
+ * it. Prints one JSON line: per GEMM and summed over the four (a layer's GEMMs, each once),
+ * the median milliseconds and GFLOP/s of both. */
+static int bench_gemm(const BenchOpts *o) {
+    int M = o->batch * o->seq, C = o->hidden, F = o->ffn;
+    LayerGemm g[4] = {{"qkv", 3 * C, C, 0, 0}, {"attn_out", C, C, 0, 0},
+                      {"ffn_in", F, C, 0, 0}, {"ffn_out", C, F, 0, 0}};
+    enum { NG = 4 };
+    size_t maxk = (size_t)(C > F ? C : F), maxn = (size_t)(3 * C > F ? 3 * C : F);
+    float *in = malloc(sizeof(float) * (size_t)M * maxk), *w = malloc(sizeof(float) * maxn * maxk);
+    float *bias = malloc(sizeof(float) * maxn), *out = malloc(sizeof(float) * (size_t)M * maxn);
+    double *t = malloc(sizeof(double) * 2 * NG * (size_t)o->reps);
+    cJSON *root = cJSON_CreateObject(), *arr = NULL;
+    int rc = 1;
+    if (!in || !w || !bias || !out || !t || !root) {
+        fprintf(stderr, "sweep bench: out of memory\n");
+        goto cleanup;
+    }
+    Rng r;
+    rng_seed(&r, 3);
+    for (size_t i = 0; i < (size_t)M * maxk; i++) in[i] = (float)rng_uniform(&r) - 0.5f;
+    for (size_t i = 0; i < maxn * maxk; i++) w[i] = 0.04f * ((float)rng_uniform(&r) - 0.5f);
+    for (size_t i = 0; i < maxn; i++) bias[i] = 0.01f * (float)(i % 7);
+    ops_set_threads(o->threads);
+    for (int it = 0; it < o->warmup + o->reps; it++) {
+        for (int s = 0; s < NG; s++) {
+            double t0 = latency_now_ms();
+            dnnl_status_t st = dnnl_sgemm('N', 'T', M, g[s].n, g[s].k, 1.f, in, g[s].k, w, g[s].k,
+                                          0.f, out, g[s].n);
+            double t1 = latency_now_ms();
+            gemm_f32(0, 1, M, g[s].n, g[s].k, 1.f, in, g[s].k, w, g[s].k, 0.f, out, g[s].n, bias);
+            double t2 = latency_now_ms();
+            if (st != dnnl_success) {
+                fprintf(stderr, "sweep bench: dnnl_sgemm %dx%d.%dx%d failed (status %d)\n", M,
+                        g[s].k, g[s].k, g[s].n, (int)st);
+                goto cleanup;
+            }
+            if (it < o->warmup) continue;
+            t[(2 * s) * o->reps + it - o->warmup] = t1 - t0;
+            t[(2 * s + 1) * o->reps + it - o->warmup] = t2 - t1;
+        }
+    }
+    double flop = 0, sgemm_ms = 0, engine_ms = 0;
+    int ok = cJSON_AddStringToObject(root, "mode", "gemm") &&
+             cJSON_AddStringToObject(root, "gemm", o->gemm) &&
+             cJSON_AddNumberToObject(root, "threads", o->threads) &&
+             cJSON_AddNumberToObject(root, "m", M) &&
+             cJSON_AddNumberToObject(root, "reps", o->reps) &&
+             (arr = cJSON_AddArrayToObject(root, "shapes"));
+    for (int s = 0; ok && s < NG; s++) {
+        g[s].sgemm_ms = latency_median(t + (2 * s) * o->reps, o->reps);
+        g[s].engine_ms = latency_median(t + (2 * s + 1) * o->reps, o->reps);
+        double f = 2.0 * M * g[s].n * g[s].k;
+        flop += f, sgemm_ms += g[s].sgemm_ms, engine_ms += g[s].engine_ms;
+        cJSON *e = cJSON_CreateObject();
+        ok = e && cJSON_AddItemToArray(arr, e) && cJSON_AddStringToObject(e, "name", g[s].name) &&
+             cJSON_AddNumberToObject(e, "m", M) && cJSON_AddNumberToObject(e, "n", g[s].n) &&
+             cJSON_AddNumberToObject(e, "k", g[s].k) &&
+             gemm_json(e, f, g[s].sgemm_ms, g[s].engine_ms);
+    }
+    ok = ok && gemm_json(root, flop, sgemm_ms, engine_ms) &&
+         cJSON_AddNumberToObject(root, "peak_rss_mb", latency_peak_rss_mb());
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    if (!text) {
+        fprintf(stderr, "sweep bench: out of memory\n");
+        goto cleanup;
+    }
+    printf("%s\n", text);
+    free(text);
+    rc = 0;
+cleanup:
+    cJSON_Delete(root);
+    free(in);
+    free(w);
+    free(bias);
+    free(out);
+    free(t);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- shape mode */
 
 int cmd_bench(int argc, char **argv) {
@@ -348,6 +463,7 @@ int cmd_bench(int argc, char **argv) {
     if (rc != CLI_CONTINUE) return rc;
     if (o.teacher) return bench_pair(&o);
     if (o.seq == 0) o.seq = 384;
+    if (!strcmp(o.mode, "gemm")) return bench_gemm(&o);
     BertConfig cfg;
     bert_config_init(&cfg, o.vocab, o.seq > 512 ? o.seq : 512, o.layers, o.hidden, o.heads,
                      o.ffn);
@@ -424,11 +540,9 @@ int cmd_bench(int argc, char **argv) {
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.heads[l]);
     printf("],\"ffn_per_layer\":[");
     for (int l = 0; l < o.layers; l++) printf("%s%d", l ? "," : "", cfg.ffn[l]);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     printf("],\"peak_rss_mb\":%.1f,\"params\":%zu,\"reps\":%d,\"median_ms\":%.3f,\"min_ms\":%.3f,\"max_ms\":%.3f,"
            "\"flop\":%.0f,\"gflop_per_s\":%.1f}\n",
-           ru.ru_maxrss / 1024.0, bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
+           latency_peak_rss_mb(), bert_num_params(m), o.reps, med, times[0], times[o.reps - 1], flop, flop / med / 1e6);
     rc = 0;
 cleanup:
     adamw_free(opt);

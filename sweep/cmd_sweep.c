@@ -197,7 +197,7 @@ int cmd_status(int argc, char **argv) {
     char slurm_err[1200] = "";
     if (slurm_rc) snprintf(slurm_err, sizeof slurm_err, "%s", qa_last_error());
     if (vf) fclose(vf);
-    char sql[1024];
+    char sql[1536];
     int n_nq = 0, ort = 0;
     int rc = db_count_nq(db, is_grid, &n_nq);
     if (!rc) rc = db_has_ort(db, is_grid, &ort);
@@ -206,7 +206,7 @@ int cmd_status(int argc, char **argv) {
              "SELECT runs.id, substr(config_hash, 1, 8) AS hash, coalesce(teacher, '') AS teacher,"
              " strategy, finetune, head_sparsity AS heads, ffn_sparsity AS ffn, seed, status,"
              " attempts, round(f1, 2) AS f1,%s round(speedup, 2) AS speedup,%s"
-             " coalesce(error, '') AS error"
+             " CAST(round(peak_rss_mb) AS INTEGER) AS peak_rss_mb, coalesce(error, '') AS error"
              " FROM runs%s LEFT JOIN results ON results.run_id = runs.id ORDER BY runs.id",
              n_nq ? " round(long_f1, 2) AS long_f1, round(short_f1, 2) AS short_f1," : "",
              ort ? " round(ort_speedup, 2) AS ort_speedup," : "",

@@ -5,7 +5,8 @@
  * point's settings, its teacher and data, the bench settings and threads), then as stages:
  *   train    prune_run: strategy, physical pruning, fine-tuning, scoring (OUT/points/HASH/);
  *   measure  the teacher and the pruned model timed on this node, interleaved, as the local
- *            measure stage does; the host name and CPU model go with the result;
+ *            measure stage does; the host name and CPU model go with the result, and the
+ *            task's peak resident memory over both stages (peak_rss_mb, for --mem);
  *   deliver  OUT/results/HASH.json written atomically (temporary, fsync, rename), done or
  *            failed with the error. SQLite is never opened: OUT may be on NFS.
  * SIGTERM (scancel, a time limit) stops training within ~2 s and is delivered as a failure
@@ -149,6 +150,7 @@ static int task_measure(const Task *t, const char *point_dir, DbResult *r) {
     r->metrics.latency_ms = lat.pruned_ms;
     r->metrics.teacher_latency_ms = lat.teacher_ms;
     r->metrics.speedup = lat.speedup;
+    r->metrics.peak_rss_mb = latency_peak_rss_mb(); /* training and timing: what --mem needs */
     point_result_where(r);
     return QA_OK;
 }

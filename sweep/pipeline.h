@@ -171,6 +171,7 @@ typedef struct {
     size_t params, teacher_params;
     double flops, teacher_flops; /* forward FLOPs of one max_seq_len window */
     double train_seconds;        /* strategy + fine-tuning */
+    double peak_rss_mb;          /* the process's peak resident memory at the end, MiB */
 } PruneResult;
 
 /* Runs one point: loads the teacher checkpoint (teacher_dir), the data (data->train and

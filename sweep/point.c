@@ -149,7 +149,7 @@ void point_result_init(DbResult *d, const char *hash, const PruneResult *r) {
                              .flops = r->flops, .train_seconds = r->train_seconds,
                              .f1_before_finetune = r->pruned.f1, .teacher_f1 = r->teacher.f1,
                              .ort_latency_ms = NAN, .ort_teacher_latency_ms = NAN,
-                             .ort_speedup = NAN};
+                             .ort_speedup = NAN, .peak_rss_mb = r->peak_rss_mb};
     if (r->nq) { /* f1 is the short-answer F1 (pipeline_nq_squad_view); NQ scores in percent */
         const NqAnswerScores *la = &r->nq_final.long_answer, *sa = &r->nq_final.short_answer;
         DbMetrics *m = &d->metrics;

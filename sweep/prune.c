@@ -408,10 +408,11 @@ int prune_run(const PruneSpec *spec, const char *teacher_dir, const DataPaths *d
         seconds[i] = (latency_now_ms() - t0) / 1000.0;
     }
     progress_done();
-    if (rc == QA_OK) { /* where a point's time goes */
+    res->peak_rss_mb = latency_peak_rss_mb();
+    if (rc == QA_OK) { /* where a point's time and memory go */
         fprintf(stderr, "prune: seconds per stage:");
         for (int i = 0; i < N_STAGES; i++) fprintf(stderr, " %s %.2f", stages[i].name, seconds[i]);
-        fprintf(stderr, "\n");
+        fprintf(stderr, "; peak memory %.1f MiB\n", res->peak_rss_mb);
     }
     prune_work_free(&w);
     return rc;

@@ -795,7 +795,7 @@ static int stage_report(Sweep *s) {
     printf("Pareto frontier (speedup vs F1%s) per teacher and data, of this grid's points:\n",
            n_nq ? "; Natural Questions: f1 = short-answer F1" : "");
     /* train_s: the strategy's compute (gain's scoring, l0's joint steps) plus fine-tuning,
-     * to compare strategies at equal compute */
+     * to compare strategies at equal compute; peak_rss_mb: the worker's peak memory (MiB) */
     int ort = 0;
     db_has_ort(s->db, 1, &ort);
     char sql[1600];
@@ -803,7 +803,8 @@ static int stage_report(Sweep *s) {
              "SELECT p.teacher, p.data, p.strategy, p.finetune, p.head_sparsity AS heads,"
              " p.ffn_sparsity AS ffn, round(p.f1, 2) AS f1,%s round(p.speedup, 2) AS speedup,"
              " round(p.latency_ms, 2) AS ms,%s p.heads_kept, p.ffn_kept,"
-             " round(s.train_seconds, 1) AS train_s"
+             " round(s.train_seconds, 1) AS train_s,"
+             " CAST(round(s.peak_rss_mb) AS INTEGER) AS peak_rss_mb"
              " FROM pareto p JOIN results s ON s.run_id = p.run_id"
              " JOIN temp.grid g ON g.config_hash = p.config_hash"
              " ORDER BY p.teacher, p.data, p.speedup",

@@ -2,8 +2,10 @@
  * `sweep --version`; --name=value as well as --name value; an unknown option, a flag given a
  * value, a missing value or a bad number is exit code 2 with one line naming it; --help
  * lists each command's options and defaults; `sweep query --csv|--json` on a real results
- * database. */
+ * database; `sweep bench --mode gemm` (the four layer GEMMs, their FLOPs) and the peak RSS a
+ * training bench reports. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +219,61 @@ static void test_query(void) {
     CHECK(rc == 1 && lines(out) == 1 && strstr(out, "syntax error"), "bad SQL: %s", out);
 }
 
+/* The last line of out as JSON (a new tree, or NULL). */
+static cJSON *last_json(void) {
+    char *end = out + strlen(out);
+    while (end > out && end[-1] == '\n') *--end = '\0';
+    char *start = strrchr(out, '\n');
+    return cJSON_Parse(start ? start + 1 : out);
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static void test_bench(void) {
+    /* gemm mode: M = batch x seq rows; QKV, attention output, FFN in, FFN out */
+    int rc = run("bench --mode gemm --hidden 64 --ffn 96 --seq 16 --batch 2 --reps 3 --warmup 1");
+    cJSON *j = rc == 0 ? last_json() : NULL;
+    CHECK(j && num(j, "m") == 32 && num(j, "threads") == 1, "bench --mode gemm: %s", out);
+    const cJSON *shapes = cJSON_GetObjectItemCaseSensitive(j, "shapes");
+    const int want[4][2] = {{192, 64}, {64, 64}, {96, 64}, {64, 96}};
+    double flop = 0;
+    CHECK(cJSON_GetArraySize(shapes) == 4, "four layer GEMMs");
+    for (int i = 0; i < 4 && cJSON_GetArraySize(shapes) == 4; i++) {
+        const cJSON *s = cJSON_GetArrayItem(shapes, i);
+        double f = 2.0 * 32 * want[i][0] * want[i][1];
+        flop += f;
+        CHECK(num(s, "m") == 32 && num(s, "n") == want[i][0] && num(s, "k") == want[i][1] &&
+                  num(s, "flop") == f && num(s, "sgemm_ms") > 0 && num(s, "engine_ms") > 0 &&
+                  num(s, "sgemm_gflop_per_s") > 0 && num(s, "engine_gflop_per_s") > 0,
+              "GEMM %d: %gx%g.%gx%g, flop %g", i, num(s, "m"), num(s, "k"), num(s, "k"),
+              num(s, "n"), num(s, "flop"));
+    }
+    CHECK(num(j, "flop") == flop && num(j, "sgemm_ms") > 0 &&
+              fabs(num(j, "sgemm_gflop_per_s") - flop / num(j, "sgemm_ms") / 1e6) < 1e-6 *
+              num(j, "sgemm_gflop_per_s") && num(j, "peak_rss_mb") > 0,
+          "the layer's totals: flop %g", num(j, "flop"));
+    cJSON_Delete(j);
+    rc = run("bench --mode gemm --precision bf16");
+    CHECK(rc == 2 && lines(out) == 1 && strstr(out, "--precision"), "gemm mode is fp32: %s", out);
+    rc = run("bench --mode fwd");
+    CHECK(rc == 2 && lines(out) == 1 && strstr(out, "--mode") && strstr(out, "'fwd'"),
+          "a bad --mode: %s", out);
+    /* a training step's peak memory holds at least the parameters, gradients and AdamW's
+     * two moments (16 bytes per parameter) */
+    rc = run("bench --mode train --layers 2 --hidden 256 --heads 4 --ffn 1024 --seq 32 --batch 2 "
+             "--vocab 20000 --reps 1 --warmup 0");
+    j = rc == 0 ? last_json() : NULL;
+    CHECK(j && num(j, "params") > 0 &&
+              num(j, "peak_rss_mb") * 1048576 > 16 * num(j, "params") &&
+              num(j, "peak_rss_mb") < 24576,
+          "train bench peak_rss_mb %g MiB for %g parameters: %s", num(j, "peak_rss_mb"),
+          num(j, "params"), out);
+    cJSON_Delete(j);
+}
+
 int main(void) {
     bin = test_sweep_bin();
     snprintf(dir, sizeof dir, "/tmp/qaprune-cli-conv-XXXXXX");
@@ -228,6 +285,7 @@ int main(void) {
     test_help();
     test_values();
     test_query();
+    test_bench();
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (!test_failed && system(rm) != 0) fprintf(stderr, "could not remove %s\n", dir);

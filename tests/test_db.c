@@ -89,7 +89,7 @@ static void make_done(DbResult *r, const char *hash, double f1, double speedup) 
     }
     DbMetrics m = {f1, f1 - 5, f1 + 1, f1 - 1, heads, 12, ffn, 32, 123456789012LL, 1.5e9,
                    10 / speedup, 10, speedup, 3.25, NAN, 81.5, NAN, NAN, NAN, NAN, NAN, NAN,
-                   NAN, NAN, NAN, 0};
+                   NAN, NAN, NAN, /* peak_rss_mb */ 2047.5, 0};
     r->metrics = m;
 }
 
@@ -141,7 +141,7 @@ static void test_open(void) {
     free(mode);
     CHECK(query_num(db, "PRAGMA foreign_keys") == 1, "foreign keys on");
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          strcmp(buf, "6") == 0 && DB_SCHEMA_VERSION == 6, "schema_version %s", buf);
+          strcmp(buf, "7") == 0 && DB_SCHEMA_VERSION == 7, "schema_version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM sqlite_master WHERE name IN "
                         "('runs','results','layers','pareto','summary','meta','file_hashes')") == 7,
           "schema objects");
@@ -279,7 +279,7 @@ static void test_ingest(Db *db) {
                         "WHERE config_hash='ing'") == 123456789012.0, "params stored");
     CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id=run_id WHERE "
                         "config_hash='ing' AND f1_before_finetune IS NULL AND "
-                        "teacher_f1=81.5") == 1, "optional metrics");
+                        "teacher_f1=81.5 AND peak_rss_mb=2047.5") == 1, "optional metrics");
     CHECK(query_num(db, "SELECT sum(heads_kept*100+ffn_kept) FROM layers JOIN runs ON "
                         "runs.id=run_id WHERE config_hash='ing'") == 1000 + 20, "layers");
     CHECK(query_num(db, "SELECT count(*) FROM runs WHERE config_hash='ing' AND status='done'"
@@ -559,7 +559,7 @@ static void test_migrate_v1(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "6"), "migrated to version %s", buf);
+          !strcmp(buf, "7"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND precision IS NULL "
                         "AND gemm IS NULL") == 1, "old results gain precision and gemm, NULL");
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host IS "
@@ -575,7 +575,7 @@ static void test_migrate_v1(void) {
     remove(path);
 }
 
-/* A version 4 file (as qaprune wrote it before Natural Questions results) opens migrated to 6:
+/* A version 4 file (as qaprune wrote it before Natural Questions results) opens migrated to 7:
  * its rows kept, results gain the six NQ columns (5) and the three ort_ ones (6), all NULL,
  * the pareto view shows long_f1 and short_f1 and the ort_ columns, pareto_ort appears empty;
  * an NQ point's result then lands with them and without the SQuAD-only scores. */
@@ -619,7 +619,7 @@ static void test_migrate_v4(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v4: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "6"), "migrated to version %s", buf);
+          !strcmp(buf, "7"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND ort_latency_ms IS NULL"
                         " AND ort_teacher_latency_ms IS NULL AND ort_speedup IS NULL") == 1,
           "the old result's ort_ columns NULL");
@@ -674,8 +674,8 @@ static void test_migrate_v4(void) {
     remove(path);
 }
 
-/* A version 5 file (main's shape: the NQ columns, before ONNX Runtime figures) opens migrated
- * to 6: its rows kept (an NQ row's long/short F1 too), the ort_ columns NULL, the pareto view
+/* A version 5 file (the NQ columns, before ONNX Runtime figures) opens migrated through 6
+ * to 7: its rows kept (an NQ row's long/short F1 too), the ort_ columns NULL, the pareto view
  * made again showing them, pareto_ort new and empty until a result with ONNX Runtime figures
  * comes; a result file without ort_ keys (as v5 wrote them) still reads, with those metrics
  * unknown. */
@@ -726,7 +726,7 @@ static void test_migrate_v5(void) {
     CHECK(db_open(path, &db) == QA_OK, "open v5: %s", qa_last_error());
     if (!db) return;
     CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "6"), "migrated to version %s", buf);
+          !strcmp(buf, "7"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host ="
                         " 'node1' AND long_f1 = 61 AND short_recall = 69"
                         " AND ort_latency_ms IS NULL AND ort_teacher_latency_ms IS NULL"
@@ -773,6 +773,116 @@ static void test_migrate_v5(void) {
           pts[0].ort_latency_ms == 4.0 && pts[0].speedup == 3,
           "db_pareto_ort: %d point(s)", n);
     free(pts);
+    db_close(db);
+    CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
+    db_close(db);
+    remove(path);
+}
+
+/* A version 6 file (the ORT columns, before peak memory was recorded) opens migrated to 7: its
+ * rows kept with their ORT figures, peak_rss_mb NULL; a result file without peak_rss_mb (as a
+ * worker of version 6 wrote them) still ingests, the column NULL; one with it stores it and
+ * the report's rows read it back; a peak_rss_mb that is not a number is refused, named. */
+static void test_migrate_v6(void) {
+    static const char V6[] =
+        "PRAGMA application_id = 1902211186;"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES('schema_version', '6');"
+        "CREATE TABLE runs(id INTEGER PRIMARY KEY, config_hash TEXT UNIQUE NOT NULL,"
+        " strategy TEXT, head_sparsity REAL, ffn_sparsity REAL, finetune TEXT, seed INTEGER,"
+        " config_json TEXT, status TEXT NOT NULL DEFAULT 'pending'"
+        " CHECK(status IN ('pending','running','done','failed')), error TEXT,"
+        " started_at TEXT, finished_at TEXT, attempts INTEGER NOT NULL DEFAULT 0, owner TEXT,"
+        " teacher TEXT, teacher_hash TEXT, data TEXT, data_hash TEXT);"
+        "CREATE INDEX runs_status ON runs(status);"
+        "CREATE TABLE results(run_id INTEGER PRIMARY KEY REFERENCES runs(id), f1 REAL,"
+        " exact REAL, has_ans_f1 REAL, no_ans_f1 REAL, heads_kept INTEGER, heads_total INTEGER,"
+        " ffn_kept INTEGER, ffn_total INTEGER, params INTEGER, flops REAL, latency_ms REAL,"
+        " teacher_latency_ms REAL, speedup REAL, train_seconds REAL, f1_before_finetune REAL,"
+        " teacher_f1 REAL, precision TEXT, gemm TEXT, host TEXT, cpu_model TEXT,"
+        " long_f1 REAL, long_precision REAL, long_recall REAL,"
+        " short_f1 REAL, short_precision REAL, short_recall REAL,"
+        " ort_latency_ms REAL, ort_teacher_latency_ms REAL, ort_speedup REAL);"
+        "CREATE TABLE layers(run_id INTEGER REFERENCES runs(id), layer INTEGER,"
+        " heads_kept INTEGER, ffn_kept INTEGER, PRIMARY KEY(run_id, layer));"
+        "CREATE TABLE file_hashes(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+        " inode INTEGER, hash TEXT);"
+        "CREATE VIEW pareto AS SELECT r.id AS run_id, r.config_hash, s.speedup, s.f1,"
+        " s.ort_speedup FROM runs r JOIN results s ON s.run_id = r.id WHERE r.status = 'done';"
+        "CREATE VIEW pareto_ort AS SELECT r.id AS run_id, r.config_hash, s.ort_speedup"
+        " FROM runs r JOIN results s ON s.run_id = r.id WHERE s.ort_speedup IS NOT NULL;"
+        "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
+        " status, teacher, teacher_hash, data, data_hash) VALUES('old6', 'gain', 0.5, 0.5,"
+        " 'none', 1, 'done', 'T', 'th', 'd', 'dh');"
+        "INSERT INTO results(run_id, f1, speedup, host, ort_latency_ms, ort_teacher_latency_ms,"
+        " ort_speedup) VALUES(1, 72.5, 2, 'node1', 4, 9, 2.25);"
+        "INSERT INTO layers VALUES(1, 0, 3, 8);";
+    char path[128], buf[32], file[128];
+    path_in(path, sizeof path, "v6.db");
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V6, 0, 0, 0) == SQLITE_OK,
+          "make a v6 file");
+    sqlite3_close(h);
+    Db *db = NULL;
+    int found = 0;
+    CHECK(db_open(path, &db) == QA_OK, "open v6: %s", qa_last_error());
+    if (!db) return;
+    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
+          !strcmp(buf, "7"), "migrated to version %s", buf);
+    CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 72.5 AND host ="
+                        " 'node1' AND ort_speedup = 2.25 AND ort_teacher_latency_ms = 9"
+                        " AND peak_rss_mb IS NULL") == 1,
+          "the old result stays with its ORT figures, peak_rss_mb NULL");
+    CHECK(query_num(db, "SELECT count(*) FROM layers WHERE run_id = 1") == 1, "its layer stays");
+    CHECK(query_num(db, "SELECT count(*) FROM pareto_ort WHERE config_hash = 'old6'") == 1,
+          "the views still read");
+
+    /* a result file without peak_rss_mb (a v6 worker's): unknown, NULL in the table */
+    add_run(db, "new7a", "l0", 0.75);
+    add_run(db, "new7b", "l0", 0.25);
+    DbResult r, back;
+    make_done(&r, "new7a", 66, 3);
+    path_in(file, sizeof file, "v6-worker.json");
+    CHECK(db_write_result_file(file, &r) == QA_OK, "write: %s", qa_last_error());
+    CHECK(drop_line(file, "\"peak_rss_mb\""), "drop peak_rss_mb");
+    CHECK(db_read_result_file(file, &back) == QA_OK && isnan(back.metrics.peak_rss_mb) &&
+              back.metrics.f1 == 66,
+          "read without peak_rss_mb: %s", qa_last_error());
+    CHECK(db_ingest_result(db, file) == QA_OK, "ingest without peak_rss_mb: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT count(*) FROM results JOIN runs ON runs.id = run_id WHERE"
+                        " config_hash = 'new7a' AND f1 = 66 AND peak_rss_mb IS NULL") == 1,
+          "peak_rss_mb NULL for an older worker's file");
+
+    /* with it: stored, and read back for the report */
+    make_done(&r, "new7b", 64, 3.5);
+    r.metrics.peak_rss_mb = 3071.25;
+    CHECK(ingest(db, &r, "v7-result.json") == QA_OK, "ingest: %s", qa_last_error());
+    CHECK(query_num(db, "SELECT peak_rss_mb FROM results JOIN runs ON runs.id = run_id WHERE"
+                        " config_hash = 'new7b'") == 3071.25, "peak_rss_mb stored");
+    DbRunRow *rows = NULL;
+    int n = 0, seen = 0;
+    CHECK(db_run_rows(db, 0, &rows, &n) == QA_OK && n == 3, "run rows: %d", n);
+    for (int i = 0; i < n; i++) {
+        double want = !strcmp(rows[i].config_hash, "new7b") ? 3071.25 : NAN;
+        int ok = isnan(want) ? isnan(rows[i].m.peak_rss_mb) : rows[i].m.peak_rss_mb == want;
+        CHECK(ok, "row %s: peak_rss_mb %g", rows[i].config_hash, rows[i].m.peak_rss_mb);
+        seen += ok;
+    }
+    CHECK(seen == 3, "every row's peak_rss_mb as stored");
+    db_run_rows_free(rows, n);
+
+    /* not a number: refused with the field named */
+    write_text("bad-rss.json",
+               "{\"format\": \"qaprune result v1\", \"config_hash\": \"new7b\","
+               " \"status\": \"done\", \"metrics\": {\"f1\": 1, \"exact\": 1,"
+               " \"has_ans_f1\": 1, \"no_ans_f1\": 1, \"heads_kept\": 0, \"heads_total\": 0,"
+               " \"ffn_kept\": 0, \"ffn_total\": 0, \"params\": 0, \"flops\": 0,"
+               " \"latency_ms\": 1, \"teacher_latency_ms\": 1, \"speedup\": 1,"
+               " \"train_seconds\": 0, \"peak_rss_mb\": \"lots\"}, \"layers\": []}");
+    path_in(file, sizeof file, "bad-rss.json");
+    CHECK(db_read_result_file(file, &back) == QA_ERR &&
+              strstr(qa_last_error(), "metrics.peak_rss_mb") && strstr(qa_last_error(), file),
+          "a string peak_rss_mb refused: %s", qa_last_error());
     db_close(db);
     CHECK(db_open(path, &db) == QA_OK, "reopen migrated: %s", qa_last_error());
     db_close(db);
@@ -1002,6 +1112,7 @@ int main(void) {
     test_migrate_v1();
     test_migrate_v4();
     test_migrate_v5();
+    test_migrate_v6();
     test_nq_result_files();
     db_close(db);
     db_close(db2);

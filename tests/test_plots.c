@@ -65,7 +65,7 @@ static void add_done_ort(Db *db, const char *strategy, const char *finetune, dou
     }
     DbMetrics m = {f1, f1 - 4, f1, f1, heads, 16, ffn, 256, 1000000, 1e9, 10 / speedup, 10,
                    speedup, 1, f1 - 10, 80, 12 / ort_speedup, 12, ort_speedup,
-                   NAN, NAN, NAN, NAN, NAN, NAN, 0};
+                   NAN, NAN, NAN, NAN, NAN, NAN, /* peak_rss_mb */ NAN, 0};
     r.metrics = m;
     snprintf(path, sizeof path, "%s/%s.json", dir, hash);
     CHECK(db_write_result_file(path, &r) == QA_OK && db_ingest_result(db, path) == QA_OK,

@@ -136,6 +136,10 @@ static void test_sweep(void) {
     snprintf(want, sizeof want, "SELECT count(*) FROM results WHERE host = '%s' AND "
              "length(cpu_model) > 0", host);
     CHECK(scalar("out", want) == 12, "each result records the node's host and CPU model");
+    CHECK(scalar("out", "SELECT count(*) FROM results WHERE peak_rss_mb * 1048576 > 4 * params"
+                        " AND peak_rss_mb < 24576") == 12,
+          "each task records its peak memory (min %g MiB)",
+          scalar("out", "SELECT min(peak_rss_mb) FROM results"));
     char left[256];
     sh_line(left, sizeof left, "ls %s/out/results | wc -l", dir);
     CHECK(atoi(left) == 0, "every result file was ingested and removed (%s left)", left);

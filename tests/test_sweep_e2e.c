@@ -111,6 +111,23 @@ int main(void) {
     CHECK(scalar("out", "SELECT count(*) FROM results WHERE f1 BETWEEN 0 AND 100 AND speedup > 0 "
                         "AND latency_ms > 0 AND teacher_latency_ms > 0 AND params > 0") == 12,
           "every result has sane values");
+    /* peak memory of each point's worker: above the student's parameter bytes (it also
+     * holds the teacher, gradients, AdamW moments, activations), below the machine's 24 GiB */
+    CHECK(scalar("out", "SELECT count(*) FROM results WHERE peak_rss_mb * 1048576 > 4 * params "
+                        "AND peak_rss_mb < 24576") == 12,
+          "every point records a plausible peak_rss_mb (min %g MiB, max %g MiB)",
+          scalar("out", "SELECT min(peak_rss_mb) FROM results"),
+          scalar("out", "SELECT max(peak_rss_mb) FROM results"));
+    printf("peak_rss_mb of the 12 points: %.1f to %.1f MiB\n",
+           scalar("out", "SELECT min(peak_rss_mb) FROM results"),
+           scalar("out", "SELECT max(peak_rss_mb) FROM results"));
+    char mlog[512];
+    snprintf(mlog, sizeof mlog, "%s/run1.log", dir);
+    CHECK(file_contains(mlog, "peak_rss_mb"), "the end-of-run table shows peak_rss_mb");
+    snprintf(mlog, sizeof mlog, "%s/status1.log", dir);
+    CHECK(sh("%s status %s/grid.json > %s 2>&1", bin, dir, mlog) == 0 &&
+              file_contains(mlog, "peak_rss_mb"),
+          "sweep status shows peak_rss_mb (%s)", mlog);
     CHECK(scalar("out", "SELECT count(*) FROM results WHERE heads_total = 8 AND ffn_total = 128 AND "
                         "((heads_kept = 6 AND ffn_kept = 64) OR (heads_kept = 4 AND ffn_kept = 32))") == 12,
           "every point met its sparsity target exactly");

@@ -8,7 +8,8 @@
 #include "core/model/ops.h"
 
 /* Activations of one layer, kept for backward (training) or shared by all layers
- * (inference, where only the next layer's input matters). */
+ * (inference, where only the next layer's input matters). probs, ctx, ctxg and hg are shared
+ * by all layers in training too: backward rebuilds them per layer (bert_run.c plan_acts). */
 typedef struct {
     float *qkv;                /* [N,3A] */
     float *probs;              /* [B,NH,T,T] softmax before dropout */

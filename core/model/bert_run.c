@@ -21,7 +21,13 @@ static float *take(Planner *p, size_t n) {
 }
 
 /* Lays out the activations for (B, T, train) on p; see LayerActs. In inference every layer
- * shares one set sized for the widest layer, and the layer output is written over x0. */
+ * shares one set sized for the widest layer, and the layer output is written over x0.
+ * Training keeps per layer what backward reads and cannot rebuild cheaply: qkv, the
+ * LayerNorm inputs and statistics, a, h and out. The attention's probs and context and the
+ * gated ctxg and hg are shared by all layers (sized for the widest) and rebuilt by backward
+ * from the kept qkv and h, bit for bit: attention_forward again (for BERT-base at seq 384
+ * ~2.6% more FLOPs per step) and the elementwise gates; the probs alone, [B,NH,T,T] per
+ * layer, were a quarter of the activations. */
 static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     const BertConfig *c = &m->cfg;
     size_t N = (size_t)B * T, C = (size_t)c->hidden_size, E = (size_t)bert_embedding_size(c);
@@ -60,18 +66,24 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
             continue;
         }
         BertSlice s = bert_slice(c, l);
-        size_t A = (size_t)(train ? s.A : maxA), NH = (size_t)(train ? s.NH : maxNH);
-        size_t F = (size_t)(train ? s.F : maxF);
+        size_t A = (size_t)(train ? s.A : maxA), F = (size_t)(train ? s.F : maxF);
         la->qkv = take(p, N * 3 * A);
-        la->probs = keep_probs ? take(p, (size_t)B * NH * T * T) : NULL;
-        la->ctx = take(p, N * A);
-        la->ctxg = train ? take(p, N * A) : la->ctx;
+        if (l == 0) { /* shared by every layer (train: rebuilt by backward) */
+            la->probs = keep_probs ? take(p, (size_t)B * maxNH * T * T) : NULL;
+            la->ctx = take(p, N * (size_t)maxA);
+            la->ctxg = train ? take(p, N * (size_t)maxA) : la->ctx;
+        } else {
+            la->probs = m->layer[0].probs;
+            la->ctx = m->layer[0].ctx;
+            la->ctxg = m->layer[0].ctxg;
+        }
         la->attn_res = take(p, N * C);
         la->ln1_mean = train ? take(p, N) : NULL;
         la->ln1_rstd = train ? take(p, N) : NULL;
         la->a = take(p, N * C);
         la->h = take(p, N * F);
-        la->hg = train ? take(p, N * F) : la->h;
+        if (!train) la->hg = la->h;
+        else la->hg = l == 0 ? take(p, N * (size_t)maxF) : m->layer[0].hg;
         la->ffn_res = take(p, N * C);
         la->ln2_mean = train ? take(p, N) : NULL;
         la->ln2_rstd = train ? take(p, N) : NULL;
@@ -347,9 +359,10 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
         zero(d.dres, NC);
         layernorm_backward(d.dres, pg ? gw->ln2w : NULL, pg ? gw->ln2b : NULL, d.dx, la->ffn_res,
                            la->ln2_mean, la->ln2_rstd, lw->ln2w, N, C);
-        /* ffn_res = a + dropout(hg W2^T + b2) */
+        /* ffn_res = a + dropout(hg W2^T + b2); hg rebuilt (one buffer for all layers) */
         memcpy(d.da, d.dres, NC * sizeof(float));
         dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_FFN_OUT));
+        gelu_gate_forward(la->hg, la->h, fgate, N, s.F);
         zero(d.dhg, (size_t)N * s.F);
         matmul_backward(d.dhg, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
                         lw->f2w, N, s.F, C);
@@ -363,9 +376,13 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
         zero(d.dres, NC);
         layernorm_backward(d.dres, pg ? gw->ln1w : NULL, pg ? gw->ln1b : NULL, d.da,
                            la->attn_res, la->ln1_mean, la->ln1_rstd, lw->ln1w, N, C);
-        /* attn_res = x + dropout(ctxg Wo^T + bo) */
+        /* attn_res = x + dropout(ctxg Wo^T + bo); ctx, its probs and ctxg rebuilt from the
+         * kept qkv as the forward made them (same dropout mask: same seed and site) */
         memcpy(d.dx, d.dres, NC * sizeof(float));
         dropout_apply(d.dres, (long)NC, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
+        attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS, &m->drop_attn,
+                          site(l, SITE_ATTN), m->scratch);
+        if (m->head_gates && s.NH) headgate_forward(la->ctxg, la->ctx, hgate, N, s.NH, s.HS);
         const float *ctxg = m->head_gates && s.NH ? la->ctxg : la->ctx;
         zero(d.dctxg, (size_t)N * s.A);
         matmul_backward(d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg, lw->ow,

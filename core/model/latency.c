@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "core/util/error.h"
@@ -11,6 +12,12 @@ double latency_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double latency_peak_rss_mb(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0; /* cannot fail for RUSAGE_SELF */
+    return ru.ru_maxrss / 1024.0; /* Linux counts it in KiB */
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -20,6 +20,11 @@ typedef struct {
 
 /* Monotonic clock in milliseconds. */
 double latency_now_ms(void);
+/* The peak resident memory of this process so far, all threads, in MiB (2^20 bytes, Slurm's
+ * M): getrusage's ru_maxrss. A forked child starts from the resident size it inherits at
+ * fork (its parent's pages it maps), not from the parent's earlier peak; an exec'd process
+ * (a Slurm task) from the small pre-exec image. */
+double latency_peak_rss_mb(void);
 /* Median of x[n] (n >= 1); sorts x in place. */
 double latency_median(double *x, int n);
 
