@@ -28,6 +28,26 @@ static void path_in(char *buf, size_t cap, const char *name) {
     snprintf(buf, cap, "%s/%s", dir, name);
 }
 
+/* Writes the old schema SQL as NAME in the test directory (its path into path), opens it,
+ * which migrates it, and checks that it is at the current version; NULL if a step failed. */
+static Db *open_migrated(const char *name, const char *sql, char *path, size_t cap) {
+    path_in(path, cap, name);
+    sqlite3 *h;
+    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, sql, 0, 0, 0) == SQLITE_OK,
+          "write %s", name);
+    sqlite3_close(h);
+    Db *db = NULL;
+    CHECK(db_open(path, &db) == QA_OK, "open %s: %s", name, qa_last_error());
+    if (!db) return NULL;
+    char buf[32] = "";
+    int found = 0;
+    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
+              !strcmp(buf, "7"),
+          "%s migrated to version %s", name, buf);
+    return db;
+}
+
+
 /* Runs sql through db_query_write in format fmt and returns what it printed (new string;
  * free()). */
 static char *query_as(Db *db, const char *sql, DbFormat fmt, int *rc) {
@@ -548,18 +568,9 @@ static void test_migrate_v1(void) {
         "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
         " status) VALUES('old1', 'gain', 0.5, 0.5, 'none', 1, 'done');"
         "INSERT INTO results(run_id, f1, speedup) VALUES(1, 70, 2);";
-    char path[128], buf[32];
-    path_in(path, sizeof path, "v1.db");
-    sqlite3 *h;
-    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V1, 0, 0, 0) == SQLITE_OK,
-          "write a version 1 file");
-    sqlite3_close(h);
-    Db *db = NULL;
-    int found;
-    CHECK(db_open(path, &db) == QA_OK, "open v1: %s", qa_last_error());
+    char path[128];
+    Db *db = open_migrated("v1.db", V1, path, sizeof path);
     if (!db) return;
-    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "7"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND precision IS NULL "
                         "AND gemm IS NULL") == 1, "old results gain precision and gemm, NULL");
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host IS "
@@ -608,18 +619,9 @@ static void test_migrate_v4(void) {
         "INSERT INTO results(run_id, f1, exact, has_ans_f1, no_ans_f1, speedup, host)"
         " VALUES(1, 71.5, 68, 70, 73, 2, 'node1');"
         "INSERT INTO layers VALUES(1, 0, 3, 8);";
-    char path[128], buf[32];
-    path_in(path, sizeof path, "v4.db");
-    sqlite3 *h;
-    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V4, 0, 0, 0) == SQLITE_OK,
-          "write a version 4 file");
-    sqlite3_close(h);
-    Db *db = NULL;
-    int found;
-    CHECK(db_open(path, &db) == QA_OK, "open v4: %s", qa_last_error());
+    char path[128];
+    Db *db = open_migrated("v4.db", V4, path, sizeof path);
     if (!db) return;
-    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "7"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND ort_latency_ms IS NULL"
                         " AND ort_teacher_latency_ms IS NULL AND ort_speedup IS NULL") == 1,
           "the old result's ort_ columns NULL");
@@ -715,18 +717,9 @@ static void test_migrate_v5(void) {
         "INSERT INTO runs(config_hash, strategy, head_sparsity, ffn_sparsity, finetune, seed,"
         " status, teacher, teacher_hash, data, data_hash) VALUES('new6', 'l0', 0.75, 0.75,"
         " 'none', 1, 'running', 'T', 'th', 'd', 'dh');";
-    char path[128], buf[32], file[128];
-    path_in(path, sizeof path, "v5.db");
-    sqlite3 *h;
-    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V5, 0, 0, 0) == SQLITE_OK,
-          "make a v5 file");
-    sqlite3_close(h);
-    Db *db = NULL;
-    int found = 0;
-    CHECK(db_open(path, &db) == QA_OK, "open v5: %s", qa_last_error());
+    char path[128], file[128];
+    Db *db = open_migrated("v5.db", V5, path, sizeof path);
     if (!db) return;
-    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "7"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 70 AND host ="
                         " 'node1' AND long_f1 = 61 AND short_recall = 69"
                         " AND ort_latency_ms IS NULL AND ort_teacher_latency_ms IS NULL"
@@ -817,18 +810,9 @@ static void test_migrate_v6(void) {
         "INSERT INTO results(run_id, f1, speedup, host, ort_latency_ms, ort_teacher_latency_ms,"
         " ort_speedup) VALUES(1, 72.5, 2, 'node1', 4, 9, 2.25);"
         "INSERT INTO layers VALUES(1, 0, 3, 8);";
-    char path[128], buf[32], file[128];
-    path_in(path, sizeof path, "v6.db");
-    sqlite3 *h;
-    CHECK(sqlite3_open(path, &h) == SQLITE_OK && sqlite3_exec(h, V6, 0, 0, 0) == SQLITE_OK,
-          "make a v6 file");
-    sqlite3_close(h);
-    Db *db = NULL;
-    int found = 0;
-    CHECK(db_open(path, &db) == QA_OK, "open v6: %s", qa_last_error());
+    char path[128], file[128];
+    Db *db = open_migrated("v6.db", V6, path, sizeof path);
     if (!db) return;
-    CHECK(db_get_meta(db, "schema_version", buf, sizeof buf, &found) == QA_OK && found &&
-          !strcmp(buf, "7"), "migrated to version %s", buf);
     CHECK(query_num(db, "SELECT count(*) FROM results WHERE run_id = 1 AND f1 = 72.5 AND host ="
                         " 'node1' AND ort_speedup = 2.25 AND ort_teacher_latency_ms = 9"
                         " AND peak_rss_mb IS NULL") == 1,
