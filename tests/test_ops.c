@@ -291,6 +291,16 @@ static void test_attention(int B, int T, int NH, int HS) {
     check_attention_paths(name, ctx, probs, qkv, mask, B, T, NH, HS, scratch);
     attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     check_grad(name, &r, r.in[0], N * 3 * A, dqkv);
+    /* Several threads take whole (b, h) pairs (oneDNN) or split each head (OpenBLAS): the
+     * same gradient bit for bit as one thread. */
+    int threads = ops_threads();
+    float *dqkv1 = fzeros(N * 3 * A);
+    ops_set_threads(1);
+    attention_backward(dqkv1, dctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    ops_set_threads(threads);
+    CHECK(!memcmp(dqkv1, dqkv, sizeof(float) * (size_t)N * 3 * A),
+          "%s: dqkv on 1 thread is bit for bit dqkv on %d threads", name, threads);
+    free(dqkv1);
 
     /* bf16: Q, K, V, P rounded to 8 significant bits (relative 2^-9 each): scores off by
      * ~2^-8 of sum |q k| / sqrt(HS) (< 0.05 here), so probabilities by a few percent of

@@ -362,7 +362,7 @@ static int attn_pad(int T) { return (T + 15) & ~15; }
 long attention_scratch_size(int T, int NH, int HS, int threads) {
     long Tp = attn_pad(T);
     long fused = (long)NH * HS * Tp + (long)threads * ATTN_ROWS * Tp + 16;
-    long gemm = 2L * T * T;
+    long gemm = 2L * T * T * (threads > 1 ? threads : 1);
     return fused > gemm ? fused : gemm;
 }
 
@@ -416,6 +416,40 @@ static void tile_4x64(float *c, long ldc, const float *a, long lda, const float 
     STORE_ROW(3);
 }
 
+/* 8 rows x one vector (16 columns, the last under `last`): the products whose output is
+ * narrower than 64 columns (P V of a head of 16 to 48), eight independent FMA chains where
+ * one row alone would wait on each FMA's latency. The same sums in the same order as
+ * tile_1xn, so the same results. */
+#define FMA8(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(a[r * lda + k]), bv, c##r)
+#define STORE8(r) \
+    _mm512_mask_storeu_ps(c + r * ldc, last, _mm512_mul_ps(c##r, _mm512_set1_ps(rs[r])))
+
+static void tile_8x16(float *c, long ldc, const float *a, long lda, const float *b, long ldb,
+                      int K, __mmask16 last, const float *rs) {
+    __m512 c0, c1, c2, c3, c4, c5, c6, c7;
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 bv = _mm512_maskz_loadu_ps(last, b + k * ldb);
+        __asm__("" : "+v"(bv));
+        FMA8(0);
+        FMA8(1);
+        FMA8(2);
+        FMA8(3);
+        FMA8(4);
+        FMA8(5);
+        FMA8(6);
+        FMA8(7);
+    }
+    STORE8(0);
+    STORE8(1);
+    STORE8(2);
+    STORE8(3);
+    STORE8(4);
+    STORE8(5);
+    STORE8(6);
+    STORE8(7);
+}
+
 /* One row x nv (1..4) vectors: the edges of the tiling. */
 static void tile_1xn(float *c, const float *a, const float *b, long ldb, int K, int nv,
                      __mmask16 last, float scale) {
@@ -448,6 +482,11 @@ static void gemm_tiled(float *c, long ldc, const float *a, long lda, const float
             for (; r0 + 4 <= rows; r0 += 4)
                 tile_4x64(c + r0 * ldc + j0, ldc, a + r0 * lda, lda, b + j0, ldb, K, last,
                           rs + r0);
+        else
+            for (; r0 + 8 <= rows; r0 += 8)
+                for (int v = 0; v < nv; v++)
+                    tile_8x16(c + r0 * ldc + j0 + 16 * v, ldc, a + r0 * lda, lda,
+                              b + j0 + 16 * v, ldb, K, v == nv - 1 ? last : 0xffffu, rs + r0);
         for (; r0 < rows; r0++)
             tile_1xn(c + r0 * ldc + j0, a + r0 * lda, b + j0, ldb, K, nv, last, rs[r0]);
     }
@@ -601,40 +640,72 @@ void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const in
 /* Forward per (b, h): S = scale Q K^T; P = softmax(S); Pd = dropout(P); ctx = Pd V.
  * dV += Pd^T dctx;  dPd = dctx V^T;  dP = dropout(dPd);  dS = P * (dP - rowsum(dP * P));
  * dQ += scale dS K;  dK += scale dS^T Q. */
+/* One (b, h) of attention_backward; pd, dp: [T*T] scratch of the calling thread. gemm is
+ * gemm_f32 or, when several threads run heads at once, gemm_f32_reentrant. */
+typedef void (*HeadGemm)(int, int, int, int, int, float, const float *, int, const float *,
+                         int, float, float *, int);
+
+static void gemm_f32_nobias(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                            int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+static void attention_backward_head(float *dqkv, const float *dctx, const float *probs,
+                                    const float *qkv, int b, int h, int T, int NH, int HS,
+                                    const Dropout *d, uint64_t site, float *pd, float *dp,
+                                    HeadGemm gemm, int inner_parallel) {
+    int A = NH * HS, ld = 3 * A;
+    float scale = 1.f / sqrtf((float)HS);
+    const float *q = qkv + (long)b * T * ld, *dc = dctx + (long)b * T * A;
+    float *dq = dqkv + (long)b * T * ld;
+    const float *p = probs + ((long)b * NH + h) * T * T, *pdrop = p;
+    int drop = d && d->p > 0.f;
+    if (drop) {
+        memcpy(pd, p, sizeof(float) * T * T);
+        dropout_apply(pd, (long)T * T, d, attention_site(site, b, NH, h));
+        pdrop = pd;
+    }
+    gemm(1, 0, T, HS, T, 1.f, pdrop, T, dc + h * HS, A, 1.f, dq + 2 * A + h * HS, ld);
+    gemm(0, 1, T, T, HS, 1.f, dc + h * HS, A, q + 2 * A + h * HS, ld, 0.f, dp, T);
+    if (drop) dropout_apply(dp, (long)T * T, d, attention_site(site, b, NH, h));
+#pragma omp parallel for schedule(static) if (inner_parallel && PARALLEL((long)T * T))
+    for (int i = 0; i < T; i++) {
+        const float *pr = p + (long)i * T;
+        float *g = dp + (long)i * T, dot = 0.f;
+        for (int j = 0; j < T; j++) dot += g[j] * pr[j];
+        for (int j = 0; j < T; j++) g[j] = pr[j] * (g[j] - dot);
+    }
+    gemm(0, 0, T, HS, T, scale, dp, T, q + A + h * HS, ld, 1.f, dq + h * HS, ld);
+    gemm(1, 0, T, HS, T, scale, dp, T, q + h * HS, ld, 1.f, dq + A + h * HS, ld);
+}
+
+/* Forward per (b, h): S = scale Q K^T; P = softmax(S); Pd = dropout(P); ctx = Pd V.
+ * dV += Pd^T dctx;  dPd = dctx V^T;  dP = dropout(dPd);  dS = P * (dP - rowsum(dP * P));
+ * dQ += scale dS K;  dK += scale dS^T Q.
+ * The (b, h) pairs write disjoint columns of dqkv, so with several threads and the oneDNN
+ * backend each thread takes whole pairs (its GEMMs on itself): the small per-head products
+ * would otherwise each be split over the threads, or leave all but one idle. Every pair is
+ * computed by one thread in a fixed order, so the result does not depend on the thread
+ * count. masked keys have P = 0, hence dS = 0: the mask is already in probs. */
 void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
                         const int32_t *mask, int B, int T, int NH, int HS, const Dropout *d,
                         uint64_t site, float *scratch) {
-    int A = NH * HS, ld = 3 * A;
-    float scale = 1.f / sqrtf((float)HS);
-    float *pd = scratch, *dp = scratch + (long)T * T;
-    for (int b = 0; b < B; b++) {
-        const float *q = qkv + (long)b * T * ld, *dc = dctx + (long)b * T * A;
-        float *dq = dqkv + (long)b * T * ld;
-        for (int h = 0; h < NH; h++) {
-            const float *p = probs + ((long)b * NH + h) * T * T, *pdrop = p;
-            int drop = d && d->p > 0.f;
-            if (drop) {
-                memcpy(pd, p, sizeof(float) * T * T);
-                dropout_apply(pd, (long)T * T, d, attention_site(site, b, NH, h));
-                pdrop = pd;
-            }
-            gemm_f32(1, 0, T, HS, T, 1.f, pdrop, T, dc + h * HS, A, 1.f, dq + 2 * A + h * HS, ld,
-                     NULL);
-            gemm_f32(0, 1, T, T, HS, 1.f, dc + h * HS, A, q + 2 * A + h * HS, ld, 0.f, dp, T,
-                     NULL);
-            if (drop) dropout_apply(dp, (long)T * T, d, attention_site(site, b, NH, h));
-#pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
-            for (int i = 0; i < T; i++) {
-                const float *pr = p + (long)i * T;
-                float *g = dp + (long)i * T, dot = 0.f;
-                for (int j = 0; j < T; j++) dot += g[j] * pr[j];
-                for (int j = 0; j < T; j++) g[j] = pr[j] * (g[j] - dot);
-            }
-            gemm_f32(0, 0, T, HS, T, scale, dp, T, q + A + h * HS, ld, 1.f, dq + h * HS, ld, NULL);
-            gemm_f32(1, 0, T, HS, T, scale, dp, T, q + h * HS, ld, 1.f, dq + A + h * HS, ld, NULL);
+    (void)mask;
+    long tt = (long)T * T;
+    if (n_threads > 1 && gemm_f32_reentrant_ok() && B * NH > 1) {
+#pragma omp parallel num_threads(n_threads)
+        {
+            float *pd = scratch + (long)omp_get_thread_num() * 2 * tt, *dp = pd + tt;
+#pragma omp for schedule(static)
+            for (int bh = 0; bh < B * NH; bh++)
+                attention_backward_head(dqkv, dctx, probs, qkv, bh / NH, bh % NH, T, NH, HS, d,
+                                        site, pd, dp, gemm_f32_reentrant, 0);
         }
+        return;
     }
-    (void)mask; /* masked keys have P = 0, hence dS = 0: the mask is already in probs */
+    for (int bh = 0; bh < B * NH; bh++)
+        attention_backward_head(dqkv, dctx, probs, qkv, bh / NH, bh % NH, T, NH, HS, d, site,
+                                scratch, scratch + tt, gemm_f32_nobias, 1);
 }
 
 /* ---------------------------------------------------------------- gates */
