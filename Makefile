@@ -51,7 +51,7 @@ $(BIN)/sweep: $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(SWEEP_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 
-$(B)/tests/%: tests/%.c tests/test.h tests/e2e.h $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
+$(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(SWEEP_LIB_OBJ) $(LIB_OBJ) $(B)/libqacore.a $(LDLIBS)
 

@@ -3,13 +3,13 @@
  *   register  create OUT and the database, add this grid's points, reset stale ones;
  *   prepare   the synthetic data and the teachers, once for the whole sweep;
  *   train     workers train the points (sweep/point.h is each point's state machine);
- *   measure   latency of every trained point with the machine to itself;
+ *   measure   latency of every trained point with the machine to itself (sweep/measure.c);
  *   report    charts, OUT/report.html and the end-of-run tables, per teacher and data. */
 #include "sweep/run.h"
+#include "sweep/run_private.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/export/artifact.h"
-#include "core/model/gemm.h"
 #include "core/model/checkpoint.h"
 #include "core/model/latency.h"
-#include "core/model/ops.h"
 #include "core/qa/synth.h"
 #include "core/qa/synth_nq.h"
 #include "core/util/error.h"
@@ -37,31 +34,13 @@
 #include "sweep/progress.h"
 #include "sweep/slurm_run.h"
 
-static volatile sig_atomic_t interrupted;
+volatile sig_atomic_t sweep_interrupted;
 
 static void on_sigint(int sig) {
     (void)sig;
-    interrupted = 1;
+    sweep_interrupted = 1;
 }
 
-typedef struct {
-    const RunOpts *o;
-    Grid *g;
-    HashCache *cache;
-    Db *db;
-    Points pts;
-    const char **hashes; /* [n_points] borrowed from g, for Points and db_select_grid */
-    char owner[300], host[256];
-    int lock_fd;
-    int running;                    /* workers alive */
-    int trained_here;               /* points trained by this process's workers */
-    int done_before, failed_before; /* this grid's points finished before this run */
-    int todo;                       /* this grid's points pending once registered */
-    int *msg_fd;                    /* [n_points] read end of a worker's message pipe, or -1 */
-    char env_fault[1100];           /* set: the environment failed a point; the sweep stops */
-    char ort_teacher[4400];         /* "bench": {"ort": true}: the loaded teacher as ONNX */
-    double t0;
-} Sweep;
 
 /* A worker that fails for its environment (qa_error_is_env: disk full, read-only, no memory)
  * exits with this code, writes no result and sends its one-line cause through its pipe. */
@@ -351,7 +330,7 @@ static int stage_prepare(Sweep *s) {
     if (s->todo == 0 || s->o->backend == RUN_BACKEND_SLURM) return QA_OK; /* a prepare job */
     if (prepare_data(g, s->cache)) return QA_ERR;
     double teacher_f1 = -1;
-    for (int k = 0; k < g->n_teachers && !interrupted; k++) {
+    for (int k = 0; k < g->n_teachers && !sweep_interrupted; k++) {
         double f1;
         if (prepare_teacher(g, k, &f1) == QA_OK) {
             if (k == 0) teacher_f1 = f1;
@@ -362,7 +341,7 @@ static int stage_prepare(Sweep *s) {
                 QA_OK)
                 continue;
         }
-        if (interrupted) break;
+        if (sweep_interrupted) break;
         if (qa_error_is_env()) return QA_ERR; /* the machine's fault: stop, fail nothing */
         char err[1200];
         snprintf(err, sizeof err, "teacher %s: %s", g->teachers[k].dir, qa_last_error());
@@ -455,7 +434,7 @@ static void worker_main(Sweep *s, int i, int threads, int msg_fd) {
     _exit(rc == QA_OK ? 0 : 1);
 }
 
-static void show_progress(Sweep *s, const char *stage) {
+void sweep_show_progress(Sweep *s, const char *stage) {
     const Points *pt = &s->pts;
     int done = s->done_before + pt->finished_here[POINT_DONE];
     int failed = s->failed_before + pt->finished_here[POINT_FAILED];
@@ -512,7 +491,7 @@ static int reap(Sweep *s, int block) {
                          *msg ? msg : "stopped by its environment (see its log.txt)");
             } else if (file_exists(result)) {
                 if (point_finish_file(&s->pts, i)) return QA_ERR;
-            } else if (interrupted) {
+            } else if (sweep_interrupted) {
                 point_release(&s->pts, i); /* db_release_owner puts it back to pending */
             } else {
                 char msg[128];
@@ -526,7 +505,7 @@ static int reap(Sweep *s, int block) {
     return QA_OK;
 }
 
-/* Starts a worker for claimed point i, or moves it on when an earlier, interrupted sweep
+/* Starts a worker for claimed point i, or moves it on when an earlier, sweep_interrupted sweep
  * already trained it. */
 static int start_worker(Sweep *s, int i, int threads) {
     char trained[4500];
@@ -558,7 +537,7 @@ static int start_worker(Sweep *s, int i, int threads) {
     char stage[640];
     snprintf(stage, sizeof stage, "training %s h%.2f f%.2f %s", p->strategy, p->head_sparsity,
              p->ffn_sparsity, p->finetune);
-    show_progress(s, stage);
+    sweep_show_progress(s, stage);
     return QA_OK;
 }
 
@@ -568,7 +547,7 @@ static int stage_train(Sweep *s) {
     if (s->o->backend == RUN_BACKEND_SLURM) {
         SlurmRun r = {.g = s->g, .db = s->db, .pts = &s->pts, .owner = s->owner,
                       .opts = &s->o->slurm, .wait = s->o->wait,
-                      .retry_failed = s->o->retry_failed, .stop = &interrupted};
+                      .retry_failed = s->o->retry_failed, .stop = &sweep_interrupted};
         return slurm_stage(&r);
     }
     int jobs = s->o->jobs > 0 ? s->o->jobs : 1;
@@ -577,7 +556,7 @@ static int stage_train(Sweep *s) {
     s->t0 = latency_now_ms() / 1e3;
     for (;;) {
         if (reap(s, 0)) return QA_ERR;
-        if (interrupted) break;
+        if (sweep_interrupted) break;
         if (s->running < jobs && !*s->env_fault) {
             int i = claim_next(s);
             if (i == -2) return QA_ERR;
@@ -588,178 +567,13 @@ static int stage_train(Sweep *s) {
         }
         if (s->running == 0) break;
         if (reap(s, 1)) return QA_ERR;
-        show_progress(s, "training");
+        sweep_show_progress(s, "training");
     }
     if (*s->env_fault) {
         qa_env_error(ENOSPC, "%s", s->env_fault); /* keeps the mark for sweep_run */
         return QA_ERR;
     }
     return QA_OK;
-}
-
-/* ---------------------------------------------------------------- measure */
-
-/* With "export": {"onnx": true}: the measured point's checkpoint as onnx (cap bytes) =
- * OUT/points/HASH/onnx/model.onnx with its strategy, F1 and speedup. A failed export is
- * reported (QA_ERR) and leaves the point's results alone. */
-static int export_point(Sweep *s, int i, const DbResult *r, char *onnx, size_t cap) {
-    char dir[4400];
-    point_dir(&s->pts, i, dir, sizeof dir);
-    snprintf(onnx, cap, "%s/onnx/model.onnx", dir);
-    OnnxExportOpts o;
-    ExportMeta meta = {s->g->points[i].spec.strategy, r->metrics.f1, r->metrics.speedup};
-    onnx_export_opts_default(&o);
-    if (export_artifact(dir, onnx, &o, &meta, NULL) == QA_OK) return QA_OK;
-    fprintf(stderr, "sweep: point %s: ONNX export failed: %s\n", s->pts.hash[i],
-            qa_last_error());
-    return QA_ERR;
-}
-
-/* The ONNX Runtime work directory, OUT/ort: the teacher's export and the inputs file. */
-static void ort_work_dir(const Sweep *s, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s/ort", s->g->out);
-}
-
-/* With "bench": {"ort": true}: point i's pruned model (its export under points/ when
- * "export" made one, else OUT/ort/point.onnx, removed after) against the teacher's export in
- * ONNX Runtime, on the inputs, threads and passes of the engine's timing; fills the ort_
- * metrics. A failure is reported and leaves them unknown (NAN), the point done. */
-static void ort_measure_point(Sweep *s, int i, const BertModel *teacher, const BertModel *pruned,
-                              const LatencyOpts *lo, const char *exported, DbResult *r) {
-    char work[4300], onnx[4400];
-    ort_work_dir(s, work, sizeof work);
-    snprintf(onnx, sizeof onnx, "%s/point.onnx", work);
-    LatencyResult ol;
-    int temp = !exported;
-    int rc = *s->ort_teacher ? QA_OK : qa_error("the teacher's ONNX export failed");
-    if (rc == QA_OK && temp) rc = ort_export(pruned, onnx);
-    if (rc == QA_OK)
-        rc = ort_measure(ort_dir_choose(NULL), s->ort_teacher, temp ? onnx : exported,
-                         bert_config(teacher), lo, s->g->threads, work, &ol, NULL, 0);
-    if (temp) unlink(onnx);
-    if (rc) {
-        fprintf(stderr, "sweep: point %s: no ONNX Runtime latency: %s\n", s->pts.hash[i],
-                qa_last_error());
-        return;
-    }
-    r->metrics.ort_latency_ms = ol.pruned_ms;
-    r->metrics.ort_teacher_latency_ms = ol.teacher_ms;
-    r->metrics.ort_speedup = ol.speedup;
-}
-
-/* With "bench": {"ort": true}: the teacher just loaded as OUT/ort/teacher-HASH.onnx, once
- * per teacher and sweep (s->ort_teacher; "" when the export failed, said once). */
-static void ort_export_teacher(Sweep *s, int k, const BertModel *teacher) {
-    char work[4300];
-    ort_work_dir(s, work, sizeof work);
-    if (*s->ort_teacher) unlink(s->ort_teacher); /* the previous teacher's */
-    snprintf(s->ort_teacher, sizeof s->ort_teacher, "%s/teacher-%.16s.onnx", work,
-             s->g->teachers[k].hash);
-    progress_update("sweep: exporting teacher %s to ONNX for ONNX Runtime",
-                    s->g->teachers[k].name);
-    int rc = file_mkdirs(work) || ort_export(teacher, s->ort_teacher);
-    progress_done();
-    if (rc) {
-        fprintf(stderr, "sweep: teacher %s: ONNX export for ONNX Runtime failed: %s\n",
-                s->g->teachers[k].name, qa_last_error());
-        s->ort_teacher[0] = '\0';
-    }
-}
-
-/* Times teacher and pruned model of trained point i, interleaved, and finishes the point
- * (done with its latency, or failed with why the timing failed). */
-static int measure_point(Sweep *s, int i, BertModel *teacher) {
-    const Grid *g = s->g;
-    const GridPoint *p = &g->points[i];
-    char dir[4400], trained[4500];
-    point_dir(&s->pts, i, dir, sizeof dir);
-    point_trained_path(&s->pts, i, trained, sizeof trained);
-    DbResult r;
-    BertModel *pruned = NULL;
-    LatencyOpts lo = g->bench;
-    if (lo.seq == 0) {
-        FeatureOpts fo;
-        model_feature_opts(g->teachers[p->teacher].dir, &fo);
-        lo.seq = fo.max_seq_len;
-    }
-    LatencyResult lat;
-    /* both models timed in the point's precision and GEMM library (checked by grid_load) */
-    BertPrecision prec = BERT_FP32;
-    GemmBackend gb = GEMM_DEFAULT;
-    bert_precision_parse(p->spec.precision, &prec);
-    gemm_backend_parse(p->spec.gemm, &gb);
-    gemm_set_backend(gb);
-    if (db_read_result_file(trained, &r) || checkpoint_load(dir, &pruned) ||
-        bert_set_precision(teacher, prec) || bert_set_precision(pruned, prec) ||
-        latency_measure(teacher, pruned, &lo, &lat)) {
-        char msg[1200];
-        snprintf(msg, sizeof msg, "latency: %s", qa_last_error());
-        bert_free(pruned);
-        return point_fail(&s->pts, i, msg);
-    }
-    fault_at("latency");
-    r.metrics.latency_ms = lat.pruned_ms;
-    r.metrics.teacher_latency_ms = lat.teacher_ms;
-    r.metrics.speedup = lat.speedup;
-    r.finished_at[0] = '\0';
-    point_result_where(&r);
-    char onnx[4500];
-    int exported = g->export_onnx && export_point(s, i, &r, onnx, sizeof onnx) == QA_OK;
-    if (g->bench_ort) {
-        show_progress(s, "latency in ONNX Runtime");
-        ort_measure_point(s, i, teacher, pruned, &lo, exported ? onnx : NULL, &r);
-    }
-    bert_free(pruned);
-    if (interrupted && g->bench_ort && isnan(r.metrics.ort_speedup)) {
-        point_release(&s->pts, i); /* Ctrl-C stopped node: measured again on resume */
-        return QA_OK;
-    }
-    point_measured(&s->pts, i);
-    return point_finish(&s->pts, i, &r);
-}
-
-/* With the compute lock held exclusively (no worker of any sweep on OUT computes), times
- * every trained point against its teacher. */
-static int stage_measure(Sweep *s) {
-    const Grid *g = s->g;
-    const char *f = getenv("QAPRUNE_FAULT");
-    if (f && !strcmp(f, "delete-db")) { /* the test hook of fault_at: a user deletes it */
-        char path[4300];
-        snprintf(path, sizeof path, "%s/results.db", g->out);
-        unlink(path);
-    }
-    BertModel *teacher = NULL;
-    int rc = QA_OK, loaded = -1, locked = 0;
-    for (int i = 0; i < g->n_points && !interrupted && rc == QA_OK; i++) {
-        if (s->pts.state[i] != POINT_TRAINED) continue;
-        if (!locked) {
-            flock(s->lock_fd, LOCK_EX);
-            ops_set_threads(g->threads);
-            locked = 1;
-        }
-        int k = g->points[i].teacher;
-        if (loaded != k) {
-            bert_free(teacher);
-            teacher = NULL;
-            if (checkpoint_load(g->teachers[k].dir, &teacher)) {
-                rc = QA_ERR;
-                break;
-            }
-            loaded = k;
-            if (g->bench_ort) ort_export_teacher(s, k, teacher);
-        }
-        show_progress(s, "latency");
-        rc = measure_point(s, i, teacher);
-    }
-    bert_free(teacher);
-    if (*s->ort_teacher) { /* the work directory goes with the last export */
-        char work[4300];
-        ort_work_dir(s, work, sizeof work);
-        unlink(s->ort_teacher);
-        rmdir(work);
-    }
-    if (locked) flock(s->lock_fd, LOCK_UN);
-    return rc;
 }
 
 /* ---------------------------------------------------------------- report */
@@ -871,7 +685,7 @@ static int stop_interrupted(Sweep *s) {
     stop_workers(s);
     int n = 0;
     db_release_owner(s->db, s->owner, &n);
-    fprintf(stderr, "sweep: interrupted; %d unfinished point(s) are pending again. "
+    fprintf(stderr, "sweep: sweep_interrupted; %d unfinished point(s) are pending again. "
                     "Run the same command to resume.\n", n);
     return 130;
 }
@@ -891,16 +705,16 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    pipeline_set_stop_flag(&interrupted);
+    pipeline_set_stop_flag(&sweep_interrupted);
     if (path_join(s.g->data.windows_dir, sizeof s.g->data.windows_dir, s.g->out, "cache")) {
         fprintf(stderr, "sweep run: %s\n", qa_last_error());
         rc = 2;
         goto cleanup;
     }
     if (stage_register(&s) || stage_prepare(&s) || stage_train(&s) ||
-        (!interrupted && stage_measure(&s))) {
+        (!sweep_interrupted && sweep_stage_measure(&s))) {
         progress_done();
-        if (interrupted) {
+        if (sweep_interrupted) {
             rc = stop_interrupted(&s);
             goto cleanup;
         }
@@ -919,7 +733,7 @@ int sweep_run(const char *grid_path, const RunOpts *o) {
         goto cleanup;
     }
     progress_done();
-    rc = interrupted ? stop_interrupted(&s) : stage_report(&s);
+    rc = sweep_interrupted ? stop_interrupted(&s) : stage_report(&s);
     if (rc != 130 && db_check_file(s.db)) {
         fprintf(stderr, "sweep run: %s\n", qa_last_error());
         rc = 1;
