@@ -54,7 +54,8 @@ typedef struct {
     int n_series;
     DbSetting *settings; /* the summary view: seeds pooled per setting */
     int n_settings;
-    double teacher_f1; /* NAN when unknown */
+    double teacher_f1;      /* NAN when unknown */
+    double teacher_long_f1; /* NQ: the teacher's long-answer F1 (meta teacher_long_f1), or NAN */
     int nq;            /* 1: a Natural Questions group (its points have long and short F1) */
     char group[2 * DB_LABEL_MAX + 16]; /* "teacher T, data D" when a database holds several */
     const char *runtime; /* the F1 against speedup chart's runtime: NULL (the engine), "ort" */
@@ -323,10 +324,11 @@ static void nq_panel(const Charts *c, FILE *gp, const char *title, const char *y
                  MARKERS[s->marker % N_MARKERS], COLOURS[s->colour % N_COLOURS]);
         element(gp, file, i, using, style, label);
     }
-    /* the teacher's short-answer F1 (its f1) at speedup 1 */
-    if (col == 4 && !isnan(c->teacher_f1))
+    /* the teacher's long-answer F1 (one group only) or short-answer F1 (its f1), speedup 1 */
+    double t = col == 4 ? c->teacher_f1 : c->teacher_long_f1;
+    if (!isnan(t))
         fprintf(gp, "    '+' using (1):(%.9g) every ::0::0 with points pt 3 ps 2.5 lw 2 "
-                    "lc rgb 'black' title 'teacher', \\\n", c->teacher_f1);
+                    "lc rgb 'black' title 'teacher', \\\n", t);
     fputs("    NaN notitle\n", gp);
 }
 
@@ -497,18 +499,22 @@ static int chart_render(Charts *c, const char *name, const char *about, ChartFn 
 /* The teacher's F1: for a database with one group, meta "teacher_f1" when it is a number
  * (the sweep records the teacher's own dev score there); else what the group's runs
  * measured. */
+/* Meta key's value when it is a finite number, else NAN. */
+static int meta_number(Db *db, const char *key, double *out) {
+    char buf[64], *end;
+    int found;
+    *out = NAN;
+    if (db_get_meta(db, key, buf, sizeof buf, &found)) return QA_ERR;
+    double v = found ? strtod(buf, &end) : NAN;
+    if (found && end != buf && !*end && isfinite(v)) *out = v;
+    return QA_OK;
+}
+
 static int teacher_f1_find(Db *db, const Charts *c, int one_group, double *out) {
     *out = NAN;
     if (one_group) {
-        char buf[64];
-        int found;
-        if (db_get_meta(db, "teacher_f1", buf, sizeof buf, &found)) return QA_ERR;
-        char *end;
-        double v = found ? strtod(buf, &end) : NAN;
-        if (found && end != buf && !*end && isfinite(v)) {
-            *out = v;
-            return QA_OK;
-        }
+        if (meta_number(db, "teacher_f1", out)) return QA_ERR;
+        if (!isnan(*out)) return QA_OK;
     }
     for (int i = 0; i < c->n_all && isnan(*out); i++)
         if (isfinite(c->all[i].teacher_f1)) *out = c->all[i].teacher_f1;
@@ -570,6 +576,8 @@ static int render_group(Db *db, const char *dir, const DbGroup *g, int one_group
         db_summary(db, g, &c.settings, &c.n_settings) || series_build(&c) ||
         teacher_f1_find(db, &c, one_group, &c.teacher_f1))
         goto cleanup;
+    c.teacher_long_f1 = NAN;
+    if (one_group && meta_number(db, "teacher_long_f1", &c.teacher_long_f1)) goto cleanup;
     for (int i = 0; i < c.n_all; i++) c.nq |= !isnan(c.all[i].long_f1);
     if (chart_render(&c, "f1_vs_speedup", SPEEDUP_TITLE, chart_speedup) ||
         chart_render(&c, "f1_vs_sparsity", SPARSITY_TITLE, chart_sparsity) ||

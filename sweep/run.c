@@ -287,9 +287,10 @@ static int prepare_data(const Grid *g, HashCache *cache) {
 }
 
 /* Makes teacher k ready: checks a given checkpoint loads, or trains (or reuses) the
- * embedded default's teacher; its dev F1 (or -1 when unknown) in *teacher_f1. */
-static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
-    *teacher_f1 = -1;
+ * embedded default's teacher; its dev F1 (NQ: the short-answer F1) and NQ long-answer F1
+ * (or -1 when unknown) in *teacher_f1, *teacher_long_f1. */
+static int prepare_teacher(const Grid *g, int k, double *teacher_f1, double *teacher_long_f1) {
+    *teacher_f1 = *teacher_long_f1 = -1;
     const char *dir = g->teachers[k].dir;
     if (g->teacher_checkpoint) {
         BertModel *m = NULL;
@@ -312,6 +313,7 @@ static int prepare_teacher(const Grid *g, int k, double *teacher_f1) {
     if (rc == QA_OK) {
         fault_at("teacher");
         *teacher_f1 = tr.dev.f1;
+        if (g->data.nq) *teacher_long_f1 = 100 * tr.nq_dev.long_answer.f1;
         if (g->data.nq)
             fprintf(stderr, "sweep: teacher %s %s (dev long F1 %.2f, short F1 %.2f)\n", dir,
                     tr.reused ? "reused from the cache" : "trained",
@@ -329,11 +331,11 @@ static int stage_prepare(Sweep *s) {
     const Grid *g = s->g;
     if (s->todo == 0 || s->o->backend == RUN_BACKEND_SLURM) return QA_OK; /* a prepare job */
     if (prepare_data(g, s->cache)) return QA_ERR;
-    double teacher_f1 = -1;
+    double teacher_f1 = -1, teacher_long_f1 = -1;
     for (int k = 0; k < g->n_teachers && !sweep_interrupted; k++) {
-        double f1;
-        if (prepare_teacher(g, k, &f1) == QA_OK) {
-            if (k == 0) teacher_f1 = f1;
+        double f1, long_f1;
+        if (prepare_teacher(g, k, &f1, &long_f1) == QA_OK) {
+            if (k == 0) teacher_f1 = f1, teacher_long_f1 = long_f1;
             /* its training windows and dev scores, once for every point */
             progress_update("sweep: tokenizing the data and scoring teacher %s",
                             g->teachers[k].name);
@@ -358,14 +360,19 @@ static int stage_prepare(Sweep *s) {
         snprintf(v, sizeof v, "%.17g", teacher_f1);
         if (db_set_meta(s->db, "teacher_f1", v)) return QA_ERR;
     }
+    if (teacher_long_f1 >= 0 && g->n_teachers == 1) { /* NQ: for the long-answer chart */
+        char v[64];
+        snprintf(v, sizeof v, "%.17g", teacher_long_f1);
+        if (db_set_meta(s->db, "teacher_long_f1", v)) return QA_ERR;
+    }
     return QA_OK;
 }
 
 int sweep_prepare_inputs(const Grid *g, HashCache *cache) {
     if (prepare_data(g, cache)) return QA_ERR;
     for (int k = 0; k < g->n_teachers; k++) {
-        double f1;
-        if (prepare_teacher(g, k, &f1) ||
+        double f1, long_f1;
+        if (prepare_teacher(g, k, &f1, &long_f1) ||
             prune_prepare(g->teachers[k].dir, &g->data, g->points[0].spec.eval_batch)) {
             char err[1200];
             snprintf(err, sizeof err, "%s", qa_last_error());

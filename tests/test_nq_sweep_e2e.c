@@ -136,6 +136,15 @@ int main(void) {
     snprintf(dat, sizeof dat, "%s/out/plots/nq_f1_vs_speedup.dat", dir);
     CHECK(file_contains(dat, "long_f1\tshort_f1") && file_contains(dat, "l0 / distill"),
           "the NQ chart's data has both F1s per series");
+    /* the teacher's marker in both panels: its long-answer F1 from meta, its short one */
+    snprintf(dat, sizeof dat, "%s/out/plots/nq_f1_vs_speedup.gp", dir);
+    char *gp = slurp_file(dat), *first = gp ? strstr(gp, "title 'teacher'") : NULL;
+    CHECK(first && strstr(first + 1, "title 'teacher'"),
+          "%s: the teacher drawn in the long- and the short-answer panel", dat);
+    free(gp);
+    CHECK(scalar("out", "SELECT count(*) FROM meta WHERE key = 'teacher_long_f1' AND "
+                        "CAST(value AS REAL) BETWEEN 0 AND 100") == 1,
+          "the teacher's long-answer F1 recorded in meta");
     char html[512];
     snprintf(html, sizeof html, "%s/out/report.html", dir);
     CHECK(file_contains(html, "Short-answer F1 (Natural Questions) against speedup") &&
