@@ -291,8 +291,8 @@ static void test_attention(int B, int T, int NH, int HS) {
     check_attention_paths(name, ctx, probs, qkv, mask, B, T, NH, HS, scratch);
     attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     check_grad(name, &r, r.in[0], N * 3 * A, dqkv);
-    /* Several threads take whole (b, h) pairs (oneDNN) or split each head (OpenBLAS): the
-     * same gradient bit for bit as one thread. */
+    /* Several threads split each head's products and its softmax rows: the same gradient
+     * bit for bit as one thread. */
     int threads = ops_threads();
     float *dqkv1 = fzeros(N * 3 * A);
     ops_set_threads(1);

@@ -282,24 +282,6 @@ void gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-int gemm_f32_reentrant_ok(void) { return backend == GEMM_ONEDNN; }
-
-void gemm_f32_reentrant(int ta, int tb, int M, int N, int K, float alpha, const float *A,
-                        int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    check_args(ta, tb, M, N, K, lda, ldb, ldc, beta, NULL);
-    if (backend != GEMM_ONEDNN) {
-        fprintf(stderr, "gemm: gemm_f32_reentrant needs the oneDNN backend\n");
-        abort();
-    }
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-        scale_rows(M, N, beta, C, ldc, NULL);
-        return;
-    }
-    DNNL_OK(dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C,
-                       ldc));
-}
-
 void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const bf16 *A, int lda,
                const bf16 *B, int ldb, float beta, float *C, int ldc, const float *bias) {
     check_args(ta, tb, M, N, K, lda, ldb, ldc, beta, bias);

@@ -8,8 +8,8 @@
  *                  cached, or dnnl_sgemm where the primitive loses (see gemm.c).
  * bf16 GEMMs (gemm_bf16) always run in oneDNN's matmul primitive: bf16 inputs, fp32
  * accumulation and fp32 output (AVX512-BF16 instructions where the CPU has them).
- * Not thread-safe (one primitive cache per process): call from one thread (but see
- * gemm_f32_reentrant); each GEMM uses the threads set by gemm_set_threads. Any of M, N, K may be 0. Shape or library errors
+ * Not thread-safe (one primitive cache per process): call from one thread; each GEMM uses
+ * the threads set by gemm_set_threads. Any of M, N, K may be 0. Shape or library errors
  * are programming errors and abort with one line. */
 #ifndef QAPRUNE_GEMM_H
 #define QAPRUNE_GEMM_H
@@ -31,15 +31,6 @@ void gemm_set_threads(int n); /* threads for OpenBLAS (oneDNN follows OpenMP's c
 /* The fp32 GEMM above, in the current backend. bias may be NULL; with a bias, beta is 0. */
 void gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
-
-/* gemm_f32 without the primitive cache, so that several threads may call it at once (each
- * GEMM then runs on its calling thread: oneDNN's sgemm does inside an OpenMP parallel
- * region). Only with the oneDNN backend: gemm_f32_reentrant_ok() says whether the current
- * backend allows it (OpenBLAS's threaded build does not promise it); callers run their loop
- * on one thread otherwise. No bias. */
-int gemm_f32_reentrant_ok(void);
-void gemm_f32_reentrant(int ta, int tb, int M, int N, int K, float alpha, const float *A,
-                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* bf16 numbers are the top 16 bits of an IEEE fp32 (8 exponent bits, 7 mantissa bits). */
 typedef uint16_t bf16;

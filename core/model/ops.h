@@ -73,7 +73,7 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
  * qkv [N,3A] (Q at columns 0..A-1, K at A.., V at 2A..), mask [B,T], ctx [N,A]; probs NULL:
  * not kept (inference). scratch: attention_scratch_size(T, NH, HS, ops_threads()) floats.
  * Without dropout on a CPU with AVX-512 this runs fused (S, softmax and P V a block of query
- * rows at a time, in cache; see ops.c); otherwise as attention_forward_gemm. */
+ * rows at a time, in cache; see attention.c); otherwise as attention_forward_gemm. */
 void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                        int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
                        float *scratch);
@@ -83,14 +83,13 @@ void attention_forward_gemm(float *ctx, float *probs, const float *qkv, const in
                             int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
                             float *scratch);
 /* Floats of scratch attention_forward needs for T tokens and NH heads of HS with `threads`
- * threads (also enough for attention_backward's [2*T*T] per thread). */
+ * threads (also enough for attention_backward's [2*T*T]). */
 long attention_scratch_size(int T, int NH, int HS, int threads);
 /* The same in bf16 for inference (no dropout): Q, K, V and probs rounded to bf16 for the two
  * products, accumulated in fp32; the softmax, probs and ctx in fp32. */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                             int B, int T, int NH, int HS);
-/* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch:
- * attention_scratch_size(T, NH, HS, ops_threads()) floats ([2*T*T] per thread). */
+/* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch: [2*T*T] floats. */
 void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
                         const int32_t *mask, int B, int T, int NH, int HS, const Dropout *d,
                         uint64_t site, float *scratch);
