@@ -306,7 +306,7 @@ static void test_attention(int B, int T, int NH, int HS) {
      * ~2^-8 of sum |q k| / sqrt(HS) (< 0.05 here), so probabilities by a few percent of
      * themselves, and ctx, a convex mix of V rows (|v| < 1.5), by well under 3e-2. */
     float *ctx16 = fzeros(N * A);
-    attention_forward_bf16(ctx16, probs, qkv, mask, B, T, NH, HS);
+    attention_forward_bf16(ctx16, probs, qkv, mask, B, T, NH, HS, scratch);
     int bad = 0;
     double worst = 0, moved = 0;
     for (int i = 0; i < N * A; i++) {

@@ -223,7 +223,8 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         const BertLayerWeights *lw = &m->w.layer[l];
         linear(m, la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
         if (m->precision == BERT_BF16 && !train)
-            attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS);
+            attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                                   m->scratch);
         else
             attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                               &m->drop_attn, site(l, SITE_ATTN), m->scratch);

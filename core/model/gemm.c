@@ -47,12 +47,6 @@ void gemm_set_threads(int n) { openblas_set_num_threads(n); }
 
 /* ---------------------------------------------------------------- bf16 conversion */
 
-static inline bf16 to_bf16(float f) {
-    union { float f; uint32_t u; } v = {.f = f};
-    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (bf16)((v.u >> 16) | 0x40); /* quiet NaN */
-    return (bf16)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
-}
-
 float gemm_bf16_to_f32(bf16 x) {
     union { uint32_t u; float f; } v = {.u = (uint32_t)x << 16};
     return v.f;
@@ -60,7 +54,7 @@ float gemm_bf16_to_f32(bf16 x) {
 
 void gemm_to_bf16(bf16 *dst, const float *src, long n) {
 #pragma omp parallel for schedule(static) if (n >= 65536 && omp_get_max_threads() > 1)
-    for (long i = 0; i < n; i++) dst[i] = to_bf16(src[i]);
+    for (long i = 0; i < n; i++) dst[i] = gemm_round_bf16(src[i]);
 }
 
 static struct {

@@ -34,7 +34,13 @@ void gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
 
 /* bf16 numbers are the top 16 bits of an IEEE fp32 (8 exponent bits, 7 mantissa bits). */
 typedef uint16_t bf16;
-/* dst[i] = src[i] rounded to nearest bf16, ties to even (NaN stays NaN). */
+/* f rounded to nearest bf16, ties to even (NaN stays NaN). */
+static inline bf16 gemm_round_bf16(float f) {
+    union { float f; uint32_t u; } v = {.f = f};
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (bf16)((v.u >> 16) | 0x40); /* quiet NaN */
+    return (bf16)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+/* dst[i] = gemm_round_bf16(src[i]), over threads when n is large. */
 void gemm_to_bf16(bf16 *dst, const float *src, long n);
 float gemm_bf16_to_f32(bf16 x);
 /* 1 when oneDNN runs bf16 matmuls on this CPU with native bf16 instructions

@@ -35,11 +35,15 @@ void adamw_free(AdamW *a) {
     free(a);
 }
 
-void optim_adam_update(float *p, const float *g, float *m, float *v, long n, float lr,
-                       float b1, float b2, float eps, long t, float decay) {
+/* v[k] >= 0, so sqrtf never sets errno here: the loop is written for the vectoriser
+ * (restrict, omp simd), and vector sqrt and division round as the scalar ones do, so the
+ * update is the same bit for bit as a scalar loop's. */
+void optim_adam_update(float *restrict p, const float *restrict g, float *restrict m,
+                       float *restrict v, long n, float lr, float b1, float b2, float eps, long t,
+                       float decay) {
     double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     float step = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
-#pragma omp parallel for schedule(static) if (n >= 32768)
+#pragma omp parallel for simd schedule(static) if (n >= 32768)
     for (long k = 0; k < n; k++) {
         p[k] *= decay;
         m[k] = b1 * m[k] + (1.f - b1) * g[k];
