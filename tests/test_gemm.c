@@ -183,6 +183,52 @@ static void test_bf16_rounding(void) {
     CHECK(gemm_bf16_to_f32(0x4049) == 3.140625f, "bf16 to fp32 is exact");
 }
 
+/* gemm_bf16_batched: each of the batch products, at its offsets and with transposes, ragged
+ * and 0 sizes, against the double twin (bf16-valued inputs: only the fp32 sums round), and
+ * slots between the batch elements' C blocks never written. */
+static void test_gemm_bf16_batched(void) {
+    static const int shapes[][4] = {{12, 40, 40, 16}, {3, 7, 5, 3}, {1, 9, 4, 6},
+                                    {4, 5, 3, 0},     {2, 0, 4, 3}, {5, 33, 17, 65}};
+    int n_shapes = (int)(sizeof shapes / sizeof shapes[0]), cases = 0;
+    for (int s = 0; s < n_shapes; s++)
+        for (int t = 0; t < 4; t++) {
+            int nb = shapes[s][0], M = shapes[s][1], N = shapes[s][2], K = shapes[s][3];
+            int ta = t & 1, tb = t >> 1, pad = 2;
+            int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+            long sa = (long)(ta ? K : M) * lda + 5, sb = (long)(tb ? N : K) * ldb + 3;
+            long sc = (long)M * ldc + 7, na = nb * sa, nbb = nb * sb, nc = nb * sc;
+            float *A = frand(na), *B = frand(nbb), *C = frand(nc), *C0 = malloc(4 * (nc + 1));
+            round_bf16(A, na), round_bf16(B, nbb);
+            memcpy(C0, C, sizeof(float) * (size_t)nc);
+            bf16 *Ah = malloc(sizeof(bf16) * (size_t)(na + 1));
+            bf16 *Bh = malloc(sizeof(bf16) * (size_t)(nbb + 1));
+            gemm_to_bf16(Ah, A, na);
+            gemm_to_bf16(Bh, B, nbb);
+            gemm_bf16_batched(nb, ta, tb, M, N, K, 0.125f, Ah, lda, sa, Bh, ldb, sb, C, ldc, sc);
+            double *want = malloc(sizeof(double) * (size_t)(M * ldc + 1));
+            double *mag = malloc(sizeof(double) * (size_t)(M * ldc + 1));
+            double worst = 0;
+            for (int i = 0; i < nb; i++) {
+                ref_gemm(ta, tb, M, N, K, 0.125, A + i * sa, lda, B + i * sb, ldb, 0, want, ldc,
+                         NULL, mag);
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < ldc; n++) {
+                        long j = (long)m * ldc + n;
+                        double e = n < N ? fabs(C[i * sc + j] - want[j]) / mag[j]
+                                         : C[i * sc + j] != C0[i * sc + j] ? INFINITY : 0.0;
+                        if (!(e <= worst)) worst = e;
+                    }
+                for (long j = (long)M * ldc; j < sc; j++)
+                    if (C[i * sc + j] != C0[i * sc + j]) worst = INFINITY;
+            }
+            CHECK(worst <= (K + 2) * 0x1p-24, "bf16 batched %d x ta=%d tb=%d M=%d N=%d K=%d: "
+                  "error %.3g of the magnitude", nb, ta, tb, M, N, K, worst);
+            cases++;
+            free(A), free(B), free(C), free(C0), free(Ah), free(Bh), free(want), free(mag);
+        }
+    printf("bf16 batched: %d problems\n", cases);
+}
+
 static void test_backend_names(void) {
     GemmBackend b;
     CHECK(gemm_backend_parse("onednn", &b) == 0 && b == GEMM_ONEDNN, "parse onednn");
@@ -202,6 +248,7 @@ int main(void) {
     else
         printf("oneDNN has no native bf16 on this CPU: the bf16 cases ran emulated\n");
     test_gemm_bf16_tolerance();
+    test_gemm_bf16_batched();
     gemm_release();
     return TEST_DONE();
 }

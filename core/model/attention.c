@@ -347,18 +347,18 @@ void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t
     attention_forward_gemm(ctx, probs, qkv, mask, B, T, NH, HS, d, site, scratch);
 }
 
-/* The softmax of the T score rows p of one (b, h) in place, each row also rounded to bf16
- * into ph, in one pass over the row while it is in cache (rows split over threads). */
-static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, int T) {
-#pragma omp parallel for schedule(static) if (PARALLEL((long)T * T))
-    for (int i = 0; i < T; i++) {
-        float *row = p + (long)i * T, inv = 1.f;
+/* The softmax of `rows` score rows of length T in place (rows split over threads), each row
+ * also rounded to bf16 into ph, in one pass over the row while it is in cache. */
+static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, long rows, int T) {
+#pragma omp parallel for schedule(static) if (PARALLEL(rows * T))
+    for (long i = 0; i < rows; i++) {
+        float *row = p + i * T, inv = 1.f;
 #ifdef ATTN_FUSED
         inv = softmax_row16(row, mask, T, 0);
 #else
         softmax_row(row, mask, T);
 #endif
-        bf16 *o = ph + (long)i * T;
+        bf16 *o = ph + i * T;
         for (int j = 0; j < T; j++) {
             row[j] *= inv;
             o[j] = gemm_round_bf16(row[j]);
@@ -366,19 +366,18 @@ static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, int T) {
     }
 }
 
-/* Q, K and V of each (b, h) go to bf16 as dense [T, HS] blocks and ctx comes back through a
- * dense [T, HS] block of scratch: oneDNN 2.6 runs these small products in its brgemm kernels
- * only on dense operands, and in a generic kernel at about half the speed on the rows of
- * qkv (ld 3A) or ctx (ld A). BERT-base, seq 384, 1 thread: QK^T 66 -> 95 GFLOP/s, P V 143
- * -> 203 (ONEDNN_VERBOSE timings). */
+/* Q, K and V of each (b, h) go to bf16 as dense [T, HS] blocks, heads after one another, so
+ * that the NH products of each kind are one batched oneDNN matmul on dense operands (its
+ * brgemm kernels, which oneDNN 2.6 takes only on dense operands, spread over the threads
+ * by head and row block); ctx comes back through dense [NH, T, HS] scratch. */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                             int B, int T, int NH, int HS, float *scratch) {
     int A = NH * HS, ld = 3 * A;
     float scale = 1.f / sqrtf((float)HS);
     if (NH == 0) return;
-    long blk = (long)T * HS;
+    long blk = (long)T * HS, tt = (long)T * T;
     bf16 *qh = gemm_bf16_scratch(0, (long)B * 3 * NH * blk);
-    bf16 *ph = gemm_bf16_scratch(1, (long)T * T);
+    bf16 *ph = gemm_bf16_scratch(1, NH * tt);
 #pragma omp parallel for schedule(static) if (PARALLEL((long)B * T * ld))
     for (long r = 0; r < (long)B * T; r++) {
         long b = r / T, t = r % T;
@@ -389,17 +388,16 @@ void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const in
         }
     }
     for (int b = 0; b < B; b++) {
-        for (int h = 0; h < NH; h++) {
-            const bf16 *q = qh + ((long)b * 3 * NH + h) * blk, *k = q + NH * blk,
-                       *v = k + NH * blk;
-            float *p = probs + ((long)b * NH + h) * T * T;
-            gemm_bf16(0, 1, T, T, HS, scale, q, HS, k, HS, 0.f, p, T, NULL);
-            softmax_rows_bf16(ph, p, mask + (long)b * T, T);
-            gemm_bf16(0, 0, T, HS, T, 1.f, ph, T, v, HS, 0.f, scratch, HS, NULL);
-            for (int t = 0; t < T; t++)
-                memcpy(ctx + ((long)b * T + t) * A + h * HS, scratch + (long)t * HS,
+        const bf16 *q = qh + (long)b * 3 * NH * blk, *k = q + NH * blk, *v = k + NH * blk;
+        float *p = probs + (long)b * NH * tt;
+        gemm_bf16_batched(NH, 0, 1, T, T, HS, scale, q, HS, blk, k, HS, blk, p, T, tt);
+        softmax_rows_bf16(ph, p, mask + (long)b * T, (long)NH * T, T);
+        gemm_bf16_batched(NH, 0, 0, T, HS, T, 1.f, ph, T, tt, v, HS, blk, scratch, HS, blk);
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * A))
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < NH; h++)
+                memcpy(ctx + ((long)b * T + t) * A + h * HS, scratch + h * blk + (long)t * HS,
                        sizeof(float) * HS);
-        }
     }
 }
 

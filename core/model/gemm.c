@@ -83,6 +83,7 @@ bf16 *gemm_bf16_scratch(int slot, long n) {
 typedef struct {
     int32_t dt, ta, tb, has_bias, threads, pad; /* no padding bytes: compared with memcmp */
     int64_t M, N, K, lda, ldb, ldc;
+    int64_t batch, sa, sb, sc; /* batch 1: a 2-D problem (strides 0) */
     float alpha, beta;
 } MatmulKey;
 
@@ -149,9 +150,16 @@ static uint32_t key_hash(const MatmulKey *k) {
     return h;
 }
 
-/* A 2-D memory descriptor of rows x cols with row stride ld, or its transpose view. */
-static void md_2d(dnnl_memory_desc_t *md, int64_t rows, int64_t cols, int64_t ld, int trans,
-                  dnnl_data_type_t dt) {
+/* A memory descriptor of rows x cols with row stride ld, or its transpose view; with batch
+ * > 1, batch such matrices `stride` elements apart (3-D). */
+static void md_nd(dnnl_memory_desc_t *md, int64_t batch, int64_t stride, int64_t rows,
+                  int64_t cols, int64_t ld, int trans, dnnl_data_type_t dt) {
+    if (batch > 1) {
+        dnnl_dims_t dims = {batch, rows, cols};
+        dnnl_dims_t strides = {stride, trans ? 1 : ld, trans ? ld : 1};
+        DNNL_OK(dnnl_memory_desc_init_by_strides(md, 3, dims, dt, strides));
+        return;
+    }
     dnnl_dims_t dims = {rows, cols};
     dnnl_dims_t strides = {trans ? 1 : ld, trans ? ld : 1};
     DNNL_OK(dnnl_memory_desc_init_by_strides(md, 2, dims, dt, strides));
@@ -160,10 +168,10 @@ static void md_2d(dnnl_memory_desc_t *md, int64_t rows, int64_t cols, int64_t ld
 static void entry_create(MatmulEntry *e, const MatmulKey *k) {
     dnnl_data_type_t dt = (dnnl_data_type_t)k->dt;
     dnnl_memory_desc_t a, b, c, bias;
-    md_2d(&a, k->M, k->K, k->lda, k->ta, dt);
-    md_2d(&b, k->K, k->N, k->ldb, k->tb, dt);
-    md_2d(&c, k->M, k->N, k->ldc, 0, dnnl_f32);
-    md_2d(&bias, 1, k->N, k->N, 0, dnnl_f32);
+    md_nd(&a, k->batch, k->sa, k->M, k->K, k->lda, k->ta, dt);
+    md_nd(&b, k->batch, k->sb, k->K, k->N, k->ldb, k->tb, dt);
+    md_nd(&c, k->batch, k->sc, k->M, k->N, k->ldc, 0, dnnl_f32);
+    md_nd(&bias, 1, 0, 1, k->N, k->N, 0, dnnl_f32);
     dnnl_matmul_desc_t desc;
     DNNL_OK(dnnl_matmul_desc_init(&desc, &a, &b, k->has_bias ? &bias : NULL, &c));
     dnnl_primitive_attr_t attr;
@@ -206,9 +214,10 @@ static MatmulEntry *cache_get(const MatmulKey *k) {
 
 static void matmul_run(dnnl_data_type_t dt, int ta, int tb, int M, int N, int K, float alpha,
                        const void *A, int lda, const void *B, int ldb, float beta, float *C,
-                       int ldc, const float *bias) {
+                       int ldc, const float *bias, const int64_t batch[4]) {
     MatmulKey k = {(int32_t)dt, ta, tb, bias != NULL, omp_get_max_threads(), 0,
-                   M, N, K, lda, ldb, ldc, alpha, beta};
+                   M, N, K, lda, ldb, ldc, batch ? batch[0] : 1, batch ? batch[1] : 0,
+                   batch ? batch[2] : 0, batch ? batch[3] : 0, alpha, beta};
     MatmulEntry *e = cache_get(&k);
     DNNL_OK(dnnl_memory_set_data_handle(e->src, (void *)A));
     DNNL_OK(dnnl_memory_set_data_handle(e->wei, (void *)B));
@@ -260,7 +269,7 @@ void gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, 
         return;
     }
     if (backend == GEMM_ONEDNN && primitive_wins(ta, tb, N, K)) {
-        matmul_run(dnnl_f32, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+        matmul_run(dnnl_f32, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL);
         return;
     }
     if (bias) {
@@ -284,7 +293,24 @@ void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const bf16 *A, 
         scale_rows(M, N, beta, C, ldc, bias);
         return;
     }
-    matmul_run(dnnl_bf16, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    matmul_run(dnnl_bf16, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, NULL);
+}
+
+void gemm_bf16_batched(int batch, int ta, int tb, int M, int N, int K, float alpha,
+                       const bf16 *A, int lda, long sa, const bf16 *B, int ldb, long sb,
+                       float *C, int ldc, long sc) {
+    check_args(ta, tb, M, N, K, lda, ldb, ldc, 0.f, NULL);
+    if (batch < 1 || M == 0 || N == 0) return;
+    if (K == 0) {
+        for (int i = 0; i < batch; i++) scale_rows(M, N, 0.f, C + i * sc, ldc, NULL);
+        return;
+    }
+    if (batch == 1) {
+        matmul_run(dnnl_bf16, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.f, C, ldc, NULL, NULL);
+        return;
+    }
+    int64_t strides[4] = {batch, sa, sb, sc};
+    matmul_run(dnnl_bf16, ta, tb, M, N, K, alpha, A, lda, B, ldb, 0.f, C, ldc, NULL, strides);
 }
 
 int gemm_bf16_native(void) {

@@ -51,6 +51,13 @@ int gemm_bf16_native(void);
 void gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const bf16 *A, int lda,
                const bf16 *B, int ldb, float beta, float *C, int ldc, const float *bias);
 
+/* batch products C_i = alpha op(A_i) op(B_i) (beta 0, no bias) in one oneDNN matmul, where
+ * A_i = A + i * sa, B_i = B + i * sb, C_i = C + i * sc (elements): the per-head products
+ * of attention, which one primitive spreads over the threads better than batch calls. */
+void gemm_bf16_batched(int batch, int ta, int tb, int M, int N, int K, float alpha,
+                       const bf16 *A, int lda, long sa, const bf16 *B, int ldb, long sb,
+                       float *C, int ldc, long sc);
+
 /* Returns a bf16 scratch of at least n elements, owned by this module and reused by the
  * next call with the same slot (0 or 1); valid until then. Used to convert activations. */
 bf16 *gemm_bf16_scratch(int slot, long n);

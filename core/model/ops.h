@@ -86,8 +86,8 @@ void attention_forward_gemm(float *ctx, float *probs, const float *qkv, const in
  * threads (also enough for attention_backward's [2*T*T]). */
 long attention_scratch_size(int T, int NH, int HS, int threads);
 /* The same in bf16 for inference (no dropout): Q, K, V and probs rounded to bf16 for the two
- * products, accumulated in fp32; the softmax, probs and ctx in fp32. scratch: [T*HS] floats
- * (attention_scratch_size gives enough). */
+ * products, accumulated in fp32; the softmax, probs and ctx in fp32. scratch: [NH*T*HS]
+ * floats (attention_scratch_size gives enough). */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                             int B, int T, int NH, int HS, float *scratch);
 /* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch: [2*T*T] floats. */
