@@ -108,7 +108,8 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
         {"gemm", CLI_STRING, &o->gemm, 0, 0, "onednn|openblas", "the GEMM library",
          CLI_OPTIONAL},
         {"precision", CLI_STRING, &o->precision, 0, 0, "fp32|bf16",
-         "bf16: GEMMs in bf16 with fp32 accumulation (forward mode)", CLI_OPTIONAL},
+         "bf16: GEMMs in bf16 with fp32 accumulation (train: fp32 master weights)",
+         CLI_OPTIONAL},
         {"teacher", CLI_STRING, &o->teacher, 0, 0, "DIR|FILE.onnx",
          "pair mode: the unpruned model (a checkpoint, or an exported .onnx)", CLI_OPTIONAL},
         {"model", CLI_STRING, &o->model, 0, 0, "DIR|FILE.onnx",
@@ -171,9 +172,9 @@ static int parse_opts(int argc, char **argv, BenchOpts *o) {
                 o->precision);
         return 2;
     }
-    if (prec == BERT_BF16 && strcmp(o->mode, "forward")) {
-        fprintf(stderr, "sweep bench: --precision bf16 is for --mode forward (training and "
-                        "--mode gemm run in fp32)\n");
+    if (prec == BERT_BF16 && !strcmp(o->mode, "gemm")) {
+        fprintf(stderr, "sweep bench: --precision bf16 is for --mode forward or train "
+                        "(--mode gemm times fp32 GEMMs)\n");
         return 2;
     }
     return CLI_CONTINUE;
@@ -498,7 +499,8 @@ int cmd_bench(int argc, char **argv) {
         goto cleanup;
     }
     bert_init_random(m, 1, 0.02f);
-    if (!strcmp(o.precision, "bf16") && bert_set_precision(m, BERT_BF16)) {
+    if (!strcmp(o.precision, "bf16") &&
+        (train ? bert_set_train_precision(m, BERT_BF16) : bert_set_precision(m, BERT_BF16))) {
         fprintf(stderr, "sweep bench: %s\n", qa_last_error());
         goto cleanup;
     }

@@ -45,6 +45,8 @@ const SpecField TEACHER_FIELDS[] = {
     /* added after teachers were first cached: a BERT teacher's identity leaves it out */
     {"family", SPEC_STRING, offsetof(TeacherSpec, family), 0, 0,
      "bert (the data's vocab.txt) | roberta (its vocab.json + merges.txt)", "bert"},
+    {"train_precision", SPEC_STRING, offsetof(TeacherSpec, train_precision), 0, 0,
+     "fp32 | bf16: training GEMMs (bf16: fp32 master weights)", "fp32"},
 };
 const int TEACHER_NFIELDS = (int)(sizeof TEACHER_FIELDS / sizeof TEACHER_FIELDS[0]);
 
@@ -58,7 +60,8 @@ void teacher_spec_default(TeacherSpec *s) {
                        .max_seq_len = 128, .doc_stride = 64, .max_query_len = 32,
                        .batch_size = 32, .steps = 9000, .lr = 1e-3, .warmup = 0.03,
                        .weight_decay = 0.01, .dropout = 0.0, .seed = 1, .init = "xavier",
-                       .pos_init = "sinusoid", .family = "bert"};
+                       .pos_init = "sinusoid", .family = "bert",
+                       .train_precision = "fp32"};
 }
 
 char *teacher_identity_json(const TeacherSpec *s) {
@@ -89,8 +92,11 @@ const SpecField PRUNE_FIELDS[] = {
     PF("distill_temp", SPEC_DOUBLE, distill_temp, 0.01, 100, "distillation temperature"),
     PF("eval_batch", SPEC_INT, eval_batch, 1, 4096, "windows per inference batch"),
     PF("precision", SPEC_STRING, precision, 0, 0,
-       "fp32 | bf16: scoring and latency of the pruned model (training is fp32)"),
+       "fp32 | bf16: scoring and latency of the pruned model (training: train_precision)"),
     PF("gemm", SPEC_STRING, gemm, 0, 0, "onednn | openblas: the GEMM library"),
+    /* added after points were first recorded: fp32 leaves every earlier point's identity */
+    {"train_precision", SPEC_STRING, offsetof(PruneSpec, train_precision), 0, 0,
+     "fp32 | bf16: l0 and fine-tuning GEMMs (bf16: fp32 master weights)", "fp32"},
 };
 const int PRUNE_NFIELDS = (int)(sizeof PRUNE_FIELDS / sizeof PRUNE_FIELDS[0]);
 
@@ -101,6 +107,7 @@ void prune_spec_default(PruneSpec *s) {
     s->head_sparsity = 0.5;
     s->ffn_sparsity = 0.7;
     snprintf(s->precision, SPEC_STR, "fp32");
+    snprintf(s->train_precision, SPEC_STR, "fp32");
     snprintf(s->gemm, SPEC_STR, "%s", gemm_backend_name(GEMM_DEFAULT));
     s->seed = 1;
     s->gain_batches = 32;
@@ -140,6 +147,10 @@ int teacher_spec_check(const TeacherSpec *s, const char *file, const char *path)
     if (strcmp(s->pos_init, "random") && strcmp(s->pos_init, "sinusoid"))
         return qa_error("%s: %s.pos_init: '%s' is not one of random, sinusoid", file, path,
                         s->pos_init);
+    BertPrecision tp;
+    if (bert_precision_parse(s->train_precision, &tp))
+        return qa_error("%s: %s.train_precision: '%s' is not one of fp32, bf16", file, path,
+                        s->train_precision);
     if (s->hidden % s->heads)
         return qa_error("%s: %s.hidden: %d is not a multiple of heads %d", file, path,
                         s->hidden, s->heads);
@@ -161,6 +172,9 @@ int prune_spec_check(const PruneSpec *s, const char *file) {
     GemmBackend b;
     if (bert_precision_parse(s->precision, &p))
         return qa_error("%s: precision: '%s' is not one of fp32, bf16", file, s->precision);
+    if (bert_precision_parse(s->train_precision, &p))
+        return qa_error("%s: train_precision: '%s' is not one of fp32, bf16", file,
+                        s->train_precision);
     if (gemm_backend_parse(s->gemm, &b))
         return qa_error("%s: gemm: '%s' is not one of onednn, openblas", file, s->gemm);
     return k == STRATEGY_DENSE ? prune_spec_check_dense(s, s->finetune, file, "finetune", "ft_steps")

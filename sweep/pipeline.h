@@ -28,6 +28,7 @@ typedef struct {
     int seed;
     char init[SPEC_STR];     /* "xavier" or "bert" (N(0, 0.02)) */
     char pos_init[SPEC_STR]; /* "random" or "sinusoid" (position embeddings' start) */
+    char train_precision[SPEC_STR]; /* fp32 | bf16: the training GEMMs (TrainOpts.precision) */
 } TeacherSpec;
 
 /* Checks what the field table cannot: the names of family, init and pos_init, hidden a multiple of
@@ -139,6 +140,7 @@ typedef struct {
     int eval_batch;
     char precision[SPEC_STR]; /* fp32 | bf16: the pruned model's scoring and latency */
     char gemm[SPEC_STR];      /* onednn | openblas */
+    char train_precision[SPEC_STR]; /* fp32 | bf16: l0's and fine-tuning's training GEMMs */
 } PruneSpec;
 
 extern const SpecField PRUNE_FIELDS[];

@@ -242,6 +242,7 @@ static void train_opts(const PruneSpec *spec, TrainOpts *to) {
     to->batch_size = spec->batch_size;
     to->lr = (float)spec->ft_lr;
     to->seed = (uint64_t)spec->seed;
+    bert_precision_parse(spec->train_precision, &to->precision); /* checked by the spec */
     to->progress = pipeline_on_progress;
 }
 

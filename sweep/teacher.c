@@ -182,6 +182,7 @@ int teacher_build(const TeacherSpec *spec, const DataPaths *data, const char *ou
     to.warmup = (float)spec->warmup;
     to.weight_decay = (float)spec->weight_decay;
     to.seed = (uint64_t)spec->seed;
+    bert_precision_parse(spec->train_precision, &to.precision); /* checked by the spec */
     to.progress = pipeline_on_progress;
     to.progress_ctx = "teacher";
     EvalHook eh = {m, &dev, data->nq ? &nq_dev : NULL, 0.0};

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/bench.sh: `make bench`: the engine against its peers on the issue's shapes, side by
 # side in one run, and a ratio table at the end:
-#   qaprune fp32 with OpenBLAS, qaprune fp32 with oneDNN, qaprune bf16 (oneDNN, forward),
+#   qaprune fp32 with OpenBLAS, qaprune fp32 with oneDNN, qaprune bf16 (oneDNN; training in
+#   bf16 with fp32 master weights, against PyTorch fp32 training: PyTorch bf16 is forward only),
 #   PyTorch fp32 and PyTorch bf16 autocast (../shared/bench/torch_bert_bench.py, Debian
 #   python3-torch), and ONNX Runtime fp32 when tests/ort_bench.sh finds it (optional).
 # Every engine runs the same shape and thread count back to back, so drifts of the machine
@@ -58,7 +59,7 @@ run() { # label mode threads args...
         "$("$SWEEP" bench --threads "$t" --reps "$REPS" --mode "$mode" --gemm openblas "$@" | tail -1)"
     record "$label" "qaprune fp32 onednn" \
         "$("$SWEEP" bench --threads "$t" --reps "$REPS" --mode "$mode" --gemm onednn "$@" | tail -1)"
-    [ "$mode" = forward ] && record "$label" "qaprune bf16" \
+    record "$label" "qaprune bf16" \
         "$("$SWEEP" bench --threads "$t" --reps "$REPS" --mode "$mode" --precision bf16 "$@" | tail -1)"
     targs=$(echo "$*" | sed 's/--ffn /--intermediate /')
     if [ $have_torch = 1 ]; then
@@ -124,15 +125,17 @@ def ratio(k, a, b):
 if keys:
     print("median ms (" + ", ".join(present) + ") and ratios")
     print("| shape | threads | " + " | ".join(present) +
-          " | onednn/openblas | fp32 onednn/torch | bf16/torch bf16 | fp32 onednn/ort |")
-    print("|---|---|" + "---|" * (len(present) + 4))
+          " | onednn/openblas | fp32 onednn/torch | bf16/torch bf16 | fp32 onednn/ort |"
+          " bf16/torch fp32 |")
+    print("|---|---|" + "---|" * (len(present) + 5))
 for k in keys:
     cells = [f"{ms[k + (e,)]:.1f}" if k + (e,) in ms else "-" for e in present]
     print(f"| {k[0]} | {k[1]} | " + " | ".join(cells) + " | " +
           " | ".join([ratio(k, "qaprune fp32 onednn", "qaprune fp32 openblas"),
                       ratio(k, "qaprune fp32 onednn", "torch fp32"),
                       ratio(k, "qaprune bf16", "torch bf16"),
-                      ratio(k, "qaprune fp32 onednn", "onnxruntime fp32")]) + " |")
+                      ratio(k, "qaprune fp32 onednn", "onnxruntime fp32"),
+                      ratio(k, "qaprune bf16", "torch fp32")]) + " |")
 if gemms:
     print("whole-model GFLOP/s (BERT-base fwd, seq 384, b1, qaprune fp32 oneDNN) over oneDNN "
           "dnnl_sgemm GFLOP/s on the layer's GEMMs (384x768.768x2304, 384x768.768x768, "

@@ -314,6 +314,11 @@ static void test_bert_identity_unchanged(void) {
     CHECK(data_paths_in_dir(&data, d) == QA_OK && teacher_hash(&spec, &data, h) == QA_OK &&
               !strcmp(h, "e678913ed04146f0cd1daba63155fd88"),
           "teacher_hash of a BERT teacher unchanged: %s", h);
+    /* train_precision fp32 (the default) is left out of the identity; bf16 is another one */
+    snprintf(spec.train_precision, SPEC_STR, "bf16");
+    CHECK(teacher_hash(&spec, &data, hr) == QA_OK && strcmp(hr, h),
+          "train_precision bf16: another teacher hash");
+    snprintf(spec.train_precision, SPEC_STR, "fp32");
     /* a roberta teacher hashes its BPE files: missing ones are named, present ones count */
     snprintf(spec.family, SPEC_STR, "roberta");
     CHECK(teacher_hash(&spec, &data, hr) == QA_ERR && strstr(qa_last_error(), "vocab.json: missing"),
@@ -595,6 +600,8 @@ static void test_validation(void) {
         {SYNTH ", \"teacher\": {\"train\": {\"init\": \"zeros\"}}, " AXES1, "teacher.train.init", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"pos_init\": \"learned\"}}, " AXES1, "teacher.train.pos_init", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"family\": \"gpt2\"}}, " AXES1, "teacher.train.family", 0},
+        {SYNTH ", \"teacher\": {\"train\": {\"train_precision\": \"fp16\"}}, " AXES1, "teacher.train.train_precision: 'fp16'", 0},
+        {SYNTH ", \"prune\": {\"train_precision\": \"int8\"}, " AXES1, "train_precision: 'int8'", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"heads\": 5, \"hidden\": 32}}, " AXES1, "teacher.train.hidden", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"max_query_len\": 1000, \"max_seq_len\": 128}}, " AXES1, "teacher.train.max_query_len", 0},
         {SYNTH ", \"teacher\": {\"train\": {\"doc_stride\": 500}}, " AXES1, "teacher.train.doc_stride", 0},
@@ -615,6 +622,9 @@ static void test_validation(void) {
                   strstr(qa_last_error(), bad[i].expect),
               "refused naming %s: %s", bad[i].expect, qa_last_error());
     CHECK(try_grid(SYNTH ", " AXES1, 1) == QA_OK, "the base grid is valid: %s", qa_last_error());
+    CHECK(try_grid(SYNTH ", \"teacher\": {\"train\": {\"train_precision\": \"bf16\"}}, "
+                   "\"prune\": {\"train_precision\": \"bf16\"}, " AXES1, 1) == QA_OK,
+          "train_precision bf16 for the teacher and the points: %s", qa_last_error());
     CHECK(try_grid(SYNTH ", \"prune\": {\"ft_steps\": 0, \"dense_steps\": 50}, \"axes\": "
                    "{\"strategy\": [\"dense\"], \"finetune\": [\"standard\", \"distill\"], "
                    "\"targets\": [{\"heads\": 0.5, \"ffn\": 0.5}]}", 1) == QA_OK,

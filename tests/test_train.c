@@ -85,7 +85,8 @@ static float span_loss(BertModel *m, const QaData *d) {
 /* 150 AdamW steps on the gold loss (batches of 4 of the 8 windows, dropout on) must bring the
  * span loss of the 8 windows well down: a sign error, a missing update, a wrong gradient or a
  * schedule stuck at lr 0 leaves it where it was or raises it. */
-static void test_training_lowers_loss(const BertConfig *c0) {
+static void test_training_lowers_loss(const BertConfig *c0, BertPrecision prec,
+                                      float *after_out) {
     BertConfig c = *c0;
     c.hidden_dropout = c.attention_dropout = 0.1f;
     BertModel *m = NULL;
@@ -101,16 +102,62 @@ static void test_training_lowers_loss(const BertConfig *c0) {
     o.steps = 150;
     o.lr = 3e-3f;
     o.seed = 3;
+    o.precision = prec;
     TrainStats s;
     float before = span_loss(m, &d);
     CHECK(train_qa(m, &d, &o, &s) == QA_OK && s.steps == 150, "train: %s", qa_last_error());
+    CHECK(bert_train_precision(m) == BERT_FP32, "train_qa restores the model's training "
+          "precision");
     float after = span_loss(m, &d);
-    printf("span loss of the 8 windows: %.4f before training, %.4f after %ld steps "
-           "(trainer's running mean %.4f)\n", before, after, s.steps, s.final_loss);
+    *after_out = after;
+    printf("%s training: span loss of the 8 windows: %.4f before training, %.4f after %ld "
+           "steps (trainer's running mean %.4f)\n", bert_precision_name(prec), before, after,
+           s.steps, s.final_loss);
     CHECK(isfinite(before) && before > 2.0f, "the untrained loss is near log(T) (%.4f)", before);
     CHECK(after < 0.25f * before, "training lowers the loss: %.4f -> %.4f", before, after);
     CHECK(s.final_loss < 0.75f * before, "the trainer's running loss went down too (%.4f)",
           s.final_loss);
+    bert_free(m);
+}
+
+/* One training step's weight gradients in bf16 against fp32: every GEMM operand of the
+ * linear layers rounded to bf16 (2^-9 relative), so the gradient moves by well under 2% of
+ * its norm; and it moves (the bf16 path ran). Then an fp32 step after a bf16 one gives the
+ * fp32 gradient bit for bit (no bf16 state is left behind). */
+static void test_bf16_gradients(const BertConfig *c) {
+    BertModel *m = NULL;
+    CHECK(bert_create(c, &m) == QA_OK, "create: %s", qa_last_error());
+    if (!m) return;
+    bert_init_random(m, 7, 0.3f);
+    int32_t buf[3 * N * T + 2 * N];
+    QaData d;
+    make_data(&d, buf, 1);
+    BertBatch bb = {N, T, d.ids, d.types, d.mask};
+    float ds[N * T], de[N * T];
+    size_t np = bert_num_params(m);
+    float *g[3];
+    BertPrecision order[3] = {BERT_FP32, BERT_BF16, BERT_FP32};
+    for (int k = 0; k < 3; k++) {
+        CHECK(bert_set_train_precision(m, order[k]) == QA_OK, "set train precision");
+        bert_zero_grad(m);
+        CHECK(bert_forward(m, &bb, NULL, 1, 1) == QA_OK, "train forward: %s", qa_last_error());
+        loss_span(ds, de, bert_start_logits(m), bert_end_logits(m), d.start, d.end, N, T);
+        CHECK(bert_backward(m, ds, de, NULL, NULL, 1) == QA_OK, "backward");
+        g[k] = malloc(sizeof(float) * np);
+        memcpy(g[k], bert_grads(m), sizeof(float) * np);
+    }
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < np; i++) {
+        diff += (double)(g[1][i] - g[0][i]) * (g[1][i] - g[0][i]);
+        norm += (double)g[0][i] * g[0][i];
+    }
+    double rel = sqrt(diff / norm);
+    printf("bf16 training gradient: %.3g of the fp32 gradient's norm away\n", rel);
+    CHECK(rel < 0.02 && rel > 1e-5, "bf16 weight gradients within 2%% of fp32's (and not "
+          "equal): %.3g", rel);
+    CHECK(!memcmp(g[0], g[2], sizeof(float) * np), "fp32 after bf16: the same gradient bit "
+          "for bit");
+    for (int k = 0; k < 3; k++) free(g[k]);
     bert_free(m);
 }
 
@@ -170,7 +217,12 @@ int main(void) {
           s.final_loss);
     bert_free(student);
     bert_free(teacher);
-    test_training_lowers_loss(&c);
+    float after32, after16;
+    test_training_lowers_loss(&c, BERT_FP32, &after32);
+    test_training_lowers_loss(&c, BERT_BF16, &after16);
+    CHECK(after16 != after32, "bf16 training does run in bf16 (loss %.6f vs fp32 %.6f)",
+          after16, after32);
+    test_bf16_gradients(&c);
     test_finetune_names();
     return TEST_DONE();
 }

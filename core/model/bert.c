@@ -405,23 +405,36 @@ float *bert_params(BertModel *m) {
     return m->params;
 }
 
-int bert_set_precision(BertModel *m, BertPrecision p) {
-    if (p == BERT_BF16 && !m->params_bf16) {
+/* Allocates or frees the bf16 copy of the weights for the two precisions. */
+static int set_precisions(BertModel *m, BertPrecision eval, BertPrecision train) {
+    int want = eval == BERT_BF16 || train == BERT_BF16;
+    if (want && !m->params_bf16) {
         m->params_bf16 = malloc((m->n_params ? m->n_params : 1) * sizeof(bf16));
         if (!m->params_bf16)
             return qa_error("bert: out of memory for the bf16 copy of %zu parameters",
                             m->n_params);
     }
-    if (p == BERT_FP32) {
+    if (!want) {
         free(m->params_bf16);
         m->params_bf16 = NULL;
     }
-    m->precision = p;
+    m->precision = eval;
+    m->train_precision = train;
     m->bf16_stale = 1;
     return QA_OK;
 }
 
+int bert_set_precision(BertModel *m, BertPrecision p) {
+    return set_precisions(m, p, m->train_precision);
+}
+
 BertPrecision bert_precision(const BertModel *m) { return m->precision; }
+
+int bert_set_train_precision(BertModel *m, BertPrecision p) {
+    return set_precisions(m, m->precision, p);
+}
+
+BertPrecision bert_train_precision(const BertModel *m) { return m->train_precision; }
 
 int bert_precision_parse(const char *name, BertPrecision *out) {
     if (strcmp(name, "fp32") && strcmp(name, "bf16")) return -1;

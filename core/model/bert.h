@@ -162,7 +162,7 @@ const BertConfig *bert_config(const BertModel *m);
 /* Sets the dropout probabilities used by later training forwards (each in [0, 1)). */
 void bert_set_dropout(BertModel *m, float hidden, float attention);
 
-/* Precision of inference forwards (training forwards always run in fp32). BERT_BF16: the
+/* Precision of inference forwards (training: bert_set_train_precision). BERT_BF16: the
  * linear layers' GEMMs take bf16 weights and inputs with fp32 accumulation (oneDNN); the
  * weights are converted once, by the first inference forward after this call, after
  * bert_params() or after a training forward (the cases that can change them); the two
@@ -172,6 +172,13 @@ void bert_set_dropout(BertModel *m, float hidden, float attention);
 typedef enum { BERT_FP32, BERT_BF16 } BertPrecision;
 int bert_set_precision(BertModel *m, BertPrecision p);
 BertPrecision bert_precision(const BertModel *m);
+/* Precision of training forwards and backwards (default fp32). BERT_BF16: the encoder's
+ * linear layers in bf16 both ways (forward as above; din and dW from bf16 operands with fp32
+ * accumulation, matmul_backward_bf16), the weights converted again before every training
+ * forward, the fp32 weights the master copy the optimizer updates; attention, the QA head,
+ * LayerNorm, GELU, dropout and all gradients' sums outside the GEMMs stay fp32. */
+int bert_set_train_precision(BertModel *m, BertPrecision p);
+BertPrecision bert_train_precision(const BertModel *m);
 /* "fp32" / "bf16": returns 0 and sets *out, or -1 for another name. */
 int bert_precision_parse(const char *name, BertPrecision *out);
 const char *bert_precision_name(BertPrecision p); /* static string */

@@ -58,8 +58,10 @@ struct BertModel {
     /* Inference precision; for BERT_BF16 a bf16 copy of params (same layout), converted
      * again by the next inference forward once stale (params handed out or trained). */
     BertPrecision precision;
+    BertPrecision train_precision; /* BERT_BF16: training forwards and backwards too */
     bf16 *params_bf16;
     int bf16_stale;
+    int run_bf16; /* the last forward's linear layers ran in bf16 (its backward does too) */
 };
 
 /* Allocates the gradients (zeroed, the parameter layout) on first use; QA_ERR when out of

@@ -159,10 +159,20 @@ static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uin
  * in a bf16 inference forward, else in fp32. */
 static void linear(const BertModel *m, float *out, const float *in, const float *w,
                    const float *b, int N, int K, int O) {
-    if (m->precision == BERT_BF16 && !m->train)
+    if (m->run_bf16)
         matmul_forward_bf16(out, in, m->params_bf16 + (w - m->params), b, N, K, O);
     else
         matmul_forward(out, in, w, b, N, K, O);
+}
+
+/* The backward of linear() (and linear_residual's product), in the same precision. */
+static void linear_backward(const BertModel *m, float *din, float *dw, float *db,
+                            const float *dout, const float *in, const float *w, int N, int K,
+                            int O) {
+    if (m->run_bf16)
+        matmul_backward_bf16(din, dw, db, dout, in, m->params_bf16 + (w - m->params), N, K, O);
+    else
+        matmul_backward(din, dw, db, dout, in, w, N, K, O);
 }
 
 /* out = res + dropout(in . w^T + b), in the precision of linear(). Without dropout the add
@@ -171,7 +181,7 @@ static void linear_residual(const BertModel *m, float *out, const float *in, con
                             const float *b, const float *res, int N, int K, int O,
                             const Dropout *d, uint64_t site) {
     if (d->p <= 0.f) {
-        if (m->precision == BERT_BF16 && !m->train)
+        if (m->run_bf16)
             matmul_residual_forward_bf16(out, in, m->params_bf16 + (w - m->params), b, res, N,
                                          K, O);
         else
@@ -187,11 +197,12 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
                  uint64_t seed) {
     const BertConfig *c = &m->cfg;
     if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
-    if (train) m->bf16_stale = 1; /* the optimizer step that follows changes the weights */
-    if (m->precision == BERT_BF16 && !train && m->bf16_stale) {
+    m->run_bf16 = (train ? m->train_precision : m->precision) == BERT_BF16;
+    if (m->run_bf16 && m->bf16_stale) {
         gemm_to_bf16(m->params_bf16, m->params, (long)m->n_params);
         m->bf16_stale = 0;
     }
+    if (train) m->bf16_stale = 1; /* the optimizer step that follows changes the weights */
     int B = bt->B, T = bt->T, N = B * T, C = c->hidden_size, E = bert_embedding_size(c);
     memcpy(m->ids, bt->ids, sizeof(int32_t) * N);
     if (c->type_vocab_size) memcpy(m->types, bt->types, sizeof(int32_t) * N);
@@ -365,13 +376,13 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
         dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_FFN_OUT));
         gelu_gate_forward(la->hg, la->h, fgate, N, s.F);
         zero(d.dhg, (size_t)N * s.F);
-        matmul_backward(d.dhg, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
+        linear_backward(m, d.dhg, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
                         lw->f2w, N, s.F, C);
         /* hg = gelu(h) * gate;  h = a W1^T + b1 */
         zero(d.dh, (size_t)N * s.F);
         gelu_gate_backward(d.dh, dffn_gates ? dffn_gates + s.ffn_off : NULL, d.dhg, la->h, fgate,
                            N, s.F);
-        matmul_backward(d.da, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, lw->f1w, N,
+        linear_backward(m, d.da, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, lw->f1w, N,
                         C, s.F);
         /* a = LN1(attn_res) */
         zero(d.dres, NC);
@@ -386,7 +397,7 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
         if (m->head_gates && s.NH) headgate_forward(la->ctxg, la->ctx, hgate, N, s.NH, s.HS);
         const float *ctxg = m->head_gates && s.NH ? la->ctxg : la->ctx;
         zero(d.dctxg, (size_t)N * s.A);
-        matmul_backward(d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg, lw->ow,
+        linear_backward(m, d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg, lw->ow,
                         N, s.A, C);
         /* ctxg = ctx * gate[head] */
         zero(d.dctx, (size_t)N * s.A);
@@ -396,7 +407,7 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
         zero(d.dqkv, (size_t)N * 3 * s.A);
         attention_backward(d.dqkv, d.dctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                            &m->drop_attn, site(l, SITE_ATTN), m->scratch);
-        matmul_backward(d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, lw->qw, N,
+        linear_backward(m, d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, lw->qw, N,
                         C, 3 * s.A);
     }
     if (!pg) return QA_OK; /* nothing below the encoder has a gate */

@@ -210,6 +210,19 @@ void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, co
               NULL);
 }
 
+/* db[O] += column sums of dout [N,O]; each thread owns a range of columns. */
+static void bias_backward(float *db, const float *dout, int N, int O) {
+#pragma omp parallel if (PARALLEL((long)N * O))
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int o0 = (int)((long)O * id / nt), o1 = (int)((long)O * (id + 1) / nt);
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (long)n * O;
+            for (int o = o0; o < o1; o++) db[o] += d[o];
+        }
+    }
+}
+
 /* Forward: out = in . w^T + b.  din += dout . w;  dw += dout^T . in;  db += sum_rows dout. */
 void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, int N, int K, int O) {
@@ -218,17 +231,23 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
         gemm_f32(0, 0, N, K, O, 1.f, dout, O, w, K, 1.f, din, K, NULL);
     if (K > 0 && dw)
         gemm_f32(1, 0, O, K, N, 1.f, dout, O, in, K, 1.f, dw, K, NULL);
-    if (db) {
-#pragma omp parallel if (PARALLEL((long)N * O))
-        {
-            int nt = omp_get_num_threads(), id = omp_get_thread_num();
-            int o0 = (int)((long)O * id / nt), o1 = (int)((long)O * (id + 1) / nt);
-            for (int n = 0; n < N; n++) {
-                const float *d = dout + (long)n * O;
-                for (int o = o0; o < o1; o++) db[o] += d[o];
-            }
+    if (db) bias_backward(db, dout, N, O);
+}
+
+void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const float *in,
+                          const bf16 *w, int N, int K, int O) {
+    if (N == 0 || O == 0) return;
+    if (K > 0 && (din || dw)) {
+        bf16 *douth = gemm_bf16_scratch(0, (long)N * O);
+        gemm_to_bf16(douth, dout, (long)N * O);
+        if (din) gemm_bf16(0, 0, N, K, O, 1.f, douth, O, w, K, 1.f, din, K, NULL);
+        if (dw) {
+            bf16 *inh = gemm_bf16_scratch(1, (long)N * K);
+            gemm_to_bf16(inh, in, (long)N * K);
+            gemm_bf16(1, 0, O, K, N, 1.f, douth, O, inh, K, 1.f, dw, K, NULL);
         }
     }
+    if (db) bias_backward(db, dout, N, O);
 }
 
 /* ---------------------------------------------------------------- gates */

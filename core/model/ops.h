@@ -66,6 +66,10 @@ void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, co
  * Any of din, dw, db may be NULL (not needed). */
 void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, int N, int K, int O);
+/* The same with bf16 weights: dout and in rounded to bf16 for the two products, accumulated
+ * in fp32 into din and dw; db in fp32 (training in bf16, fp32 master weights). */
+void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const float *in,
+                          const bf16 *w, int N, int K, int O);
 
 /* Multi-head self-attention core, per batch b and head h (Q, K, V are column blocks of qkv):
  *   S = Q K^T / sqrt(HS) over the keys with mask[b,key] = 1 (masked keys get probability 0),

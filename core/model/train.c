@@ -148,6 +148,7 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
         qa_error("train: the teacher has %d answer types, the student %d", teacher_nt, NT);
         return QA_ERR;
     }
+    BertPrecision was = bert_train_precision(m);
     AdamW *opt = NULL;
     QaBatch batch = {0};
     /* order [n], then epoch_order scratch: batch ids [n / B] and the new order [n] */
@@ -166,6 +167,7 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
         goto cleanup;
     }
     if (adamw_create(m, &(AdamWOpts){0.9f, 0.999f, 1e-8f, o->weight_decay}, &opt)) goto cleanup;
+    if (bert_set_train_precision(m, o->precision)) goto cleanup;
     Rng r;
     rng_seed(&r, o->seed);
     for (int i = 0; i < d->n; i++) order[i] = i;
@@ -241,6 +243,7 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
     if (stats) *stats = (TrainStats){o->steps, (float)run_loss, now_seconds() - t0};
     rc = QA_OK;
 cleanup:
+    if (bert_train_precision(m) != was && bert_set_train_precision(m, was)) rc = QA_ERR;
     adamw_free(opt);
     qa_batch_free(&batch);
     free(order);

@@ -62,6 +62,9 @@ typedef struct {
     BertModel *teacher;
     float distill_alpha, distill_temp;
     const TrainHooks *hooks;   /* may be NULL */
+    /* BERT_FP32 (the default) or BERT_BF16: the run's bert_set_train_precision (the linear
+     * layers' GEMMs in bf16, fp32 master weights); the model's own is restored at the end. */
+    BertPrecision precision;
     /* May be NULL; called every ~2 s and at the end. A non-zero return stops training
      * (train_qa then fails with "interrupted"), so a caller can honour Ctrl-C. */
     int (*progress)(void *ctx, const TrainProgress *p);
