@@ -105,7 +105,7 @@ run:
 
 bench: all $(B)/tests/onnx_fixture
 	@ORT_DIR=$(ORT_DIR) sh tests/ort_setup.sh
-	@ORT_DIR=$(ORT_DIR) sh tests/bench.sh $(BIN)/sweep
+	@ORT_DIR=$(ORT_DIR) sh tests/bench.sh $(BIN)/sweep $(B)/tests/onnx_fixture
 	@ORT_DIR=$(ORT_DIR) sh tests/bench_onnx.sh $(BIN)/sweep $(B)/tests/onnx_fixture
 
 debug:
