@@ -87,12 +87,13 @@ done
 # medians above come from separate processes at different moments, and the machine's speed
 # drifts between them by more than the goal's margin
 if has_row pair; then
-    for shape in "base 12 3072" "pruned 6 922"; do
-        set -- $shape
+    fixture() { # name heads ffn
         [ -f "$PAIR_DIR/$1/model.safetensors" ] || "$FIXTURE" "$PAIR_DIR/$1" --layers 12 \
             --hidden 768 --heads 12 --ffn 3072 --vocab 30522 --positions 384 \
             --heads-per-layer "$2" --ffn-per-layer "$3" >/dev/null
-    done
+    }
+    fixture base 12 3072
+    fixture pruned 6 922
     for t in 1 2; do
         for p in fp32 bf16; do
             record "pruned speedup (interleaved)" "qaprune $p" "$("$SWEEP" bench \

@@ -55,8 +55,9 @@ struct BertModel {
     size_t dmem_cap;
     float *dmem;
 
-    /* Inference precision; for BERT_BF16 a bf16 copy of params (same layout), converted
-     * again by the next inference forward once stale (params handed out or trained). */
+    /* Inference and training precisions; when either is BERT_BF16 a bf16 copy of params
+     * (same layout), converted again by the next forward that runs in bf16 once stale
+     * (params handed out, or a training forward, which the optimizer step follows). */
     BertPrecision precision;
     BertPrecision train_precision; /* BERT_BF16: training forwards and backwards too */
     bf16 *params_bf16;

@@ -156,7 +156,7 @@ enum { SITE_EMB = 1, SITE_QA = 2, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT
 static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uint64_t)k; }
 
 /* out = in . w^T + b for a weight w inside m->params: in bf16 (the copy at the same offset)
- * in a bf16 inference forward, else in fp32. */
+ * when this forward runs in bf16 (m->run_bf16: inference or training precision), else fp32. */
 static void linear(const BertModel *m, float *out, const float *in, const float *w,
                    const float *b, int N, int K, int O) {
     if (m->run_bf16)
@@ -233,7 +233,7 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         LayerActs *la = &m->layer[l];
         const BertLayerWeights *lw = &m->w.layer[l];
         linear(m, la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
-        if (m->precision == BERT_BF16 && !train)
+        if (m->run_bf16 && !train) /* bf16 training keeps fp32 attention (dropout) */
             attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                                    m->scratch);
         else

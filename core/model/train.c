@@ -167,7 +167,7 @@ int train_qa(BertModel *m, const QaData *d, const TrainOpts *o, TrainStats *stat
         goto cleanup;
     }
     if (adamw_create(m, &(AdamWOpts){0.9f, 0.999f, 1e-8f, o->weight_decay}, &opt)) goto cleanup;
-    if (bert_set_train_precision(m, o->precision)) goto cleanup;
+    if (o->precision != was && bert_set_train_precision(m, o->precision)) goto cleanup;
     Rng r;
     rng_seed(&r, o->seed);
     for (int i = 0; i < d->n; i++) order[i] = i;
