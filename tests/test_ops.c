@@ -306,7 +306,7 @@ static void test_attention(int B, int T, int NH, int HS) {
      * ~2^-8 of sum |q k| / sqrt(HS) (< 0.05 here), so probabilities by a few percent of
      * themselves, and ctx, a convex mix of V rows (|v| < 1.5), by well under 3e-2. */
     float *ctx16 = fzeros(N * A);
-    attention_forward_bf16(ctx16, probs, qkv, mask, B, T, NH, HS, scratch);
+    attention_forward_bf16(ctx16, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
     int bad = 0;
     double worst = 0, moved = 0;
     for (int i = 0; i < N * A; i++) {
@@ -323,6 +323,52 @@ static void test_attention(int B, int T, int NH, int HS) {
     CHECK(masked == 0.f, "bf16: masked keys get probability exactly 0 (got %g)", masked);
     free(r.in[0]), free(r.out), free(r.rw), free(qkv), free(ctx), free(probs), free(scratch);
     free(dctx), free(dqkv), free(ctx16), free(mask);
+}
+
+/* The bf16 attention of training against the fp32 one on the same inputs, with and without
+ * dropout (the same mask in both: same seed and site) and a masked key: ctx and probs
+ * within the bf16 bound of test_attention, dqkv within 2% of its norm (operands of five
+ * products rounded to 2^-9 each), and not equal (the bf16 path ran). The fp32 backward is
+ * itself checked against finite differences above. */
+static void test_attention_bf16_train(int B, int T, int NH, int HS, float p) {
+    int A = NH * HS, N = B * T;
+    int32_t *mask = malloc(sizeof(int32_t) * (size_t)N);
+    for (int i = 0; i < N; i++) mask[i] = !(i / T == B - 1 && i % T == T - 1);
+    double *qd = drand_arr(N * 3 * A, 1.5), *dd = drand_arr(N * A, 1.0);
+    float *qkv = to_f(qd, N * 3 * A), *dctx = to_f(dd, N * A);
+    float *ctx = fzeros(N * A), *ctx16 = fzeros(N * A);
+    float *probs = fzeros(B * NH * T * T), *probs16 = fzeros(B * NH * T * T);
+    float *dqkv = fzeros(N * 3 * A), *dqkv16 = fzeros(N * 3 * A);
+    long ns = attention_scratch_size(T, NH, HS, ops_threads());
+    if (attention_backward_bf16_scratch_size(T, NH, HS) > ns)
+        ns = attention_backward_bf16_scratch_size(T, NH, HS);
+    float *scratch = fzeros((int)ns);
+    Dropout d = {p, 99};
+    attention_forward_gemm(ctx, probs, qkv, mask, B, T, NH, HS, &d, 5, scratch);
+    attention_forward_bf16(ctx16, probs16, qkv, mask, B, T, NH, HS, &d, 5, scratch);
+    attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, &d, 5, scratch);
+    attention_backward_bf16(dqkv16, dctx, qkv, mask, B, T, NH, HS, &d, 5, scratch);
+    int bad = 0;
+    for (int i = 0; i < N * A; i++) bad += !test_close(ctx16[i], ctx[i], 3e-2);
+    for (int i = 0; i < B * NH * T * T; i++) bad += !(fabsf(probs16[i] - probs[i]) < 2e-2f);
+    double diff = 0, norm = 0;
+    for (int i = 0; i < N * 3 * A; i++) {
+        diff += (double)(dqkv16[i] - dqkv[i]) * (dqkv16[i] - dqkv[i]);
+        norm += (double)dqkv[i] * dqkv[i];
+    }
+    double rel = sqrt(diff / fmax(norm, 1e-30));
+    CHECK(bad == 0, "bf16 attention B=%d T=%d NH=%d HS=%d p=%.1f: %d ctx/probs beyond the bf16 "
+          "bound of fp32's", B, T, NH, HS, p, bad);
+    if (A) printf("bf16 attention backward B=%d T=%d NH=%d HS=%d p=%.1f: %.3g of fp32's norm\n",
+                  B, T, NH, HS, p, rel);
+    CHECK(A == 0 || (rel < 0.02 && rel > 1e-5), "bf16 attention backward B=%d T=%d NH=%d HS=%d p=%.1f: "
+          "dqkv %.3g of fp32's norm away (bound 0.02, and not equal)", B, T, NH, HS, p, rel);
+    float masked = 0.f;
+    for (int h = 0; h < NH; h++)
+        for (int i = 0; i < T; i++) masked += fabsf(probs16[(((B - 1) * NH + h) * T + i) * T + T - 1]);
+    CHECK(masked == 0.f, "bf16 training attention: a masked key gets probability 0");
+    free(mask), free(qd), free(dd), free(qkv), free(dctx), free(ctx), free(ctx16), free(probs);
+    free(probs16), free(dqkv), free(dqkv16), free(scratch);
 }
 
 /* matmul_forward_bf16 against the double twin of the fp32 product: inputs and weights
@@ -528,6 +574,9 @@ int main(void) {
     test_attention_large(1, 70, 3, 20);
     test_matmul_bf16(17, 33, 9);
     test_matmul_bf16(6, 0, 5);
+    test_attention_bf16_train(2, 37, 3, 16, 0.f);
+    test_attention_bf16_train(3, 64, 2, 32, 0.1f);
+    test_attention_bf16_train(1, 20, 0, 8, 0.1f);
     test_gates_and_embed();
     test_dropout();
     return TEST_DONE();

@@ -121,12 +121,16 @@ static void test_training_lowers_loss(const BertConfig *c0, BertPrecision prec,
 }
 
 /* One training step's weight gradients in bf16 against fp32: every GEMM operand of the
- * linear layers rounded to bf16 (2^-9 relative), so the gradient moves by well under 2% of
- * its norm; and it moves (the bf16 path ran). Then an fp32 step after a bf16 one gives the
- * fp32 gradient bit for bit (no bf16 state is left behind). */
-static void test_bf16_gradients(const BertConfig *c) {
+ * linear layers and of attention rounded to bf16 (2^-9 relative), so the gradient moves by
+ * well under 2% of its norm; and it moves (the bf16 path ran). Then an fp32 step after a bf16
+ * one gives the fp32 gradient bit for bit (no bf16 state is left behind). With `gated`:
+ * dropout on (the same masks in both precisions), head and neuron gates, and their
+ * gradients (L0 pruning's joint training) within the same bound. */
+static void test_bf16_gradients(const BertConfig *c0, int gated) {
+    BertConfig c = *c0;
+    if (gated) c.hidden_dropout = c.attention_dropout = 0.1f;
     BertModel *m = NULL;
-    CHECK(bert_create(c, &m) == QA_OK, "create: %s", qa_last_error());
+    CHECK(bert_create(&c, &m) == QA_OK, "create: %s", qa_last_error());
     if (!m) return;
     bert_init_random(m, 7, 0.3f);
     int32_t buf[3 * N * T + 2 * N];
@@ -134,15 +138,24 @@ static void test_bf16_gradients(const BertConfig *c) {
     make_data(&d, buf, 1);
     BertBatch bb = {N, T, d.ids, d.types, d.mask};
     float ds[N * T], de[N * T];
+    int nh = bert_total_heads(&c), nf = bert_total_ffn(&c);
+    float hg[64], fg[256], dh[3][64], df[3][256];
+    for (int i = 0; i < nh; i++) hg[i] = 0.5f + 0.1f * (float)(i % 5);
+    for (int i = 0; i < nf; i++) fg[i] = 0.3f + 0.07f * (float)(i % 10);
+    BertGates gates = {hg, fg};
     size_t np = bert_num_params(m);
     float *g[3];
     BertPrecision order[3] = {BERT_FP32, BERT_BF16, BERT_FP32};
     for (int k = 0; k < 3; k++) {
         CHECK(bert_set_train_precision(m, order[k]) == QA_OK, "set train precision");
         bert_zero_grad(m);
-        CHECK(bert_forward(m, &bb, NULL, 1, 1) == QA_OK, "train forward: %s", qa_last_error());
+        memset(dh[k], 0, sizeof dh[k]);
+        memset(df[k], 0, sizeof df[k]);
+        CHECK(bert_forward(m, &bb, gated ? &gates : NULL, 1, 1) == QA_OK, "train forward: %s",
+              qa_last_error());
         loss_span(ds, de, bert_start_logits(m), bert_end_logits(m), d.start, d.end, N, T);
-        CHECK(bert_backward(m, ds, de, NULL, NULL, 1) == QA_OK, "backward");
+        CHECK(bert_backward(m, ds, de, gated ? dh[k] : NULL, gated ? df[k] : NULL, 1) == QA_OK,
+              "backward");
         g[k] = malloc(sizeof(float) * np);
         memcpy(g[k], bert_grads(m), sizeof(float) * np);
     }
@@ -152,11 +165,29 @@ static void test_bf16_gradients(const BertConfig *c) {
         norm += (double)g[0][i] * g[0][i];
     }
     double rel = sqrt(diff / norm);
-    printf("bf16 training gradient: %.3g of the fp32 gradient's norm away\n", rel);
-    CHECK(rel < 0.02 && rel > 1e-5, "bf16 weight gradients within 2%% of fp32's (and not "
-          "equal): %.3g", rel);
-    CHECK(!memcmp(g[0], g[2], sizeof(float) * np), "fp32 after bf16: the same gradient bit "
-          "for bit");
+    const char *what = gated ? " with dropout and gates" : "";
+    printf("bf16 training gradient%s: %.3g of the fp32 gradient's norm away\n", what, rel);
+    CHECK(rel < 0.02 && rel > 1e-5, "bf16 weight gradients%s within 2%% of fp32's (and not "
+          "equal): %.3g", what, rel);
+    CHECK(!memcmp(g[0], g[2], sizeof(float) * np), "fp32 after bf16%s: the same gradient bit "
+          "for bit", what);
+    if (gated) {
+        double dg = 0, ng = 0;
+        for (int i = 0; i < nh; i++) {
+            dg += (double)(dh[1][i] - dh[0][i]) * (dh[1][i] - dh[0][i]);
+            ng += (double)dh[0][i] * dh[0][i];
+        }
+        for (int i = 0; i < nf; i++) {
+            dg += (double)(df[1][i] - df[0][i]) * (df[1][i] - df[0][i]);
+            ng += (double)df[0][i] * df[0][i];
+        }
+        double relg = sqrt(dg / ng);
+        printf("bf16 gate gradients: %.3g of fp32's norm away\n", relg);
+        CHECK(ng > 0 && relg < 0.02 && relg > 1e-6, "bf16 head and neuron gate gradients within "
+              "2%% of fp32's (and not equal): %.3g", relg);
+        CHECK(!memcmp(dh[0], dh[2], sizeof dh[0]) && !memcmp(df[0], df[2], sizeof df[0]),
+              "fp32 gate gradients after bf16: bit for bit");
+    }
     for (int k = 0; k < 3; k++) free(g[k]);
     bert_free(m);
 }
@@ -222,7 +253,8 @@ int main(void) {
     test_training_lowers_loss(&c, BERT_BF16, &after16);
     CHECK(after16 != after32, "bf16 training does run in bf16 (loss %.6f vs fp32 %.6f)",
           after16, after32);
-    test_bf16_gradients(&c);
+    test_bf16_gradients(&c, 0);
+    test_bf16_gradients(&c, 1);
     test_finetune_names();
     return TEST_DONE();
 }

@@ -12,6 +12,7 @@
 #include "core/model/gemm.h"
 #include "core/model/ops.h"
 #include "core/model/ops_impl.h"
+#include "core/util/rng.h"
 
 /* probs row = softmax over the unmasked keys of s (in place); masked keys get 0. A row with
  * every key masked gets the uniform distribution (what an additive -inf-like mask gives). */
@@ -347,9 +348,16 @@ void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t
     attention_forward_gemm(ctx, probs, qkv, mask, B, T, NH, HS, d, site, scratch);
 }
 
-/* The softmax of `rows` score rows of length T in place (rows split over threads), each row
- * also rounded to bf16 into ph, in one pass over the row while it is in cache. */
-static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, long rows, int T) {
+/* The softmax of the NH * T score rows of sequence b (NH heads of T rows of length T) in
+ * place, rows split over threads; each row also goes to ph in bf16 in the same pass, after
+ * the attention dropout when d drops (the mask of attention_forward_gemm: the same hash of
+ * the head's site and the element's index in its [T,T], scaled by 1 / (1 - p)). */
+static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, int NH, int T,
+                              const Dropout *d, uint64_t site, int b) {
+    long rows = (long)NH * T;
+    int drop = d && d->p > 0.f;
+    uint64_t cut = drop ? (uint64_t)((double)d->p * 18446744073709551616.0) : 0;
+    float keep_scale = drop ? 1.f / (1.f - d->p) : 1.f;
 #pragma omp parallel for schedule(static) if (PARALLEL(rows * T))
     for (long i = 0; i < rows; i++) {
         float *row = p + i * T, inv = 1.f;
@@ -359,9 +367,29 @@ static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, long rows
         softmax_row(row, mask, T);
 #endif
         bf16 *o = ph + i * T;
-        for (int j = 0; j < T; j++) {
-            row[j] *= inv;
-            o[j] = gemm_round_bf16(row[j]);
+        for (int j = 0; j < T; j++) row[j] *= inv;
+        if (!drop) {
+            for (int j = 0; j < T; j++) o[j] = gemm_round_bf16(row[j]);
+            continue;
+        }
+        uint64_t hs = attention_site(site, b, NH, (int)(i / T)), base = (uint64_t)(i % T) * T;
+        for (int j = 0; j < T; j++)
+            o[j] = rng_hash(d->seed, hs, base + j) >= cut ? gemm_round_bf16(row[j] * keep_scale)
+                                                           : 0;
+    }
+}
+
+/* Q, K and V of sequence b as bf16 dense [T, HS] blocks, heads after one another: Q heads,
+ * then K heads, then V heads ([3 NH, T, HS]). */
+static void pack_qkv_bf16(bf16 *qh, const float *qkv, int b, int T, int NH, int HS) {
+    int ld = 3 * NH * HS;
+    long blk = (long)T * HS;
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * ld))
+    for (int t = 0; t < T; t++) {
+        const float *src = qkv + ((long)b * T + t) * ld;
+        for (int part = 0; part < 3 * NH; part++) {
+            bf16 *dst = qh + part * blk + (long)t * HS;
+            for (int c = 0; c < HS; c++) dst[c] = gemm_round_bf16(src[(long)part * HS + c]);
         }
     }
 }
@@ -371,33 +399,92 @@ static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, long rows
  * brgemm kernels, which oneDNN 2.6 takes only on dense operands, spread over the threads
  * by head and row block); ctx comes back through dense [NH, T, HS] scratch. */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
-                            int B, int T, int NH, int HS, float *scratch) {
-    int A = NH * HS, ld = 3 * A;
+                            int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
+                            float *scratch) {
+    int A = NH * HS;
     float scale = 1.f / sqrtf((float)HS);
     if (NH == 0) return;
     long blk = (long)T * HS, tt = (long)T * T;
-    bf16 *qh = gemm_bf16_scratch(0, (long)B * 3 * NH * blk);
+    bf16 *qh = gemm_bf16_scratch(0, 3 * NH * blk);
     bf16 *ph = gemm_bf16_scratch(1, NH * tt);
-#pragma omp parallel for schedule(static) if (PARALLEL((long)B * T * ld))
-    for (long r = 0; r < (long)B * T; r++) {
-        long b = r / T, t = r % T;
-        const float *src = qkv + r * ld;
-        for (int part = 0; part < 3 * NH; part++) { /* Q heads, then K heads, then V heads */
-            bf16 *dst = qh + ((b * 3 * NH + part) * T + t) * HS;
-            for (int c = 0; c < HS; c++) dst[c] = gemm_round_bf16(src[(long)part * HS + c]);
-        }
-    }
     for (int b = 0; b < B; b++) {
-        const bf16 *q = qh + (long)b * 3 * NH * blk, *k = q + NH * blk, *v = k + NH * blk;
+        pack_qkv_bf16(qh, qkv, b, T, NH, HS);
+        const bf16 *q = qh, *k = q + NH * blk, *v = k + NH * blk;
         float *p = probs + (long)b * NH * tt;
         gemm_bf16_batched(NH, 0, 1, T, T, HS, scale, q, HS, blk, k, HS, blk, p, T, tt);
-        softmax_rows_bf16(ph, p, mask + (long)b * T, (long)NH * T, T);
+        softmax_rows_bf16(ph, p, mask + (long)b * T, NH, T, d, site, b);
         gemm_bf16_batched(NH, 0, 0, T, HS, T, 1.f, ph, T, tt, v, HS, blk, scratch, HS, blk);
 #pragma omp parallel for schedule(static) if (PARALLEL((long)T * A))
         for (int t = 0; t < T; t++)
             for (int h = 0; h < NH; h++)
                 memcpy(ctx + ((long)b * T + t) * A + h * HS, scratch + h * blk + (long)t * HS,
                        sizeof(float) * HS);
+    }
+}
+
+long attention_backward_bf16_scratch_size(int T, int NH, int HS) {
+    return 2L * NH * T * T + 3L * NH * T * HS;
+}
+
+/* The backward of attention_forward_bf16, one sequence at a time, its probabilities rebuilt
+ * from qkv (in cache, never kept across layers). With Pd = dropout(P) in bf16 (a dropped
+ * element is exactly 0 there, a kept one never: bf16 has fp32's exponent range, so only a
+ * probability below ~1e-40 could round to 0, where dS = P (...) is 0 to within 1e-40 anyway):
+ *   dV = Pd^T dctx;  dPd = dctx V^T;  dP = dPd / (1 - p) where Pd != 0, else 0;
+ *   dS = P * (dP - rowsum(dP * P));  dQ = scale dS K;  dK = scale dS^T Q;
+ * each product one batched bf16 matmul over the NH heads; dQ, dK, dV come back as dense
+ * [3 NH, T, HS] fp32 and are added into dqkv. */
+void attention_backward_bf16(float *dqkv, const float *dctx, const float *qkv,
+                             const int32_t *mask, int B, int T, int NH, int HS,
+                             const Dropout *d, uint64_t site, float *scratch) {
+    int A = NH * HS, ld = 3 * A;
+    float scale = 1.f / sqrtf((float)HS);
+    if (NH == 0 || HS == 0) return;
+    long blk = (long)T * HS, tt = (long)T * T;
+    float keep_scale = d && d->p > 0.f ? 1.f / (1.f - d->p) : 1.f;
+    float *p = scratch, *dp = p + NH * tt, *dense = dp + NH * tt;
+    bf16 *qh = gemm_bf16_scratch(0, 4 * NH * blk), *dch = qh + 3 * NH * blk;
+    bf16 *ph = gemm_bf16_scratch(1, 2 * NH * tt), *dsh = ph + NH * tt;
+    const bf16 *q = qh, *k = q + NH * blk, *v = k + NH * blk;
+    for (int b = 0; b < B; b++) {
+        pack_qkv_bf16(qh, qkv, b, T, NH, HS);
+        gemm_bf16_batched(NH, 0, 1, T, T, HS, scale, q, HS, blk, k, HS, blk, p, T, tt);
+        softmax_rows_bf16(ph, p, mask + (long)b * T, NH, T, d, site, b);
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * A))
+        for (int t = 0; t < T; t++) {
+            const float *src = dctx + ((long)b * T + t) * A;
+            for (int h = 0; h < NH; h++)
+                for (int c = 0; c < HS; c++)
+                    dch[h * blk + (long)t * HS + c] = gemm_round_bf16(src[h * HS + c]);
+        }
+        gemm_bf16_batched(NH, 1, 0, T, HS, T, 1.f, ph, T, tt, dch, HS, blk,
+                          dense + 2 * NH * blk, HS, blk);
+        gemm_bf16_batched(NH, 0, 1, T, T, HS, 1.f, dch, HS, blk, v, HS, blk, dp, T, tt);
+#pragma omp parallel for schedule(static) if (PARALLEL((long)NH * tt))
+        for (long i = 0; i < NH * (long)T; i++) {
+            const float *pr = p + i * T;
+            const bf16 *kept = ph + i * T;
+            float *g = dp + i * T, acc[LANES] = {0};
+            bf16 *o = dsh + i * T;
+            for (int j = 0; j < T; j++) g[j] = kept[j] ? g[j] * keep_scale : 0.f;
+            int j = 0;
+            for (; j + LANES <= T; j += LANES)
+                for (int l = 0; l < LANES; l++) acc[l] += g[j + l] * pr[j + l];
+            for (; j < T; j++) acc[j % LANES] += g[j] * pr[j];
+            float dot = lanes_total(acc);
+            for (j = 0; j < T; j++) o[j] = gemm_round_bf16(pr[j] * (g[j] - dot));
+        }
+        gemm_bf16_batched(NH, 0, 0, T, HS, T, scale, dsh, T, tt, k, HS, blk, dense, HS, blk);
+        gemm_bf16_batched(NH, 1, 0, T, HS, T, scale, dsh, T, tt, q, HS, blk,
+                          dense + NH * blk, HS, blk);
+#pragma omp parallel for schedule(static) if (PARALLEL((long)T * ld))
+        for (int t = 0; t < T; t++) {
+            float *dst = dqkv + ((long)b * T + t) * ld;
+            for (int part = 0; part < 3 * NH; part++) {
+                const float *src = dense + part * blk + (long)t * HS;
+                for (int c = 0; c < HS; c++) dst[(long)part * HS + c] += src[c];
+            }
+        }
     }
 }
 

@@ -9,7 +9,8 @@
 
 /* Activations of one layer, kept for backward (training) or shared by all layers
  * (inference, where only the next layer's input matters). probs, ctx, ctxg and hg are shared
- * by all layers in training too: backward rebuilds them per layer (bert_run.c plan_acts). */
+ * by all layers in training too: backward rebuilds them per layer (bert_run.c plan_acts),
+ * except in bf16 training, which keeps bf16 copies instead (xh ... hgh). */
 typedef struct {
     float *qkv;                /* [N,3A] */
     float *probs;              /* [B,NH,T,T] softmax before dropout */
@@ -21,6 +22,10 @@ typedef struct {
     float *ffn_res;            /* [N,C] LayerNorm 2 input: a + dropout(hg W2^T + b2) */
     float *ln2_mean, *ln2_rstd; /* [N] */
     float *out;                /* [N,C] the layer's output */
+    /* Training in bf16: the four linear layers' inputs as their GEMMs took them (bf16), kept
+     * for the weight gradients: x [N,C], ctxg [N,A], a [N,C], hg [N,F]; and gelu'(h) [N,F]
+     * for the FFN's backward; else NULL. */
+    bf16 *xh, *ctxh, *ah, *hgh, *gelu_grad;
 } LayerActs;
 
 struct BertModel {

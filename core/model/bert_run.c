@@ -20,6 +20,8 @@ static float *take(Planner *p, size_t n) {
     return r;
 }
 
+static bf16 *take_bf16(Planner *p, size_t n) { return (bf16 *)take(p, (n + 1) / 2); }
+
 /* Lays out the activations for (B, T, train) on p; see LayerActs. In inference every layer
  * shares one set sized for the widest layer, and the layer output is written over x0.
  * Training keeps per layer what backward reads and cannot rebuild cheaply: qkv, the
@@ -27,7 +29,10 @@ static float *take(Planner *p, size_t n) {
  * gated ctxg and hg are shared by all layers (sized for the widest) and rebuilt by backward
  * from the kept qkv and h, bit for bit: attention_forward again (for BERT-base at seq 384
  * ~2.6% more FLOPs per step) and the elementwise gates; the probs alone, [B,NH,T,T] per
- * layer, were a quarter of the activations. */
+ * layer, were a quarter of the activations. Training in bf16 also keeps each linear layer's
+ * input in bf16 (what its GEMM took and its weight gradient takes again): then backward
+ * rebuilds neither hg nor ctx (the bf16 attention backward rebuilds its probabilities per
+ * sequence itself), except ctx for head-gate gradients. */
 static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     const BertConfig *c = &m->cfg;
     size_t N = (size_t)B * T, C = (size_t)c->hidden_size, E = (size_t)bert_embedding_size(c);
@@ -55,7 +60,11 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
         if (s.HS > maxHS) maxHS = s.HS;
         if (s.F > maxF) maxF = s.F;
     }
-    m->scratch = take(p, (size_t)attention_scratch_size(T, maxNH, maxHS, ops_threads()));
+    int keep_bf16 = train && m->run_bf16;
+    long scratch = attention_scratch_size(T, maxNH, maxHS, ops_threads());
+    if (keep_bf16 && attention_backward_bf16_scratch_size(T, maxNH, maxHS) > scratch)
+        scratch = attention_backward_bf16_scratch_size(T, maxNH, maxHS);
+    m->scratch = take(p, (size_t)scratch);
     /* The softmax probabilities are kept for backward; an fp32 inference forward does not
      * keep them (the bf16 attention uses them as its per-head scratch). */
     int keep_probs = train || m->precision == BERT_BF16;
@@ -88,6 +97,11 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
         la->ln2_mean = train ? take(p, N) : NULL;
         la->ln2_rstd = train ? take(p, N) : NULL;
         la->out = train ? take(p, N * C) : m->x0;
+        la->xh = keep_bf16 ? take_bf16(p, N * C) : NULL;
+        la->ctxh = keep_bf16 ? take_bf16(p, N * A) : NULL;
+        la->ah = keep_bf16 ? take_bf16(p, N * C) : NULL;
+        la->hgh = keep_bf16 ? take_bf16(p, N * F) : NULL;
+        la->gelu_grad = keep_bf16 ? take_bf16(p, N * F) : NULL;
     }
 }
 
@@ -155,51 +169,80 @@ static void add_inplace(float *y, const float *x, long n) {
 enum { SITE_EMB = 1, SITE_QA = 2, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2 };
 static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uint64_t)k; }
 
-/* out = in . w^T + b for a weight w inside m->params: in bf16 (the copy at the same offset)
- * when this forward runs in bf16 (m->run_bf16: inference or training precision), else fp32. */
-static void linear(const BertModel *m, float *out, const float *in, const float *w,
-                   const float *b, int N, int K, int O) {
-    if (m->run_bf16)
-        matmul_forward_bf16(out, in, m->params_bf16 + (w - m->params), b, N, K, O);
-    else
-        matmul_forward(out, in, w, b, N, K, O);
+/* The bf16 copy of weight w (inside m->params). */
+static const bf16 *w_bf16(const BertModel *m, const float *w) {
+    return m->params_bf16 + (w - m->params);
 }
 
-/* The backward of linear() (and linear_residual's product), in the same precision. */
+/* out = in . w^T + b for a weight w inside m->params: in bf16 when this forward runs in bf16
+ * (m->run_bf16: inference or training precision), else fp32. keep: where the bf16 input
+ * goes and stays (training in bf16), NULL for the module's scratch; with keep, in NULL means
+ * keep already holds the input (written in bf16 by the kernel that made it). */
+static void linear(const BertModel *m, float *out, const float *in, bf16 *keep, const float *w,
+                   const float *b, int N, int K, int O) {
+    if (!m->run_bf16) {
+        matmul_forward(out, in, w, b, N, K, O);
+    } else if (keep) {
+        if (in) gemm_to_bf16(keep, in, (long)N * K);
+        matmul_forward_bf16_in(out, keep, w_bf16(m, w), b, N, K, O);
+    } else {
+        matmul_forward_bf16(out, in, w_bf16(m, w), b, N, K, O);
+    }
+}
+
+/* The backward of linear() (and linear_residual's product), in the same precision; inh is
+ * the bf16 input the forward kept (bf16 training), in the fp32 one. */
 static void linear_backward(const BertModel *m, float *din, float *dw, float *db,
-                            const float *dout, const float *in, const float *w, int N, int K,
-                            int O) {
+                            const float *dout, const float *in, const bf16 *inh,
+                            const float *w, int N, int K, int O) {
     if (m->run_bf16)
-        matmul_backward_bf16(din, dw, db, dout, in, m->params_bf16 + (w - m->params), N, K, O);
+        matmul_backward_bf16(din, dw, db, dout, inh, w_bf16(m, w), N, K, O);
     else
         matmul_backward(din, dw, db, dout, in, w, N, K, O);
 }
 
 /* out = res + dropout(in . w^T + b), in the precision of linear(). Without dropout the add
  * is folded into the GEMM (matmul_residual_forward); otherwise linear, dropout, the add. */
-static void linear_residual(const BertModel *m, float *out, const float *in, const float *w,
-                            const float *b, const float *res, int N, int K, int O,
-                            const Dropout *d, uint64_t site) {
+static void linear_residual(const BertModel *m, float *out, const float *in, bf16 *keep,
+                            const float *w, const float *b, const float *res, int N, int K,
+                            int O, const Dropout *d, uint64_t site) {
     if (d->p <= 0.f) {
-        if (m->run_bf16)
-            matmul_residual_forward_bf16(out, in, m->params_bf16 + (w - m->params), b, res, N,
-                                         K, O);
-        else
+        if (!m->run_bf16) {
             matmul_residual_forward(out, in, w, b, res, N, K, O);
+        } else if (keep) {
+            if (in) gemm_to_bf16(keep, in, (long)N * K);
+            matmul_residual_forward_bf16_in(out, keep, w_bf16(m, w), b, res, N, K, O);
+        } else {
+            matmul_residual_forward_bf16(out, in, w_bf16(m, w), b, res, N, K, O);
+        }
         return;
     }
-    linear(m, out, in, w, b, N, K, O);
+    linear(m, out, in, keep, w, b, N, K, O);
     dropout_apply(out, (long)N * O, d, site);
     add_inplace(out, res, (long)N * O);
+}
+
+/* The bf16 copies of the weights the linear layers take (the rest stay fp32 only). */
+static void refresh_bf16(BertModel *m) {
+    const BertConfig *c = &m->cfg;
+    long C = c->hidden_size;
+    for (int l = 0; l < c->num_layers; l++) {
+        BertSlice s = bert_slice(c, l);
+        const BertLayerWeights *lw = &m->w.layer[l];
+        const float *w[4] = {lw->qw, lw->ow, lw->f1w, lw->f2w};
+        long n[4] = {3L * s.A * C, C * s.A, (long)s.F * C, C * s.F};
+        for (int i = 0; i < 4; i++)
+            if (n[i]) gemm_to_bf16(m->params_bf16 + (w[i] - m->params), w[i], n[i]);
+    }
 }
 
 int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
                  uint64_t seed) {
     const BertConfig *c = &m->cfg;
-    if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
     m->run_bf16 = (train ? m->train_precision : m->precision) == BERT_BF16;
+    if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
     if (m->run_bf16 && m->bf16_stale) {
-        gemm_to_bf16(m->params_bf16, m->params, (long)m->n_params);
+        refresh_bf16(m);
         m->bf16_stale = 0;
     }
     if (train) m->bf16_stale = 1; /* the optimizer step that follows changes the weights */
@@ -232,10 +275,11 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         BertSlice s = bert_slice(c, l);
         LayerActs *la = &m->layer[l];
         const BertLayerWeights *lw = &m->w.layer[l];
-        linear(m, la->qkv, x, lw->qw, lw->qb, N, C, 3 * s.A);
-        if (m->run_bf16 && !train) /* bf16 training keeps fp32 attention (dropout) */
+        /* in bf16 training the previous layer's LayerNorm already wrote x in bf16 */
+        linear(m, la->qkv, la->xh && l > 0 ? NULL : x, la->xh, lw->qw, lw->qb, N, C, 3 * s.A);
+        if (m->run_bf16)
             attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                                   m->scratch);
+                                   &m->drop_attn, site(l, SITE_ATTN), m->scratch);
         else
             attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                               &m->drop_attn, site(l, SITE_ATTN), m->scratch);
@@ -244,17 +288,29 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
             headgate_forward(la->ctxg, la->ctx, hgate + s.head_off, N, s.NH, s.HS);
             ctxg = la->ctxg;
         }
-        linear_residual(m, la->attn_res, ctxg, lw->ow, lw->ob, x, N, s.A, C,
+        linear_residual(m, la->attn_res, ctxg, la->ctxh, lw->ow, lw->ob, x, N, s.A, C,
                         &m->drop_attn_out, site(l, SITE_ATTN_OUT));
-        layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w, lw->ln1b,
-                          N, C, c->layer_norm_eps);
-        linear(m, la->h, la->a, lw->f1w, NULL, N, C, s.F);
-        bias_gelu_gate_forward(la->hg, la->h, lw->f1b, fgate ? fgate + s.ffn_off : NULL, N,
-                               s.F);
-        linear_residual(m, la->ffn_res, la->hg, lw->f2w, lw->f2b, la->a, N, s.F, C,
+        if (la->ah)
+            layernorm_forward_bf16(la->a, la->ah, la->ln1_mean, la->ln1_rstd, la->attn_res,
+                                   lw->ln1w, lw->ln1b, N, C, c->layer_norm_eps);
+        else
+            layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w,
+                              lw->ln1b, N, C, c->layer_norm_eps);
+        linear(m, la->h, la->ah ? NULL : la->a, la->ah, lw->f1w, NULL, N, C, s.F);
+        const float *fg = fgate ? fgate + s.ffn_off : NULL;
+        if (la->hgh) /* bf16 training: hg only in bf16, the form its GEMMs take */
+            bias_gelu_gate_forward_bf16(la->hgh, la->gelu_grad, la->h, lw->f1b, fg, N, s.F);
+        else
+            bias_gelu_gate_forward(la->hg, la->h, lw->f1b, fg, N, s.F);
+        linear_residual(m, la->ffn_res, la->hgh ? NULL : la->hg, la->hgh, lw->f2w, lw->f2b, la->a, N, s.F, C,
                         &m->drop_hidden, site(l, SITE_FFN_OUT));
-        layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w, lw->ln2b,
-                          N, C, c->layer_norm_eps);
+        bf16 *next_xh = l + 1 < c->num_layers ? m->layer[l + 1].xh : NULL;
+        if (next_xh)
+            layernorm_forward_bf16(la->out, next_xh, la->ln2_mean, la->ln2_rstd, la->ffn_res,
+                                   lw->ln2w, lw->ln2b, N, C, c->layer_norm_eps);
+        else
+            layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w,
+                              lw->ln2b, N, C, c->layer_norm_eps);
         x = la->out;
     }
     if (m->qa_in) { /* DistilBertForQuestionAnswering: dropout before qa_outputs */
@@ -371,44 +427,59 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
         zero(d.dres, NC);
         layernorm_backward(d.dres, pg ? gw->ln2w : NULL, pg ? gw->ln2b : NULL, d.dx, la->ffn_res,
                            la->ln2_mean, la->ln2_rstd, lw->ln2w, N, C);
-        /* ffn_res = a + dropout(hg W2^T + b2); hg rebuilt (one buffer for all layers) */
+        /* ffn_res = a + dropout(hg W2^T + b2); hg rebuilt (one buffer for all layers) unless
+         * its bf16 copy was kept */
         memcpy(d.da, d.dres, NC * sizeof(float));
         dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_FFN_OUT));
-        gelu_gate_forward(la->hg, la->h, fgate, N, s.F);
+        if (!la->hgh) gelu_gate_forward(la->hg, la->h, fgate, N, s.F);
         zero(d.dhg, (size_t)N * s.F);
         linear_backward(m, d.dhg, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
-                        lw->f2w, N, s.F, C);
+                        la->hgh, lw->f2w, N, s.F, C);
         /* hg = gelu(h) * gate;  h = a W1^T + b1 */
-        zero(d.dh, (size_t)N * s.F);
-        gelu_gate_backward(d.dh, dffn_gates ? dffn_gates + s.ffn_off : NULL, d.dhg, la->h, fgate,
-                           N, s.F);
-        linear_backward(m, d.da, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, lw->f1w, N,
-                        C, s.F);
+        if (la->gelu_grad && !dffn_gates) {
+            gelu_gate_backward_saved(d.dh, d.dhg, la->gelu_grad, fgate, N, s.F);
+        } else {
+            zero(d.dh, (size_t)N * s.F);
+            gelu_gate_backward(d.dh, dffn_gates ? dffn_gates + s.ffn_off : NULL, d.dhg, la->h,
+                               fgate, N, s.F);
+        }
+        linear_backward(m, d.da, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, la->ah,
+                        lw->f1w, N, C, s.F);
         /* a = LN1(attn_res) */
         zero(d.dres, NC);
         layernorm_backward(d.dres, pg ? gw->ln1w : NULL, pg ? gw->ln1b : NULL, d.da,
                            la->attn_res, la->ln1_mean, la->ln1_rstd, lw->ln1w, N, C);
         /* attn_res = x + dropout(ctxg Wo^T + bo); ctx, its probs and ctxg rebuilt from the
-         * kept qkv as the forward made them (same dropout mask: same seed and site) */
+         * kept qkv as the forward made them (same dropout mask: same seed and site). In bf16
+         * ctxg's copy is kept, and ctx is rebuilt only for the head gates' gradient. */
         memcpy(d.dx, d.dres, NC * sizeof(float));
         dropout_apply(d.dres, (long)NC, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
-        attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS, &m->drop_attn,
-                          site(l, SITE_ATTN), m->scratch);
-        if (m->head_gates && s.NH) headgate_forward(la->ctxg, la->ctx, hgate, N, s.NH, s.HS);
-        const float *ctxg = m->head_gates && s.NH ? la->ctxg : la->ctx;
+        int use_gates = m->head_gates && s.NH;
+        if (!la->ctxh)
+            attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                              &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        else if (use_gates && dhead_gates)
+            attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                                   &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        if (use_gates && !la->ctxh) headgate_forward(la->ctxg, la->ctx, hgate, N, s.NH, s.HS);
+        const float *ctxg = use_gates ? la->ctxg : la->ctx;
         zero(d.dctxg, (size_t)N * s.A);
-        linear_backward(m, d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg, lw->ow,
-                        N, s.A, C);
+        linear_backward(m, d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg,
+                        la->ctxh, lw->ow, N, s.A, C);
         /* ctxg = ctx * gate[head] */
         zero(d.dctx, (size_t)N * s.A);
         headgate_backward(d.dctx, dhead_gates ? dhead_gates + s.head_off : NULL, d.dctxg,
                           la->ctx, hgate, N, s.NH, s.HS);
         /* ctx = attention(qkv);  qkv = x Wqkv^T + bqkv */
         zero(d.dqkv, (size_t)N * 3 * s.A);
-        attention_backward(d.dqkv, d.dctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                           &m->drop_attn, site(l, SITE_ATTN), m->scratch);
-        linear_backward(m, d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, lw->qw, N,
-                        C, 3 * s.A);
+        if (la->ctxh)
+            attention_backward_bf16(d.dqkv, d.dctx, la->qkv, m->mask, B, T, s.NH, s.HS,
+                                    &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        else
+            attention_backward(d.dqkv, d.dctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
+                               &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+        linear_backward(m, d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, la->xh,
+                        lw->qw, N, C, 3 * s.A);
     }
     if (!pg) return QA_OK; /* nothing below the encoder has a gate */
     /* x0 = emb_out Wp^T + bp (ELECTRA's embeddings_project; x0 = emb_out without it) */

@@ -47,11 +47,6 @@ void gemm_set_threads(int n) { openblas_set_num_threads(n); }
 
 /* ---------------------------------------------------------------- bf16 conversion */
 
-float gemm_bf16_to_f32(bf16 x) {
-    union { uint32_t u; float f; } v = {.u = (uint32_t)x << 16};
-    return v.f;
-}
-
 void gemm_to_bf16(bf16 *dst, const float *src, long n) {
 #pragma omp parallel for schedule(static) if (n >= 65536 && omp_get_max_threads() > 1)
     for (long i = 0; i < n; i++) dst[i] = gemm_round_bf16(src[i]);

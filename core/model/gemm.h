@@ -42,7 +42,10 @@ static inline bf16 gemm_round_bf16(float f) {
 }
 /* dst[i] = gemm_round_bf16(src[i]), over threads when n is large. */
 void gemm_to_bf16(bf16 *dst, const float *src, long n);
-float gemm_bf16_to_f32(bf16 x);
+static inline float gemm_bf16_to_f32(bf16 x) {
+    union { uint32_t u; float f; } v = {.u = (uint32_t)x << 16};
+    return v.f;
+}
 /* 1 when oneDNN runs bf16 matmuls on this CPU with native bf16 instructions
  * (AVX512-BF16 or AMX), 0 otherwise (oneDNN would then emulate or refuse). */
 int gemm_bf16_native(void);

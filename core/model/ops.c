@@ -118,8 +118,9 @@ static inline float sumsq_dev_lanes(const float *x, float m, int n) {
     return lanes_total(acc);
 }
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
-                       const float *b, int N, int C, float eps) {
+static inline void layernorm_rows(float *out, bf16 *outh, float *mean, float *rstd,
+                                  const float *in, const float *w, const float *b, int N,
+                                  int C, float eps) {
 #pragma omp parallel for schedule(static) if (PARALLEL((long)N * C))
     for (int n = 0; n < N; n++) {
         const float *x = in + (long)n * C;
@@ -127,9 +128,21 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *in, co
         float m = sum_lanes(x, C) / C, v = sumsq_dev_lanes(x, m, C);
         float s = 1.f / sqrtf(v / C + eps);
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * w[c] + b[c];
+        if (outh)
+            for (int c = 0; c < C; c++) outh[(long)n * C + c] = gemm_round_bf16(o[c]);
         if (mean) mean[n] = m;
         if (rstd) rstd[n] = s;
     }
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
+                       const float *b, int N, int C, float eps) {
+    layernorm_rows(out, NULL, mean, rstd, in, w, b, N, C, eps);
+}
+
+void layernorm_forward_bf16(float *out, bf16 *outh, float *mean, float *rstd, const float *in,
+                            const float *w, const float *b, int N, int C, float eps) {
+    layernorm_rows(out, outh, mean, rstd, in, w, b, N, C, eps);
 }
 
 /* Forward: y = xhat * w + b, xhat = (x - mean) * rstd.
@@ -193,21 +206,31 @@ void matmul_residual_forward(float *out, const float *in, const float *w, const 
              NULL);
 }
 
+void matmul_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w, const float *b, int N,
+                            int K, int O) {
+    gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1,
+              b);
+}
+
 void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
                          int K, int O) {
     bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
     gemm_to_bf16(inh, in, (long)N * K);
-    gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 0.f, out, O > 0 ? O : 1,
-              b);
+    matmul_forward_bf16_in(out, inh, w, b, N, K, O);
+}
+
+void matmul_residual_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w,
+                                     const float *b, const float *res, int N, int K, int O) {
+    residual_fill(out, b, res, N, O);
+    gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 1.f, out, O > 0 ? O : 1,
+              NULL);
 }
 
 void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, const float *b,
                                   const float *res, int N, int K, int O) {
     bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
     gemm_to_bf16(inh, in, (long)N * K);
-    residual_fill(out, b, res, N, O);
-    gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 1.f, out, O > 0 ? O : 1,
-              NULL);
+    matmul_residual_forward_bf16_in(out, inh, w, b, res, N, K, O);
 }
 
 /* db[O] += column sums of dout [N,O]; each thread owns a range of columns. */
@@ -234,20 +257,34 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
     if (db) bias_backward(db, dout, N, O);
 }
 
-void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const float *in,
-                          const bf16 *w, int N, int K, int O) {
-    if (N == 0 || O == 0) return;
-    if (K > 0 && (din || dw)) {
-        bf16 *douth = gemm_bf16_scratch(0, (long)N * O);
-        gemm_to_bf16(douth, dout, (long)N * O);
-        if (din) gemm_bf16(0, 0, N, K, O, 1.f, douth, O, w, K, 1.f, din, K, NULL);
-        if (dw) {
-            bf16 *inh = gemm_bf16_scratch(1, (long)N * K);
-            gemm_to_bf16(inh, in, (long)N * K);
-            gemm_bf16(1, 0, O, K, N, 1.f, douth, O, inh, K, 1.f, dw, K, NULL);
+/* douth = dout in bf16 and db[O] += its column sums (db may be NULL), in one pass over dout:
+ * each thread owns a range of columns and runs down the rows, so each sum keeps one order. */
+static void to_bf16_colsum(bf16 *douth, float *db, const float *dout, int N, int O) {
+#pragma omp parallel if (PARALLEL((long)N * O))
+    {
+        int nt = omp_get_num_threads(), id = omp_get_thread_num();
+        int o0 = (int)((long)O * id / nt), o1 = (int)((long)O * (id + 1) / nt);
+        for (int n = 0; n < N; n++) {
+            const float *d = dout + (long)n * O;
+            bf16 *h = douth + (long)n * O;
+            for (int o = o0; o < o1; o++) h[o] = gemm_round_bf16(d[o]);
+            if (db)
+                for (int o = o0; o < o1; o++) db[o] += d[o];
         }
     }
-    if (db) bias_backward(db, dout, N, O);
+}
+
+void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const bf16 *inh,
+                          const bf16 *w, int N, int K, int O) {
+    if (N == 0 || O == 0) return;
+    if (K == 0 || (!din && !dw)) {
+        if (db) bias_backward(db, dout, N, O);
+        return;
+    }
+    bf16 *douth = gemm_bf16_scratch(0, (long)N * O);
+    to_bf16_colsum(douth, db, dout, N, O);
+    if (din) gemm_bf16(0, 0, N, K, O, 1.f, douth, O, w, K, 1.f, din, K, NULL);
+    if (dw) gemm_bf16(1, 0, O, K, N, 1.f, douth, O, inh, K, 1.f, dw, K, NULL);
 }
 
 /* ---------------------------------------------------------------- gates */
@@ -313,6 +350,57 @@ void bias_gelu_gate_forward(float *out, float *h, const float *b, const float *g
                 x[f] = v;
                 o[f] = gelu_fast(v);
             }
+    }
+}
+
+/* One row of bias_gelu_gate_forward_bf16 (gate and gr may be NULL), restrict-qualified and
+ * with branch-free bodies so that each case vectorises. */
+static inline void bias_gelu_row_bf16(bf16 *restrict o, bf16 *restrict gr, float *restrict x,
+                                      const float *restrict b, const float *restrict gate,
+                                      int F) {
+    if (gr && gate) {
+        for (int f = 0; f < F; f++) {
+            float v = x[f] + b[f], c = normcdf_fast(v);
+            x[f] = v;
+            o[f] = gemm_round_bf16(v * c * gate[f]);
+            gr[f] = gemm_round_bf16(c + v * 0.39894228040143268f * expf_fast(-0.5f * v * v));
+        }
+    } else if (gr) {
+        for (int f = 0; f < F; f++) {
+            float v = x[f] + b[f], c = normcdf_fast(v);
+            x[f] = v;
+            o[f] = gemm_round_bf16(v * c);
+            gr[f] = gemm_round_bf16(c + v * 0.39894228040143268f * expf_fast(-0.5f * v * v));
+        }
+    } else {
+        for (int f = 0; f < F; f++) {
+            float v = x[f] + b[f];
+            x[f] = v;
+            o[f] = gemm_round_bf16(gate ? gelu_fast(v) * gate[f] : gelu_fast(v));
+        }
+    }
+}
+
+/* gr[f]: gelu_grad_fast(v) with its normcdf shared with gelu's (the same value). */
+void bias_gelu_gate_forward_bf16(bf16 *outh, bf16 *gradh, float *h, const float *b,
+                                 const float *gate, int N, int F) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * F))
+    for (int n = 0; n < N; n++)
+        bias_gelu_row_bf16(outh + (long)n * F, gradh ? gradh + (long)n * F : NULL,
+                           h + (long)n * F, b, gate, F);
+}
+
+void gelu_gate_backward_saved(float *din, const float *dout, const bf16 *gradh,
+                              const float *gate, int N, int F) {
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * F))
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (long)n * F;
+        const bf16 *gr = gradh + (long)n * F;
+        float *dx = din + (long)n * F;
+        if (gate)
+            for (int f = 0; f < F; f++) dx[f] = dy[f] * gate[f] * gemm_bf16_to_f32(gr[f]);
+        else
+            for (int f = 0; f < F; f++) dx[f] = dy[f] * gemm_bf16_to_f32(gr[f]);
     }
 }
 

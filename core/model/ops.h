@@ -42,6 +42,9 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
  * (either may be NULL in inference). in may alias out. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
                        const float *b, int N, int C, float eps);
+/* The same, the output also rounded to bf16 into outh [N,C] (the next GEMM's input). */
+void layernorm_forward_bf16(float *out, bf16 *outh, float *mean, float *rstd, const float *in,
+                            const float *w, const float *b, int N, int C, float eps);
 /* din[N,C] += d(in); dw[C], db[C] += ... (both may be NULL: not needed); from dout [N,C],
  * the saved in, mean, rstd. */
 void layernorm_backward(float *din, float *dw, float *db, const float *dout, const float *in,
@@ -62,13 +65,20 @@ void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float
 /* matmul_residual_forward with bf16 weights, as matmul_forward_bf16. */
 void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, const float *b,
                                   const float *res, int N, int K, int O);
+/* The two above from an input already in bf16 (inh [N,K]; bf16 training keeps it for the
+ * backward's weight gradient). */
+void matmul_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w, const float *b, int N,
+                            int K, int O);
+void matmul_residual_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w,
+                                     const float *b, const float *res, int N, int K, int O);
 /* din[N,K] += dout . w;  dw[O,K] += dout^T . in;  db[O] += column sums of dout.
  * Any of din, dw, db may be NULL (not needed). */
 void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, int N, int K, int O);
-/* The same with bf16 weights: dout and in rounded to bf16 for the two products, accumulated
- * in fp32 into din and dw; db in fp32 (training in bf16, fp32 master weights). */
-void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const float *in,
+/* The same with bf16 weights and the forward's input in bf16 (inh [N,K], as the forward
+ * took it): dout rounded to bf16 for the two products, accumulated in fp32 into din and dw;
+ * db in fp32 (training in bf16, fp32 master weights). */
+void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const bf16 *inh,
                           const bf16 *w, int N, int K, int O);
 
 /* Multi-head self-attention core, per batch b and head h (Q, K, V are column blocks of qkv):
@@ -89,11 +99,20 @@ void attention_forward_gemm(float *ctx, float *probs, const float *qkv, const in
 /* Floats of scratch attention_forward needs for T tokens and NH heads of HS with `threads`
  * threads (also enough for attention_backward's [2*T*T]). */
 long attention_scratch_size(int T, int NH, int HS, int threads);
-/* The same in bf16 for inference (no dropout): Q, K, V and probs rounded to bf16 for the two
- * products, accumulated in fp32; the softmax, probs and ctx in fp32. scratch: [NH*T*HS]
- * floats (attention_scratch_size gives enough). */
+/* The same in bf16: Q, K, V and the (dropped-out) probabilities rounded to bf16 for the two
+ * products, accumulated in fp32; the softmax, probs (before dropout) and ctx in fp32; the
+ * dropout mask is attention_forward_gemm's. scratch: [NH*T*HS] floats
+ * (attention_scratch_size gives enough). */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
-                            int B, int T, int NH, int HS, float *scratch);
+                            int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
+                            float *scratch);
+/* dqkv[N,3A] += the gradient of attention_forward_bf16 from dctx [N,A], its products in bf16
+ * (fp32 accumulation) and the probabilities rebuilt from qkv (no probs argument). scratch:
+ * attention_backward_bf16_scratch_size(T, NH, HS) floats. */
+void attention_backward_bf16(float *dqkv, const float *dctx, const float *qkv,
+                             const int32_t *mask, int B, int T, int NH, int HS,
+                             const Dropout *d, uint64_t site, float *scratch);
+long attention_backward_bf16_scratch_size(int T, int NH, int HS);
 /* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch: [2*T*T] floats. */
 void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
                         const int32_t *mask, int B, int T, int NH, int HS, const Dropout *d,
@@ -113,10 +132,20 @@ void gelu_gate_forward(float *out, const float *in, const float *gate, int N, in
  * the pre-activation is then not kept). */
 void bias_gelu_gate_forward(float *out, float *h, const float *b, const float *gate, int N,
                             int F);
+/* The same with the output in bf16 only (outh [N,F]; h still gets its bias in fp32), and
+ * with gradh non-NULL gelu'(h) [N,F] in bf16 too, for gelu_gate_backward_saved (bf16
+ * training: one pass shares the normal CDF both need). */
+void bias_gelu_gate_forward_bf16(bf16 *outh, bf16 *gradh, float *h, const float *b,
+                                 const float *gate, int N, int F);
 /* din[N,F] += dout * gate * gelu'(in);  dgate[F] += sum over rows of dout * gelu(in)
  * (dgate may be NULL). */
 void gelu_gate_backward(float *din, float *dgate, const float *dout, const float *in,
                         const float *gate, int N, int F);
+/* din = dout * gate * gelu'(in) (written, not added) from the gelu' that
+ * bias_gelu_gate_forward_bf16 saved; no gate gradient (that needs gelu(in): use
+ * gelu_gate_backward). */
+void gelu_gate_backward_saved(float *din, const float *dout, const bf16 *gradh,
+                              const float *gate, int N, int F);
 
 /* Vectorisable scalar math used by the kernels (exposed so tests compare them with libm). */
 float ops_expf(float x);        /* e^x, ~2 ulp; 0 below -87.3, +inf above 88.7 */
