@@ -174,9 +174,12 @@ int bert_set_precision(BertModel *m, BertPrecision p);
 BertPrecision bert_precision(const BertModel *m);
 /* Precision of training forwards and backwards (default fp32). BERT_BF16: the encoder's
  * linear layers in bf16 both ways (forward as above; din and dW from bf16 operands with fp32
- * accumulation, matmul_backward_bf16), the weights converted again before every training
- * forward, the fp32 weights the master copy the optimizer updates; attention, the QA head,
- * LayerNorm, GELU, dropout and all gradients' sums outside the GEMMs stay fp32. */
+ * accumulation, matmul_backward_bf16) and the attention products too (Q, K, V, the dropped-
+ * out probabilities and the score gradients in bf16, attention_backward_bf16); the weights
+ * converted again before every training forward, the fp32 weights the master copy the
+ * optimizer updates; the QA head, LayerNorm, softmax, GELU, dropout and all gradients' sums
+ * outside the GEMMs stay fp32. The forward keeps each linear layer's input in bf16 and
+ * gelu' in bf16 for the backward (about N x (2C + A + 2F) x 2 bytes per layer more). */
 int bert_set_train_precision(BertModel *m, BertPrecision p);
 BertPrecision bert_train_precision(const BertModel *m);
 /* "fp32" / "bf16": returns 0 and sets *out, or -1 for another name. */

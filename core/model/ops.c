@@ -8,6 +8,8 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <omp.h>
 #include <string.h>
 #if defined(__AVX512F__)
@@ -257,21 +259,43 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
     if (db) bias_backward(db, dout, N, O);
 }
 
-/* douth = dout in bf16 and db[O] += its column sums (db may be NULL), in one pass over dout:
- * each thread owns a range of columns and runs down the rows, so each sum keeps one order. */
+/* douth = dout in bf16 and db[O] += its column sums (db may be NULL), in one pass over dout
+ * split by rows as the kernels that wrote dout split them (each thread reads what it wrote,
+ * in its own cache): COLSUM_BLOCKS fixed blocks of rows each sum their columns into a
+ * partial row, and the partials are added in block order, so every sum keeps one order
+ * whatever the thread count. The partials live in a buffer of this module, grown on first
+ * use of a width (ops are called from one thread). */
+enum { COLSUM_BLOCKS = 8 };
+static float *colsum_buf;
+static size_t colsum_cap;
+
 static void to_bf16_colsum(bf16 *douth, float *db, const float *dout, int N, int O) {
-#pragma omp parallel if (PARALLEL((long)N * O))
-    {
-        int nt = omp_get_num_threads(), id = omp_get_thread_num();
-        int o0 = (int)((long)O * id / nt), o1 = (int)((long)O * (id + 1) / nt);
-        for (int n = 0; n < N; n++) {
-            const float *d = dout + (long)n * O;
-            bf16 *h = douth + (long)n * O;
-            for (int o = o0; o < o1; o++) h[o] = gemm_round_bf16(d[o]);
-            if (db)
-                for (int o = o0; o < o1; o++) db[o] += d[o];
+    size_t need = (size_t)COLSUM_BLOCKS * O;
+    if (db && need > colsum_cap) {
+        free(colsum_buf);
+        colsum_buf = malloc(need * sizeof(float));
+        colsum_cap = colsum_buf ? need : 0;
+        if (!colsum_buf) {
+            fprintf(stderr, "ops: out of memory for %zu column sums\n", need);
+            abort();
         }
     }
+#pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
+    for (int blk = 0; blk < COLSUM_BLOCKS; blk++) {
+        int n0 = (int)((long)N * blk / COLSUM_BLOCKS), n1 = (int)((long)N * (blk + 1) / COLSUM_BLOCKS);
+        float *part = db ? colsum_buf + (size_t)blk * O : NULL;
+        if (part) memset(part, 0, sizeof(float) * O);
+        for (int n = n0; n < n1; n++) {
+            const float *d = dout + (long)n * O;
+            bf16 *h = douth + (long)n * O;
+            for (int o = 0; o < O; o++) h[o] = gemm_round_bf16(d[o]);
+            if (part)
+                for (int o = 0; o < O; o++) part[o] += d[o];
+        }
+    }
+    if (!db) return;
+    for (int blk = 0; blk < COLSUM_BLOCKS; blk++)
+        for (int o = 0; o < O; o++) db[o] += colsum_buf[(size_t)blk * O + o];
 }
 
 void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const bf16 *inh,
