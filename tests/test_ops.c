@@ -306,7 +306,7 @@ static void test_attention(int B, int T, int NH, int HS) {
      * ~2^-8 of sum |q k| / sqrt(HS) (< 0.05 here), so probabilities by a few percent of
      * themselves, and ctx, a convex mix of V rows (|v| < 1.5), by well under 3e-2. */
     float *ctx16 = fzeros(N * A);
-    attention_forward_bf16(ctx16, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch);
+    attention_forward_bf16(ctx16, probs, qkv, mask, B, T, NH, HS, NULL, 0, scratch, NULL);
     int bad = 0;
     double worst = 0, moved = 0;
     for (int i = 0; i < N * A; i++) {
@@ -345,9 +345,18 @@ static void test_attention_bf16_train(int B, int T, int NH, int HS, float p) {
     float *scratch = fzeros((int)ns);
     Dropout d = {p, 99};
     attention_forward_gemm(ctx, probs, qkv, mask, B, T, NH, HS, &d, 5, scratch);
-    attention_forward_bf16(ctx16, probs16, qkv, mask, B, T, NH, HS, &d, 5, scratch);
+    bf16 *kept = malloc(sizeof(bf16) * ((size_t)N * 3 * A + 2 * (size_t)B * NH * T * T + 1));
+    AttnKeep keep = {kept, kept + (size_t)N * 3 * A, kept + (size_t)N * 3 * A + (size_t)B * NH * T * T};
+    attention_forward_bf16(ctx16, probs16, qkv, mask, B, T, NH, HS, &d, 5, scratch, &keep);
     attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, &d, 5, scratch);
-    attention_backward_bf16(dqkv16, dctx, qkv, mask, B, T, NH, HS, &d, 5, scratch);
+    for (int i = 0; i < N * 3 * A; i++) dqkv16[i] = NAN; /* written, not added to */
+    attention_backward_bf16(dqkv16, dctx, &keep, B, T, NH, HS, &d, scratch);
+    /* the forward without keep gives the same context (the same products and mask) */
+    float *ctx16b = fzeros(N * A);
+    attention_forward_bf16(ctx16b, probs16, qkv, mask, B, T, NH, HS, &d, 5, scratch, NULL);
+    CHECK(!memcmp(ctx16b, ctx16, sizeof(float) * (size_t)N * A), "bf16 attention: ctx with "
+          "and without keep bit for bit");
+    free(ctx16b), free(kept);
     int bad = 0;
     for (int i = 0; i < N * A; i++) bad += !test_close(ctx16[i], ctx[i], 3e-2);
     for (int i = 0; i < B * NH * T * T; i++) bad += !(fabsf(probs16[i] - probs[i]) < 2e-2f);

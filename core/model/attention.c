@@ -351,8 +351,9 @@ void attention_forward(float *ctx, float *probs, const float *qkv, const int32_t
 /* The softmax of the NH * T score rows of sequence b (NH heads of T rows of length T) in
  * place, rows split over threads; each row also goes to ph in bf16 in the same pass, after
  * the attention dropout when d drops (the mask of attention_forward_gemm: the same hash of
- * the head's site and the element's index in its [T,T], scaled by 1 / (1 - p)). */
-static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, int NH, int T,
+ * the head's site and the element's index in its [T,T], scaled by 1 / (1 - p)), and with
+ * pk non-NULL the probabilities before dropout to pk in bf16. */
+static void softmax_rows_bf16(bf16 *ph, bf16 *pk, float *p, const int32_t *mask, int NH, int T,
                               const Dropout *d, uint64_t site, int b) {
     long rows = (long)NH * T;
     int drop = d && d->p > 0.f;
@@ -368,6 +369,8 @@ static void softmax_rows_bf16(bf16 *ph, float *p, const int32_t *mask, int NH, i
 #endif
         bf16 *o = ph + i * T;
         for (int j = 0; j < T; j++) row[j] *= inv;
+        if (pk)
+            for (int j = 0; j < T; j++) pk[i * T + j] = gemm_round_bf16(row[j]);
         if (!drop) {
             for (int j = 0; j < T; j++) o[j] = gemm_round_bf16(row[j]);
             continue;
@@ -397,22 +400,26 @@ static void pack_qkv_bf16(bf16 *qh, const float *qkv, int b, int T, int NH, int 
 /* Q, K and V of each (b, h) go to bf16 as dense [T, HS] blocks, heads after one another, so
  * that the NH products of each kind are one batched oneDNN matmul on dense operands (its
  * brgemm kernels, which oneDNN 2.6 takes only on dense operands, spread over the threads
- * by head and row block); ctx comes back through dense [NH, T, HS] scratch. */
+ * by head and row block); ctx comes back through dense [NH, T, HS] scratch. With keep
+ * (training) the packed Q, K, V and the bf16 probabilities stay there for the backward. */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                             int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
-                            float *scratch) {
+                            float *scratch, const AttnKeep *keep) {
     int A = NH * HS;
     float scale = 1.f / sqrtf((float)HS);
     if (NH == 0) return;
     long blk = (long)T * HS, tt = (long)T * T;
-    bf16 *qh = gemm_bf16_scratch(0, 3 * NH * blk);
-    bf16 *ph = gemm_bf16_scratch(1, NH * tt);
+    bf16 *qs = keep ? NULL : gemm_bf16_scratch(0, 3 * NH * blk);
+    bf16 *ps = keep ? NULL : gemm_bf16_scratch(1, NH * tt);
     for (int b = 0; b < B; b++) {
+        bf16 *qh = keep ? keep->qkv + (long)b * 3 * NH * blk : qs;
+        bf16 *ph = keep ? keep->dropped + (long)b * NH * tt : ps;
         pack_qkv_bf16(qh, qkv, b, T, NH, HS);
         const bf16 *q = qh, *k = q + NH * blk, *v = k + NH * blk;
         float *p = probs + (long)b * NH * tt;
         gemm_bf16_batched(NH, 0, 1, T, T, HS, scale, q, HS, blk, k, HS, blk, p, T, tt);
-        softmax_rows_bf16(ph, p, mask + (long)b * T, NH, T, d, site, b);
+        softmax_rows_bf16(ph, keep ? keep->probs + (long)b * NH * tt : NULL, p,
+                          mask + (long)b * T, NH, T, d, site, b);
         gemm_bf16_batched(NH, 0, 0, T, HS, T, 1.f, ph, T, tt, v, HS, blk, scratch, HS, blk);
 #pragma omp parallel for schedule(static) if (PARALLEL((long)T * A))
         for (int t = 0; t < T; t++)
@@ -423,33 +430,29 @@ void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const in
 }
 
 long attention_backward_bf16_scratch_size(int T, int NH, int HS) {
-    return 2L * NH * T * T + 3L * NH * T * HS;
+    return (long)NH * T * T + 3L * NH * T * HS;
 }
 
-/* The backward of attention_forward_bf16, one sequence at a time, its probabilities rebuilt
- * from qkv (in cache, never kept across layers). With Pd = dropout(P) in bf16 (a dropped
- * element is exactly 0 there, a kept one never: bf16 has fp32's exponent range, so only a
- * probability below ~1e-40 could round to 0, where dS = P (...) is 0 to within 1e-40 anyway):
+/* The backward of attention_forward_bf16 from what its forward kept, one sequence at a
+ * time. With Pd = dropout(P) in bf16 (a dropped element is exactly 0 there, a kept one
+ * never: bf16 has fp32's exponent range, so only a probability below ~1e-40 could round to
+ * 0, where dS = P (...) is 0 to within 1e-40 anyway):
  *   dV = Pd^T dctx;  dPd = dctx V^T;  dP = dPd / (1 - p) where Pd != 0, else 0;
  *   dS = P * (dP - rowsum(dP * P));  dQ = scale dS K;  dK = scale dS^T Q;
  * each product one batched bf16 matmul over the NH heads; dQ, dK, dV come back as dense
- * [3 NH, T, HS] fp32 and are added into dqkv. */
-void attention_backward_bf16(float *dqkv, const float *dctx, const float *qkv,
-                             const int32_t *mask, int B, int T, int NH, int HS,
-                             const Dropout *d, uint64_t site, float *scratch) {
+ * [3 NH, T, HS] fp32 and are written into dqkv (not added: it needs no zeroing). */
+void attention_backward_bf16(float *dqkv, const float *dctx, const AttnKeep *keep, int B,
+                             int T, int NH, int HS, const Dropout *d, float *scratch) {
     int A = NH * HS, ld = 3 * A;
     float scale = 1.f / sqrtf((float)HS);
     if (NH == 0 || HS == 0) return;
     long blk = (long)T * HS, tt = (long)T * T;
     float keep_scale = d && d->p > 0.f ? 1.f / (1.f - d->p) : 1.f;
-    float *p = scratch, *dp = p + NH * tt, *dense = dp + NH * tt;
-    bf16 *qh = gemm_bf16_scratch(0, 4 * NH * blk), *dch = qh + 3 * NH * blk;
-    bf16 *ph = gemm_bf16_scratch(1, 2 * NH * tt), *dsh = ph + NH * tt;
-    const bf16 *q = qh, *k = q + NH * blk, *v = k + NH * blk;
+    float *dp = scratch, *dense = dp + NH * tt;
+    bf16 *dch = gemm_bf16_scratch(0, NH * blk), *dsh = gemm_bf16_scratch(1, NH * tt);
     for (int b = 0; b < B; b++) {
-        pack_qkv_bf16(qh, qkv, b, T, NH, HS);
-        gemm_bf16_batched(NH, 0, 1, T, T, HS, scale, q, HS, blk, k, HS, blk, p, T, tt);
-        softmax_rows_bf16(ph, p, mask + (long)b * T, NH, T, d, site, b);
+        const bf16 *q = keep->qkv + (long)b * 3 * NH * blk, *k = q + NH * blk, *v = k + NH * blk;
+        const bf16 *ph = keep->dropped + (long)b * NH * tt, *pk = keep->probs + (long)b * NH * tt;
 #pragma omp parallel for schedule(static) if (PARALLEL((long)T * A))
         for (int t = 0; t < T; t++) {
             const float *src = dctx + ((long)b * T + t) * A;
@@ -462,17 +465,17 @@ void attention_backward_bf16(float *dqkv, const float *dctx, const float *qkv,
         gemm_bf16_batched(NH, 0, 1, T, T, HS, 1.f, dch, HS, blk, v, HS, blk, dp, T, tt);
 #pragma omp parallel for schedule(static) if (PARALLEL((long)NH * tt))
         for (long i = 0; i < NH * (long)T; i++) {
-            const float *pr = p + i * T;
-            const bf16 *kept = ph + i * T;
+            const bf16 *kept = ph + i * T, *prh = pk + i * T;
             float *g = dp + i * T, acc[LANES] = {0};
             bf16 *o = dsh + i * T;
             for (int j = 0; j < T; j++) g[j] = kept[j] ? g[j] * keep_scale : 0.f;
             int j = 0;
             for (; j + LANES <= T; j += LANES)
-                for (int l = 0; l < LANES; l++) acc[l] += g[j + l] * pr[j + l];
-            for (; j < T; j++) acc[j % LANES] += g[j] * pr[j];
+                for (int l = 0; l < LANES; l++)
+                    acc[l] += g[j + l] * gemm_bf16_to_f32(prh[j + l]);
+            for (; j < T; j++) acc[j % LANES] += g[j] * gemm_bf16_to_f32(prh[j]);
             float dot = lanes_total(acc);
-            for (j = 0; j < T; j++) o[j] = gemm_round_bf16(pr[j] * (g[j] - dot));
+            for (j = 0; j < T; j++) o[j] = gemm_round_bf16(gemm_bf16_to_f32(prh[j]) * (g[j] - dot));
         }
         gemm_bf16_batched(NH, 0, 0, T, HS, T, scale, dsh, T, tt, k, HS, blk, dense, HS, blk);
         gemm_bf16_batched(NH, 1, 0, T, HS, T, scale, dsh, T, tt, q, HS, blk,
@@ -482,7 +485,7 @@ void attention_backward_bf16(float *dqkv, const float *dctx, const float *qkv,
             float *dst = dqkv + ((long)b * T + t) * ld;
             for (int part = 0; part < 3 * NH; part++) {
                 const float *src = dense + part * blk + (long)t * HS;
-                for (int c = 0; c < HS; c++) dst[(long)part * HS + c] += src[c];
+                for (int c = 0; c < HS; c++) dst[(long)part * HS + c] = src[c];
             }
         }
     }

@@ -26,6 +26,7 @@ typedef struct {
      * for the weight gradients: x [N,C], ctxg [N,A], a [N,C], hg [N,F]; and gelu'(h) [N,F]
      * for the FFN's backward; else NULL. */
     bf16 *xh, *ctxh, *ah, *hgh, *gelu_grad;
+    AttnKeep attn_keep; /* bf16 training: the attention's bf16 operands (ops.h) */
 } LayerActs;
 
 struct BertModel {

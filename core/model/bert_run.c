@@ -30,9 +30,9 @@ static bf16 *take_bf16(Planner *p, size_t n) { return (bf16 *)take(p, (n + 1) / 
  * from the kept qkv and h, bit for bit: attention_forward again (for BERT-base at seq 384
  * ~2.6% more FLOPs per step) and the elementwise gates; the probs alone, [B,NH,T,T] per
  * layer, were a quarter of the activations. Training in bf16 also keeps each linear layer's
- * input in bf16 (what its GEMM took and its weight gradient takes again): then backward
- * rebuilds neither hg nor ctx (the bf16 attention backward rebuilds its probabilities per
- * sequence itself), except ctx for head-gate gradients. */
+ * input in bf16 (what its GEMM took and its weight gradient takes again), gelu'(h), and the
+ * attention's bf16 Q, K, V and probabilities before and after dropout: then backward
+ * rebuilds none of hg, ctx or the probabilities, except ctx for head-gate gradients. */
 static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
     const BertConfig *c = &m->cfg;
     size_t N = (size_t)B * T, C = (size_t)c->hidden_size, E = (size_t)bert_embedding_size(c);
@@ -102,6 +102,10 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
         la->ah = keep_bf16 ? take_bf16(p, N * C) : NULL;
         la->hgh = keep_bf16 ? take_bf16(p, N * F) : NULL;
         la->gelu_grad = keep_bf16 ? take_bf16(p, N * F) : NULL;
+        size_t scores = (size_t)B * (train ? s.NH : maxNH) * T * T;
+        la->attn_keep = keep_bf16 ? (AttnKeep){take_bf16(p, N * 3 * A), take_bf16(p, scores),
+                                               take_bf16(p, scores)}
+                                  : (AttnKeep){0};
     }
 }
 
@@ -169,6 +173,8 @@ static void add_inplace(float *y, const float *x, long n) {
 enum { SITE_EMB = 1, SITE_QA = 2, SITE_ATTN = 0, SITE_ATTN_OUT = 1, SITE_FFN_OUT = 2 };
 static uint64_t site(int layer, int k) { return (uint64_t)(layer + 1) * 4 + (uint64_t)k; }
 
+static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+
 /* The bf16 copy of weight w (inside m->params). */
 static const bf16 *w_bf16(const BertModel *m, const float *w) {
     return m->params_bf16 + (w - m->params);
@@ -191,14 +197,17 @@ static void linear(const BertModel *m, float *out, const float *in, bf16 *keep, 
 }
 
 /* The backward of linear() (and linear_residual's product), in the same precision; inh is
- * the bf16 input the forward kept (bf16 training), in the fp32 one. */
-static void linear_backward(const BertModel *m, float *din, float *dw, float *db,
+ * the bf16 input the forward kept (bf16 training), in the fp32 one. din_add 1: din +=;
+ * 0: din holds nothing yet (the bf16 GEMM writes it, the fp32 one adds to zeros). */
+static void linear_backward(const BertModel *m, float *din, int din_add, float *dw, float *db,
                             const float *dout, const float *in, const bf16 *inh,
                             const float *w, int N, int K, int O) {
-    if (m->run_bf16)
-        matmul_backward_bf16(din, dw, db, dout, inh, w_bf16(m, w), N, K, O);
-    else
-        matmul_backward(din, dw, db, dout, in, w, N, K, O);
+    if (m->run_bf16) {
+        matmul_backward_bf16(din, din_add, dw, db, dout, inh, w_bf16(m, w), N, K, O);
+        return;
+    }
+    if (!din_add) zero(din, (size_t)N * K);
+    matmul_backward(din, dw, db, dout, in, w, N, K, O);
 }
 
 /* out = res + dropout(in . w^T + b), in the precision of linear(). Without dropout the add
@@ -279,7 +288,8 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         linear(m, la->qkv, la->xh && l > 0 ? NULL : x, la->xh, lw->qw, lw->qb, N, C, 3 * s.A);
         if (m->run_bf16)
             attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                                   &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+                                   &m->drop_attn, site(l, SITE_ATTN), m->scratch,
+                                   la->ctxh ? &la->attn_keep : NULL);
         else
             attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                               &m->drop_attn, site(l, SITE_ATTN), m->scratch);
@@ -370,8 +380,6 @@ static void plan_grads(const BertModel *m, Planner *p, Grads *d) {
     d->dsum = take(p, N * E);
 }
 
-static void zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
-
 int bert_backward(BertModel *m, const float *dstart, const float *dend, float *dhead_gates,
                   float *dffn_gates, int param_grads) {
     return bert_backward_typed(m, dstart, dend, NULL, dhead_gates, dffn_gates, param_grads);
@@ -432,8 +440,7 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
         memcpy(d.da, d.dres, NC * sizeof(float));
         dropout_apply(d.dres, (long)NC, &m->drop_hidden, site(l, SITE_FFN_OUT));
         if (!la->hgh) gelu_gate_forward(la->hg, la->h, fgate, N, s.F);
-        zero(d.dhg, (size_t)N * s.F);
-        linear_backward(m, d.dhg, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
+        linear_backward(m, d.dhg, 0, pg ? gw->f2w : NULL, pg ? gw->f2b : NULL, d.dres, la->hg,
                         la->hgh, lw->f2w, N, s.F, C);
         /* hg = gelu(h) * gate;  h = a W1^T + b1 */
         if (la->gelu_grad && !dffn_gates) {
@@ -443,7 +450,7 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
             gelu_gate_backward(d.dh, dffn_gates ? dffn_gates + s.ffn_off : NULL, d.dhg, la->h,
                                fgate, N, s.F);
         }
-        linear_backward(m, d.da, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, la->ah,
+        linear_backward(m, d.da, 1, pg ? gw->f1w : NULL, pg ? gw->f1b : NULL, d.dh, la->a, la->ah,
                         lw->f1w, N, C, s.F);
         /* a = LN1(attn_res) */
         zero(d.dres, NC);
@@ -460,25 +467,25 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
                               &m->drop_attn, site(l, SITE_ATTN), m->scratch);
         else if (use_gates && dhead_gates)
             attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
-                                   &m->drop_attn, site(l, SITE_ATTN), m->scratch);
+                                   &m->drop_attn, site(l, SITE_ATTN), m->scratch, NULL);
         if (use_gates && !la->ctxh) headgate_forward(la->ctxg, la->ctx, hgate, N, s.NH, s.HS);
         const float *ctxg = use_gates ? la->ctxg : la->ctx;
-        zero(d.dctxg, (size_t)N * s.A);
-        linear_backward(m, d.dctxg, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg,
+        linear_backward(m, d.dctxg, 0, pg ? gw->ow : NULL, pg ? gw->ob : NULL, d.dres, ctxg,
                         la->ctxh, lw->ow, N, s.A, C);
         /* ctxg = ctx * gate[head] */
         zero(d.dctx, (size_t)N * s.A);
         headgate_backward(d.dctx, dhead_gates ? dhead_gates + s.head_off : NULL, d.dctxg,
                           la->ctx, hgate, N, s.NH, s.HS);
         /* ctx = attention(qkv);  qkv = x Wqkv^T + bqkv */
-        zero(d.dqkv, (size_t)N * 3 * s.A);
-        if (la->ctxh)
-            attention_backward_bf16(d.dqkv, d.dctx, la->qkv, m->mask, B, T, s.NH, s.HS,
-                                    &m->drop_attn, site(l, SITE_ATTN), m->scratch);
-        else
+        if (la->ctxh) {
+            attention_backward_bf16(d.dqkv, d.dctx, &la->attn_keep, B, T, s.NH, s.HS,
+                                    &m->drop_attn, m->scratch);
+        } else {
+            zero(d.dqkv, (size_t)N * 3 * s.A);
             attention_backward(d.dqkv, d.dctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                                &m->drop_attn, site(l, SITE_ATTN), m->scratch);
-        linear_backward(m, d.dx, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, la->xh,
+        }
+        linear_backward(m, d.dx, 1, pg ? gw->qw : NULL, pg ? gw->qb : NULL, d.dqkv, x_in, la->xh,
                         lw->qw, N, C, 3 * s.A);
     }
     if (!pg) return QA_OK; /* nothing below the encoder has a gate */

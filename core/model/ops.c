@@ -298,16 +298,19 @@ static void to_bf16_colsum(bf16 *douth, float *db, const float *dout, int N, int
         for (int o = 0; o < O; o++) db[o] += colsum_buf[(size_t)blk * O + o];
 }
 
-void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const bf16 *inh,
-                          const bf16 *w, int N, int K, int O) {
-    if (N == 0 || O == 0) return;
-    if (K == 0 || (!din && !dw)) {
-        if (db) bias_backward(db, dout, N, O);
+void matmul_backward_bf16(float *din, int din_add, float *dw, float *db, const float *dout,
+                          const bf16 *inh, const bf16 *w, int N, int K, int O) {
+    if (N == 0 || K == 0 || (!din && !dw)) {
+        if (db && O) bias_backward(db, dout, N, O);
+        return;
+    }
+    if (O == 0) {
+        if (din && !din_add) memset(din, 0, sizeof(float) * (size_t)N * K);
         return;
     }
     bf16 *douth = gemm_bf16_scratch(0, (long)N * O);
     to_bf16_colsum(douth, db, dout, N, O);
-    if (din) gemm_bf16(0, 0, N, K, O, 1.f, douth, O, w, K, 1.f, din, K, NULL);
+    if (din) gemm_bf16(0, 0, N, K, O, 1.f, douth, O, w, K, din_add ? 1.f : 0.f, din, K, NULL);
     if (dw) gemm_bf16(1, 0, O, K, N, 1.f, douth, O, inh, K, 1.f, dw, K, NULL);
 }
 

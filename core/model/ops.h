@@ -76,10 +76,11 @@ void matmul_residual_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w,
 void matmul_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                      const float *w, int N, int K, int O);
 /* The same with bf16 weights and the forward's input in bf16 (inh [N,K], as the forward
- * took it): dout rounded to bf16 for the two products, accumulated in fp32 into din and dw;
- * db in fp32 (training in bf16, fp32 master weights). */
-void matmul_backward_bf16(float *din, float *dw, float *db, const float *dout, const bf16 *inh,
-                          const bf16 *w, int N, int K, int O);
+ * took it): dout rounded to bf16 for the two products, accumulated in fp32 into dw and
+ * into din (din_add 1) or written over din (din_add 0: no zeroing first); db in fp32
+ * (training in bf16, fp32 master weights). */
+void matmul_backward_bf16(float *din, int din_add, float *dw, float *db, const float *dout,
+                          const bf16 *inh, const bf16 *w, int N, int K, int O);
 
 /* Multi-head self-attention core, per batch b and head h (Q, K, V are column blocks of qkv):
  *   S = Q K^T / sqrt(HS) over the keys with mask[b,key] = 1 (masked keys get probability 0),
@@ -99,19 +100,25 @@ void attention_forward_gemm(float *ctx, float *probs, const float *qkv, const in
 /* Floats of scratch attention_forward needs for T tokens and NH heads of HS with `threads`
  * threads (also enough for attention_backward's [2*T*T]). */
 long attention_scratch_size(int T, int NH, int HS, int threads);
+/* What the bf16 attention of training keeps for its backward, per sequence b: Q, K, V as
+ * bf16 dense blocks ([B, 3 NH, T, HS]: the Q heads, the K heads, the V heads), the
+ * probabilities before and after dropout in bf16 ([B, NH, T, T] each). */
+typedef struct {
+    bf16 *qkv, *probs, *dropped;
+} AttnKeep;
 /* The same in bf16: Q, K, V and the (dropped-out) probabilities rounded to bf16 for the two
  * products, accumulated in fp32; the softmax, probs (before dropout) and ctx in fp32; the
- * dropout mask is attention_forward_gemm's. scratch: [NH*T*HS] floats
- * (attention_scratch_size gives enough). */
+ * dropout mask is attention_forward_gemm's. keep: NULL, or where the backward's operands
+ * go (training). scratch: [NH*T*HS] floats (attention_scratch_size gives enough). */
 void attention_forward_bf16(float *ctx, float *probs, const float *qkv, const int32_t *mask,
                             int B, int T, int NH, int HS, const Dropout *d, uint64_t site,
-                            float *scratch);
-/* dqkv[N,3A] += the gradient of attention_forward_bf16 from dctx [N,A], its products in bf16
- * (fp32 accumulation) and the probabilities rebuilt from qkv (no probs argument). scratch:
- * attention_backward_bf16_scratch_size(T, NH, HS) floats. */
-void attention_backward_bf16(float *dqkv, const float *dctx, const float *qkv,
-                             const int32_t *mask, int B, int T, int NH, int HS,
-                             const Dropout *d, uint64_t site, float *scratch);
+                            float *scratch, const AttnKeep *keep);
+/* dqkv[N,3A] = the gradient of attention_forward_bf16 from dctx [N,A] (written, not added),
+ * from what that
+ * forward kept (the masks are in its probabilities), the products in bf16 with fp32
+ * accumulation. scratch: attention_backward_bf16_scratch_size(T, NH, HS) floats. */
+void attention_backward_bf16(float *dqkv, const float *dctx, const AttnKeep *keep, int B,
+                             int T, int NH, int HS, const Dropout *d, float *scratch);
 long attention_backward_bf16_scratch_size(int T, int NH, int HS);
 /* dqkv[N,3A] += gradient of the above from dctx [N,A]; scratch: [2*T*T] floats. */
 void attention_backward(float *dqkv, const float *dctx, const float *probs, const float *qkv,
