@@ -420,6 +420,113 @@ static void test_matmul_bf16(int N, int K, int O) {
     free(xd), free(wd), free(bd), free(xf), free(wf), free(bf), free(out), free(wh);
 }
 
+/* The kernels that write bf16 training's GEMM inputs: LayerNorm's fp32 output is
+ * layernorm_forward's bit for bit and its bf16 copy that output rounded; bias + GELU leaves
+ * h + b in h (fp32, exact) and writes gelu(h) * gate and gelu'(h) within bf16's rounding
+ * (2^-9 relative, plus the fp32 kernels' 1e-6) of the double twin; the saved-gelu'
+ * backward is dout * gate * gelu' from those bf16 values. */
+static void test_bf16_writers(void) {
+    int N = 5, C = 37, F = 45;
+    double *xd = drand_arr(N * C, 2.0), *wd = drand_arr(C, 1.0), *bd = drand_arr(C, 1.0);
+    float *x = to_f(xd, N * C), *w = to_f(wd, C), *b = to_f(bd, C);
+    float *o1 = fzeros(N * C), *o2 = fzeros(N * C), *m1 = fzeros(N), *r1 = fzeros(N);
+    float *m2 = fzeros(N), *r2 = fzeros(N);
+    bf16 *oh = malloc(sizeof(bf16) * (size_t)N * C);
+    layernorm_forward(o1, m1, r1, x, w, b, N, C, 1e-12f);
+    layernorm_forward_bf16(o2, oh, m2, r2, x, w, b, N, C, 1e-12f);
+    int same = !memcmp(o1, o2, sizeof(float) * N * C) && !memcmp(m1, m2, sizeof(float) * N) &&
+               !memcmp(r1, r2, sizeof(float) * N);
+    for (int i = 0; i < N * C; i++) same &= oh[i] == gemm_round_bf16(o1[i]);
+    CHECK(same, "layernorm_forward_bf16: layernorm_forward's output bit for bit, and it rounded");
+
+    double *hd = drand_arr(N * F, 4.0), *fbd = drand_arr(F, 1.0), *gd = drand_arr(F, 1.0);
+    double *dyd = drand_arr(N * F, 1.0);
+    float *fb = to_f(fbd, F), *gate = to_f(gd, F), *dy = to_f(dyd, N * F), *din = fzeros(N * F);
+    bf16 *hg = malloc(sizeof(bf16) * (size_t)N * F), *gr = malloc(sizeof(bf16) * (size_t)N * F);
+    for (int gated = 0; gated < 2; gated++) {
+        float *h = to_f(hd, N * F);
+        const float *g = gated ? gate : NULL;
+        bias_gelu_gate_forward_bf16(hg, gr, h, fb, g, N, F);
+        int bad = 0;
+        for (int n = 0; n < N; n++)
+            for (int f = 0; f < F; f++) {
+                int i = n * F + f;
+                float v = (float)hd[i] + fb[f];
+                double cdf = 0.5 * erfc(-(double)v / sqrt(2.0)), gl = v * cdf * (g ? g[f] : 1);
+                double gp = cdf + v * exp(-0.5 * (double)v * v) / sqrt(2.0 * M_PI);
+                bad += h[i] != v;
+                bad += !(fabs(gemm_bf16_to_f32(hg[i]) - gl) <= fabs(gl) / 256 + 1e-6);
+                bad += !(fabs(gemm_bf16_to_f32(gr[i]) - gp) <= fabs(gp) / 256 + 1e-6);
+            }
+        CHECK(bad == 0, "bias_gelu_gate_forward_bf16 (%s): %d values beyond bf16 rounding of "
+              "the double twin", gated ? "gated" : "no gate", bad);
+        for (int i = 0; i < N * F; i++) din[i] = NAN; /* written, not added to */
+        gelu_gate_backward_saved(din, dy, gr, g, N, F);
+        bad = 0;
+        for (int n = 0; n < N; n++)
+            for (int f = 0; f < F; f++) {
+                int i = n * F + f;
+                double want = (double)dy[i] * (g ? g[f] : 1) * gemm_bf16_to_f32(gr[i]);
+                bad += !(fabs(din[i] - want) <= 1e-6 * fabs(want) + 1e-12);
+            }
+        CHECK(bad == 0, "gelu_gate_backward_saved (%s): %d of %d differ", gated ? "gated" : "no "
+              "gate", bad, N * F);
+        free(h);
+    }
+    free(xd), free(wd), free(bd), free(x), free(w), free(b), free(o1), free(o2), free(m1);
+    free(r1), free(m2), free(r2), free(oh), free(hd), free(fbd), free(gd), free(dyd), free(fb);
+    free(gate), free(dy), free(din), free(hg), free(gr);
+}
+
+/* matmul_backward_bf16 against the double twin of its products from the rounded operands
+ * (dout rounded to bf16 here as in the kernel): din and dw within 2^-8 of the sum of
+ * magnitudes, db the exact column sums of the fp32 dout (to fp32 rounding); din added to
+ * (din_add 1) or written over NaNs (0). 300 x 200 goes parallel, its row blocks split over
+ * the threads. */
+static void test_matmul_backward_bf16(int N, int K, int O) {
+    double *xd = drand_arr(N * K, 1.0), *wd = drand_arr(O * K, 1.0), *dd = drand_arr(N * O, 1.0);
+    float *xf = to_f(xd, N * K), *wf = to_f(wd, O * K), *dout = to_f(dd, N * O);
+    bf16 *xh = malloc(sizeof(bf16) * (size_t)(N * K + 1)), *wh = malloc(sizeof(bf16) * (size_t)(O * K + 1));
+    gemm_to_bf16(xh, xf, (long)N * K);
+    gemm_to_bf16(wh, wf, (long)O * K);
+    for (int add = 0; add < 2; add++) {
+        float *din = fzeros(N * K), *dw = fzeros(O * K), *db = fzeros(O);
+        for (int i = 0; i < N * K; i++) din[i] = add ? 0.5f : NAN;
+        for (int i = 0; i < O * K; i++) dw[i] = 0.25f;
+        for (int i = 0; i < O; i++) db[i] = 1.f;
+        matmul_backward_bf16(din, add, dw, db, dout, xh, wh, N, K, O);
+        int bad = 0;
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) {
+                double sum = add ? 0.5 : 0, mag = 0;
+                for (int o = 0; o < O; o++) {
+                    double t = (double)gemm_bf16_to_f32(gemm_round_bf16(dout[n * O + o])) *
+                               gemm_bf16_to_f32(wh[o * K + k]);
+                    sum += t, mag += fabs(t);
+                }
+                bad += !(fabs(din[n * K + k] - sum) <= mag / 256 + 1e-5);
+            }
+        for (int o = 0; o < O; o++) {
+            double colsum = 1;
+            for (int n = 0; n < N; n++) colsum += dout[n * O + o];
+            bad += !(fabs(db[o] - colsum) <= 1e-4 * (1 + fabs(colsum)));
+            for (int k = 0; k < K; k++) {
+                double sum = 0.25, mag = 0;
+                for (int n = 0; n < N; n++) {
+                    double t = (double)gemm_bf16_to_f32(gemm_round_bf16(dout[n * O + o])) *
+                               gemm_bf16_to_f32(xh[n * K + k]);
+                    sum += t, mag += fabs(t);
+                }
+                bad += !(fabs(dw[o * K + k] - sum) <= mag / 256 + 1e-5);
+            }
+        }
+        CHECK(bad == 0, "matmul_backward_bf16 %dx%dx%d (din %s): %d values off", N, K, O,
+              add ? "added to" : "written", bad);
+        free(din), free(dw), free(db);
+    }
+    free(xd), free(wd), free(dd), free(xf), free(wf), free(dout), free(xh), free(wh);
+}
+
 /* ---------------------------------------------------------------- gates, gelu, embeddings */
 
 static void ref_headgate(Ref *r) {
@@ -586,6 +693,11 @@ int main(void) {
     test_attention_bf16_train(2, 37, 3, 16, 0.f);
     test_attention_bf16_train(3, 64, 2, 32, 0.1f);
     test_attention_bf16_train(1, 20, 0, 8, 0.1f);
+    test_bf16_writers();
+    test_matmul_backward_bf16(17, 33, 9);
+    test_matmul_backward_bf16(300, 20, 200);
+    test_matmul_backward_bf16(4, 5, 0);
+    test_matmul_backward_bf16(6, 0, 3);
     test_gates_and_embed();
     test_dropout();
     return TEST_DONE();
