@@ -125,10 +125,12 @@ static void test_training_lowers_loss(const BertConfig *c0, BertPrecision prec,
  * well under 2% of its norm; and it moves (the bf16 path ran). Then an fp32 step after a bf16
  * one gives the fp32 gradient bit for bit (no bf16 state is left behind). With `gated`:
  * dropout on (the same masks in both precisions), head and neuron gates, and their
- * gradients (L0 pruning's joint training) within the same bound. */
-static void test_bf16_gradients(const BertConfig *c0, int gated) {
+ * gradients (L0 pruning's joint training) within the same bound; with `ragged` on a pruned
+ * shape whose first layer has no FFN neurons and second no heads. */
+static void test_bf16_gradients(const BertConfig *c0, int gated, int ragged) {
     BertConfig c = *c0;
     if (gated) c.hidden_dropout = c.attention_dropout = 0.1f;
+    if (ragged) c.ffn[0] = 0, c.heads[1] = 0;
     BertModel *m = NULL;
     CHECK(bert_create(&c, &m) == QA_OK, "create: %s", qa_last_error());
     if (!m) return;
@@ -165,7 +167,8 @@ static void test_bf16_gradients(const BertConfig *c0, int gated) {
         norm += (double)g[0][i] * g[0][i];
     }
     double rel = sqrt(diff / norm);
-    const char *what = gated ? " with dropout and gates" : "";
+    const char *what = ragged ? " ragged, with dropout and gates"
+                       : gated ? " with dropout and gates" : "";
     printf("bf16 training gradient%s: %.3g of the fp32 gradient's norm away\n", what, rel);
     CHECK(rel < 0.02 && rel > 1e-5, "bf16 weight gradients%s within 2%% of fp32's (and not "
           "equal): %.3g", what, rel);
@@ -182,7 +185,7 @@ static void test_bf16_gradients(const BertConfig *c0, int gated) {
             ng += (double)df[0][i] * df[0][i];
         }
         double relg = sqrt(dg / ng);
-        printf("bf16 gate gradients: %.3g of fp32's norm away\n", relg);
+        printf("bf16 gate gradients%s: %.3g of fp32's norm away\n", what, relg);
         CHECK(ng > 0 && relg < 0.02 && relg > 1e-6, "bf16 head and neuron gate gradients within "
               "2%% of fp32's (and not equal): %.3g", relg);
         CHECK(!memcmp(dh[0], dh[2], sizeof dh[0]) && !memcmp(df[0], df[2], sizeof df[0]),
@@ -253,8 +256,9 @@ int main(void) {
     test_training_lowers_loss(&c, BERT_BF16, &after16);
     CHECK(after16 != after32, "bf16 training does run in bf16 (loss %.6f vs fp32 %.6f)",
           after16, after32);
-    test_bf16_gradients(&c, 0);
-    test_bf16_gradients(&c, 1);
+    test_bf16_gradients(&c, 0, 0);
+    test_bf16_gradients(&c, 1, 0);
+    test_bf16_gradients(&c, 1, 1);
     test_finetune_names();
     return TEST_DONE();
 }
