@@ -522,6 +522,16 @@ static void test_matmul_backward_bf16(int N, int K, int O) {
         }
         CHECK(bad == 0, "matmul_backward_bf16 %dx%dx%d (din %s): %d values off", N, K, O,
               add ? "added to" : "written", bad);
+        /* the bias sums are the same bits on one thread (fixed row blocks) */
+        float *db1 = fzeros(O), *dw1 = fzeros(O * K);
+        for (int i = 0; i < O; i++) db1[i] = 1.f;
+        int threads = ops_threads();
+        ops_set_threads(1);
+        matmul_backward_bf16(NULL, 0, dw1, db1, dout, xh, wh, N, K, O);
+        ops_set_threads(threads);
+        CHECK(!memcmp(db1, db, sizeof(float) * (size_t)O), "matmul_backward_bf16 %dx%dx%d: "
+              "bias sums on 1 thread bit for bit those on %d", N, K, O, threads);
+        free(db1), free(dw1);
         free(din), free(dw), free(db);
     }
     free(xd), free(wd), free(dd), free(xf), free(wf), free(dout), free(xh), free(wh);

@@ -125,8 +125,9 @@ static void test_training_lowers_loss(const BertConfig *c0, BertPrecision prec,
  * well under 2% of its norm; and it moves (the bf16 path ran). Then an fp32 step after a bf16
  * one gives the fp32 gradient bit for bit (no bf16 state is left behind). With `gated`:
  * dropout on (the same masks in both precisions), head and neuron gates, and their
- * gradients (L0 pruning's joint training) within the same bound; with `ragged` on a pruned
- * shape whose first layer has no FFN neurons and second no heads. */
+ * gradients (L0 pruning's joint training) within the same bound, each kind on its own;
+ * gated 2: the gate gradients asked for without gates (all 1, as gain scoring does); with
+ * `ragged` on a pruned shape whose first layer has no FFN neurons and second no heads. */
 static void test_bf16_gradients(const BertConfig *c0, int gated, int ragged) {
     BertConfig c = *c0;
     if (gated) c.hidden_dropout = c.attention_dropout = 0.1f;
@@ -153,8 +154,8 @@ static void test_bf16_gradients(const BertConfig *c0, int gated, int ragged) {
         bert_zero_grad(m);
         memset(dh[k], 0, sizeof dh[k]);
         memset(df[k], 0, sizeof df[k]);
-        CHECK(bert_forward(m, &bb, gated ? &gates : NULL, 1, 1) == QA_OK, "train forward: %s",
-              qa_last_error());
+        CHECK(bert_forward(m, &bb, gated == 1 ? &gates : NULL, 1, 1) == QA_OK,
+              "train forward: %s", qa_last_error());
         loss_span(ds, de, bert_start_logits(m), bert_end_logits(m), d.start, d.end, N, T);
         CHECK(bert_backward(m, ds, de, gated ? dh[k] : NULL, gated ? df[k] : NULL, 1) == QA_OK,
               "backward");
@@ -168,6 +169,7 @@ static void test_bf16_gradients(const BertConfig *c0, int gated, int ragged) {
     }
     double rel = sqrt(diff / norm);
     const char *what = ragged ? " ragged, with dropout and gates"
+                       : gated == 2 ? " with dropout, gate gradients without gates"
                        : gated ? " with dropout and gates" : "";
     printf("bf16 training gradient%s: %.3g of the fp32 gradient's norm away\n", what, rel);
     CHECK(rel < 0.02 && rel > 1e-5, "bf16 weight gradients%s within 2%% of fp32's (and not "
@@ -175,23 +177,60 @@ static void test_bf16_gradients(const BertConfig *c0, int gated, int ragged) {
     CHECK(!memcmp(g[0], g[2], sizeof(float) * np), "fp32 after bf16%s: the same gradient bit "
           "for bit", what);
     if (gated) {
-        double dg = 0, ng = 0;
-        for (int i = 0; i < nh; i++) {
-            dg += (double)(dh[1][i] - dh[0][i]) * (dh[1][i] - dh[0][i]);
-            ng += (double)dh[0][i] * dh[0][i];
+        for (int kind = 0; kind < 2; kind++) { /* heads, then FFN neurons */
+            int n = kind ? nf : nh;
+            const float *a = kind ? df[0] : dh[0], *b = kind ? df[1] : dh[1];
+            double dg = 0, ng = 0;
+            for (int i = 0; i < n; i++) {
+                dg += (double)(b[i] - a[i]) * (b[i] - a[i]);
+                ng += (double)a[i] * a[i];
+            }
+            double relg = sqrt(dg / ng);
+            printf("bf16 %s gate gradients%s: %.3g of fp32's norm away\n",
+                   kind ? "neuron" : "head", what, relg);
+            CHECK(ng > 0 && relg < 0.02 && relg > 1e-6, "bf16 %s gate gradients%s within 2%% "
+                  "of fp32's (and not equal): %.3g", kind ? "neuron" : "head", what, relg);
         }
-        for (int i = 0; i < nf; i++) {
-            dg += (double)(df[1][i] - df[0][i]) * (df[1][i] - df[0][i]);
-            ng += (double)df[0][i] * df[0][i];
-        }
-        double relg = sqrt(dg / ng);
-        printf("bf16 gate gradients%s: %.3g of fp32's norm away\n", what, relg);
-        CHECK(ng > 0 && relg < 0.02 && relg > 1e-6, "bf16 head and neuron gate gradients within "
-              "2%% of fp32's (and not equal): %.3g", relg);
         CHECK(!memcmp(dh[0], dh[2], sizeof dh[0]) && !memcmp(df[0], df[2], sizeof df[0]),
               "fp32 gate gradients after bf16: bit for bit");
     }
     for (int k = 0; k < 3; k++) free(g[k]);
+    bert_free(m);
+}
+
+/* A forward that rejects its batch leaves the last training forward for its backward: an
+ * inference forward in another precision (bf16) failing on a bad token id between a
+ * training forward (fp32) and its backward changes neither the gradient nor its bits. */
+static void test_rejected_forward(const BertConfig *c) {
+    BertModel *m = NULL;
+    CHECK(bert_create(c, &m) == QA_OK, "create: %s", qa_last_error());
+    if (!m) return;
+    bert_init_random(m, 9, 0.3f);
+    CHECK(bert_set_precision(m, BERT_BF16) == QA_OK, "bf16 inference");
+    int32_t buf[3 * N * T + 2 * N];
+    QaData d;
+    make_data(&d, buf, 1);
+    BertBatch bb = {N, T, d.ids, d.types, d.mask};
+    float ds[N * T], de[N * T];
+    size_t np = bert_num_params(m);
+    float *g0 = malloc(sizeof(float) * np);
+    for (int k = 0; k < 2; k++) {
+        bert_zero_grad(m);
+        CHECK(bert_forward(m, &bb, NULL, 1, 1) == QA_OK, "train forward: %s", qa_last_error());
+        loss_span(ds, de, bert_start_logits(m), bert_end_logits(m), d.start, d.end, N, T);
+        if (k) {
+            int32_t bad[N * T];
+            memcpy(bad, d.ids, sizeof bad);
+            bad[3] = V + 5;
+            BertBatch bx = {N, T, bad, d.types, d.mask};
+            CHECK(bert_forward(m, &bx, NULL, 0, 0) == QA_ERR, "a bad token id is rejected");
+        }
+        CHECK(bert_backward(m, ds, de, NULL, NULL, 1) == QA_OK, "backward");
+        if (!k) memcpy(g0, bert_grads(m), sizeof(float) * np);
+    }
+    CHECK(!memcmp(g0, bert_grads(m), sizeof(float) * np), "the backward after a rejected "
+          "forward: the same gradient bit for bit");
+    free(g0);
     bert_free(m);
 }
 
@@ -259,6 +298,8 @@ int main(void) {
     test_bf16_gradients(&c, 0, 0);
     test_bf16_gradients(&c, 1, 0);
     test_bf16_gradients(&c, 1, 1);
+    test_bf16_gradients(&c, 2, 0);
+    test_rejected_forward(&c);
     test_finetune_names();
     return TEST_DONE();
 }

@@ -445,7 +445,7 @@ void attention_backward_bf16(float *dqkv, const float *dctx, const AttnKeep *kee
                              int T, int NH, int HS, const Dropout *d, float *scratch) {
     int A = NH * HS, ld = 3 * A;
     float scale = 1.f / sqrtf((float)HS);
-    if (NH == 0 || HS == 0) return;
+    if (NH == 0) return;
     long blk = (long)T * HS, tt = (long)T * T;
     float keep_scale = d && d->p > 0.f ? 1.f / (1.f - d->p) : 1.f;
     float *dp = scratch, *dense = dp + NH * tt;

@@ -178,8 +178,10 @@ BertPrecision bert_precision(const BertModel *m);
  * out probabilities and the score gradients in bf16, attention_backward_bf16); the weights
  * converted again before every training forward, the fp32 weights the master copy the
  * optimizer updates; the QA head, LayerNorm, softmax, GELU, dropout and all gradients' sums
- * outside the GEMMs stay fp32. The forward keeps each linear layer's input in bf16 and
- * gelu' in bf16 for the backward (about N x (2C + A + 2F) x 2 bytes per layer more). */
+ * outside the GEMMs stay fp32. The forward keeps each linear layer's input, gelu' and the
+ * attention's Q, K, V and probabilities before and after dropout in bf16 for the backward
+ * (N x (2C + 4A + 2F) x 2 bytes plus 4 bytes per attention score, per layer), which then
+ * rebuilds nothing but the attention context when head-gate gradients are asked for. */
 int bert_set_train_precision(BertModel *m, BertPrecision p);
 BertPrecision bert_train_precision(const BertModel *m);
 /* "fp32" / "bf16": returns 0 and sets *out, or -1 for another name. */

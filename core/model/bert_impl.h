@@ -13,7 +13,8 @@
  * except in bf16 training, which keeps bf16 copies instead (xh ... hgh). */
 typedef struct {
     float *qkv;                /* [N,3A] */
-    float *probs;              /* [B,NH,T,T] softmax before dropout */
+    float *probs;              /* [B,NH,T,T] softmax before dropout (bf16: the softmax's
+                                  fp32 scratch; what backward reads is in attn_keep) */
     float *ctx, *ctxg;         /* [N,A] context before / after the head gates */
     float *attn_res;           /* [N,C] LayerNorm 1 input: x + dropout(ctxg Wo^T + bo) */
     float *ln1_mean, *ln1_rstd; /* [N] */

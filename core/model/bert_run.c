@@ -248,8 +248,14 @@ static void refresh_bf16(BertModel *m) {
 int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int train,
                  uint64_t seed) {
     const BertConfig *c = &m->cfg;
+    /* A rejected batch leaves the last forward (and what its backward reads) as it was;
+     * run_bf16 is part of it, so it changes only after the check. */
+    if (check_batch(m, bt)) return QA_ERR;
     m->run_bf16 = (train ? m->train_precision : m->precision) == BERT_BF16;
-    if (check_batch(m, bt) || reserve_acts(m, bt->B, bt->T, train)) return QA_ERR;
+    if (reserve_acts(m, bt->B, bt->T, train)) {
+        m->train = 0; /* the activations are gone: no backward of the last forward */
+        return QA_ERR;
+    }
     if (m->run_bf16 && m->bf16_stale) {
         refresh_bf16(m);
         m->bf16_stale = 0;
@@ -458,14 +464,15 @@ int bert_backward_typed(BertModel *m, const float *dstart, const float *dend, co
                            la->attn_res, la->ln1_mean, la->ln1_rstd, lw->ln1w, N, C);
         /* attn_res = x + dropout(ctxg Wo^T + bo); ctx, its probs and ctxg rebuilt from the
          * kept qkv as the forward made them (same dropout mask: same seed and site). In bf16
-         * ctxg's copy is kept, and ctx is rebuilt only for the head gates' gradient. */
+         * ctxg's copy is kept, and ctx is rebuilt only for the head gates' gradient (which
+         * is asked for with or without gates in the forward). */
         memcpy(d.dx, d.dres, NC * sizeof(float));
         dropout_apply(d.dres, (long)NC, &m->drop_attn_out, site(l, SITE_ATTN_OUT));
         int use_gates = m->head_gates && s.NH;
         if (!la->ctxh)
             attention_forward(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                               &m->drop_attn, site(l, SITE_ATTN), m->scratch);
-        else if (use_gates && dhead_gates)
+        else if (dhead_gates && s.NH) /* gates NULL (all 1) still want their gradient */
             attention_forward_bf16(la->ctx, la->probs, la->qkv, m->mask, B, T, s.NH, s.HS,
                                    &m->drop_attn, site(l, SITE_ATTN), m->scratch, NULL);
         if (use_gates && !la->ctxh) headgate_forward(la->ctxg, la->ctx, hgate, N, s.NH, s.HS);

@@ -260,8 +260,9 @@ void matmul_backward(float *din, float *dw, float *db, const float *dout, const 
 }
 
 /* douth = dout in bf16 and db[O] += its column sums (db may be NULL), in one pass over dout
- * split by rows as the kernels that wrote dout split them (each thread reads what it wrote,
- * in its own cache): COLSUM_BLOCKS fixed blocks of rows each sum their columns into a
+ * split by rows as the kernels that wrote dout split them when the thread count divides
+ * COLSUM_BLOCKS (each thread then reads what it wrote, in its own cache; more than 8 threads
+ * share the 8 blocks): COLSUM_BLOCKS fixed blocks of rows each sum their columns into a
  * partial row, and the partials are added in block order, so every sum keeps one order
  * whatever the thread count. The partials live in a buffer of this module, grown on first
  * use of a width (ops are called from one thread). */
