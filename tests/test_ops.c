@@ -386,8 +386,10 @@ static void test_matmul_bf16(int N, int K, int O) {
     double *xd = drand_arr(N * K, 1.0), *wd = drand_arr(O * K, 1.0), *bd = drand_arr(O, 1.0);
     float *xf = to_f(xd, N * K), *wf = to_f(wd, O * K), *bf = to_f(bd, O), *out = fzeros(N * O);
     bf16 *wh = malloc(sizeof(bf16) * (size_t)(O * K + 1));
+    bf16 *xh = malloc(sizeof(bf16) * (size_t)(N * K + 1));
     gemm_to_bf16(wh, wf, (long)O * K);
-    matmul_forward_bf16(out, xf, wh, bf, N, K, O);
+    gemm_to_bf16(xh, xf, (long)N * K);
+    matmul_forward_bf16_in(out, xh, wh, bf, N, K, O);
     int bad = 0;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++) {
@@ -398,12 +400,12 @@ static void test_matmul_bf16(int N, int K, int O) {
             }
             bad += !(fabs(out[n * O + o] - s) <= mag / 256 + 1e-6);
         }
-    CHECK(bad == 0, "matmul_forward_bf16 %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|", N, K, O,
+    CHECK(bad == 0, "matmul_forward_bf16_in %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|", N, K, O,
           bad);
     /* with the residual folded in: out = res + x w^T + b, the same bound */
     double *resd = drand_arr(N * O, 1.0);
     float *res = to_f(resd, N * O), *out_res = fzeros(N * O);
-    matmul_residual_forward_bf16(out_res, xf, wh, bf, res, N, K, O);
+    matmul_residual_forward_bf16_in(out_res, xh, wh, bf, res, N, K, O);
     bad = 0;
     for (int n = 0; n < N; n++)
         for (int o = 0; o < O; o++) {
@@ -414,10 +416,10 @@ static void test_matmul_bf16(int N, int K, int O) {
             }
             bad += !(fabs(out_res[n * O + o] - s) <= mag / 256 + 1e-6);
         }
-    CHECK(bad == 0, "matmul_residual_forward_bf16 %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|",
+    CHECK(bad == 0, "matmul_residual_forward_bf16_in %dx%dx%d: %d outputs beyond 2^-8 of sum |x w|",
           N, K, O, bad);
     free(resd), free(res), free(out_res);
-    free(xd), free(wd), free(bd), free(xf), free(wf), free(bf), free(out), free(wh);
+    free(xd), free(wd), free(bd), free(xf), free(wf), free(bf), free(out), free(wh), free(xh);
 }
 
 /* The kernels that write bf16 training's GEMM inputs: LayerNorm's fp32 output is

@@ -102,7 +102,7 @@ static void plan_acts(BertModel *m, Planner *p, int B, int T, int train) {
         la->ah = keep_bf16 ? take_bf16(p, N * C) : NULL;
         la->hgh = keep_bf16 ? take_bf16(p, N * F) : NULL;
         la->gelu_grad = keep_bf16 ? take_bf16(p, N * F) : NULL;
-        size_t scores = (size_t)B * (train ? s.NH : maxNH) * T * T;
+        size_t scores = (size_t)B * s.NH * T * T;
         la->attn_keep = keep_bf16 ? (AttnKeep){take_bf16(p, N * 3 * A), take_bf16(p, scores),
                                                take_bf16(p, scores)}
                                   : (AttnKeep){0};
@@ -180,20 +180,24 @@ static const bf16 *w_bf16(const BertModel *m, const float *w) {
     return m->params_bf16 + (w - m->params);
 }
 
+/* A linear layer's input [n] in bf16: in converted into keep, or into the module's scratch
+ * without keep; in NULL: keep already holds it. */
+static const bf16 *bf16_input(const float *in, bf16 *keep, long n) {
+    bf16 *h = keep ? keep : gemm_bf16_scratch(0, n);
+    if (in) gemm_to_bf16(h, in, n);
+    return h;
+}
+
 /* out = in . w^T + b for a weight w inside m->params: in bf16 when this forward runs in bf16
  * (m->run_bf16: inference or training precision), else fp32. keep: where the bf16 input
  * goes and stays (training in bf16), NULL for the module's scratch; with keep, in NULL means
  * keep already holds the input (written in bf16 by the kernel that made it). */
 static void linear(const BertModel *m, float *out, const float *in, bf16 *keep, const float *w,
                    const float *b, int N, int K, int O) {
-    if (!m->run_bf16) {
+    if (m->run_bf16)
+        matmul_forward_bf16_in(out, bf16_input(in, keep, (long)N * K), w_bf16(m, w), b, N, K, O);
+    else
         matmul_forward(out, in, w, b, N, K, O);
-    } else if (keep) {
-        if (in) gemm_to_bf16(keep, in, (long)N * K);
-        matmul_forward_bf16_in(out, keep, w_bf16(m, w), b, N, K, O);
-    } else {
-        matmul_forward_bf16(out, in, w_bf16(m, w), b, N, K, O);
-    }
 }
 
 /* The backward of linear() (and linear_residual's product), in the same precision; inh is
@@ -216,14 +220,11 @@ static void linear_residual(const BertModel *m, float *out, const float *in, bf1
                             const float *w, const float *b, const float *res, int N, int K,
                             int O, const Dropout *d, uint64_t site) {
     if (d->p <= 0.f) {
-        if (!m->run_bf16) {
+        if (m->run_bf16)
+            matmul_residual_forward_bf16_in(out, bf16_input(in, keep, (long)N * K),
+                                            w_bf16(m, w), b, res, N, K, O);
+        else
             matmul_residual_forward(out, in, w, b, res, N, K, O);
-        } else if (keep) {
-            if (in) gemm_to_bf16(keep, in, (long)N * K);
-            matmul_residual_forward_bf16_in(out, keep, w_bf16(m, w), b, res, N, K, O);
-        } else {
-            matmul_residual_forward_bf16(out, in, w_bf16(m, w), b, res, N, K, O);
-        }
         return;
     }
     linear(m, out, in, keep, w, b, N, K, O);
@@ -306,12 +307,8 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         }
         linear_residual(m, la->attn_res, ctxg, la->ctxh, lw->ow, lw->ob, x, N, s.A, C,
                         &m->drop_attn_out, site(l, SITE_ATTN_OUT));
-        if (la->ah)
-            layernorm_forward_bf16(la->a, la->ah, la->ln1_mean, la->ln1_rstd, la->attn_res,
-                                   lw->ln1w, lw->ln1b, N, C, c->layer_norm_eps);
-        else
-            layernorm_forward(la->a, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w,
-                              lw->ln1b, N, C, c->layer_norm_eps);
+        layernorm_forward_bf16(la->a, la->ah, la->ln1_mean, la->ln1_rstd, la->attn_res, lw->ln1w,
+                               lw->ln1b, N, C, c->layer_norm_eps);
         linear(m, la->h, la->ah ? NULL : la->a, la->ah, lw->f1w, NULL, N, C, s.F);
         const float *fg = fgate ? fgate + s.ffn_off : NULL;
         if (la->hgh) /* bf16 training: hg only in bf16, the form its GEMMs take */
@@ -321,12 +318,8 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
         linear_residual(m, la->ffn_res, la->hgh ? NULL : la->hg, la->hgh, lw->f2w, lw->f2b, la->a, N, s.F, C,
                         &m->drop_hidden, site(l, SITE_FFN_OUT));
         bf16 *next_xh = l + 1 < c->num_layers ? m->layer[l + 1].xh : NULL;
-        if (next_xh)
-            layernorm_forward_bf16(la->out, next_xh, la->ln2_mean, la->ln2_rstd, la->ffn_res,
-                                   lw->ln2w, lw->ln2b, N, C, c->layer_norm_eps);
-        else
-            layernorm_forward(la->out, la->ln2_mean, la->ln2_rstd, la->ffn_res, lw->ln2w,
-                              lw->ln2b, N, C, c->layer_norm_eps);
+        layernorm_forward_bf16(la->out, next_xh, la->ln2_mean, la->ln2_rstd, la->ffn_res,
+                               lw->ln2w, lw->ln2b, N, C, c->layer_norm_eps);
         x = la->out;
     }
     if (m->qa_in) { /* DistilBertForQuestionAnswering: dropout before qa_outputs */

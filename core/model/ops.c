@@ -214,25 +214,11 @@ void matmul_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w, const fl
               b);
 }
 
-void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
-                         int K, int O) {
-    bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
-    gemm_to_bf16(inh, in, (long)N * K);
-    matmul_forward_bf16_in(out, inh, w, b, N, K, O);
-}
-
 void matmul_residual_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w,
                                      const float *b, const float *res, int N, int K, int O) {
     residual_fill(out, b, res, N, O);
     gemm_bf16(0, 1, N, O, K, 1.f, inh, K > 0 ? K : 1, w, K > 0 ? K : 1, 1.f, out, O > 0 ? O : 1,
               NULL);
-}
-
-void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, const float *b,
-                                  const float *res, int N, int K, int O) {
-    bf16 *inh = gemm_bf16_scratch(0, (long)N * K);
-    gemm_to_bf16(inh, in, (long)N * K);
-    matmul_residual_forward_bf16_in(out, inh, w, b, res, N, K, O);
 }
 
 /* db[O] += column sums of dout [N,O]; each thread owns a range of columns. */
@@ -381,30 +367,24 @@ void bias_gelu_gate_forward(float *out, float *h, const float *b, const float *g
     }
 }
 
-/* One row of bias_gelu_gate_forward_bf16 (gate and gr may be NULL), restrict-qualified and
- * with branch-free bodies so that each case vectorises. */
+/* One row of bias_gelu_gate_forward_bf16 (gate may be NULL), restrict-qualified and with
+ * branch-free bodies so that each case vectorises. */
 static inline void bias_gelu_row_bf16(bf16 *restrict o, bf16 *restrict gr, float *restrict x,
                                       const float *restrict b, const float *restrict gate,
                                       int F) {
-    if (gr && gate) {
+    if (gate) {
         for (int f = 0; f < F; f++) {
             float v = x[f] + b[f], c = normcdf_fast(v);
             x[f] = v;
             o[f] = gemm_round_bf16(v * c * gate[f]);
             gr[f] = gemm_round_bf16(c + v * 0.39894228040143268f * expf_fast(-0.5f * v * v));
         }
-    } else if (gr) {
+    } else {
         for (int f = 0; f < F; f++) {
             float v = x[f] + b[f], c = normcdf_fast(v);
             x[f] = v;
             o[f] = gemm_round_bf16(v * c);
             gr[f] = gemm_round_bf16(c + v * 0.39894228040143268f * expf_fast(-0.5f * v * v));
-        }
-    } else {
-        for (int f = 0; f < F; f++) {
-            float v = x[f] + b[f];
-            x[f] = v;
-            o[f] = gemm_round_bf16(gate ? gelu_fast(v) * gate[f] : gelu_fast(v));
         }
     }
 }
@@ -414,8 +394,8 @@ void bias_gelu_gate_forward_bf16(bf16 *outh, bf16 *gradh, float *h, const float 
                                  const float *gate, int N, int F) {
 #pragma omp parallel for schedule(static) if (PARALLEL((long)N * F))
     for (int n = 0; n < N; n++)
-        bias_gelu_row_bf16(outh + (long)n * F, gradh ? gradh + (long)n * F : NULL,
-                           h + (long)n * F, b, gate, F);
+        bias_gelu_row_bf16(outh + (long)n * F, gradh + (long)n * F, h + (long)n * F, b, gate,
+                           F);
 }
 
 void gelu_gate_backward_saved(float *din, const float *dout, const bf16 *gradh,

@@ -42,7 +42,8 @@ void embed_backward(float *dwte, float *dwpe, float *dwtt, const float *dout,
  * (either may be NULL in inference). in may alias out. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w,
                        const float *b, int N, int C, float eps);
-/* The same, the output also rounded to bf16 into outh [N,C] (the next GEMM's input). */
+/* The same, the output also rounded to bf16 into outh [N,C] (the next GEMM's input) unless
+ * outh is NULL (then it is layernorm_forward). */
 void layernorm_forward_bf16(float *out, bf16 *outh, float *mean, float *rstd, const float *in,
                             const float *w, const float *b, int N, int C, float eps);
 /* din[N,C] += d(in); dw[C], db[C] += ... (both may be NULL: not needed); from dout [N,C],
@@ -58,15 +59,9 @@ void matmul_forward(float *out, const float *in, const float *w, const float *b,
  * matmul_forward and an add. out must not alias res or in. */
 void matmul_residual_forward(float *out, const float *in, const float *w, const float *b,
                              const float *res, int N, int K, int O);
-/* The same with bf16 weights w [O,K] (see core/model/gemm.h): in is rounded to bf16, the
- * products are accumulated in fp32, out and b are fp32. */
-void matmul_forward_bf16(float *out, const float *in, const bf16 *w, const float *b, int N,
-                         int K, int O);
-/* matmul_residual_forward with bf16 weights, as matmul_forward_bf16. */
-void matmul_residual_forward_bf16(float *out, const float *in, const bf16 *w, const float *b,
-                                  const float *res, int N, int K, int O);
-/* The two above from an input already in bf16 (inh [N,K]; bf16 training keeps it for the
- * backward's weight gradient). */
+/* The two above with bf16 weights w [O,K] and the input in bf16 (inh [N,K], rounded by the
+ * caller: gemm_to_bf16, or the kernel that made it; see core/model/gemm.h); the products
+ * are accumulated in fp32, out, b and res are fp32. */
 void matmul_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w, const float *b, int N,
                             int K, int O);
 void matmul_residual_forward_bf16_in(float *out, const bf16 *inh, const bf16 *w,
@@ -140,8 +135,8 @@ void gelu_gate_forward(float *out, const float *in, const float *gate, int N, in
 void bias_gelu_gate_forward(float *out, float *h, const float *b, const float *gate, int N,
                             int F);
 /* The same with the output in bf16 only (outh [N,F]; h still gets its bias in fp32), and
- * with gradh non-NULL gelu'(h) [N,F] in bf16 too, for gelu_gate_backward_saved (bf16
- * training: one pass shares the normal CDF both need). */
+ * gelu'(h) [N,F] in bf16 into gradh, for gelu_gate_backward_saved (bf16 training: one pass
+ * shares the normal CDF both need). */
 void bias_gelu_gate_forward_bf16(bf16 *outh, bf16 *gradh, float *h, const float *b,
                                  const float *gate, int N, int F);
 /* din[N,F] += dout * gate * gelu'(in);  dgate[F] += sum over rows of dout * gelu(in)
