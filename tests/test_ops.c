@@ -380,8 +380,9 @@ static void test_attention_bf16_train(int B, int T, int NH, int HS, float p) {
     free(probs16), free(dqkv), free(dqkv16), free(scratch);
 }
 
-/* matmul_forward_bf16 against the double twin of the fp32 product: inputs and weights
- * rounded to bf16 (2^-9 relative each), so within 2^-8 of sum |x w| (+ fp32 sums). */
+/* matmul_forward_bf16_in (and its residual twin) against the double twin of the fp32
+ * product: inputs and weights rounded to bf16 (2^-9 relative each), so within 2^-8 of
+ * sum |x w| (+ fp32 sums). */
 static void test_matmul_bf16(int N, int K, int O) {
     double *xd = drand_arr(N * K, 1.0), *wd = drand_arr(O * K, 1.0), *bd = drand_arr(O, 1.0);
     float *xf = to_f(xd, N * K), *wf = to_f(wd, O * K), *bf = to_f(bd, O), *out = fzeros(N * O);
