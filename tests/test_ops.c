@@ -346,7 +346,8 @@ static void test_attention_bf16_train(int B, int T, int NH, int HS, float p) {
     Dropout d = {p, 99};
     attention_forward_gemm(ctx, probs, qkv, mask, B, T, NH, HS, &d, 5, scratch);
     bf16 *kept = malloc(sizeof(bf16) * ((size_t)N * 3 * A + 2 * (size_t)B * NH * T * T + 1));
-    AttnKeep keep = {kept, kept + (size_t)N * 3 * A, kept + (size_t)N * 3 * A + (size_t)B * NH * T * T};
+    size_t nqkv = (size_t)N * 3 * A, nsc = (size_t)B * NH * T * T;
+    AttnKeep keep = {kept, kept + nqkv, kept + nqkv + nsc};
     attention_forward_bf16(ctx16, probs16, qkv, mask, B, T, NH, HS, &d, 5, scratch, &keep);
     attention_backward(dqkv, dctx, probs, qkv, mask, B, T, NH, HS, &d, 5, scratch);
     for (int i = 0; i < N * 3 * A; i++) dqkv16[i] = NAN; /* written, not added to */
@@ -370,11 +371,13 @@ static void test_attention_bf16_train(int B, int T, int NH, int HS, float p) {
           "bound of fp32's", B, T, NH, HS, p, bad);
     if (A) printf("bf16 attention backward B=%d T=%d NH=%d HS=%d p=%.1f: %.3g of fp32's norm\n",
                   B, T, NH, HS, p, rel);
-    CHECK(A == 0 || (rel < 0.02 && rel > 1e-5), "bf16 attention backward B=%d T=%d NH=%d HS=%d p=%.1f: "
+    CHECK(A == 0 || (rel < 0.02 && rel > 1e-5),
+          "bf16 attention backward B=%d T=%d NH=%d HS=%d p=%.1f: "
           "dqkv %.3g of fp32's norm away (bound 0.02, and not equal)", B, T, NH, HS, p, rel);
     float masked = 0.f;
     for (int h = 0; h < NH; h++)
-        for (int i = 0; i < T; i++) masked += fabsf(probs16[(((B - 1) * NH + h) * T + i) * T + T - 1]);
+        for (int i = 0; i < T; i++)
+            masked += fabsf(probs16[(((B - 1) * NH + h) * T + i) * T + T - 1]);
     CHECK(masked == 0.f, "bf16 training attention: a masked key gets probability 0");
     free(mask), free(qd), free(dd), free(qkv), free(dctx), free(ctx), free(ctx16), free(probs);
     free(probs16), free(dqkv), free(dqkv16), free(scratch);
@@ -489,7 +492,8 @@ static void test_bf16_writers(void) {
 static void test_matmul_backward_bf16(int N, int K, int O) {
     double *xd = drand_arr(N * K, 1.0), *wd = drand_arr(O * K, 1.0), *dd = drand_arr(N * O, 1.0);
     float *xf = to_f(xd, N * K), *wf = to_f(wd, O * K), *dout = to_f(dd, N * O);
-    bf16 *xh = malloc(sizeof(bf16) * (size_t)(N * K + 1)), *wh = malloc(sizeof(bf16) * (size_t)(O * K + 1));
+    bf16 *xh = malloc(sizeof(bf16) * (size_t)(N * K + 1));
+    bf16 *wh = malloc(sizeof(bf16) * (size_t)(O * K + 1));
     gemm_to_bf16(xh, xf, (long)N * K);
     gemm_to_bf16(wh, wf, (long)O * K);
     for (int add = 0; add < 2; add++) {

@@ -315,7 +315,8 @@ int bert_forward(BertModel *m, const BertBatch *bt, const BertGates *gates, int 
             bias_gelu_gate_forward_bf16(la->hgh, la->gelu_grad, la->h, lw->f1b, fg, N, s.F);
         else
             bias_gelu_gate_forward(la->hg, la->h, lw->f1b, fg, N, s.F);
-        linear_residual(m, la->ffn_res, la->hgh ? NULL : la->hg, la->hgh, lw->f2w, lw->f2b, la->a, N, s.F, C,
+        linear_residual(m, la->ffn_res, la->hgh ? NULL : la->hg, la->hgh, lw->f2w, lw->f2b,
+                        la->a, N, s.F, C,
                         &m->drop_hidden, site(l, SITE_FFN_OUT));
         bf16 *next_xh = l + 1 < c->num_layers ? m->layer[l + 1].xh : NULL;
         layernorm_forward_bf16(la->out, next_xh, la->ln2_mean, la->ln2_rstd, la->ffn_res,

@@ -269,7 +269,8 @@ static void to_bf16_colsum(bf16 *douth, float *db, const float *dout, int N, int
     }
 #pragma omp parallel for schedule(static) if (PARALLEL((long)N * O))
     for (int blk = 0; blk < COLSUM_BLOCKS; blk++) {
-        int n0 = (int)((long)N * blk / COLSUM_BLOCKS), n1 = (int)((long)N * (blk + 1) / COLSUM_BLOCKS);
+        int n0 = (int)((long)N * blk / COLSUM_BLOCKS);
+        int n1 = (int)((long)N * (blk + 1) / COLSUM_BLOCKS);
         float *part = db ? colsum_buf + (size_t)blk * O : NULL;
         if (part) memset(part, 0, sizeof(float) * O);
         for (int n = n0; n < n1; n++) {
